@@ -1,0 +1,618 @@
+//! Every function the WebAssembly module exports, and the only Rust file with raw pointers.
+//!
+//! Conventions, which `ts/wasm/abi.ts` mirrors one to one (a test parses this file and checks):
+//! - Pointers are byte offsets into linear memory, lengths count elements (not bytes).
+//! - TypeScript owns every buffer: it allocates outputs and scratch with `nb_alloc` before a call
+//!   and has already checked shapes, dtypes and index ranges. Kernels never allocate and only
+//!   `debug_assert!` their preconditions.
+//! - Inputs and outputs never alias unless the function's name ends in `_inplace`.
+//! - Strided calls take `ndim` and pointers to `i32` arrays (`shape`, strides in elements) that
+//!   TypeScript writes into a scratch area; `ndim <= MAX_DIMS`, and 0-d is passed as `ndim = 1`
+//!   with shape `[1]`.
+//! - Op codes are the `pub const` items below; a code a kernel does not know is a bug upstream.
+
+// Every export is `unsafe`: its safety contract is the module doc above (valid, non-aliased
+// buffers of the stated lengths). Descriptor-heavy kernels take many scalar arguments by design.
+#![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
+
+use crate::kernels::{copy, elementwise, index, matmul, reduce, rng, softmax};
+use core::slice::{from_raw_parts, from_raw_parts_mut};
+
+/// Largest rank a strided kernel accepts (TypeScript merges contiguous dims first).
+pub const MAX_DIMS: u32 = 8;
+
+// Unary f32 op codes (`unary_f32`, `unary_bwd_f32`); `p0`, `p1` are the op's scalar parameters.
+pub const UNARY_NEG: u32 = 0;
+pub const UNARY_EXP: u32 = 1;
+pub const UNARY_LOG: u32 = 2;
+pub const UNARY_SQRT: u32 = 3;
+pub const UNARY_RSQRT: u32 = 4;
+pub const UNARY_ABS: u32 = 5;
+pub const UNARY_RELU: u32 = 6;
+pub const UNARY_SIGMOID: u32 = 7;
+pub const UNARY_TANH: u32 = 8;
+/// Exact GELU, `x * Φ(x)` with the error function (PyTorch's default).
+pub const UNARY_GELU: u32 = 9;
+/// GELU's tanh approximation (`approximate='tanh'`).
+pub const UNARY_GELU_TANH: u32 = 10;
+/// `p0` is the negative slope.
+pub const UNARY_LEAKY_RELU: u32 = 11;
+/// `x ** p0`.
+pub const UNARY_POW_SCALAR: u32 = 12;
+/// `min(max(x, p0), p1)`; TypeScript passes ±inf for a missing bound.
+pub const UNARY_CLAMP: u32 = 13;
+/// -1, 0 or 1 (0 for ±0, NaN stays NaN).
+pub const UNARY_SIGN: u32 = 14;
+/// `x * p0 + p1`: scalar add/sub/mul/div without a broadcast.
+pub const UNARY_AFFINE: u32 = 15;
+/// `1 / x`.
+pub const UNARY_RECIPROCAL: u32 = 16;
+/// `x * x`.
+pub const UNARY_SQUARE: u32 = 17;
+/// `p0 ** x` (scalar base, tensor exponent).
+pub const UNARY_RPOW_SCALAR: u32 = 18;
+
+// Binary op codes (`binary_f32`, `binary_i32`).
+pub const BINARY_ADD: u32 = 0;
+pub const BINARY_SUB: u32 = 1;
+pub const BINARY_MUL: u32 = 2;
+pub const BINARY_DIV: u32 = 3;
+/// f32 only.
+pub const BINARY_POW: u32 = 4;
+/// IEEE maximum: NaN wins, like `torch.maximum`.
+pub const BINARY_MAXIMUM: u32 = 5;
+pub const BINARY_MINIMUM: u32 = 6;
+
+// Comparison op codes (`compare_f32`, `compare_i32`); the result is int32 0 or 1.
+pub const CMP_EQ: u32 = 0;
+pub const CMP_NE: u32 = 1;
+pub const CMP_LT: u32 = 2;
+pub const CMP_LE: u32 = 3;
+pub const CMP_GT: u32 = 4;
+pub const CMP_GE: u32 = 5;
+
+// Reduction op codes (`reduce_f32`, `reduce_i32`, `argreduce_f32`).
+pub const REDUCE_SUM: u32 = 0;
+/// `max`; NaN propagates as in PyTorch.
+pub const REDUCE_MAX: u32 = 1;
+pub const REDUCE_MIN: u32 = 2;
+/// `log(sum(exp(x)))`, stable (shifted by the max); f32 only.
+pub const REDUCE_LOGSUMEXP: u32 = 3;
+/// The index of the first maximum (`argreduce_f32` only).
+pub const ARG_MAX: u32 = 0;
+/// The index of the first minimum.
+pub const ARG_MIN: u32 = 1;
+
+/// Reads an `i32` descriptor array of `ndim` entries written by TypeScript.
+///
+/// # Safety
+/// `ptr` must point to `ndim` readable, aligned `i32` values.
+unsafe fn dims<'a>(ptr: usize, ndim: u32) -> &'a [i32] {
+    from_raw_parts(ptr as *const i32, ndim as usize)
+}
+
+/// Number of elements a strided operand spans: `1 + Σ (shape[d] - 1) * stride[d]`, or 0 when
+/// the shape is empty.
+fn extent(shape: &[i32], strides: &[i32]) -> usize {
+    if shape.iter().any(|&s| s == 0) {
+        return 0;
+    }
+    1 + shape
+        .iter()
+        .zip(strides)
+        .map(|(&s, &st)| (s as usize - 1) * st as usize)
+        .sum::<usize>()
+}
+
+fn numel(shape: &[i32]) -> usize {
+    shape.iter().map(|&s| s as usize).product()
+}
+
+macro_rules! src {
+    ($ty:ty, $ptr:expr, $len:expr) => {
+        from_raw_parts($ptr as *const $ty, $len)
+    };
+}
+macro_rules! dst {
+    ($ty:ty, $ptr:expr, $len:expr) => {
+        from_raw_parts_mut($ptr as *mut $ty, $len)
+    };
+}
+
+// ---------------------------------------------------------------- memory
+
+/// Allocates `bytes` bytes aligned to 16 and returns the offset, or 0 when memory cannot grow.
+/// The only allocation entry point: TypeScript calls it for every tensor and scratch buffer.
+#[no_mangle]
+pub extern "C" fn nb_alloc(bytes: usize) -> usize {
+    crate::heap::alloc(bytes)
+}
+
+/// Frees a block from `nb_alloc`; `bytes` must be the size it was allocated with.
+#[no_mangle]
+pub extern "C" fn nb_free(ptr: usize, bytes: usize) {
+    crate::heap::free(ptr, bytes)
+}
+
+// ---------------------------------------------------------------- fill, cast, copy
+
+/// `out[i] = v` for `i < n`, on 32-bit words (f32 or i32 bit patterns).
+#[no_mangle]
+pub unsafe extern "C" fn fill_u32(out: usize, n: usize, bits: u32) {
+    elementwise::fill_u32(dst!(u32, out, n), bits)
+}
+
+/// `out[i] = start + i * step` as f32.
+#[no_mangle]
+pub unsafe extern "C" fn arange_f32(out: usize, n: usize, start: f64, step: f64) {
+    elementwise::arange_f32(dst!(f32, out, n), start, step)
+}
+
+/// `out[i] = start + i * step` as i32.
+#[no_mangle]
+pub unsafe extern "C" fn arange_i32(out: usize, n: usize, start: i32, step: i32) {
+    elementwise::arange_i32(dst!(i32, out, n), start, step)
+}
+
+/// f32 → i32, truncating toward zero (as PyTorch's `.int()`); NaN gives 0, ±inf saturate.
+#[no_mangle]
+pub unsafe extern "C" fn cast_f32_i32(x: usize, out: usize, n: usize) {
+    elementwise::cast_f32_i32(src!(f32, x, n), dst!(i32, out, n))
+}
+
+/// i32 → f32.
+#[no_mangle]
+pub unsafe extern "C" fn cast_i32_f32(x: usize, out: usize, n: usize) {
+    elementwise::cast_i32_f32(src!(i32, x, n), dst!(f32, out, n))
+}
+
+/// Copies a strided view of 32-bit words into a strided destination:
+/// `dst[Σ i_d * dst_strides[d]] = src[Σ i_d * src_strides[d]]` for every index `i` in `shape`.
+/// Serves permute, expand, slice, cat and their backward passes, for f32 and i32 alike.
+#[no_mangle]
+pub unsafe extern "C" fn copy_strided_u32(
+    src: usize,
+    dst: usize,
+    ndim: u32,
+    shape: usize,
+    src_strides: usize,
+    dst_strides: usize,
+) {
+    let (shape, ss, ds) = (dims(shape, ndim), dims(src_strides, ndim), dims(dst_strides, ndim));
+    copy::copy_strided_u32(
+        src!(u32, src, extent(shape, ss)),
+        dst!(u32, dst, extent(shape, ds)),
+        shape,
+        ss,
+        ds,
+    )
+}
+
+/// Like `copy_strided_u32` but adds: `dst[..] += src[..]` in f32. Destination strides may be 0,
+/// which sums broadcast dimensions away (the backward of broadcasting and of `expand`).
+#[no_mangle]
+pub unsafe extern "C" fn accumulate_strided_f32(
+    src: usize,
+    dst: usize,
+    ndim: u32,
+    shape: usize,
+    src_strides: usize,
+    dst_strides: usize,
+) {
+    let (shape, ss, ds) = (dims(shape, ndim), dims(src_strides, ndim), dims(dst_strides, ndim));
+    copy::accumulate_strided_f32(
+        src!(f32, src, extent(shape, ss)),
+        dst!(f32, dst, extent(shape, ds)),
+        shape,
+        ss,
+        ds,
+    )
+}
+
+/// `dst[i] += src[i]` for `i < n` (gradient accumulation into an existing buffer).
+#[no_mangle]
+pub unsafe extern "C" fn add_inplace_f32(dst: usize, src: usize, n: usize) {
+    elementwise::add_inplace_f32(dst!(f32, dst, n), src!(f32, src, n))
+}
+
+// ---------------------------------------------------------------- elementwise
+
+/// `out[i] = op(x[i])` with the `UNARY_*` code `op` and its parameters `p0`, `p1`.
+#[no_mangle]
+pub unsafe extern "C" fn unary_f32(op: u32, x: usize, out: usize, n: usize, p0: f32, p1: f32) {
+    elementwise::unary_f32(op, src!(f32, x, n), dst!(f32, out, n), p0, p1)
+}
+
+/// The backward pass of `unary_f32`: `out[i] = g[i] * op'(..)`. `saved` is the forward *output*
+/// for EXP, SQRT, RSQRT, RELU, SIGMOID and TANH, and the forward *input* for every other op.
+#[no_mangle]
+pub unsafe extern "C" fn unary_bwd_f32(
+    op: u32,
+    saved: usize,
+    g: usize,
+    out: usize,
+    n: usize,
+    p0: f32,
+    p1: f32,
+) {
+    elementwise::unary_bwd_f32(op, src!(f32, saved, n), src!(f32, g, n), dst!(f32, out, n), p0, p1)
+}
+
+/// `out[i] = op(a[..], b[..])` with NumPy broadcasting: `out` is contiguous with `shape`, and
+/// `a_strides`/`b_strides` are each operand's strides over that shape (0 where broadcast).
+#[no_mangle]
+pub unsafe extern "C" fn binary_f32(
+    op: u32,
+    a: usize,
+    b: usize,
+    out: usize,
+    ndim: u32,
+    shape: usize,
+    a_strides: usize,
+    b_strides: usize,
+) {
+    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    elementwise::binary_f32(
+        op,
+        src!(f32, a, extent(shape, sa)),
+        src!(f32, b, extent(shape, sb)),
+        dst!(f32, out, numel(shape)),
+        shape,
+        sa,
+        sb,
+    )
+}
+
+/// `binary_f32` for int32 (ADD, SUB, MUL, MAXIMUM, MINIMUM; wrapping arithmetic).
+#[no_mangle]
+pub unsafe extern "C" fn binary_i32(
+    op: u32,
+    a: usize,
+    b: usize,
+    out: usize,
+    ndim: u32,
+    shape: usize,
+    a_strides: usize,
+    b_strides: usize,
+) {
+    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    elementwise::binary_i32(
+        op,
+        src!(i32, a, extent(shape, sa)),
+        src!(i32, b, extent(shape, sb)),
+        dst!(i32, out, numel(shape)),
+        shape,
+        sa,
+        sb,
+    )
+}
+
+/// Broadcast comparison of f32 operands (`CMP_*`); `out` is int32 0/1.
+#[no_mangle]
+pub unsafe extern "C" fn compare_f32(
+    op: u32,
+    a: usize,
+    b: usize,
+    out: usize,
+    ndim: u32,
+    shape: usize,
+    a_strides: usize,
+    b_strides: usize,
+) {
+    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    elementwise::compare_f32(
+        op,
+        src!(f32, a, extent(shape, sa)),
+        src!(f32, b, extent(shape, sb)),
+        dst!(i32, out, numel(shape)),
+        shape,
+        sa,
+        sb,
+    )
+}
+
+/// Broadcast comparison of int32 operands; `out` is int32 0/1.
+#[no_mangle]
+pub unsafe extern "C" fn compare_i32(
+    op: u32,
+    a: usize,
+    b: usize,
+    out: usize,
+    ndim: u32,
+    shape: usize,
+    a_strides: usize,
+    b_strides: usize,
+) {
+    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    elementwise::compare_i32(
+        op,
+        src!(i32, a, extent(shape, sa)),
+        src!(i32, b, extent(shape, sb)),
+        dst!(i32, out, numel(shape)),
+        shape,
+        sa,
+        sb,
+    )
+}
+
+/// `out = cond != 0 ? a : b` on 32-bit words, all three operands broadcast to `shape`.
+#[no_mangle]
+pub unsafe extern "C" fn where_u32(
+    cond: usize,
+    a: usize,
+    b: usize,
+    out: usize,
+    ndim: u32,
+    shape: usize,
+    cond_strides: usize,
+    a_strides: usize,
+    b_strides: usize,
+) {
+    let shape = dims(shape, ndim);
+    let (sc, sa, sb) = (dims(cond_strides, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    elementwise::where_u32(
+        src!(i32, cond, extent(shape, sc)),
+        src!(u32, a, extent(shape, sa)),
+        src!(u32, b, extent(shape, sb)),
+        dst!(u32, out, numel(shape)),
+        shape,
+        sc,
+        sa,
+        sb,
+    )
+}
+
+// ---------------------------------------------------------------- reductions and softmax
+
+/// Reduces the middle axis of a contiguous `[outer, r, inner]` array into `[outer, inner]` with
+/// the `REDUCE_*` code `op`. `r >= 1` (TypeScript handles empty reductions).
+#[no_mangle]
+pub unsafe extern "C" fn reduce_f32(op: u32, x: usize, out: usize, outer: usize, r: usize, inner: usize) {
+    reduce::reduce_f32(
+        op,
+        src!(f32, x, outer * r * inner),
+        dst!(f32, out, outer * inner),
+        outer,
+        r,
+        inner,
+    )
+}
+
+/// `reduce_f32` for int32: SUM (wrapping), MAX, MIN.
+#[no_mangle]
+pub unsafe extern "C" fn reduce_i32(op: u32, x: usize, out: usize, outer: usize, r: usize, inner: usize) {
+    reduce::reduce_i32(
+        op,
+        src!(i32, x, outer * r * inner),
+        dst!(i32, out, outer * inner),
+        outer,
+        r,
+        inner,
+    )
+}
+
+/// Index of the first max (`ARG_MAX`) or min (`ARG_MIN`) along the middle axis of
+/// `[outer, r, inner]`, written as int32 `[outer, inner]`. A NaN counts as the extreme.
+#[no_mangle]
+pub unsafe extern "C" fn argreduce_f32(op: u32, x: usize, out: usize, outer: usize, r: usize, inner: usize) {
+    reduce::argreduce_f32(
+        op,
+        src!(f32, x, outer * r * inner),
+        dst!(i32, out, outer * inner),
+        outer,
+        r,
+        inner,
+    )
+}
+
+/// Softmax (`log = 0`) or log-softmax (`log = 1`) along the middle axis of `[outer, r, inner]`.
+#[no_mangle]
+pub unsafe extern "C" fn softmax_f32(x: usize, out: usize, outer: usize, r: usize, inner: usize, log: u32) {
+    let n = outer * r * inner;
+    softmax::softmax_f32(src!(f32, x, n), dst!(f32, out, n), outer, r, inner, log != 0)
+}
+
+/// Backward of `softmax_f32` from its output `y` and upstream gradient `g`:
+/// softmax `y * (g - Σ g*y)`, log-softmax `g - exp(y) * Σ g`.
+#[no_mangle]
+pub unsafe extern "C" fn softmax_bwd_f32(
+    y: usize,
+    g: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    log: u32,
+) {
+    let n = outer * r * inner;
+    softmax::softmax_bwd_f32(
+        src!(f32, y, n),
+        src!(f32, g, n),
+        dst!(f32, out, n),
+        outer,
+        r,
+        inner,
+        log != 0,
+    )
+}
+
+// ---------------------------------------------------------------- indexing
+
+/// Returns the position of the first `idx[i]` outside `[0, limit)`, or -1 when all are valid.
+/// TypeScript calls it before every indexing kernel and turns a hit into an `IndexError`.
+#[no_mangle]
+pub unsafe extern "C" fn index_check_i32(idx: usize, n: usize, limit: i32) -> i32 {
+    index::index_check_i32(src!(i32, idx, n), limit)
+}
+
+/// `out[o, j, i] = x[o, idx[j], i]` on 32-bit words; `x` is `[outer, dim, inner]`, `out` is
+/// `[outer, n_idx, inner]`.
+#[no_mangle]
+pub unsafe extern "C" fn index_select_u32(
+    x: usize,
+    idx: usize,
+    out: usize,
+    outer: usize,
+    dim: usize,
+    inner: usize,
+    n_idx: usize,
+) {
+    index::index_select_u32(
+        src!(u32, x, outer * dim * inner),
+        src!(i32, idx, n_idx),
+        dst!(u32, out, outer * n_idx * inner),
+        outer,
+        dim,
+        inner,
+    )
+}
+
+/// The backward of `index_select_u32` (and of an embedding lookup): `dst[o, idx[j], i] += g[o, j, i]`.
+#[no_mangle]
+pub unsafe extern "C" fn index_add_f32(
+    g: usize,
+    idx: usize,
+    dst: usize,
+    outer: usize,
+    dim: usize,
+    inner: usize,
+    n_idx: usize,
+) {
+    index::index_add_f32(
+        src!(f32, g, outer * n_idx * inner),
+        src!(i32, idx, n_idx),
+        dst!(f32, dst, outer * dim * inner),
+        outer,
+        dim,
+        inner,
+    )
+}
+
+/// `torch.gather`: for every position `p` of the contiguous index tensor (shape `idx_shape`),
+/// `out[p] = x[Σ_{d≠axis} p_d * x_strides[d] + idx[p] * x_strides[axis]]` on 32-bit words.
+#[no_mangle]
+pub unsafe extern "C" fn gather_u32(
+    x: usize,
+    x_len: usize,
+    idx: usize,
+    out: usize,
+    ndim: u32,
+    idx_shape: usize,
+    x_strides: usize,
+    axis: u32,
+) {
+    let shape = dims(idx_shape, ndim);
+    let n = numel(shape);
+    index::gather_u32(
+        src!(u32, x, x_len),
+        src!(i32, idx, n),
+        dst!(u32, out, n),
+        shape,
+        dims(x_strides, ndim),
+        axis as usize,
+    )
+}
+
+/// `torch.Tensor.scatter_add_` in f32: for every position `p` of the contiguous index tensor,
+/// `dst[Σ_{d≠axis} p_d * dst_strides[d] + idx[p] * dst_strides[axis]] += src[Σ p_d * src_strides[d]]`.
+#[no_mangle]
+pub unsafe extern "C" fn scatter_add_f32(
+    dst: usize,
+    dst_len: usize,
+    idx: usize,
+    src: usize,
+    src_len: usize,
+    ndim: u32,
+    idx_shape: usize,
+    dst_strides: usize,
+    src_strides: usize,
+    axis: u32,
+) {
+    let shape = dims(idx_shape, ndim);
+    index::scatter_add_f32(
+        dst!(f32, dst, dst_len),
+        src!(i32, idx, numel(shape)),
+        src!(f32, src, src_len),
+        shape,
+        dims(dst_strides, ndim),
+        dims(src_strides, ndim),
+        axis as usize,
+    )
+}
+
+/// `out[i, c] = (idx[i] == c) as i32` for `c < classes`; `out` is `[n, classes]` int32.
+#[no_mangle]
+pub unsafe extern "C" fn one_hot_i32(idx: usize, out: usize, n: usize, classes: usize) {
+    index::one_hot_i32(src!(i32, idx, n), dst!(i32, out, n * classes), classes)
+}
+
+// ---------------------------------------------------------------- matmul
+
+/// Floats of scratch `matmul_f32` needs; TypeScript allocates it once and reuses it.
+#[no_mangle]
+pub extern "C" fn matmul_scratch_len() -> usize {
+    matmul::SCRATCH_LEN
+}
+
+/// `C = op(A) · op(B)` (or `C += ...` when `accumulate != 0`) for one `m×k` by `k×n` product.
+/// A's element `(i, p)` is at `a[i * a_rs + p * a_cs]`, B's `(p, j)` at `b[p * b_rs + j * b_cs]`,
+/// so transposed operands need no copy; C is row-major with row stride `n`. `scratch` holds
+/// `matmul_scratch_len()` floats for packed panels.
+#[no_mangle]
+pub unsafe extern "C" fn matmul_f32(
+    a: usize,
+    b: usize,
+    c: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a_rs: usize,
+    a_cs: usize,
+    b_rs: usize,
+    b_cs: usize,
+    accumulate: u32,
+    scratch: usize,
+) {
+    let a_len = if m == 0 || k == 0 { 0 } else { (m - 1) * a_rs + (k - 1) * a_cs + 1 };
+    let b_len = if k == 0 || n == 0 { 0 } else { (k - 1) * b_rs + (n - 1) * b_cs + 1 };
+    matmul::matmul_f32(
+        src!(f32, a, a_len),
+        src!(f32, b, b_len),
+        dst!(f32, c, m * n),
+        m,
+        k,
+        n,
+        [a_rs, a_cs],
+        [b_rs, b_cs],
+        accumulate != 0,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+// ---------------------------------------------------------------- random numbers
+
+/// Fills `out` with uniform f32 in `[low, high)`. The stream is a pure function of
+/// (`key_hi`, `key_lo`, element index), so TypeScript makes results reproducible by advancing
+/// the key once per call.
+#[no_mangle]
+pub unsafe extern "C" fn rng_uniform_f32(out: usize, n: usize, key_hi: u32, key_lo: u32, low: f32, high: f32) {
+    rng::uniform_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), low, high)
+}
+
+/// Fills `out` with normal f32 of mean `mean` and standard deviation `std` (Box–Muller).
+#[no_mangle]
+pub unsafe extern "C" fn rng_normal_f32(out: usize, n: usize, key_hi: u32, key_lo: u32, mean: f32, std: f32) {
+    rng::normal_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), mean, std)
+}
+
+/// Fills `out` with integers uniform in `[low, high)` (`high > low`).
+#[no_mangle]
+pub unsafe extern "C" fn rng_randint_i32(out: usize, n: usize, key_hi: u32, key_lo: u32, low: i32, high: i32) {
+    rng::randint_i32(dst!(i32, out, n), rng::key(key_hi, key_lo), low, high)
+}
+
+/// Dropout mask: `out[i] = scale` with probability `keep`, else 0.
+#[no_mangle]
+pub unsafe extern "C" fn rng_bernoulli_f32(out: usize, n: usize, key_hi: u32, key_lo: u32, keep: f32, scale: f32) {
+    rng::bernoulli_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), keep, scale)
+}

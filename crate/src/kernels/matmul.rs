@@ -1,0 +1,567 @@
+//! Strided f32 matrix multiply, `C (+)= op(A) · op(B)`, in the Goto/BLIS structure: the
+//! operands are cut into cache blocks, each block is packed into `scratch` in the order the
+//! micro-kernel reads it (this absorbs any strides, so transposed operands run at full speed),
+//! and an `MR×NR` register tile of f32x4 accumulators does the arithmetic.
+//!
+//! Loop nest (outer to inner): `NC` columns of B → `KC` deep slice (pack B) → `MC` rows of A
+//! (pack A) → `NR` columns of the packed B panel → `MR` rows of the packed A block → micro-kernel.
+//!
+//! Vector-matrix and matrix-vector shapes (a handful of rows, or one column) skip packing, which
+//! would cost as much as the product, and stream the operands in place instead.
+
+use crate::simd::F32x4;
+
+/// Rows of the register tile. 4 rows × 2 vectors is 8 accumulators plus 2 B vectors and one
+/// broadcast A value, 11 of x64's 16 xmm registers. Measured in V8, this beat 6×8, 5×8, 8×8,
+/// 4×12 and 3×16 (bigger tiles spill) and unrolling the depth loop (no gain, more pressure).
+const MR: usize = 4;
+/// Columns of the register tile, in floats (two f32x4 vectors).
+const NR: usize = 8;
+/// Vectors per tile row.
+const NV: usize = NR / 4;
+/// Depth of a packed slice: one `KC×NR` B micro-panel is 8 KiB and stays in L1 while a whole
+/// packed A block streams past it.
+const KC: usize = 256;
+/// Rows of A per packed block: `MC×KC` floats = 128 KiB, comfortably inside L2.
+const MC: usize = 128;
+/// Columns of B per packed block: `KC×NC` floats = 2 MiB, an L3-resident block reused by every
+/// A block. 128..2048 wide layers thus pack B once per depth slice.
+const NC: usize = 2048;
+
+// Packed blocks are whole micro-panels, so a full block fits its scratch region exactly.
+const _: () = assert!(round_up(MC, MR) == MC && round_up(NC, NR) == NC && round_up(NR, 4) == NR);
+
+/// Floats of scratch `matmul_f32` needs: one packed B block followed by one packed A block.
+pub const SCRATCH_LEN: usize = KC * NC + MC * KC;
+
+/// `C = op(A) · op(B)`, or `C += op(A) · op(B)` when `accumulate`. A's element `(i, p)` is
+/// `a[i * a_strides[0] + p * a_strides[1]]`, B's `(p, j)` is `b[p * b_strides[0] + j *
+/// b_strides[1]]`; C is `m×n` row-major. `scratch` holds at least `SCRATCH_LEN` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_f32(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    a_strides: [usize; 2],
+    b_strides: [usize; 2],
+    accumulate: bool,
+    scratch: &mut [f32],
+) {
+    debug_assert!(c.len() >= m * n);
+    debug_assert!(scratch.len() >= SCRATCH_LEN);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    debug_assert!(a.len() > (m - 1) * a_strides[0] + (k - 1) * a_strides[1]);
+    debug_assert!(b.len() > (k - 1) * b_strides[0] + (n - 1) * b_strides[1]);
+    let a = View {
+        data: a,
+        rs: a_strides[0],
+        cs: a_strides[1],
+    };
+    let b = View {
+        data: b,
+        rs: b_strides[0],
+        cs: b_strides[1],
+    };
+    let c = &mut c[..m * n];
+    if !streamed(&a, &b, k, c, n, accumulate) {
+        blocked(&a, &b, k, c, n, accumulate, scratch);
+    }
+}
+
+/// Vector-matrix and matrix-vector products (fewer than `MR` rows, or one column) with a unit
+/// stride to run along: packing would cost as much as the product itself, so the operands are
+/// read in place, each once. Returns false, doing nothing, for every other shape.
+fn streamed(a: &View, b: &View, k: usize, c: &mut [f32], n: usize, add: bool) -> bool {
+    let m = c.len() / n;
+    if m < MR && (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
+        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+            let x = &a.data[i * a.rs..];
+            if b.cs == 1 {
+                vec_mat(x, a.cs, k, b.data, b.rs, row, add);
+            } else {
+                dot_rows(&x[..k], b.data, b.cs, row, add);
+            }
+        }
+        return true;
+    }
+    // One column: Cᵀ = Bᵀ·Aᵀ is the same pair of products with the operands' roles swapped.
+    if n == 1 && a.rs == 1 {
+        vec_mat(b.data, b.rs, k, a.data, a.cs, c, add);
+        return true;
+    }
+    if n == 1 && a.cs == 1 && b.rs == 1 {
+        dot_rows(&b.data[..k], a.data, a.rs, c, add);
+        return true;
+    }
+    false
+}
+
+/// The cache-blocked, packed product for every shape `streamed` declines.
+fn blocked(a: &View, b: &View, k: usize, c: &mut [f32], n: usize, acc: bool, scratch: &mut [f32]) {
+    let m = c.len() / n;
+    let (b_pack, rest) = scratch.split_at_mut(KC * NC);
+    let a_pack = &mut rest[..MC * KC];
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack_b(b, pc, kc, jc, nc, b_pack);
+            // The first depth slice overwrites C unless the caller asked to accumulate.
+            let add = acc || pc > 0;
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(a, ic, mc, pc, kc, a_pack);
+                let tile = Block {
+                    row: ic,
+                    col: jc,
+                    rows: mc,
+                    cols: nc,
+                    depth: kc,
+                    add,
+                };
+                macro_kernel(a_pack, b_pack, c, n, &tile);
+            }
+        }
+    }
+}
+
+/// `x` rounded up to a multiple of `r` (the zero-padded extent of a packed block).
+const fn round_up(x: usize, r: usize) -> usize {
+    x + (r - x % r) % r
+}
+
+/// `out[j] (+)= Σ_{p<k} x[p * xs] * mat[p * ms + j]`: a strided row vector times a matrix whose
+/// rows are contiguous, reading the matrix once. Columns go in blocks of eight vectors, the most
+/// accumulators that stay in registers beside the broadcast and one load.
+fn vec_mat(x: &[f32], xs: usize, k: usize, mat: &[f32], ms: usize, out: &mut [f32], add: bool) {
+    let mut j = 0;
+    for chunk in out.chunks_exact_mut(32) {
+        vec_mat_block::<8>(x, xs, k, &mat[j..], ms, chunk, add);
+        j += 32;
+    }
+    let tail = &mut out[j..];
+    for chunk in tail.chunks_exact_mut(4) {
+        vec_mat_block::<1>(x, xs, k, &mat[j..], ms, chunk, add);
+        j += 4;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        let dot: f32 = (0..k).map(|p| x[p * xs] * mat[p * ms + jj]).sum();
+        *o = if add { *o + dot } else { dot };
+    }
+}
+
+/// One `4V`-column block of `vec_mat`, accumulated in registers.
+#[inline(always)]
+fn vec_mat_block<const V: usize>(
+    x: &[f32],
+    xs: usize,
+    k: usize,
+    mat: &[f32],
+    ms: usize,
+    out: &mut [f32],
+    add: bool,
+) {
+    let mut acc = [F32x4::splat(0.0); V];
+    for p in 0..k {
+        let xv = F32x4::splat(x[p * xs]);
+        let row = &mat[p * ms..p * ms + 4 * V];
+        for (r, s) in acc.iter_mut().zip(row.chunks_exact(4)) {
+            *r = r.add(xv.mul(F32x4::load(s)));
+        }
+    }
+    for (r, d) in acc.iter().zip(out.chunks_exact_mut(4)) {
+        let y = if add { r.add(F32x4::load(d)) } else { *r };
+        y.store(d);
+    }
+}
+
+/// `out[j] (+)= Σ_p x[p] * mat[j * ms + p]`: a contiguous row vector dotted with matrix rows
+/// that are contiguous along the depth.
+fn dot_rows(x: &[f32], mat: &[f32], ms: usize, out: &mut [f32], add: bool) {
+    let k = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let d = dot(x, &mat[j * ms..j * ms + k]);
+        *o = if add { *o + d } else { d };
+    }
+}
+
+/// Dot product of two equal-length slices with four independent vector accumulators, so the
+/// adds pipeline instead of waiting on each other.
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let (xc, yc) = (x.chunks_exact(16), y.chunks_exact(16));
+    let tail: f32 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    let mut acc = [F32x4::splat(0.0); 4];
+    for (xs, ys) in xc.zip(yc) {
+        for (r, (xv, yv)) in acc
+            .iter_mut()
+            .zip(xs.chunks_exact(4).zip(ys.chunks_exact(4)))
+        {
+            *r = r.add(F32x4::load(xv).mul(F32x4::load(yv)));
+        }
+    }
+    let s = acc[0].add(acc[1]).add(acc[2].add(acc[3])).to_array();
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+/// A strided 2-D view: element `(r, q)` is `data[r * rs + q * cs]`.
+struct View<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+/// One packed `rows×cols` block of C at (`row`, `col`) with `depth` packed k.
+struct Block {
+    row: usize,
+    col: usize,
+    rows: usize,
+    cols: usize,
+    depth: usize,
+    add: bool,
+}
+
+/// Packs rows `p0..p0+kc`, columns `j0..j0+nc` of B into `NR`-wide micro-panels, each `kc`
+/// rows of `NR` contiguous floats, the last one zero-padded.
+fn pack_b(b: &View, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
+    let panels = dst[..round_up(nc, NR) * kc].chunks_exact_mut(NR * kc);
+    for (panel, jr) in panels.zip((0..nc).step_by(NR)) {
+        let lanes = Lanes {
+            base: p0 * b.rs + (j0 + jr) * b.cs,
+            used: NR.min(nc - jr),
+        };
+        pack_panel::<NR>(b.data, &lanes, kc, b.rs, b.cs, panel);
+    }
+}
+
+/// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of A into `MR`-tall micro-panels, each `kc`
+/// columns of `MR` contiguous floats, the last one zero-padded.
+fn pack_a(a: &View, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+    let panels = dst[..round_up(mc, MR) * kc].chunks_exact_mut(MR * kc);
+    for (panel, ir) in panels.zip((0..mc).step_by(MR)) {
+        let lanes = Lanes {
+            base: (i0 + ir) * a.rs + p0 * a.cs,
+            used: MR.min(mc - ir),
+        };
+        pack_panel::<MR>(a.data, &lanes, kc, a.cs, a.rs, panel);
+    }
+}
+
+/// Where a micro-panel starts in its source, and how many of its `W` lanes are real data.
+struct Lanes {
+    base: usize,
+    used: usize,
+}
+
+/// Fills `panel[p * W + w]` for `p < depth` with `src[base + p * p_stride + w * w_stride]`
+/// (zero for lanes `w >= used`). The loop order follows the unit stride so reads stay sequential.
+fn pack_panel<const W: usize>(
+    src: &[f32],
+    lanes: &Lanes,
+    depth: usize,
+    p_stride: usize,
+    w_stride: usize,
+    panel: &mut [f32],
+) {
+    let data = &src[lanes.base..];
+    if lanes.used == W && w_stride == 1 {
+        // The common row-major case: each packed row is W contiguous source floats.
+        for (p, row) in panel.chunks_exact_mut(W).take(depth).enumerate() {
+            let line = &data[p * p_stride..p * p_stride + W];
+            for (d, s) in row.chunks_exact_mut(4).zip(line.chunks_exact(4)) {
+                F32x4::load(s).store(d);
+            }
+        }
+        return;
+    }
+    if lanes.used < W {
+        panel.fill(0.0);
+    }
+    if p_stride == 1 && lanes.used == W {
+        // Transposed source: each lane is a contiguous run of `depth` floats; read all W runs
+        // side by side so every packed row is written once, in order.
+        let lines: [&[f32]; W] =
+            core::array::from_fn(|w| &data[w * w_stride..w * w_stride + depth]);
+        for (p, row) in panel.chunks_exact_mut(W).take(depth).enumerate() {
+            for (x, line) in row.iter_mut().zip(&lines) {
+                *x = line[p];
+            }
+        }
+    } else if p_stride == 1 {
+        for w in 0..lanes.used {
+            let line = &data[w * w_stride..w * w_stride + depth];
+            for (row, &x) in panel.chunks_exact_mut(W).zip(line) {
+                row[w] = x;
+            }
+        }
+    } else {
+        for (p, row) in panel.chunks_exact_mut(W).take(depth).enumerate() {
+            for (w, x) in row[..lanes.used].iter_mut().enumerate() {
+                *x = data[p * p_stride + w * w_stride];
+            }
+        }
+    }
+}
+
+/// Multiplies one packed A block by one packed B block into C. B micro-panels are the outer
+/// loop so each (8 KiB) stays in L1 while the A block streams from L2.
+fn macro_kernel(a_pack: &[f32], b_pack: &[f32], c: &mut [f32], ldc: usize, t: &Block) {
+    let a_panels = &a_pack[..round_up(t.rows, MR) * t.depth];
+    let b_panels = &b_pack[..round_up(t.cols, NR) * t.depth];
+    for (b_panel, jr) in b_panels
+        .chunks_exact(NR * t.depth)
+        .zip((0..t.cols).step_by(NR))
+    {
+        let cols = NR.min(t.cols - jr);
+        for (a_panel, ir) in a_panels
+            .chunks_exact(MR * t.depth)
+            .zip((0..t.rows).step_by(MR))
+        {
+            let rows = MR.min(t.rows - ir);
+            let acc = micro_kernel(a_panel, b_panel);
+            let at = (t.row + ir) * ldc + t.col + jr;
+            if rows == MR && cols == NR {
+                store_full(&acc, &mut c[at..], ldc, t.add);
+            } else {
+                store_partial(&acc, &mut c[at..], ldc, rows, cols, t.add);
+            }
+        }
+    }
+}
+
+type Tile = [[F32x4; NV]; MR];
+
+/// The register tile: `acc[i][v] += a[p][i] * b[p][4v..4v+4]` over the packed depth. No FMA in
+/// wasm SIMD, so each step is a mul and an add; `a` is broadcast one value per row.
+#[inline(always)]
+fn micro_kernel(a: &[f32], b: &[f32]) -> Tile {
+    let mut acc = [[F32x4::splat(0.0); NV]; MR];
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        let mut bv = [F32x4::splat(0.0); NV];
+        for (v, x) in bv.iter_mut().enumerate() {
+            *x = F32x4::load(&bp[4 * v..4 * v + 4]);
+        }
+        for (row, &ai) in acc.iter_mut().zip(ap) {
+            let av = F32x4::splat(ai);
+            for (r, &bx) in row.iter_mut().zip(&bv) {
+                *r = r.add(av.mul(bx));
+            }
+        }
+    }
+    acc
+}
+
+/// Writes a whole tile: `C = acc` or `C += acc`.
+#[inline(always)]
+fn store_full(acc: &Tile, c: &mut [f32], ldc: usize, add: bool) {
+    for (i, row) in acc.iter().enumerate() {
+        let dst = &mut c[i * ldc..i * ldc + NR];
+        for (v, &x) in row.iter().enumerate() {
+            let lane = &mut dst[4 * v..4 * v + 4];
+            let y = if add { x.add(F32x4::load(lane)) } else { x };
+            y.store(lane);
+        }
+    }
+}
+
+/// Writes the top-left `rows×cols` corner of an edge tile (the rest is zero padding).
+fn store_partial(acc: &Tile, c: &mut [f32], ldc: usize, rows: usize, cols: usize, add: bool) {
+    let mut tmp = [0.0f32; NR];
+    for (i, row) in acc.iter().enumerate().take(rows) {
+        for (v, &x) in row.iter().enumerate() {
+            x.store(&mut tmp[4 * v..4 * v + 4]);
+        }
+        let dst = &mut c[i * ldc..i * ldc + cols];
+        for (d, &x) in dst.iter_mut().zip(&tmp) {
+            *d = if add { *d + x } else { x };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1) from a 32-bit LCG.
+    fn fill(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// A `rows×cols` operand stored row-major (`trans == false`) or column-major, with `pad`
+    /// unused floats after each stored line so strides differ from the logical width.
+    /// Returns the storage and the logical strides `[row, col]`.
+    fn operand(
+        rows: usize,
+        cols: usize,
+        trans: bool,
+        pad: usize,
+        seed: u32,
+    ) -> (Vec<f32>, [usize; 2]) {
+        let (lines, width) = if trans { (cols, rows) } else { (rows, cols) };
+        let ld = width + pad;
+        let strides = if trans { [1, ld] } else { [ld, 1] };
+        let len = if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * strides[0] + (cols - 1) * strides[1] + 1
+        };
+        let mut data = fill(lines * ld, seed);
+        data.truncate(len);
+        (data, strides)
+    }
+
+    /// Runs one case and checks every element against an f64 reference, within 1e-5 of
+    /// `|C0| + Σ|a||b|` (the scale of the rounding error a correct f32 sum can make).
+    fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, pad: usize) {
+        let seed = (m * 31 + k * 17 + n * 7) as u32;
+        let (a, sa) = operand(m, k, ta, pad, seed);
+        let (b, sb) = operand(k, n, tb, pad, seed + 1);
+        let c0 = fill(m * n, seed + 2);
+        let mut c = c0.clone();
+        let mut scratch = vec![f32::NAN; SCRATCH_LEN];
+        matmul_f32(&a, &b, &mut c, m, k, n, sa, sb, accumulate, &mut scratch);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut sum, mut mag) = (0.0f64, 0.0f64);
+                for p in 0..k {
+                    let x = a[i * sa[0] + p * sa[1]] as f64 * b[p * sb[0] + j * sb[1]] as f64;
+                    sum += x;
+                    mag += x.abs();
+                }
+                let base = if accumulate {
+                    c0[i * n + j] as f64
+                } else {
+                    0.0
+                };
+                let want = base + sum;
+                let got = c[i * n + j] as f64;
+                let tol = 1e-5 * (base.abs() + mag) + 1e-30;
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{m}x{k}x{n} ta={ta} tb={tb} acc={accumulate} pad={pad}: C[{i},{j}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    fn check_all_forms(m: usize, k: usize, n: usize, pad: usize) {
+        for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+            for &acc in &[false, true] {
+                check(m, k, n, ta, tb, acc, pad);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny() {
+        for &(m, k, n) in &[
+            (0, 3, 4),
+            (3, 0, 4),
+            (3, 4, 0),
+            (0, 0, 0),
+            (1, 1, 1),
+            (1, 2, 1),
+            (2, 1, 3),
+        ] {
+            check_all_forms(m, k, n, 0);
+        }
+    }
+
+    #[test]
+    fn k_zero_zeroes_or_keeps_c() {
+        let mut scratch = vec![0.0; SCRATCH_LEN];
+        let mut c = vec![5.0; 6];
+        matmul_f32(
+            &[],
+            &[],
+            &mut c,
+            2,
+            0,
+            3,
+            [0, 1],
+            [3, 1],
+            true,
+            &mut scratch,
+        );
+        assert_eq!(c, vec![5.0; 6]);
+        matmul_f32(
+            &[],
+            &[],
+            &mut c,
+            2,
+            0,
+            3,
+            [0, 1],
+            [3, 1],
+            false,
+            &mut scratch,
+        );
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn odd_sizes_all_forms() {
+        let sizes = [1, 3, 5, 7, 17, 33];
+        for (x, &m) in sizes.iter().enumerate() {
+            for (y, &k) in sizes.iter().enumerate() {
+                let n = sizes[(x + 2 * y) % sizes.len()];
+                check_all_forms(m, k, n, (x + y) % 3);
+            }
+        }
+    }
+
+    #[test]
+    fn skinny_shapes() {
+        for &(m, k, n) in &[
+            (128, 128, 10),
+            (1, 65, 129),
+            (65, 129, 1),
+            (1, 300, 1),
+            (10, 128, 128),
+        ] {
+            check_all_forms(m, k, n, 0);
+        }
+    }
+
+    #[test]
+    fn crosses_kc_and_mc_blocks() {
+        for &(m, k, n) in &[(129, 257, 65), (257, 65, 33), (65, 513, 17), (130, 300, 9)] {
+            check_all_forms(m, k, n, 1);
+        }
+    }
+
+    #[test]
+    fn crosses_nc_block() {
+        for &(m, k, n) in &[(5, 7, NC + 9), (3, KC + 1, 2 * NC + 1)] {
+            check_all_forms(m, k, n, 2);
+        }
+    }
+
+    #[test]
+    fn large_square() {
+        check(257, 257, 257, false, false, true, 0);
+        check(257, 257, 257, true, false, false, 0);
+        check(257, 257, 257, false, true, true, 3);
+    }
+}

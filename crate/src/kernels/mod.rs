@@ -1,0 +1,10 @@
+//! Safe kernels over slices, one file per family; forward and backward live side by side.
+
+pub mod copy;
+pub mod elementwise;
+pub mod index;
+pub mod matmul;
+pub mod reduce;
+pub mod rng;
+pub mod softmax;
+pub mod strided;

@@ -1,0 +1,607 @@
+//! Transcendental functions on f32 lanes, shared by every kernel family.
+//!
+//! Each function is one branch-free vector routine (`exp4`, `log4`, ...); the scalar form runs
+//! the same routine on a splatted vector, so a kernel's scalar tail gives bit-identical results
+//! to its SIMD body. Accuracy, measured against f64 by the tests below: a few ulp at most.
+
+use crate::simd::F32x4;
+
+const LOG2E: f32 = core::f32::consts::LOG2_E;
+/// ln 2 split as `LN2_HI + LN2_LO`; `LN2_HI` has 9 significant bits so `n * LN2_HI` is exact.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// Inputs to the exponential core are clamped here: beyond, the result is inf or 0 anyway.
+const EXP_MAX: f32 = 89.0;
+const EXP_MIN: f32 = -104.0;
+const SIGN_BIT: u32 = 0x8000_0000;
+/// Keeps the top 12 significant bits, so products of two such values are exact.
+const HIGH_12: u32 = 0xffff_f000;
+
+#[inline(always)]
+fn k(v: f32) -> F32x4 {
+    F32x4::splat(v)
+}
+
+#[inline(always)]
+fn lane0(v: F32x4) -> f32 {
+    v.to_array()[0]
+}
+
+/// Horner's rule with the highest-degree coefficient first.
+#[inline(always)]
+fn poly(x: F32x4, c: &[f32]) -> F32x4 {
+    let mut acc = k(c[0]);
+    for &ci in &c[1..] {
+        acc = acc.mul(x).add(k(ci));
+    }
+    acc
+}
+
+/// `v` with the sign bit of `s` added (`v` non-negative or NaN).
+#[inline(always)]
+fn with_sign_of(v: F32x4, s: F32x4) -> F32x4 {
+    v.xor(s.and(F32x4::splat_bits(SIGN_BIT)))
+}
+
+/// Splits `v` into a 12-bit head and the exact remainder (Dekker products without FMA).
+#[inline(always)]
+fn split(v: F32x4) -> (F32x4, F32x4) {
+    let h = v.and(F32x4::splat_bits(HIGH_12));
+    (h, v.sub(h))
+}
+
+/// `exp(hi + lo)` for a small correction `lo`; NaN in `hi` propagates.
+///
+/// Cephes `expf`: `n = round((hi + lo) / ln 2)`, `r = hi + lo - n ln 2` with ln 2 split so the
+/// first subtraction is exact, a degree-6 polynomial for `exp(r)`, then `2^n` applied in two
+/// halves so results down to the smallest subnormal and up to `f32::MAX` come out right.
+#[inline(always)]
+fn exp_hl(hi: F32x4, lo: F32x4) -> F32x4 {
+    let hi = hi.max(k(EXP_MIN)).min(k(EXP_MAX));
+    let n = hi.add(lo).mul(k(LOG2E)).round();
+    let r = hi.sub(n.mul(k(LN2_HI))).add(lo).sub(n.mul(k(LN2_LO)));
+    let c = [
+        1.987_569_2e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        5.000_000_1e-1,
+    ];
+    let p = poly(r, &c).mul(r.mul(r)).add(r).add(k(1.0));
+    let half = n.mul(k(0.5)).round();
+    p.ldexp(half).ldexp(n.sub(half))
+}
+
+pub fn exp4(x: F32x4) -> F32x4 {
+    exp_hl(x, k(0.0))
+}
+
+pub fn exp(x: f32) -> f32 {
+    lane0(exp4(k(x)))
+}
+
+/// Mantissa in `[sqrt(1/2), sqrt(2))` and exponent of positive finite lanes (subnormals too).
+#[inline(always)]
+fn reduce_log(x: F32x4) -> (F32x4, F32x4) {
+    let sub = x.lt(k(f32::MIN_POSITIVE));
+    let (m, e) = F32x4::select(sub, x.mul(k(8_388_608.0)), x).frexp();
+    let e = e.sub(F32x4::select(sub, k(23.0), k(0.0)));
+    let big = m.gt(k(core::f32::consts::SQRT_2));
+    (
+        F32x4::select(big, m.mul(k(0.5)), m),
+        F32x4::select(big, e.add(k(1.0)), e),
+    )
+}
+
+/// Natural logarithm: Cephes `logf`, `ln(1 + f)` as `f - f²/2 + f³ P(f)` on the reduced
+/// mantissa. `log(0) = -inf`, `log(x < 0) = NaN`, `log(inf) = inf`.
+pub fn log4(x: F32x4) -> F32x4 {
+    let (m, e) = reduce_log(x);
+    let f = m.sub(k(1.0));
+    let z = f.mul(f);
+    let c = [
+        7.037_683_6e-2,
+        -1.151_461e-1,
+        1.167_699_9e-1,
+        -1.242_014_1e-1,
+        1.424_932_3e-1,
+        -1.666_805_8e-1,
+        2.000_071_4e-1,
+        -2.499_999_4e-1,
+        3.333_333e-1,
+    ];
+    let y = poly(f, &c).mul(f).mul(z);
+    let y = y.add(e.mul(k(LN2_LO))).sub(z.mul(k(0.5)));
+    let r = f.add(y).add(e.mul(k(LN2_HI)));
+    let r = F32x4::select(x.eq(k(f32::INFINITY)), x, r);
+    let r = F32x4::select(x.eq(k(0.0)), k(f32::NEG_INFINITY), r);
+    F32x4::select(x.ge(k(0.0)), r, k(f32::NAN))
+}
+
+pub fn log(x: f32) -> f32 {
+    lane0(log4(k(x)))
+}
+
+/// Hyperbolic tangent: Cephes' odd polynomial below 0.625, where `1 - 2/(e^2|x| + 1)` would
+/// cancel, and that formula (saturating to ±1 through `exp` = inf) above.
+pub fn tanh4(x: F32x4) -> F32x4 {
+    let a = x.abs();
+    let s = x.mul(x);
+    let c = [
+        -5.704_988_7e-3,
+        2.063_908_9e-2,
+        -5.373_971_6e-2,
+        1.333_144_2e-1,
+        -3.333_328_2e-1,
+    ];
+    let small = a.add(a.mul(s.mul(poly(s, &c))));
+    let e = exp4(a.add(a));
+    let large = k(1.0).sub(k(2.0).div(e.add(k(1.0))));
+    with_sign_of(F32x4::select(a.lt(k(0.625)), small, large), x)
+}
+
+pub fn tanh(x: f32) -> f32 {
+    lane0(tanh4(k(x)))
+}
+
+/// Logistic function `1 / (1 + e^-x)`, computed from `e^-|x|` so neither tail overflows.
+pub fn sigmoid4(x: F32x4) -> F32x4 {
+    let e = exp4(x.abs().neg());
+    let r = k(1.0).div(k(1.0).add(e));
+    F32x4::select(x.lt(k(0.0)), e.mul(r), r)
+}
+
+pub fn sigmoid(x: f32) -> f32 {
+    lane0(sigmoid4(k(x)))
+}
+
+/// Below this |x|, erf uses its Taylor-like odd polynomial; above, erfc's exponential form.
+const ERF_SPLIT: f32 = 0.75;
+
+/// `erf(x) / x - 1` as a polynomial in `x²`, minimax for relative error on `[0, 0.75]`.
+#[inline(always)]
+fn erf_small_q(x: F32x4) -> F32x4 {
+    let c = [
+        -6.761_252_3e-4,
+        5.116_006e-3,
+        -2.683_544_7e-2,
+        1.128_339_3e-1,
+        -3.761_262e-1,
+        1.283_791_7e-1,
+    ];
+    poly(x.mul(x), &c)
+}
+
+/// `erfc(a)` for `a >= 0.75` (any `a` is safe: NaN propagates, large `a` gives 0).
+///
+/// After N. Juffa: `(1 + 2a) e^(a²) erfc(a) - 1` is a smooth function of `q = (a - 2)/(a + 2)`,
+/// fitted here by a degree-8 polynomial for relative error on `[0.75, 10.06]`; `e^(-a²)` is
+/// taken with `a²` split exactly into head and tail.
+#[inline(always)]
+fn erfc_tail(a: F32x4) -> F32x4 {
+    let a = a.min(k(10.1));
+    let q = a.sub(k(2.0)).div(a.add(k(2.0)));
+    let c = [
+        -1.482_539_2e-3,
+        1.075_926_7e-3,
+        8.760_134e-3,
+        -8.003_063_5e-3,
+        -5.422_615_6e-2,
+        1.640_493_4e-1,
+        -1.660_301_1e-1,
+        -9.276_379e-2,
+        2.769_783_7e-1,
+    ];
+    let ratio = poly(q, &c).add(k(1.0)).div(a.add(a).add(k(1.0)));
+    let (h, l) = split(a);
+    let e = exp_hl(h.mul(h).neg(), l.mul(a.add(h)).neg());
+    e.mul(ratio)
+}
+
+/// Error function; odd, and exactly ±1 beyond |x| ≈ 3.92.
+pub fn erf4(x: F32x4) -> F32x4 {
+    let a = x.abs();
+    let small = x.add(x.mul(erf_small_q(x)));
+    let large = with_sign_of(k(1.0).sub(erfc_tail(a)), x);
+    F32x4::select(a.lt(k(ERF_SPLIT)), small, large)
+}
+
+pub fn erf(x: f32) -> f32 {
+    lane0(erf4(k(x)))
+}
+
+/// Complementary error function `1 - erf(x)`, accurate in relative terms for large positive
+/// `x` too (down to the subnormal range), which `1 - erf(x)` is not.
+pub fn erfc4(x: F32x4) -> F32x4 {
+    let a = x.abs();
+    let small = k(1.0).sub(x).sub(x.mul(erf_small_q(x)));
+    let tail = erfc_tail(a);
+    let large = F32x4::select(x.lt(k(0.0)), k(2.0).sub(tail), tail);
+    F32x4::select(a.lt(k(ERF_SPLIT)), small, large)
+}
+
+pub fn erfc(x: f32) -> f32 {
+    lane0(erfc4(k(x)))
+}
+
+/// `ln(a)` as an unevaluated sum `hi + lo` good to about 2^-30 relative, for positive finite `a`.
+///
+/// `ln m = 2 atanh(s)`, `s = (m - 1)/(m + 1)`: the leading `2s` is formed in double-f32
+/// (division with an exact residual), the rest `2s³/3 + ...` is small enough for plain f32.
+#[inline(always)]
+fn log_hl(a: F32x4) -> (F32x4, F32x4) {
+    let (m, e) = reduce_log(a);
+    let one = k(1.0);
+    let f = m.sub(one);
+    let d = m.add(one);
+    let d_lo = m.sub(d.sub(one));
+    let u = f.add(f);
+    let inv = one.div(d);
+    let q = u.mul(inv);
+    let (qh, ql) = split(q);
+    let (dh, dl) = split(d);
+    let rho = u.sub(qh.mul(dh)).sub(qh.mul(dl)).sub(ql.mul(dh)).sub(ql.mul(dl));
+    let corr = rho.sub(q.mul(d_lo)).mul(inv);
+    let s = q.mul(k(0.5));
+    let w = s.mul(s);
+    let c = [2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0];
+    let tail = poly(w, &c).mul(w).mul(s);
+    // e*LN2_HI is exact; add q with an exact two-sum, then gather the small terms.
+    let big = e.mul(k(LN2_HI));
+    let hi = big.add(q);
+    let bv = hi.sub(big);
+    let err = big.sub(hi.sub(bv)).add(q.sub(bv));
+    let lo = tail.add(corr).add(e.mul(k(LN2_LO))).add(err);
+    let h2 = hi.add(lo);
+    (h2, lo.sub(h2.sub(hi)))
+}
+
+/// `y * (hi + lo)` as `zh + zl`, with `y * hi` exact through 12-bit splits.
+#[inline(always)]
+fn mul_hl(y: F32x4, hi: F32x4, lo: F32x4) -> (F32x4, F32x4) {
+    let p = y.mul(hi);
+    let (yh, yl) = split(y);
+    let (hh, hl) = split(hi);
+    let err = yh.mul(hh).sub(p).add(yh.mul(hl)).add(yl.mul(hh)).add(yl.mul(hl));
+    (p, err.add(y.mul(lo)))
+}
+
+/// `x ** y` with C99/IEEE `pow` semantics (as `std::pow`, which PyTorch uses): a negative base
+/// needs an integer exponent (odd ones keep the sign), `pow(x, 0) = pow(1, y) = 1` even for
+/// NaN, `pow(-1, ±inf) = 1`, and zeros and infinities give the signed limits.
+///
+/// `exp(y ln|x|)` with `ln|x|` and the product carried in double-f32, so the result stays
+/// within a few ulp even where `y ln|x|` is near ±100.
+pub fn pow4(x: F32x4, y: F32x4) -> F32x4 {
+    let zero = k(0.0);
+    let inf = k(f32::INFINITY);
+    let a = x.abs();
+    let (lh, ll) = log_hl(a);
+    let (zh, zl) = mul_hl(y, lh, ll);
+    // Past |z| = 256 the result is 0 or inf and zl may be NaN (inf - inf): drop it.
+    let zl = F32x4::select(zh.abs().lt(k(256.0)), zl, zero);
+    let mag = exp_hl(zh, zl);
+    let (y_neg, y_pos) = (y.lt(zero), y.gt(zero));
+    let at_zero = F32x4::select(y_neg, inf, F32x4::select(y_pos, zero, y));
+    let at_inf = F32x4::select(y_neg, zero, F32x4::select(y_pos, inf, y));
+    let mag = F32x4::select(a.eq(zero), at_zero, mag);
+    let mag = F32x4::select(a.eq(inf), at_inf, mag);
+    let y_int = y.eq(y.round());
+    let half = y.mul(k(0.5));
+    let y_odd = y_int.and(half.round().ne(half));
+    let r = mag.xor(x.and(y_odd).and(F32x4::splat_bits(SIGN_BIT)));
+    let neg_finite = x.lt(zero).and(x.gt(k(f32::NEG_INFINITY)));
+    let r = F32x4::select(neg_finite, F32x4::select(y_int, r, k(f32::NAN)), r);
+    let r = F32x4::select(x.ne(x), x, r);
+    let one = k(1.0);
+    let is_one = x
+        .eq(one)
+        .or(y.eq(zero))
+        .or(a.eq(one).and(y.abs().eq(inf)));
+    F32x4::select(is_one, one, r)
+}
+
+pub fn pow(x: f32, y: f32) -> f32 {
+    lane0(pow4(k(x), k(y)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Relative error of `got` against the f64 reference, with an absolute floor `abs` (for
+    /// zero crossings and subnormal results). Special values must match exactly.
+    fn err(got: f32, want: f64, abs: f64) -> f64 {
+        if want.is_nan() {
+            return if got.is_nan() { 0.0 } else { f64::INFINITY };
+        }
+        let w32 = want as f32;
+        if w32.is_infinite() || want == 0.0 {
+            return if got == w32 { 0.0 } else { f64::INFINITY };
+        }
+        let d = (got as f64 - want).abs();
+        if d <= abs {
+            0.0
+        } else {
+            d / want.abs()
+        }
+    }
+
+    /// Worst error of `f` over `xs`, checking the scalar and vector forms agree bit for bit.
+    fn worst(xs: &[f32], f4: fn(F32x4) -> F32x4, f: fn(f32) -> f32, r: fn(f64) -> f64, abs: f64) -> (f64, f32) {
+        let mut w = (0.0, 0.0);
+        let mut sum = (0.0, 0usize);
+        for c in xs.chunks(4) {
+            let mut v = [c[0]; 4];
+            v[..c.len()].copy_from_slice(c);
+            let out = f4(F32x4::load(&v)).to_array();
+            for (i, &x) in c.iter().enumerate() {
+                let s = f(x);
+                assert!(
+                    s.to_bits() == out[i].to_bits() || (s.is_nan() && out[i].is_nan()),
+                    "scalar {s} != lane {} at {x}",
+                    out[i]
+                );
+                let e = err(s, r(x as f64), abs);
+                if e.is_finite() {
+                    sum = (sum.0 + e, sum.1 + 1);
+                }
+                if e > w.0 {
+                    w = (e, x);
+                }
+            }
+        }
+        eprintln!("max rel err {:.3e} at {}, mean {:.3e}", w.0, w.1, sum.0 / sum.1 as f64);
+        w
+    }
+
+    /// Dense grid over `[lo, hi]` plus every special value.
+    fn grid(lo: f32, hi: f32, n: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..=n).map(|i| lo + (hi - lo) * (i as f32 / n as f32)).collect();
+        v.extend_from_slice(&[0.0, -0.0, 1e-30, -1e-30, 1e-45, -1e-45, 1e-38, f32::MIN_POSITIVE]);
+        v.extend_from_slice(&[f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        v
+    }
+
+    /// Positive values spread log-uniformly over every binade, subnormals included.
+    fn binades() -> Vec<f32> {
+        let mut v = vec![];
+        let mut b = 1u32;
+        while b < 0x7f80_0000 {
+            v.push(f32::from_bits(b));
+            b = b + 1 + b / 97;
+        }
+        v
+    }
+
+    fn erf64(x: f64) -> f64 {
+        // erf via erfc's continued fraction/series, accurate to ~1e-15 (test reference only).
+        if x < 0.0 {
+            return -erf64(-x);
+        }
+        if x < 2.5 {
+            // Maclaurin series: erf x = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+            let mut sum = 0.0f64;
+            let mut term = x;
+            let mut n = 0.0;
+            while term.abs() > 1e-17 * sum.abs().max(1e-300) {
+                sum += term / (2.0 * n + 1.0);
+                n += 1.0;
+                term *= -x * x / n;
+            }
+            sum * 2.0 / core::f64::consts::PI.sqrt()
+        } else {
+            1.0 - erfc64(x)
+        }
+    }
+
+    /// erfc for x >= 0: Lentz continued fraction above 2.5, else 1 - erf.
+    fn erfc64(x: f64) -> f64 {
+        if x < 2.5 {
+            return 1.0 - erf64(x);
+        }
+        // erfc x = exp(-x²)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+        let mut f = 0.0;
+        for n in (1..200).rev() {
+            f = (n as f64 * 0.5) / (x + f);
+        }
+        (-x * x).exp() / core::f64::consts::PI.sqrt() / (x + f)
+    }
+
+    fn erfc64_signed(x: f64) -> f64 {
+        if x < 0.0 {
+            2.0 - erfc64(-x)
+        } else {
+            erfc64(x)
+        }
+    }
+
+    const TOL: f64 = 3.0e-7;
+
+    #[test]
+    fn reference_erf_is_sound() {
+        assert!((erf64(0.5) - 0.520_499_877_813_046_5).abs() < 1e-15);
+        assert!((erf64(2.0) - 0.995_322_265_018_952_7).abs() < 1e-15);
+        assert!((erfc64(3.0) / 2.209_049_699_858_544e-5 - 1.0).abs() < 1e-13);
+        assert!((erfc64(10.0) / 2.088_487_583_762_545e-45 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn exp_accuracy_and_specials() {
+        let mut xs = grid(-104.0, 89.0, 200_000);
+        xs.extend(grid(-1.0, 1.0, 20_000));
+        let (e, at) = worst(&xs, exp4, exp, f64::exp, 1e-45);
+        assert!(e < TOL, "exp rel err {e} at {at}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(f32::INFINITY), f32::INFINITY);
+        assert_eq!(exp(88.8), f32::INFINITY);
+        assert_eq!(exp(-104.0), 0.0);
+        assert!(exp(88.72).is_finite() && exp(-103.0) > 0.0);
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn log_accuracy_and_specials() {
+        let mut xs = binades();
+        xs.extend(grid(0.5, 2.0, 100_000));
+        xs.extend(grid(-3.0, 3.0, 1000));
+        let (e, at) = worst(&xs, log4, log, f64::ln, 0.0);
+        assert!(e < TOL, "log rel err {e} at {at}");
+        assert_eq!(log(1.0), 0.0);
+        assert_eq!(log(0.0), f32::NEG_INFINITY);
+        assert_eq!(log(-0.0), f32::NEG_INFINITY);
+        assert_eq!(log(f32::INFINITY), f32::INFINITY);
+        assert!(log(-1.0).is_nan() && log(f32::NEG_INFINITY).is_nan() && log(f32::NAN).is_nan());
+        assert!((log(1e-45) as f64 - (1e-45f32 as f64).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn tanh_accuracy_and_specials() {
+        let mut xs = grid(-12.0, 12.0, 200_000);
+        xs.extend(grid(-1.0, 1.0, 50_000));
+        let (e, at) = worst(&xs, tanh4, tanh, f64::tanh, 0.0);
+        assert!(e < TOL, "tanh rel err {e} at {at}");
+        assert_eq!(tanh(1e-30), 1e-30);
+        assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(-100.0), -1.0);
+        assert!(tanh(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn sigmoid_accuracy_and_specials() {
+        let xs = grid(-110.0, 110.0, 200_000);
+        let (e, at) = worst(&xs, sigmoid4, sigmoid, |x| 1.0 / (1.0 + (-x).exp()), 1e-45);
+        assert!(e < TOL, "sigmoid rel err {e} at {at}");
+        assert_eq!(sigmoid(0.0), 0.5);
+        assert_eq!(sigmoid(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid(f32::NEG_INFINITY), 0.0);
+        assert!(sigmoid(-100.0) > 0.0 && sigmoid(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn erf_accuracy_and_specials() {
+        let mut xs = grid(-6.0, 6.0, 200_000);
+        xs.extend(grid(-1.0, 1.0, 50_000));
+        let (e, at) = worst(&xs, erf4, erf, erf64, 1e-44);
+        assert!(e < TOL, "erf rel err {e} at {at}");
+        assert_eq!(erf(1e-30), 1e-30 * 1.128_379_2);
+        assert_eq!(erf(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(erf(4.0), 1.0);
+        assert_eq!(erf(f32::NEG_INFINITY), -1.0);
+        assert!(erf(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn erfc_accuracy_and_specials() {
+        let mut xs = grid(-6.0, 10.0, 200_000);
+        xs.extend(grid(-1.0, 1.0, 50_000));
+        // Results in the subnormal range carry an absolute error of a few subnormal steps.
+        let (e, at) = worst(&xs, erfc4, erfc, erfc64_signed, 1e-44);
+        assert!(e < TOL, "erfc rel err {e} at {at}");
+        assert_eq!(erfc(0.0), 1.0);
+        assert_eq!(erfc(f32::INFINITY), 0.0);
+        assert_eq!(erfc(11.0), 0.0);
+        assert_eq!(erfc(f32::NEG_INFINITY), 2.0);
+        assert!(erfc(f32::NAN).is_nan());
+    }
+
+    fn pow_at(x: f32, y: f32) -> f32 {
+        let out = pow4(F32x4::splat(x), F32x4::splat(y)).to_array()[0];
+        assert!(out.to_bits() == pow(x, y).to_bits() || out.is_nan());
+        out
+    }
+
+    #[test]
+    fn pow_accuracy() {
+        let bases = grid(0.0, 20.0, 2000);
+        let exps = [-30.5, -7.0, -3.0, -2.5, -1.0, -0.5, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 7.0, 11.3];
+        let mut worst_e = 0.0f64;
+        for &y in &exps {
+            for &x in &bases {
+                let want = (x as f64).powf(y as f64);
+                let e = err(pow_at(x, y), want, 1e-44);
+                assert!(e < 5e-7, "pow({x}, {y}) = {} want {want}", pow_at(x, y));
+                worst_e = worst_e.max(e);
+            }
+        }
+        // Near the overflow edge and near x = 1 with big exponents: y ln x is large.
+        for &(x, y) in &[(1.000_001f32, 8.0e7f32), (0.999_99, 9.0e6), (10.0, 38.4), (3.0, -94.0), (1.5, 218.0)] {
+            let e = err(pow_at(x, y), (x as f64).powf(y as f64), 1e-44);
+            assert!(e < 5e-7, "pow({x}, {y}) rel err {e}");
+        }
+        assert_eq!(pow_at(2.0, 10.0), 1024.0);
+        assert_eq!(pow_at(2.0, -3.0), 0.125);
+        assert_eq!(pow_at(-2.0, 3.0), -8.0);
+        assert_eq!(pow_at(4.0, 0.5), 2.0);
+    }
+
+    #[test]
+    fn pow_random_pairs() {
+        // x log-uniform over [1e-6, 1e6] with either sign, y uniform over [-40, 40] (half of
+        // them integers so negative bases give real results).
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut worst_e = (0.0f64, 0.0f32, 0.0f32);
+        for i in 0..200_000 {
+            let mag = 10f64.powf(next() * 12.0 - 6.0) as f32;
+            let x = if i % 3 == 0 { -mag } else { mag };
+            let yr = next() * 80.0 - 40.0;
+            let y = if i % 2 == 0 { yr.round() as f32 } else { yr as f32 };
+            let e = err(pow_at(x, y), (x as f64).powf(y as f64), 1e-44);
+            if e > worst_e.0 {
+                worst_e = (e, x, y);
+            }
+        }
+        eprintln!("pow max rel err {:.3e} at ({}, {})", worst_e.0, worst_e.1, worst_e.2);
+        assert!(worst_e.0 < 5e-7, "pow rel err {:?}", worst_e);
+    }
+
+    #[test]
+    fn pow_special_values() {
+        let (inf, nan) = (f32::INFINITY, f32::NAN);
+        let cases: &[(f32, f32, f32)] = &[
+            (nan, 0.0, 1.0),
+            (1.0, nan, 1.0),
+            (-1.0, inf, 1.0),
+            (-1.0, -inf, 1.0),
+            (-8.0, 1.0 / 3.0, nan),
+            (-2.0, 2.0, 4.0),
+            (-2.0, -1.0, -0.5),
+            (0.0, -1.0, inf),
+            (-0.0, -1.0, -inf),
+            (-0.0, -2.0, inf),
+            (-0.0, 3.0, -0.0),
+            (0.0, 2.5, 0.0),
+            (0.0, nan, nan),
+            (inf, -2.0, 0.0),
+            (-inf, 3.0, -inf),
+            (-inf, -3.0, -0.0),
+            (-inf, 0.5, inf),
+            (0.5, inf, 0.0),
+            (0.5, -inf, inf),
+            (2.0, inf, inf),
+            (-2.0, -inf, 0.0),
+            (2.0, nan, nan),
+            (nan, 2.0, nan),
+            (2.0, 128.0, inf),
+            (2.0, -150.0, 0.0),
+            (2.0, -149.0, 1e-45),
+            (3.0, 1e30, inf),
+            (-3.0, 1e30, inf),
+            (0.3, -1e30, inf),
+        ];
+        for &(x, y, want) in cases {
+            let got = pow_at(x, y);
+            let ok = (want.is_nan() && got.is_nan()) || got.to_bits() == want.to_bits();
+            assert!(ok, "pow({x}, {y}) = {got}, want {want}");
+        }
+    }
+}

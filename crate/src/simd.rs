@@ -1,0 +1,283 @@
+//! The one place that touches SIMD. `F32x4` is four f32 lanes: wasm `v128` when the crate is
+//! built with `+simd128`, a plain array otherwise so `cargo test` runs the same kernels natively.
+//! Kernels loop over `chunks_exact(4)` with this type and finish the tail with scalar code.
+//! Methods are named after the wasm instructions (`add`, `mul`, ...) rather than operator
+//! traits, so every SIMD operation stays visible at the call site.
+#![allow(clippy::should_implement_trait)]
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod imp {
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct F32x4(pub v128);
+
+    impl F32x4 {
+        #[inline(always)]
+        pub fn splat(v: f32) -> Self {
+            F32x4(f32x4_splat(v))
+        }
+        #[inline(always)]
+        pub fn load(s: &[f32]) -> Self {
+            debug_assert!(s.len() >= 4);
+            // SAFETY: the slice holds at least four f32; wasm loads need no alignment.
+            F32x4(unsafe { v128_load(s.as_ptr() as *const v128) })
+        }
+        #[inline(always)]
+        pub fn store(self, s: &mut [f32]) {
+            debug_assert!(s.len() >= 4);
+            // SAFETY: as in `load`.
+            unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
+        }
+        #[inline(always)]
+        pub fn add(self, o: Self) -> Self {
+            F32x4(f32x4_add(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn sub(self, o: Self) -> Self {
+            F32x4(f32x4_sub(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn mul(self, o: Self) -> Self {
+            F32x4(f32x4_mul(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn div(self, o: Self) -> Self {
+            F32x4(f32x4_div(self.0, o.0))
+        }
+        /// Lane-wise maximum; NaN in either lane gives NaN (IEEE `maximum`, like PyTorch).
+        #[inline(always)]
+        pub fn max(self, o: Self) -> Self {
+            F32x4(f32x4_max(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn min(self, o: Self) -> Self {
+            F32x4(f32x4_min(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn sqrt(self) -> Self {
+            F32x4(f32x4_sqrt(self.0))
+        }
+        #[inline(always)]
+        pub fn abs(self) -> Self {
+            F32x4(f32x4_abs(self.0))
+        }
+        #[inline(always)]
+        pub fn neg(self) -> Self {
+            F32x4(f32x4_neg(self.0))
+        }
+        /// Round to nearest, ties to even.
+        #[inline(always)]
+        pub fn round(self) -> Self {
+            F32x4(f32x4_nearest(self.0))
+        }
+        /// Lanes where `self > o` become all-ones masks.
+        #[inline(always)]
+        pub fn gt(self, o: Self) -> Self {
+            F32x4(f32x4_gt(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn lt(self, o: Self) -> Self {
+            F32x4(f32x4_lt(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn ge(self, o: Self) -> Self {
+            F32x4(f32x4_ge(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn le(self, o: Self) -> Self {
+            F32x4(f32x4_le(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn eq(self, o: Self) -> Self {
+            F32x4(f32x4_eq(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn ne(self, o: Self) -> Self {
+            F32x4(f32x4_ne(self.0, o.0))
+        }
+        /// Four lanes holding the same raw bit pattern (masks, sign bits).
+        #[inline(always)]
+        pub fn splat_bits(bits: u32) -> Self {
+            F32x4(u32x4_splat(bits))
+        }
+        /// Bitwise and of the lanes' bit patterns (combines masks, isolates sign bits).
+        #[inline(always)]
+        pub fn and(self, o: Self) -> Self {
+            F32x4(v128_and(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn or(self, o: Self) -> Self {
+            F32x4(v128_or(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn xor(self, o: Self) -> Self {
+            F32x4(v128_xor(self.0, o.0))
+        }
+        /// `mask ? a : b` per lane, for masks made by the comparisons above.
+        #[inline(always)]
+        pub fn select(mask: Self, a: Self, b: Self) -> Self {
+            F32x4(v128_bitselect(a.0, b.0, mask.0))
+        }
+        /// Multiplies by 2^n lane-wise for integer-valued `n` in [-126, 127] (exponent splice).
+        #[inline(always)]
+        pub fn ldexp(self, n: Self) -> Self {
+            let bits = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n.0), i32x4_splat(127)), 23);
+            F32x4(f32x4_mul(self.0, bits))
+        }
+        /// Splits positive finite lanes into mantissa in [1, 2) and the exponent as f32.
+        #[inline(always)]
+        pub fn frexp(self) -> (Self, Self) {
+            let bits = self.0;
+            let e = i32x4_sub(u32x4_shr(bits, 23), i32x4_splat(127));
+            let m = v128_or(v128_and(bits, i32x4_splat(0x007f_ffff)), i32x4_splat(0x3f80_0000));
+            (F32x4(m), F32x4(f32x4_convert_i32x4(e)))
+        }
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            let mut out = [0.0f32; 4];
+            self.store(&mut out);
+            out
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod imp {
+    #[derive(Clone, Copy)]
+    pub struct F32x4(pub [f32; 4]);
+
+    #[inline(always)]
+    fn map(a: [f32; 4], f: impl Fn(f32) -> f32) -> F32x4 {
+        F32x4([f(a[0]), f(a[1]), f(a[2]), f(a[3])])
+    }
+    #[inline(always)]
+    fn zip(a: [f32; 4], b: [f32; 4], f: impl Fn(f32, f32) -> f32) -> F32x4 {
+        F32x4([f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])])
+    }
+    #[inline(always)]
+    fn mask(c: bool) -> f32 {
+        f32::from_bits(if c { u32::MAX } else { 0 })
+    }
+    fn ieee_max(a: f32, b: f32) -> f32 {
+        if a.is_nan() || b.is_nan() {
+            f32::NAN
+        } else {
+            a.max(b)
+        }
+    }
+    fn ieee_min(a: f32, b: f32) -> f32 {
+        if a.is_nan() || b.is_nan() {
+            f32::NAN
+        } else {
+            a.min(b)
+        }
+    }
+
+    impl F32x4 {
+        pub fn splat(v: f32) -> Self {
+            F32x4([v; 4])
+        }
+        pub fn load(s: &[f32]) -> Self {
+            F32x4([s[0], s[1], s[2], s[3]])
+        }
+        pub fn store(self, s: &mut [f32]) {
+            s[..4].copy_from_slice(&self.0);
+        }
+        pub fn add(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| a + b)
+        }
+        pub fn sub(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| a - b)
+        }
+        pub fn mul(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| a * b)
+        }
+        pub fn div(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| a / b)
+        }
+        pub fn max(self, o: Self) -> Self {
+            zip(self.0, o.0, ieee_max)
+        }
+        pub fn min(self, o: Self) -> Self {
+            zip(self.0, o.0, ieee_min)
+        }
+        pub fn sqrt(self) -> Self {
+            map(self.0, f32::sqrt)
+        }
+        pub fn abs(self) -> Self {
+            map(self.0, f32::abs)
+        }
+        pub fn neg(self) -> Self {
+            map(self.0, |a| -a)
+        }
+        pub fn round(self) -> Self {
+            map(self.0, |a| {
+                let r = a.round();
+                // ties to even, as wasm's f32x4.nearest
+                if (a - a.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+                    r - a.signum()
+                } else {
+                    r
+                }
+            })
+        }
+        pub fn gt(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| mask(a > b))
+        }
+        pub fn lt(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| mask(a < b))
+        }
+        pub fn ge(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| mask(a >= b))
+        }
+        pub fn le(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| mask(a <= b))
+        }
+        pub fn eq(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| mask(a == b))
+        }
+        pub fn ne(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| mask(a != b))
+        }
+        pub fn splat_bits(bits: u32) -> Self {
+            F32x4([f32::from_bits(bits); 4])
+        }
+        pub fn and(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| f32::from_bits(a.to_bits() & b.to_bits()))
+        }
+        pub fn or(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| f32::from_bits(a.to_bits() | b.to_bits()))
+        }
+        pub fn xor(self, o: Self) -> Self {
+            zip(self.0, o.0, |a, b| f32::from_bits(a.to_bits() ^ b.to_bits()))
+        }
+        pub fn select(m: Self, a: Self, b: Self) -> Self {
+            let pick = |i: usize| {
+                let mb = m.0[i].to_bits();
+                f32::from_bits((a.0[i].to_bits() & mb) | (b.0[i].to_bits() & !mb))
+            };
+            F32x4([pick(0), pick(1), pick(2), pick(3)])
+        }
+        pub fn ldexp(self, n: Self) -> Self {
+            zip(self.0, n.0, |a, e| a * f32::from_bits(((e as i32 + 127) as u32) << 23))
+        }
+        pub fn frexp(self) -> (Self, Self) {
+            let split = |v: f32| {
+                let b = v.to_bits();
+                let e = ((b >> 23) as i32 - 127) as f32;
+                (f32::from_bits((b & 0x007f_ffff) | 0x3f80_0000), e)
+            };
+            let p = [split(self.0[0]), split(self.0[1]), split(self.0[2]), split(self.0[3])];
+            (
+                F32x4([p[0].0, p[1].0, p[2].0, p[3].0]),
+                F32x4([p[0].1, p[1].1, p[2].1, p[3].1]),
+            )
+        }
+        pub fn to_array(self) -> [f32; 4] {
+            self.0
+        }
+    }
+}
+
+pub use imp::F32x4;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything nabla needs on a fresh Debian machine with Node: a Rust compiler with the
+# wasm32 target (Debian's rustc + libstd-rust-dev-wasm32 unless one is already present),
+# binaryen (wasm-opt), wabt (wasm-objdump, used by the SIMD test), rustfmt, then `npm ci`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+has_wasm_rustc() {
+  local rc sysroot
+  for rc in rustc /usr/bin/rustc; do
+    sysroot=$("$rc" --print sysroot 2>/dev/null) || continue
+    [ -d "$sysroot/lib/rustlib/wasm32-unknown-unknown" ] && return 0
+  done
+  return 1
+}
+
+pkgs=()
+has_wasm_rustc || pkgs+=(rustc cargo libstd-rust-dev-wasm32)
+command -v wasm-opt >/dev/null || pkgs+=(binaryen)
+command -v wasm-objdump >/dev/null || pkgs+=(wabt)
+command -v rustfmt >/dev/null || pkgs+=(rustfmt)
+
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund

@@ -1,0 +1,88 @@
+// nabla's public API: `import * as nb from 'nabla'`, then `await nb.init()`.
+export { init, type InitOptions, type WasmSource } from './wasm/core.js';
+export { Tensor, type TensorLike } from './tensor/tensor.js';
+export type { DType, TypedArray } from './tensor/dtype.js';
+export {
+  NablaError,
+  ShapeError,
+  DTypeError,
+  IndexError,
+  DisposedError,
+  ValueError,
+} from './errors.js';
+export { OutOfMemoryError } from './wasm/heap.js';
+export { tidy, keep, scope, Scope } from './tensor/scope.js';
+export { noGrad, isGradEnabled } from './autograd/node.js';
+export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.js';
+export { manualSeed, getRngState, setRngState } from './ops/random.js';
+export {
+  tensor,
+  zeros,
+  ones,
+  full,
+  zerosLike,
+  onesLike,
+  fullLike,
+  arange,
+  eye,
+  rand,
+  randn,
+  randint,
+  uniform,
+  normal,
+  type TensorOptions,
+  type FromDataOptions,
+  type NestedArray,
+} from './ops/creation.js';
+export {
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  abs,
+  square,
+  reciprocal,
+  sign,
+  clamp,
+  relu,
+  sigmoid,
+  tanh,
+  gelu,
+  leakyRelu,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  where,
+  maskedFill,
+} from './ops/elementwise.js';
+export { sum, mean, max, min, argmax, argmin, logsumexp, variance as var } from './ops/reduce.js';
+export { softmax, logSoftmax } from './ops/softmax.js';
+export {
+  reshape,
+  flatten,
+  squeeze,
+  unsqueeze,
+  permute,
+  transpose,
+  expand,
+  slice,
+  narrow,
+  cat,
+  stack,
+  split,
+  chunk,
+} from './ops/shape.js';
+export { indexSelect, gather, scatterAdd, oneHot } from './ops/indexing.js';
+export { matmul } from './ops/matmul.js';
+export { memory } from './memory.js';

@@ -1,0 +1,17 @@
+// `nb.memory()`: what live tensors hold, and how big wasm memory has grown.
+import { stats } from './tensor/storage.js';
+import { isInitialised } from './wasm/core.js';
+import { heapBytes } from './wasm/heap.js';
+
+export interface MemoryInfo {
+  /** Tensors created and not yet disposed (or collected). */
+  tensors: number;
+  /** Bytes of tensor data those tensors hold. */
+  bytes: number;
+  /** Size of wasm linear memory; it only grows, so a flat value means no leak. */
+  heapBytes: number;
+}
+
+export function memory(): MemoryInfo {
+  return { tensors: stats.tensors, bytes: stats.bytes, heapBytes: isInitialised() ? heapBytes() : 0 };
+}

@@ -1,0 +1,113 @@
+// matmul with PyTorch's rules: 1-D operands gain and lose a dim, batch dims broadcast.
+// Every product (forward and both gradients) runs in one kernel that reads transposed
+// operands through strides, so no transpose is ever materialised.
+import { DTypeError, ShapeError, fmt } from '../errors.js';
+import { wasm } from '../wasm/core.js';
+import { matmulScratch } from '../wasm/heap.js';
+import { broadcastShapes, broadcastStrides, numel, type Shape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { record } from '../autograd/node.js';
+
+/** Element strides of a 2-D operand: row stride and column stride. */
+type Strides2 = readonly [number, number];
+
+/** `C (m×n) (+)= op(A) (m×k) · op(B) (k×n)` at element offsets into the three tensors. */
+function gemm(
+  a: Tensor, aOff: number, aS: Strides2,
+  b: Tensor, bOff: number, bS: Strides2,
+  c: Tensor, cOff: number,
+  m: number, k: number, n: number,
+  accumulate: boolean,
+): void {
+  wasm().matmul_f32(
+    a.ptr + 4 * aOff, b.ptr + 4 * bOff, c.ptr + 4 * cOff,
+    m, k, n, aS[0], aS[1], bS[0], bS[1], accumulate ? 1 : 0, matmulScratch(),
+  );
+}
+
+/** For each flat batch index, the element offset of that batch's matrix in an operand. */
+function batchOffsets(batchShape: Shape, ownBatch: Shape, matrixSize: number): number[] {
+  const strides = broadcastStrides(ownBatch, batchShape);
+  const count = numel(batchShape);
+  const offsets = new Array<number>(count);
+  const idx = new Array<number>(batchShape.length).fill(0);
+  for (let i = 0; i < count; i++) {
+    let off = 0;
+    for (let d = 0; d < idx.length; d++) off += idx[d] * strides[d];
+    offsets[i] = off * matrixSize;
+    for (let d = idx.length - 1; d >= 0; d--) {
+      if (++idx[d] < batchShape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return offsets;
+}
+
+function zerosOf(shape: Shape): Tensor {
+  const t = Tensor.empty(shape, 'float32');
+  wasm().fill_u32(t.ptr, t.size, 0);
+  return t;
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') {
+    throw new DTypeError(`matmul: expected float32 operands, got ${a.dtype} and ${b.dtype}`);
+  }
+  if (a.ndim === 0 || b.ndim === 0) {
+    throw new ShapeError(`matmul: both operands need at least 1 dim, got shapes ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  }
+  // 1-D operands are promoted to matrices and the added dim is dropped from the result.
+  const aShape = a.ndim === 1 ? [1, a.shape[0]] : [...a.shape];
+  const bShape = b.ndim === 1 ? [b.shape[0], 1] : [...b.shape];
+  const n = aShape[aShape.length - 2];
+  const k = aShape[aShape.length - 1];
+  const m = bShape[bShape.length - 1];
+  if (bShape[bShape.length - 2] !== k) {
+    throw new ShapeError(
+      `matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} are not aligned (${k} != ${bShape[bShape.length - 2]})`,
+    );
+  }
+  const aBatch = aShape.slice(0, -2);
+  const bBatch = bShape.slice(0, -2);
+  const batch = broadcastShapes('matmul', aBatch, bBatch);
+  const outShape = [...batch, ...(a.ndim === 1 ? [] : [n]), ...(b.ndim === 1 ? [] : [m])];
+  const out = Tensor.empty(outShape, 'float32');
+  const count = numel(batch);
+
+  // Weights are usually 2-D: fold every batch of A into the rows of one product.
+  const foldRows = bBatch.length === 0;
+  const aOffs = foldRows ? [0] : batchOffsets(batch, aBatch, n * k);
+  const bOffs = foldRows ? [0] : batchOffsets(batch, bBatch, k * m);
+  const rows = foldRows ? count * n : n;
+  if (out.size > 0) {
+    for (let i = 0; i < aOffs.length; i++) {
+      gemm(a, aOffs[i], [k, 1], b, bOffs[i], [m, 1], out, i * n * m, rows, k, m, false);
+    }
+  }
+
+  return record(out, 'matmul', [a, b], (g) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    const sharedA = !foldRows && numel(aBatch) !== count;
+    const sharedB = !foldRows && numel(bBatch) !== count;
+    if (a.requiresGrad) {
+      ga = sharedA ? zerosOf(a.shape) : Tensor.empty(a.shape, 'float32');
+      if (ga.size > 0) {
+        for (let i = 0; i < aOffs.length; i++) {
+          // dA = G · Bᵀ
+          gemm(g, i * n * m, [m, 1], b, bOffs[i], [1, m], ga, aOffs[i], rows, m, k, sharedA);
+        }
+      }
+    }
+    if (b.requiresGrad) {
+      gb = sharedB ? zerosOf(b.shape) : Tensor.empty(b.shape, 'float32');
+      if (gb.size > 0) {
+        for (let i = 0; i < aOffs.length; i++) {
+          // dB = Aᵀ · G
+          gemm(a, aOffs[i], [1, k], g, i * n * m, [m, 1], gb, bOffs[i], k, rows, m, sharedB);
+        }
+      }
+    }
+    return [ga, gb];
+  });
+}

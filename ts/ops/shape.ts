@@ -1,0 +1,192 @@
+// Shape ops. Tensors are always contiguous: reshape-like ops share storage (no copy), and
+// permute, expand, slice and cat copy through one strided kernel.
+import { ShapeError, ValueError, fmt } from '../errors.js';
+import { wasm } from '../wasm/core.js';
+import { contiguousStrides, inferShape, normDim, normDims, sameShape, type Shape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { record } from '../autograd/node.js';
+import { copyStrided, gatherStrided, sumTo } from './copy.js';
+
+/** A view with another shape of the same size; `view` is the same here (all tensors are contiguous). */
+export function reshape(x: Tensor, shape: readonly number[], op = 'reshape'): Tensor {
+  const target = inferShape(op, x.shape, shape);
+  const out = x._alias(target);
+  return record(out, op, [x], (g) => [g._alias(x.shape)]);
+}
+
+export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  if (x.ndim === 0) return reshape(x, [1], 'flatten');
+  const s = normDim('flatten', startDim, x.ndim, x.shape);
+  const e = normDim('flatten', endDim, x.ndim, x.shape);
+  if (s > e) throw new ShapeError(`flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmt(x.shape)}`);
+  const merged = x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
+  return reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)], 'flatten');
+}
+
+/** Removes size-1 dims (all of them, or the given ones when they have size 1). */
+export function squeeze(x: Tensor, dim?: number | readonly number[]): Tensor {
+  const dims = dim === undefined ? x.shape.map((_, i) => i) : normDims('squeeze', dim, x.shape);
+  return reshape(
+    x,
+    x.shape.filter((s, i) => !(s === 1 && dims.includes(i))),
+    'squeeze',
+  );
+}
+
+export function unsqueeze(x: Tensor, dim: number): Tensor {
+  const d = normDim('unsqueeze', dim, x.ndim + 1, x.shape);
+  return reshape(x, [...x.shape.slice(0, d), 1, ...x.shape.slice(d)], 'unsqueeze');
+}
+
+/** Reorders dims; `dims` must be a permutation of `0..ndim-1` (negatives allowed). */
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  const perm = dims.map((d) => normDim('permute', d, x.ndim, x.shape));
+  if (perm.length !== x.ndim || new Set(perm).size !== perm.length) {
+    throw new ShapeError(`permute: ${fmt(dims)} is not a permutation of the dims of shape ${fmt(x.shape)}`);
+  }
+  const strides = contiguousStrides(x.shape);
+  const out = gatherStrided(
+    x,
+    perm.map((d) => x.shape[d]),
+    perm.map((d) => strides[d]),
+  );
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((d, i) => (inverse[d] = i));
+  return record(out, 'permute', [x], (g) => [permute(g, inverse)]);
+}
+
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  const a = normDim('transpose', dim0, x.ndim, x.shape);
+  const b = normDim('transpose', dim1, x.ndim, x.shape);
+  const perm = x.shape.map((_, i) => i);
+  [perm[a], perm[b]] = [perm[b], perm[a]];
+  return permute(x, perm);
+}
+
+/** Repeats size-1 dims (and prepends new ones) to reach `shape`; -1 keeps a dim. */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const off = shape.length - x.ndim;
+  const target = shape.map((s, i) => (s === -1 && i >= off ? x.shape[i - off] : s));
+  const ok =
+    off >= 0 &&
+    target.every((s, i) => Number.isInteger(s) && s >= 0 && (i < off || x.shape[i - off] === s || x.shape[i - off] === 1));
+  if (!ok) throw new ShapeError(`expand: cannot expand shape ${fmt(x.shape)} to ${fmt(shape)}`);
+  if (sameShape(target, x.shape)) return reshape(x, target, 'expand');
+  const own = contiguousStrides(x.shape);
+  const strides = target.map((_, i) => (i < off || x.shape[i - off] === 1 ? 0 : own[i - off]));
+  const out = gatherStrided(x, target, strides);
+  return record(out, 'expand', [x], (g) => [sumTo(g, x.shape)]);
+}
+
+/** Python-style `start:end:step` along `dim` (negative and out-of-range bounds clamp). */
+export function slice(x: Tensor, dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+  const d = normDim('slice', dim, x.ndim, x.shape);
+  if (!Number.isInteger(step) || step <= 0) {
+    throw new ValueError(`slice: step must be a positive integer, got ${step}`);
+  }
+  const n = x.shape[d];
+  const clampIdx = (v: number | null | undefined, dflt: number): number => {
+    if (v === undefined || v === null) return dflt;
+    if (!Number.isInteger(v)) throw new ValueError(`slice: bounds must be integers, got ${v}`);
+    return Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+  };
+  const lo = clampIdx(start, 0);
+  const hi = Math.max(clampIdx(end, n), lo);
+  const len = Math.ceil((hi - lo) / step);
+  const strides = contiguousStrides(x.shape);
+  const shape = [...x.shape];
+  shape[d] = len;
+  const srcStrides = [...strides];
+  srcStrides[d] *= step;
+  const out = gatherStrided(x, shape, srcStrides, lo * strides[d]);
+  return record(out, 'slice', [x], (g) => {
+    const gx = Tensor.empty(x.shape, 'float32');
+    wasm().fill_u32(gx.ptr, gx.size, 0);
+    copyStrided(g, 0, gx, lo * strides[d], shape, contiguousStrides(shape), srcStrides);
+    return [gx];
+  });
+}
+
+export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  const d = normDim('narrow', dim, x.ndim, x.shape);
+  const s = start < 0 ? start + x.shape[d] : start;
+  if (!Number.isInteger(s) || !Number.isInteger(length) || s < 0 || length < 0 || s + length > x.shape[d]) {
+    throw new ShapeError(`narrow: start ${start} and length ${length} do not fit dim ${dim} of shape ${fmt(x.shape)}`);
+  }
+  return slice(x, d, s, s + length);
+}
+
+/** Joins tensors along an existing dim; all other dims must match. */
+export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new ValueError('cat: expected a non-empty list of tensors');
+  const first = tensors[0];
+  const d = normDim('cat', dim, first.ndim, first.shape);
+  const dtype = first.dtype;
+  for (const t of tensors) {
+    const fits = t.ndim === first.ndim && t.shape.every((s, i) => i === d || s === first.shape[i]);
+    if (!fits) {
+      throw new ShapeError(`cat: shapes ${tensors.map((u) => fmt(u.shape)).join(', ')} differ outside dim ${d}`);
+    }
+    if (t.dtype !== dtype) throw new ShapeError(`cat: mixed dtypes ${dtype} and ${t.dtype}`);
+  }
+  const shape = [...first.shape];
+  shape[d] = tensors.reduce((acc, t) => acc + t.shape[d], 0);
+  const out = Tensor.empty(shape, dtype);
+  const outStrides = contiguousStrides(shape);
+  const offsets: number[] = [];
+  let at = 0;
+  for (const t of tensors) {
+    offsets.push(at);
+    copyStrided(t, 0, out, at * outStrides[d], t.shape, contiguousStrides(t.shape), outStrides);
+    at += t.shape[d];
+  }
+  return record(out, 'cat', tensors, (g) => tensors.map((t, i) => (t.requiresGrad ? slice(g, d, offsets[i], offsets[i] + t.shape[d]) : null)));
+}
+
+/** Joins tensors along a new dim; all shapes must be equal. */
+export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new ValueError('stack: expected a non-empty list of tensors');
+  const shape: Shape = tensors[0].shape;
+  if (!tensors.every((t) => sameShape(t.shape, shape))) {
+    throw new ShapeError(`stack: all shapes must be equal, got ${tensors.map((t) => fmt(t.shape)).join(', ')}`);
+  }
+  const d = normDim('stack', dim, shape.length + 1, shape);
+  const parts = tensors.map((t) => unsqueeze(t, d));
+  const out = cat(parts, d);
+  parts.forEach((p) => p.dispose());
+  return out;
+}
+
+/** Splits along `dim` into pieces of `size` (the last may be smaller) or of the given sizes. */
+export function split(x: Tensor, sizeOrSections: number | readonly number[], dim = 0): Tensor[] {
+  const d = normDim('split', dim, x.ndim, x.shape);
+  const n = x.shape[d];
+  let sizes: number[];
+  if (typeof sizeOrSections === 'number') {
+    if (!Number.isInteger(sizeOrSections) || sizeOrSections <= 0) {
+      throw new ValueError(`split: size must be a positive integer, got ${sizeOrSections}`);
+    }
+    sizes = [];
+    for (let at = 0; at < n; at += sizeOrSections) sizes.push(Math.min(sizeOrSections, n - at));
+  } else {
+    sizes = [...sizeOrSections];
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total !== n || sizes.some((s) => !Number.isInteger(s) || s < 0)) {
+      throw new ShapeError(`split: sections ${fmt(sizes)} do not add up to dim ${d} of shape ${fmt(x.shape)} (${n})`);
+    }
+  }
+  let at = 0;
+  return sizes.map((s) => {
+    const piece = slice(x, d, at, at + s);
+    at += s;
+    return piece;
+  });
+}
+
+/** Splits into `chunks` pieces of ceil(n / chunks) (PyTorch's rule: possibly fewer pieces). */
+export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
+  if (!Number.isInteger(chunks) || chunks <= 0) throw new ValueError(`chunk: chunks must be a positive integer, got ${chunks}`);
+  const d = normDim('chunk', dim, x.ndim, x.shape);
+  const size = Math.max(1, Math.ceil(x.shape[d] / chunks));
+  return split(x, size, d);
+}
