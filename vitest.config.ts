@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'forks',
+    // memory tests call gc() to check the FinalizationRegistry safety net
+    poolOptions: { forks: { execArgv: ['--expose-gc'] } },
   },
 });

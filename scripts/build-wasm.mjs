@@ -12,7 +12,10 @@ const out = join(root, 'ts', 'wasm', 'nabla.wasm');
 
 function run(cmd, args) {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
@@ -54,9 +57,23 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 const built = join(root, 'target', target, 'release', 'nabla_core.wasm');
 mkdirSync(dirname(out), { recursive: true });
 // wasm-opt (binaryen) shrinks and speeds the module when installed; the build works without it.
-const opt = spawnSync('wasm-opt', ['-O3', '--enable-simd', '--enable-bulk-memory', '--enable-sign-ext', '--enable-nontrapping-float-to-int', '--enable-mutable-globals', built, '-o', out], {
-  stdio: 'inherit',
-});
+const opt = spawnSync(
+  'wasm-opt',
+  [
+    '-O3',
+    '--enable-simd',
+    '--enable-bulk-memory',
+    '--enable-sign-ext',
+    '--enable-nontrapping-float-to-int',
+    '--enable-mutable-globals',
+    built,
+    '-o',
+    out,
+  ],
+  {
+    stdio: 'inherit',
+  },
+);
 if (opt.error || opt.status !== 0) {
   copyFileSync(built, out);
   console.log(`build-wasm: wasm-opt not available; copied the cargo output unoptimised`);

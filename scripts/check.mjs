@@ -28,7 +28,16 @@ run('tsc --noEmit (strict)', 'npx', ['tsc', '-p', '.']);
 run('prettier', 'npx', ['prettier', '--check', '--log-level', 'warn', '.']);
 run('rustfmt', 'rustfmt', ['--check', '--edition', '2021', 'crate/src/lib.rs'], { optional: true });
 if (available('cargo', ['clippy', '--version'])) {
-  run('cargo clippy', 'cargo', ['clippy', '-q', '-p', 'nabla-core', '--all-targets', '--', '-D', 'warnings']);
+  run('cargo clippy', 'cargo', [
+    'clippy',
+    '-q',
+    '-p',
+    'nabla-core',
+    '--all-targets',
+    '--',
+    '-D',
+    'warnings',
+  ]);
 } else {
   console.log('check: cargo clippy skipped (not installed)');
 }

@@ -10,7 +10,8 @@ const wasmBytes = readFileSync(new URL('../ts/wasm/nabla.wasm', import.meta.url)
 /** `name -> parameter names` for every `pub (unsafe) extern "C" fn` in abi.rs. */
 function rustExports(): Map<string, { params: string[]; returns: boolean }> {
   const out = new Map<string, { params: string[]; returns: boolean }>();
-  const re = /#\[no_mangle\]\s*pub\s+(?:unsafe\s+)?extern\s+"C"\s+fn\s+(\w+)\s*\(([^)]*)\)\s*(->\s*\w+)?/g;
+  const re =
+    /#\[no_mangle\]\s*pub\s+(?:unsafe\s+)?extern\s+"C"\s+fn\s+(\w+)\s*\(([^)]*)\)\s*(->\s*\w+)?/g;
   for (const m of rust.matchAll(re)) {
     const params = m[2]
       .split(',')

@@ -33,7 +33,14 @@ const unary: UnaryCase[] = [
   { name: 'sigmoid', op: (t) => t.sigmoid(), f: sigmoid, lo: -30, hi: 30, rtol: 2e-6 },
   { name: 'tanh', op: (t) => t.tanh(), f: Math.tanh, lo: -10, hi: 10, rtol: 2e-6 },
   { name: 'gelu', op: (t) => t.gelu(), f: geluErf, lo: -6, hi: 6, rtol: 2e-6 },
-  { name: 'gelu tanh', op: (t) => t.gelu({ approximate: 'tanh' }), f: geluTanh, lo: -6, hi: 6, rtol: 2e-6 },
+  {
+    name: 'gelu tanh',
+    op: (t) => t.gelu({ approximate: 'tanh' }),
+    f: geluTanh,
+    lo: -6,
+    hi: 6,
+    rtol: 2e-6,
+  },
   { name: 'leakyRelu', op: (t) => t.leakyRelu(0.2), f: (x) => (x > 0 ? x : 0.2 * x) },
   { name: 'clamp', op: (t) => t.clamp(-0.5, 0.25), f: (x) => Math.min(Math.max(x, -0.5), 0.25) },
   { name: 'pow 3', op: (t) => t.pow(3), f: (x) => x ** 3, rtol: 2e-6 },
@@ -54,7 +61,10 @@ describe('unary kernels, forward and backward, at SIMD-tail lengths', () => {
           assertClose(y.toArray(), Array.from(data, c.f), tol, `${c.name} n=${n}`);
           const g = seeded(n, n + 99);
           y.backward(nb.tensor(g));
-          const dref = Array.from(data, (v, i) => g[i] * derivative(c.f, v, 1e-5 * Math.max(1, Math.abs(v))));
+          const dref = Array.from(
+            data,
+            (v, i) => g[i] * derivative(c.f, v, 1e-5 * Math.max(1, Math.abs(v))),
+          );
           assertClose(x.grad!.toArray(), dref, { rtol: 1e-4, atol: 1e-5 }, `${c.name}' n=${n}`);
         });
       }
@@ -63,7 +73,11 @@ describe('unary kernels, forward and backward, at SIMD-tail lengths', () => {
 });
 
 describe('binary kernels with broadcasting at SIMD-tail lengths', () => {
-  const ops: [string, (a: nb.Tensor, b: nb.Tensor) => nb.Tensor, (a: number, b: number) => number][] = [
+  const ops: [
+    string,
+    (a: nb.Tensor, b: nb.Tensor) => nb.Tensor,
+    (a: number, b: number) => number,
+  ][] = [
     ['add', (a, b) => a.add(b), (a, b) => a + b],
     ['sub', (a, b) => a.sub(b), (a, b) => a - b],
     ['mul', (a, b) => a.mul(b), (a, b) => a * b],
@@ -87,12 +101,19 @@ describe('binary kernels with broadcasting at SIMD-tail lengths', () => {
           const sameArr = same.toArray();
           const expectSame = Array.from(av, (v, i) => f(v, sameArr[i]));
           const expectRow = Array.from(av, (v, i) => f(v, bv[i % n]));
-          const expectCol = Array.from(av, (v, i) => f(v, [0.7, 1.3, 1.9][Math.floor(i / Math.max(n, 1))]));
+          const expectCol = Array.from(av, (v, i) =>
+            f(v, [0.7, 1.3, 1.9][Math.floor(i / Math.max(n, 1))]),
+          );
           const tol = { rtol: 2e-6, atol: 1e-6 };
           assertClose(op(a, same).toArray(), expectSame, tol, `${name} same n=${n}`);
           assertClose(op(a, row).toArray(), expectRow, tol, `${name} row n=${n}`);
           assertClose(op(a, col).toArray(), expectCol, tol, `${name} col n=${n}`);
-          assertClose(op(row, a).toArray(), Array.from(av, (v, i) => f(bv[i % n], v)), tol, `${name} row-first n=${n}`);
+          assertClose(
+            op(row, a).toArray(),
+            Array.from(av, (v, i) => f(bv[i % n], v)),
+            tol,
+            `${name} row-first n=${n}`,
+          );
         });
       }
     });
@@ -116,13 +137,28 @@ describe('reductions and softmax at SIMD-tail lengths', () => {
         const sumOf = (v: number[]): number => v.reduce((s, u) => s + u, 0);
         assertClose(x.sum(1).toArray(), rows.map(sumOf), tol, `sum rows n=${n}`);
         assertClose(x.sum(0).toArray(), cols.map(sumOf), tol, `sum cols n=${n}`);
-        assertClose(x.max(1).toArray(), rows.map((v) => Math.max(...v)), tol, `max n=${n}`);
-        assertClose(x.min(0).toArray(), cols.map((v) => Math.min(...v)), tol, `min n=${n}`);
+        assertClose(
+          x.max(1).toArray(),
+          rows.map((v) => Math.max(...v)),
+          tol,
+          `max n=${n}`,
+        );
+        assertClose(
+          x.min(0).toArray(),
+          cols.map((v) => Math.min(...v)),
+          tol,
+          `min n=${n}`,
+        );
         assertClose(x.logsumexp(1).toArray(), rows.map(lse), tol, `lse rows n=${n}`);
         assertClose(x.logsumexp(0).toArray(), cols.map(lse), tol, `lse cols n=${n}`);
         assertClose(x.softmax(1).toArray(), rows.flatMap(sm), tol, `softmax rows n=${n}`);
         const smCols = cols.map(sm);
-        assertClose(x.softmax(0).toArray(), rows.flatMap((_, r) => smCols.map((c) => c[r])), tol, `softmax cols n=${n}`);
+        assertClose(
+          x.softmax(0).toArray(),
+          rows.flatMap((_, r) => smCols.map((c) => c[r])),
+          tol,
+          `softmax cols n=${n}`,
+        );
         assertClose(
           x.argmax(1).toArray(),
           rows.map((v) => v.indexOf(Math.max(...v))),
@@ -145,7 +181,12 @@ describe('matmul at SIMD-tail sizes', () => {
         const a = nb.tensor(av, { shape: [m, 17], requiresGrad: true });
         const b = nb.tensor(bv, { shape: [17, n], requiresGrad: true });
         const c = a.matmul(b);
-        assertClose(c.toArray(), matmulRef(av, bv, m, 17, n), { rtol: 1e-5, atol: 1e-5 }, `matmul n=${n}`);
+        assertClose(
+          c.toArray(),
+          matmulRef(av, bv, m, 17, n),
+          { rtol: 1e-5, atol: 1e-5 },
+          `matmul n=${n}`,
+        );
         const g = seeded(m * n, n + 8);
         c.backward(nb.tensor(g, { shape: [m, n] }));
         // dA = G Bᵀ, dB = Aᵀ G
@@ -153,8 +194,18 @@ describe('matmul at SIMD-tail sizes', () => {
         for (let p = 0; p < 17; p++) for (let j = 0; j < n; j++) bT[j * 17 + p] = bv[p * n + j];
         const aT = new Float64Array(17 * m);
         for (let i = 0; i < m; i++) for (let p = 0; p < 17; p++) aT[p * m + i] = av[i * 17 + p];
-        assertClose(a.grad!.toArray(), matmulRef(g, bT, m, n, 17), { rtol: 1e-5, atol: 1e-5 }, `dA n=${n}`);
-        assertClose(b.grad!.toArray(), matmulRef(aT, g, 17, m, n), { rtol: 1e-5, atol: 1e-5 }, `dB n=${n}`);
+        assertClose(
+          a.grad!.toArray(),
+          matmulRef(g, bT, m, n, 17),
+          { rtol: 1e-5, atol: 1e-5 },
+          `dA n=${n}`,
+        );
+        assertClose(
+          b.grad!.toArray(),
+          matmulRef(aT, g, 17, m, n),
+          { rtol: 1e-5, atol: 1e-5 },
+          `dB n=${n}`,
+        );
       });
     }
   });
@@ -170,14 +221,30 @@ describe('copies and indexing at SIMD-tail lengths', () => {
         const tRef = Array.from({ length: 3 * n }, (_, i) => data[(i % 3) * n + Math.floor(i / 3)]);
         assertClose(t, tRef, { rtol: 0, atol: 0 }, `transpose n=${n}`);
         const c = nb.cat([x, x], 1).toArray();
-        const cRef = Array.from({ length: 6 * n }, (_, i) => data[Math.floor(i / (2 * n)) * n + ((i % (2 * n)) % n)]);
+        const cRef = Array.from(
+          { length: 6 * n },
+          (_, i) => data[Math.floor(i / (2 * n)) * n + ((i % (2 * n)) % n)],
+        );
         assertClose(c, cRef, { rtol: 0, atol: 0 }, `cat n=${n}`);
         const s = x.slice(1, 1, null, 2).toArray();
-        const cols = Array.from({ length: Math.max(0, Math.ceil((n - 1) / 2)) }, (_, j) => 1 + 2 * j);
-        assertClose(s, [0, 1, 2].flatMap((r) => cols.map((j) => data[r * n + j])), { rtol: 0, atol: 0 }, `slice n=${n}`);
+        const cols = Array.from(
+          { length: Math.max(0, Math.ceil((n - 1) / 2)) },
+          (_, j) => 1 + 2 * j,
+        );
+        assertClose(
+          s,
+          [0, 1, 2].flatMap((r) => cols.map((j) => data[r * n + j])),
+          { rtol: 0, atol: 0 },
+          `slice n=${n}`,
+        );
         const idx = nb.tensor(new Int32Array([2, 0, 2]));
         const sel = x.indexSelect(0, idx).toArray();
-        assertClose(sel, [2, 0, 2].flatMap((r) => Array.from(data.subarray(r * n, (r + 1) * n))), { rtol: 0, atol: 0 }, `indexSelect n=${n}`);
+        assertClose(
+          sel,
+          [2, 0, 2].flatMap((r) => Array.from(data.subarray(r * n, (r + 1) * n))),
+          { rtol: 0, atol: 0 },
+          `indexSelect n=${n}`,
+        );
       });
     }
   });

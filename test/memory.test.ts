@@ -126,9 +126,16 @@ describe('tensor lifetime', () => {
   it('keeps the graph of a returned tensor alive, so backward works after tidy', () => {
     const x = nb.tensor([1, 2], { requiresGrad: true, dtype: 'float32' });
     const before = nb.memory().tensors;
-    const y = nb.tidy(() => x.exp().mul(nb.tensor([3, 4], { dtype: 'float32' })).sum());
+    const y = nb.tidy(() =>
+      x
+        .exp()
+        .mul(nb.tensor([3, 4], { dtype: 'float32' }))
+        .sum(),
+    );
     y.backward();
-    expect(Array.from(x.grad!.toArray())).toEqual([3 * Math.exp(1), 4 * Math.exp(2)].map(Math.fround));
+    expect(Array.from(x.grad!.toArray())).toEqual(
+      [3 * Math.exp(1), 4 * Math.exp(2)].map(Math.fround),
+    );
     expect(nb.memory().tensors).toBeGreaterThan(before);
   });
 

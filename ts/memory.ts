@@ -13,5 +13,9 @@ export interface MemoryInfo {
 }
 
 export function memory(): MemoryInfo {
-  return { tensors: stats.tensors, bytes: stats.bytes, heapBytes: isInitialised() ? heapBytes() : 0 };
+  return {
+    tensors: stats.tensors,
+    bytes: stats.bytes,
+    heapBytes: isInitialised() ? heapBytes() : 0,
+  };
 }

@@ -94,7 +94,7 @@ unsafe fn dims<'a>(ptr: usize, ndim: u32) -> &'a [i32] {
 /// Number of elements a strided operand spans: `1 + Σ (shape[d] - 1) * stride[d]`, or 0 when
 /// the shape is empty.
 fn extent(shape: &[i32], strides: &[i32]) -> usize {
-    if shape.iter().any(|&s| s == 0) {
+    if shape.contains(&0) {
         return 0;
     }
     1 + shape
@@ -178,7 +178,11 @@ pub unsafe extern "C" fn copy_strided_u32(
     src_strides: usize,
     dst_strides: usize,
 ) {
-    let (shape, ss, ds) = (dims(shape, ndim), dims(src_strides, ndim), dims(dst_strides, ndim));
+    let (shape, ss, ds) = (
+        dims(shape, ndim),
+        dims(src_strides, ndim),
+        dims(dst_strides, ndim),
+    );
     copy::copy_strided_u32(
         src!(u32, src, extent(shape, ss)),
         dst!(u32, dst, extent(shape, ds)),
@@ -199,7 +203,11 @@ pub unsafe extern "C" fn accumulate_strided_f32(
     src_strides: usize,
     dst_strides: usize,
 ) {
-    let (shape, ss, ds) = (dims(shape, ndim), dims(src_strides, ndim), dims(dst_strides, ndim));
+    let (shape, ss, ds) = (
+        dims(shape, ndim),
+        dims(src_strides, ndim),
+        dims(dst_strides, ndim),
+    );
     copy::accumulate_strided_f32(
         src!(f32, src, extent(shape, ss)),
         dst!(f32, dst, extent(shape, ds)),
@@ -235,7 +243,14 @@ pub unsafe extern "C" fn unary_bwd_f32(
     p0: f32,
     p1: f32,
 ) {
-    elementwise::unary_bwd_f32(op, src!(f32, saved, n), src!(f32, g, n), dst!(f32, out, n), p0, p1)
+    elementwise::unary_bwd_f32(
+        op,
+        src!(f32, saved, n),
+        src!(f32, g, n),
+        dst!(f32, out, n),
+        p0,
+        p1,
+    )
 }
 
 /// `out[i] = op(a[..], b[..])` with NumPy broadcasting: `out` is contiguous with `shape`, and
@@ -251,7 +266,11 @@ pub unsafe extern "C" fn binary_f32(
     a_strides: usize,
     b_strides: usize,
 ) {
-    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    let (shape, sa, sb) = (
+        dims(shape, ndim),
+        dims(a_strides, ndim),
+        dims(b_strides, ndim),
+    );
     elementwise::binary_f32(
         op,
         src!(f32, a, extent(shape, sa)),
@@ -275,7 +294,11 @@ pub unsafe extern "C" fn binary_i32(
     a_strides: usize,
     b_strides: usize,
 ) {
-    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    let (shape, sa, sb) = (
+        dims(shape, ndim),
+        dims(a_strides, ndim),
+        dims(b_strides, ndim),
+    );
     elementwise::binary_i32(
         op,
         src!(i32, a, extent(shape, sa)),
@@ -299,7 +322,11 @@ pub unsafe extern "C" fn compare_f32(
     a_strides: usize,
     b_strides: usize,
 ) {
-    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    let (shape, sa, sb) = (
+        dims(shape, ndim),
+        dims(a_strides, ndim),
+        dims(b_strides, ndim),
+    );
     elementwise::compare_f32(
         op,
         src!(f32, a, extent(shape, sa)),
@@ -323,7 +350,11 @@ pub unsafe extern "C" fn compare_i32(
     a_strides: usize,
     b_strides: usize,
 ) {
-    let (shape, sa, sb) = (dims(shape, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    let (shape, sa, sb) = (
+        dims(shape, ndim),
+        dims(a_strides, ndim),
+        dims(b_strides, ndim),
+    );
     elementwise::compare_i32(
         op,
         src!(i32, a, extent(shape, sa)),
@@ -349,7 +380,11 @@ pub unsafe extern "C" fn where_u32(
     b_strides: usize,
 ) {
     let shape = dims(shape, ndim);
-    let (sc, sa, sb) = (dims(cond_strides, ndim), dims(a_strides, ndim), dims(b_strides, ndim));
+    let (sc, sa, sb) = (
+        dims(cond_strides, ndim),
+        dims(a_strides, ndim),
+        dims(b_strides, ndim),
+    );
     elementwise::where_u32(
         src!(i32, cond, extent(shape, sc)),
         src!(u32, a, extent(shape, sa)),
@@ -367,7 +402,14 @@ pub unsafe extern "C" fn where_u32(
 /// Reduces the middle axis of a contiguous `[outer, r, inner]` array into `[outer, inner]` with
 /// the `REDUCE_*` code `op`. `r >= 1` (TypeScript handles empty reductions).
 #[no_mangle]
-pub unsafe extern "C" fn reduce_f32(op: u32, x: usize, out: usize, outer: usize, r: usize, inner: usize) {
+pub unsafe extern "C" fn reduce_f32(
+    op: u32,
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+) {
     reduce::reduce_f32(
         op,
         src!(f32, x, outer * r * inner),
@@ -380,7 +422,14 @@ pub unsafe extern "C" fn reduce_f32(op: u32, x: usize, out: usize, outer: usize,
 
 /// `reduce_f32` for int32: SUM (wrapping), MAX, MIN.
 #[no_mangle]
-pub unsafe extern "C" fn reduce_i32(op: u32, x: usize, out: usize, outer: usize, r: usize, inner: usize) {
+pub unsafe extern "C" fn reduce_i32(
+    op: u32,
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+) {
     reduce::reduce_i32(
         op,
         src!(i32, x, outer * r * inner),
@@ -394,7 +443,14 @@ pub unsafe extern "C" fn reduce_i32(op: u32, x: usize, out: usize, outer: usize,
 /// Index of the first max (`ARG_MAX`) or min (`ARG_MIN`) along the middle axis of
 /// `[outer, r, inner]`, written as int32 `[outer, inner]`. A NaN counts as the extreme.
 #[no_mangle]
-pub unsafe extern "C" fn argreduce_f32(op: u32, x: usize, out: usize, outer: usize, r: usize, inner: usize) {
+pub unsafe extern "C" fn argreduce_f32(
+    op: u32,
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+) {
     reduce::argreduce_f32(
         op,
         src!(f32, x, outer * r * inner),
@@ -407,9 +463,23 @@ pub unsafe extern "C" fn argreduce_f32(op: u32, x: usize, out: usize, outer: usi
 
 /// Softmax (`log = 0`) or log-softmax (`log = 1`) along the middle axis of `[outer, r, inner]`.
 #[no_mangle]
-pub unsafe extern "C" fn softmax_f32(x: usize, out: usize, outer: usize, r: usize, inner: usize, log: u32) {
+pub unsafe extern "C" fn softmax_f32(
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    log: u32,
+) {
     let n = outer * r * inner;
-    softmax::softmax_f32(src!(f32, x, n), dst!(f32, out, n), outer, r, inner, log != 0)
+    softmax::softmax_f32(
+        src!(f32, x, n),
+        dst!(f32, out, n),
+        outer,
+        r,
+        inner,
+        log != 0,
+    )
 }
 
 /// Backward of `softmax_f32` from its output `y` and upstream gradient `g`:
@@ -573,8 +643,16 @@ pub unsafe extern "C" fn matmul_f32(
     accumulate: u32,
     scratch: usize,
 ) {
-    let a_len = if m == 0 || k == 0 { 0 } else { (m - 1) * a_rs + (k - 1) * a_cs + 1 };
-    let b_len = if k == 0 || n == 0 { 0 } else { (k - 1) * b_rs + (n - 1) * b_cs + 1 };
+    let a_len = if m == 0 || k == 0 {
+        0
+    } else {
+        (m - 1) * a_rs + (k - 1) * a_cs + 1
+    };
+    let b_len = if k == 0 || n == 0 {
+        0
+    } else {
+        (k - 1) * b_rs + (n - 1) * b_cs + 1
+    };
     matmul::matmul_f32(
         src!(f32, a, a_len),
         src!(f32, b, b_len),
@@ -595,24 +673,52 @@ pub unsafe extern "C" fn matmul_f32(
 /// (`key_hi`, `key_lo`, element index), so TypeScript makes results reproducible by advancing
 /// the key once per call.
 #[no_mangle]
-pub unsafe extern "C" fn rng_uniform_f32(out: usize, n: usize, key_hi: u32, key_lo: u32, low: f32, high: f32) {
+pub unsafe extern "C" fn rng_uniform_f32(
+    out: usize,
+    n: usize,
+    key_hi: u32,
+    key_lo: u32,
+    low: f32,
+    high: f32,
+) {
     rng::uniform_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), low, high)
 }
 
 /// Fills `out` with normal f32 of mean `mean` and standard deviation `std` (Box–Muller).
 #[no_mangle]
-pub unsafe extern "C" fn rng_normal_f32(out: usize, n: usize, key_hi: u32, key_lo: u32, mean: f32, std: f32) {
+pub unsafe extern "C" fn rng_normal_f32(
+    out: usize,
+    n: usize,
+    key_hi: u32,
+    key_lo: u32,
+    mean: f32,
+    std: f32,
+) {
     rng::normal_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), mean, std)
 }
 
 /// Fills `out` with integers uniform in `[low, high)` (`high > low`).
 #[no_mangle]
-pub unsafe extern "C" fn rng_randint_i32(out: usize, n: usize, key_hi: u32, key_lo: u32, low: i32, high: i32) {
+pub unsafe extern "C" fn rng_randint_i32(
+    out: usize,
+    n: usize,
+    key_hi: u32,
+    key_lo: u32,
+    low: i32,
+    high: i32,
+) {
     rng::randint_i32(dst!(i32, out, n), rng::key(key_hi, key_lo), low, high)
 }
 
 /// Dropout mask: `out[i] = scale` with probability `keep`, else 0.
 #[no_mangle]
-pub unsafe extern "C" fn rng_bernoulli_f32(out: usize, n: usize, key_hi: u32, key_lo: u32, keep: f32, scale: f32) {
+pub unsafe extern "C" fn rng_bernoulli_f32(
+    out: usize,
+    n: usize,
+    key_hi: u32,
+    key_lo: u32,
+    keep: f32,
+    scale: f32,
+) {
     rng::bernoulli_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), keep, scale)
 }

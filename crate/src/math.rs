@@ -37,9 +37,9 @@ fn poly(x: F32x4, c: &[f32]) -> F32x4 {
     acc
 }
 
-/// `v` with the sign bit of `s` added (`v` non-negative or NaN).
+/// `v` with its sign flipped where `s` is negative: `v` with the sign of `s` when `v >= 0`.
 #[inline(always)]
-fn with_sign_of(v: F32x4, s: F32x4) -> F32x4 {
+fn flip_sign(v: F32x4, s: F32x4) -> F32x4 {
     v.xor(s.and(F32x4::splat_bits(SIGN_BIT)))
 }
 
@@ -138,7 +138,7 @@ pub fn tanh4(x: F32x4) -> F32x4 {
     let small = a.add(a.mul(s.mul(poly(s, &c))));
     let e = exp4(a.add(a));
     let large = k(1.0).sub(k(2.0).div(e.add(k(1.0))));
-    with_sign_of(F32x4::select(a.lt(k(0.625)), small, large), x)
+    flip_sign(F32x4::select(a.lt(k(0.625)), small, large), x)
 }
 
 pub fn tanh(x: f32) -> f32 {
@@ -173,13 +173,14 @@ fn erf_small_q(x: F32x4) -> F32x4 {
     poly(x.mul(x), &c)
 }
 
-/// `erfc(a)` for `a >= 0.75` (any `a` is safe: NaN propagates, large `a` gives 0).
+/// `erfc(a + a_lo)` for `a >= 0.75` and a small correction `a_lo` (any `a` is safe: NaN
+/// propagates, large `a` gives 0).
 ///
 /// After N. Juffa: `(1 + 2a) e^(a²) erfc(a) - 1` is a smooth function of `q = (a - 2)/(a + 2)`,
-/// fitted here by a degree-8 polynomial for relative error on `[0.75, 10.06]`; `e^(-a²)` is
-/// taken with `a²` split exactly into head and tail.
+/// fitted here by a degree-8 polynomial for relative error on `[0.75, 10.06]`. `e^(-a²)` takes
+/// `a²` split exactly into head and tail, since its rounding error would be magnified by `a²`.
 #[inline(always)]
-fn erfc_tail(a: F32x4) -> F32x4 {
+fn erfc_tail(a: F32x4, a_lo: F32x4) -> F32x4 {
     let a = a.min(k(10.1));
     let q = a.sub(k(2.0)).div(a.add(k(2.0)));
     let c = [
@@ -195,15 +196,27 @@ fn erfc_tail(a: F32x4) -> F32x4 {
     ];
     let ratio = poly(q, &c).add(k(1.0)).div(a.add(a).add(k(1.0)));
     let (h, l) = split(a);
-    let e = exp_hl(h.mul(h).neg(), l.mul(a.add(h)).neg());
-    e.mul(ratio)
+    let sq_lo = l.mul(a.add(h)).add(a.mul(a_lo).mul(k(2.0)));
+    exp_hl(h.mul(h).neg(), sq_lo.neg()).mul(ratio)
+}
+
+/// `erfc(z + z_lo)` for any `z` and a small correction `z_lo`.
+#[inline(always)]
+fn erfc_hl(z: F32x4, z_lo: F32x4) -> F32x4 {
+    let a = z.abs();
+    // Near 0, first order in z_lo: erfc' = -2/sqrt(pi) e^(-z²) ~ -2/sqrt(pi) (1 - z²).
+    let slope = k(1.0).sub(z.mul(z)).mul(k(core::f32::consts::FRAC_2_SQRT_PI));
+    let small = k(1.0).sub(z).sub(z.mul(erf_small_q(z)).add(z_lo.mul(slope)));
+    let tail = erfc_tail(a, flip_sign(z_lo, z));
+    let large = F32x4::select(z.lt(k(0.0)), k(2.0).sub(tail), tail);
+    F32x4::select(a.lt(k(ERF_SPLIT)), small, large)
 }
 
 /// Error function; odd, and exactly ±1 beyond |x| ≈ 3.92.
 pub fn erf4(x: F32x4) -> F32x4 {
     let a = x.abs();
     let small = x.add(x.mul(erf_small_q(x)));
-    let large = with_sign_of(k(1.0).sub(erfc_tail(a)), x);
+    let large = flip_sign(k(1.0).sub(erfc_tail(a, k(0.0))), x);
     F32x4::select(a.lt(k(ERF_SPLIT)), small, large)
 }
 
@@ -214,15 +227,40 @@ pub fn erf(x: f32) -> f32 {
 /// Complementary error function `1 - erf(x)`, accurate in relative terms for large positive
 /// `x` too (down to the subnormal range), which `1 - erf(x)` is not.
 pub fn erfc4(x: F32x4) -> F32x4 {
-    let a = x.abs();
-    let small = k(1.0).sub(x).sub(x.mul(erf_small_q(x)));
-    let tail = erfc_tail(a);
-    let large = F32x4::select(x.lt(k(0.0)), k(2.0).sub(tail), tail);
-    F32x4::select(a.lt(k(ERF_SPLIT)), small, large)
+    erfc_hl(x, k(0.0))
 }
 
 pub fn erfc(x: f32) -> f32 {
     lane0(erfc4(k(x)))
+}
+
+/// `-1/sqrt(2)` as `hi + lo`.
+const NEG_FRAC_1_SQRT_2_LO: f32 = -1.210_161_7e-8;
+
+/// The standard normal CDF `Φ(x) = erfc(-x/sqrt(2)) / 2`, accurate in relative terms in the
+/// left tail too (where `(1 + erf(x/sqrt(2)))/2` cancels). `-x/sqrt(2)` is carried in
+/// double-f32: a rounded argument alone would cost `x²` ulps there.
+pub fn normal_cdf4(x: F32x4) -> F32x4 {
+    let (zh, zl) = mul_hl(x, k(-core::f32::consts::FRAC_1_SQRT_2), k(NEG_FRAC_1_SQRT_2_LO));
+    // Far out the correction may be inf - inf; the result is 0 or 1 there anyway.
+    let zl = F32x4::select(zh.abs().lt(k(16.0)), zl, k(0.0));
+    k(0.5).mul(erfc_hl(zh, zl))
+}
+
+pub fn normal_cdf(x: f32) -> f32 {
+    lane0(normal_cdf4(k(x)))
+}
+
+/// The standard normal density `e^(-x²/2) / sqrt(2 pi)`, with `x²` split exactly.
+pub fn normal_pdf4(x: F32x4) -> F32x4 {
+    let (h, l) = split(x);
+    let half = k(-0.5);
+    let e = exp_hl(h.mul(h).mul(half), l.mul(x.add(h)).mul(half));
+    e.mul(k(0.398_942_3))
+}
+
+pub fn normal_pdf(x: f32) -> f32 {
+    lane0(normal_pdf4(k(x)))
 }
 
 /// `ln(a)` as an unevaluated sum `hi + lo` good to about 2^-30 relative, for positive finite `a`.
@@ -306,8 +344,54 @@ pub fn pow(x: f32, y: f32) -> f32 {
     lane0(pow4(k(x), k(y)))
 }
 
+/// f64 references for tests of this module and of the kernels built on it.
+#[cfg(test)]
+pub(crate) mod reference {
+    /// erf in f64, good to about 1e-15: Maclaurin series below 2.5, continued fraction above.
+    pub fn erf64(x: f64) -> f64 {
+        if x < 0.0 {
+            return -erf64(-x);
+        }
+        if x < 2.5 {
+            // Maclaurin series: erf x = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+            let mut sum = 0.0f64;
+            let mut term = x;
+            let mut n = 0.0;
+            while term.abs() > 1e-17 * sum.abs().max(1e-300) {
+                sum += term / (2.0 * n + 1.0);
+                n += 1.0;
+                term *= -x * x / n;
+            }
+            sum * 2.0 / core::f64::consts::PI.sqrt()
+        } else {
+            1.0 - erfc64(x)
+        }
+    }
+
+    /// erfc for x >= 0: the Laplace continued fraction (evaluated bottom-up) above 2.5.
+    pub fn erfc64(x: f64) -> f64 {
+        if x < 2.5 {
+            return 1.0 - erf64(x);
+        }
+        let mut f = 0.0;
+        for n in (1..200).rev() {
+            f = (n as f64 * 0.5) / (x + f);
+        }
+        (-x * x).exp() / core::f64::consts::PI.sqrt() / (x + f)
+    }
+
+    pub fn erfc64_signed(x: f64) -> f64 {
+        if x < 0.0 {
+            2.0 - erfc64(-x)
+        } else {
+            erfc64(x)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::reference::{erf64, erfc64, erfc64_signed};
     use super::*;
 
     /// Relative error of `got` against the f64 reference, with an absolute floor `abs` (for
@@ -373,48 +457,6 @@ mod tests {
             b = b + 1 + b / 97;
         }
         v
-    }
-
-    fn erf64(x: f64) -> f64 {
-        // erf via erfc's continued fraction/series, accurate to ~1e-15 (test reference only).
-        if x < 0.0 {
-            return -erf64(-x);
-        }
-        if x < 2.5 {
-            // Maclaurin series: erf x = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
-            let mut sum = 0.0f64;
-            let mut term = x;
-            let mut n = 0.0;
-            while term.abs() > 1e-17 * sum.abs().max(1e-300) {
-                sum += term / (2.0 * n + 1.0);
-                n += 1.0;
-                term *= -x * x / n;
-            }
-            sum * 2.0 / core::f64::consts::PI.sqrt()
-        } else {
-            1.0 - erfc64(x)
-        }
-    }
-
-    /// erfc for x >= 0: Lentz continued fraction above 2.5, else 1 - erf.
-    fn erfc64(x: f64) -> f64 {
-        if x < 2.5 {
-            return 1.0 - erf64(x);
-        }
-        // erfc x = exp(-x²)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
-        let mut f = 0.0;
-        for n in (1..200).rev() {
-            f = (n as f64 * 0.5) / (x + f);
-        }
-        (-x * x).exp() / core::f64::consts::PI.sqrt() / (x + f)
-    }
-
-    fn erfc64_signed(x: f64) -> f64 {
-        if x < 0.0 {
-            2.0 - erfc64(-x)
-        } else {
-            erfc64(x)
-        }
     }
 
     const TOL: f64 = 3.0e-7;

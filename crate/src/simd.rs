@@ -130,7 +130,10 @@ mod imp {
         pub fn frexp(self) -> (Self, Self) {
             let bits = self.0;
             let e = i32x4_sub(u32x4_shr(bits, 23), i32x4_splat(127));
-            let m = v128_or(v128_and(bits, i32x4_splat(0x007f_ffff)), i32x4_splat(0x3f80_0000));
+            let m = v128_or(
+                v128_and(bits, i32x4_splat(0x007f_ffff)),
+                i32x4_splat(0x3f80_0000),
+            );
             (F32x4(m), F32x4(f32x4_convert_i32x4(e)))
         }
         #[inline(always)]
@@ -244,13 +247,19 @@ mod imp {
             F32x4([f32::from_bits(bits); 4])
         }
         pub fn and(self, o: Self) -> Self {
-            zip(self.0, o.0, |a, b| f32::from_bits(a.to_bits() & b.to_bits()))
+            zip(self.0, o.0, |a, b| {
+                f32::from_bits(a.to_bits() & b.to_bits())
+            })
         }
         pub fn or(self, o: Self) -> Self {
-            zip(self.0, o.0, |a, b| f32::from_bits(a.to_bits() | b.to_bits()))
+            zip(self.0, o.0, |a, b| {
+                f32::from_bits(a.to_bits() | b.to_bits())
+            })
         }
         pub fn xor(self, o: Self) -> Self {
-            zip(self.0, o.0, |a, b| f32::from_bits(a.to_bits() ^ b.to_bits()))
+            zip(self.0, o.0, |a, b| {
+                f32::from_bits(a.to_bits() ^ b.to_bits())
+            })
         }
         pub fn select(m: Self, a: Self, b: Self) -> Self {
             let pick = |i: usize| {
@@ -260,7 +269,9 @@ mod imp {
             F32x4([pick(0), pick(1), pick(2), pick(3)])
         }
         pub fn ldexp(self, n: Self) -> Self {
-            zip(self.0, n.0, |a, e| a * f32::from_bits(((e as i32 + 127) as u32) << 23))
+            zip(self.0, n.0, |a, e| {
+                a * f32::from_bits(((e as i32 + 127) as u32) << 23)
+            })
         }
         pub fn frexp(self) -> (Self, Self) {
             let split = |v: f32| {
@@ -268,7 +279,12 @@ mod imp {
                 let e = ((b >> 23) as i32 - 127) as f32;
                 (f32::from_bits((b & 0x007f_ffff) | 0x3f80_0000), e)
             };
-            let p = [split(self.0[0]), split(self.0[1]), split(self.0[2]), split(self.0[3])];
+            let p = [
+                split(self.0[0]),
+                split(self.0[1]),
+                split(self.0[2]),
+                split(self.0[3]),
+            ];
             (
                 F32x4([p[0].0, p[1].0, p[2].0, p[3].0]),
                 F32x4([p[0].1, p[1].1, p[2].1, p[3].1]),

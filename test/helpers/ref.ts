@@ -29,7 +29,8 @@ export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 export const geluErf = (x: number): number => 0.5 * x * (1 + erf(x / Math.SQRT2));
 
 const K = Math.sqrt(2 / Math.PI);
-export const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(K * (x + 0.044715 * x ** 3)));
+export const geluTanh = (x: number): number =>
+  0.5 * x * (1 + Math.tanh(K * (x + 0.044715 * x ** 3)));
 
 /** Central difference of a float64 function, for derivative references. */
 export function derivative(f: (x: number) => number, x: number, h = 1e-6): number {
@@ -37,7 +38,13 @@ export function derivative(f: (x: number) => number, x: number, h = 1e-6): numbe
 }
 
 /** Row-major `[m, k] x [k, n]` product in float64. */
-export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
+export function matmulRef(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  m: number,
+  k: number,
+  n: number,
+): Float64Array {
   const c = new Float64Array(m * n);
   for (let i = 0; i < m; i++)
     for (let p = 0; p < k; p++) {

@@ -36,7 +36,9 @@ function topoOrder(root: Tensor): Tensor[] {
 
 export function backward(root: Tensor, grad?: Tensor): void {
   if (!root.requiresGrad) {
-    throw new ValueError(`backward: tensor ${fmt(root.shape)} does not require grad and has no grad_fn`);
+    throw new ValueError(
+      `backward: tensor ${fmt(root.shape)} does not require grad and has no grad_fn`,
+    );
   }
   if (grad === undefined && root.size !== 1) {
     throw new ValueError(
@@ -44,7 +46,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
     );
   }
   if (grad !== undefined && !sameShape(grad.shape, root.shape)) {
-    throw new ShapeError(`backward: grad shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`);
+    throw new ShapeError(
+      `backward: grad shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`,
+    );
   }
   noGrad(() => walk(root, grad === undefined ? onesLike(root) : clone(grad)));
 }

@@ -41,7 +41,9 @@ export function gradcheck(
   const rtol = opts.rtol ?? 1e-2;
   const checked = inputs.map((t, i) => (t.requiresGrad ? i : -1)).filter((i) => i >= 0);
   if (checked.length === 0) {
-    throw new ValueError('gradcheck: no input requires grad (set requiresGrad: true on the ones to check)');
+    throw new ValueError(
+      'gradcheck: no input requires grad (set requiresGrad: true on the ones to check)',
+    );
   }
   const saved = inputs.map((t) => t.grad);
   inputs.forEach((t) => (t.grad = null));
@@ -51,7 +53,9 @@ export function gradcheck(
     const g = randn(out.shape);
     const gArr = g.toArray() as Float32Array;
     out.backward(g);
-    const analytic = checked.map((i) => (inputs[i].grad ? (inputs[i].grad!.toArray() as Float32Array) : null));
+    const analytic = checked.map((i) =>
+      inputs[i].grad ? (inputs[i].grad!.toArray() as Float32Array) : null,
+    );
     inputs.forEach((t) => {
       t.grad?.dispose();
       t.grad = null;

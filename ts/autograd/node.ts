@@ -58,6 +58,21 @@ export function record(
 ): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
-  out._node = { name, inputs: inputs.map((t) => (t.requiresGrad ? t : null)), backward, saved };
+  // Inputs that need no gradient may still be read by the backward (mul reads the other factor).
+  const constants = inputs.filter((t) => !t.requiresGrad);
+  out._node = {
+    name,
+    inputs: inputs.map((t) => (t.requiresGrad ? t : null)),
+    backward,
+    saved: constants.length ? [...constants, ...saved] : saved,
+  };
   return out;
+}
+
+/**
+ * Frees intermediates of a composite op unless a recorded graph still needs them (then the
+ * enclosing scope, or the garbage collector, frees them with the graph).
+ */
+export function releaseIntermediates(...tensors: Tensor[]): void {
+  for (const t of tensors) if (!t.requiresGrad) t.dispose();
 }

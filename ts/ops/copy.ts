@@ -2,7 +2,13 @@
 // the summing copy that reduces a broadcast gradient back to its input's shape.
 import { DTypeError, ShapeError, fmt } from '../errors.js';
 import type { DType } from '../tensor/dtype.js';
-import { broadcastStrides, collapseDims, contiguousStrides, sameShape, type Shape } from '../tensor/shape.js';
+import {
+  broadcastStrides,
+  collapseDims,
+  contiguousStrides,
+  sameShape,
+  type Shape,
+} from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
@@ -21,7 +27,14 @@ export function copyStrided(
   if (shape.some((s) => s === 0)) return;
   const c = collapseDims(shape, [srcStrides, dstStrides]);
   const [pShape, pSrc, pDst] = writeDims(c.shape, c.strides[0], c.strides[1]);
-  wasm().copy_strided_u32(src.ptr + 4 * srcOffset, dst.ptr + 4 * dstOffset, c.shape.length, pShape, pSrc, pDst);
+  wasm().copy_strided_u32(
+    src.ptr + 4 * srcOffset,
+    dst.ptr + 4 * dstOffset,
+    c.shape.length,
+    pShape,
+    pSrc,
+    pDst,
+  );
 }
 
 /** A new contiguous tensor of `shape` read from `src` with the given strides and offset. */
@@ -41,7 +54,9 @@ export function clone(x: Tensor): Tensor {
 /** `dst += src` in place (same shape, float32); used to accumulate gradients. */
 export function addInPlace(dst: Tensor, src: Tensor): void {
   if (!sameShape(dst.shape, src.shape) || dst.dtype !== 'float32' || src.dtype !== 'float32') {
-    throw new ShapeError(`addInPlace: ${fmt(dst.shape)} ${dst.dtype} += ${fmt(src.shape)} ${src.dtype}`);
+    throw new ShapeError(
+      `addInPlace: ${fmt(dst.shape)} ${dst.dtype} += ${fmt(src.shape)} ${src.dtype}`,
+    );
   }
   wasm().add_inplace_f32(dst.ptr, src.ptr, dst.size);
 }
@@ -83,7 +98,14 @@ export function accumulateStrided(
   if (shape.some((s) => s === 0)) return;
   const c = collapseDims(shape, [srcStrides, dstStrides]);
   const [pShape, pSrc, pDst] = writeDims(c.shape, c.strides[0], c.strides[1]);
-  wasm().accumulate_strided_f32(src.ptr, dst.ptr + 4 * dstOffset, c.shape.length, pShape, pSrc, pDst);
+  wasm().accumulate_strided_f32(
+    src.ptr,
+    dst.ptr + 4 * dstOffset,
+    c.shape.length,
+    pShape,
+    pSrc,
+    pDst,
+  );
 }
 
 /** A contiguous copy of `x` broadcast to `shape` (no gradient; ops' backward passes use it). */

@@ -27,7 +27,8 @@ function finish(t: Tensor, opts: TensorOptions): Tensor {
 
 function resolveDType(op: string, opts: TensorOptions, inferred: DType): DType {
   const d = opts.dtype ?? (opts.requiresGrad ? 'float32' : inferred);
-  if (!isDType(d)) throw new DTypeError(`${op}: unknown dtype ${String(d)} (use 'float32' or 'int32')`);
+  if (!isDType(d))
+    throw new DTypeError(`${op}: unknown dtype ${String(d)} (use 'float32' or 'int32')`);
   return d;
 }
 
@@ -43,11 +44,14 @@ function inferNested(data: NestedArray): { shape: number[]; flat: number[] } {
   const walk = (v: NestedArray, dim: number): void => {
     if (Array.isArray(v)) {
       if (dim >= shape.length || v.length !== shape[dim]) {
-        throw new ShapeError(`tensor: ragged nested array (expected ${shape[dim] ?? 'a number'} at depth ${dim})`);
+        throw new ShapeError(
+          `tensor: ragged nested array (expected ${shape[dim] ?? 'a number'} at depth ${dim})`,
+        );
       }
       for (const x of v) walk(x as NestedArray, dim + 1);
     } else {
-      if (dim !== shape.length) throw new ShapeError(`tensor: ragged nested array (a number at depth ${dim})`);
+      if (dim !== shape.length)
+        throw new ShapeError(`tensor: ragged nested array (a number at depth ${dim})`);
       flat.push(typeof v === 'boolean' ? Number(v) : (v as number));
     }
   };
@@ -81,7 +85,9 @@ export function tensor(
   }
   checkShape('tensor', shape);
   if (numel(shape) !== flat.length) {
-    throw new ShapeError(`tensor: shape ${fmt(shape)} needs ${numel(shape)} values, got ${flat.length}`);
+    throw new ShapeError(
+      `tensor: shape ${fmt(shape)} needs ${numel(shape)} values, got ${flat.length}`,
+    );
   }
   const dtype = resolveDType('tensor', opts, inferred);
   const t = Tensor.empty(shape, dtype);
@@ -128,7 +134,8 @@ export function fullLike(t: Tensor, value: number, opts: TensorOptions = {}): Te
 /** `[start, end)` in steps of `step`; `arange(n)` is `[0, n)`. Int32 when all bounds are integers. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
-  if (step === 0 || !Number.isFinite(step)) throw new ValueError(`arange: step must be non-zero and finite, got ${step}`);
+  if (step === 0 || !Number.isFinite(step))
+    throw new ValueError(`arange: step must be non-zero and finite, got ${step}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
   const ints = [start, end, step].every(Number.isInteger);
   const dtype = resolveDType('arange', opts, ints ? 'int32' : 'float32');
@@ -162,7 +169,12 @@ export function rand(shape: readonly number[], opts: TensorOptions = {}): Tensor
 }
 
 /** Uniform in `[low, high)`. */
-export function uniform(shape: readonly number[], low: number, high: number, opts: TensorOptions = {}): Tensor {
+export function uniform(
+  shape: readonly number[],
+  low: number,
+  high: number,
+  opts: TensorOptions = {},
+): Tensor {
   checkShape('rand', shape);
   const t = Tensor.empty(shape, resolveDType('rand', opts, 'float32'));
   if (t.dtype !== 'float32') throw new DTypeError(`rand: dtype must be float32, got ${t.dtype}`);
@@ -176,7 +188,12 @@ export function randn(shape: readonly number[], opts: TensorOptions = {}): Tenso
   return normal(shape, 0, 1, opts);
 }
 
-export function normal(shape: readonly number[], mean: number, std: number, opts: TensorOptions = {}): Tensor {
+export function normal(
+  shape: readonly number[],
+  mean: number,
+  std: number,
+  opts: TensorOptions = {},
+): Tensor {
   checkShape('randn', shape);
   const t = Tensor.empty(shape, resolveDType('randn', opts, 'float32'));
   if (t.dtype !== 'float32') throw new DTypeError(`randn: dtype must be float32, got ${t.dtype}`);
@@ -186,7 +203,12 @@ export function normal(shape: readonly number[], mean: number, std: number, opts
 }
 
 /** Integers uniform in `[low, high)`, int32 unless `dtype` says otherwise. */
-export function randint(low: number, high: number, shape: readonly number[], opts: TensorOptions = {}): Tensor {
+export function randint(
+  low: number,
+  high: number,
+  shape: readonly number[],
+  opts: TensorOptions = {},
+): Tensor {
   checkShape('randint', shape);
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
     throw new ValueError(`randint: need integers low < high, got low=${low}, high=${high}`);

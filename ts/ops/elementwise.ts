@@ -39,7 +39,9 @@ function broadcastArgs(op: string, shape: Shape, operands: readonly Shape[]): nu
     operands.map((s) => broadcastStrides(s, shape)),
   );
   if (c.shape.length > MAX_DIMS) {
-    throw new ShapeError(`${op}: at most ${MAX_DIMS} non-trivial dims are supported, got shape ${fmt(shape)}`);
+    throw new ShapeError(
+      `${op}: at most ${MAX_DIMS} non-trivial dims are supported, got shape ${fmt(shape)}`,
+    );
   }
   return [c.shape.length, ...writeDims(c.shape, ...c.strides)];
 }
@@ -47,7 +49,14 @@ function broadcastArgs(op: string, shape: Shape, operands: readonly Shape[]): nu
 type BroadcastKernel = 'binary_f32' | 'binary_i32' | 'compare_f32' | 'compare_i32';
 
 /** Runs a two-operand broadcasting kernel into a new tensor of dtype `outDType`. */
-function broadcast2(op: string, kernel: BroadcastKernel, code: number, a: Tensor, b: Tensor, outDType: DType): Tensor {
+function broadcast2(
+  op: string,
+  kernel: BroadcastKernel,
+  code: number,
+  a: Tensor,
+  b: Tensor,
+  outDType: DType,
+): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = Tensor.empty(shape, outDType);
   if (out.size === 0) return out;
@@ -74,7 +83,14 @@ function unaryBackward(code: number, saved: Tensor, g: Tensor, p0 = 0, p1 = 0): 
  * A differentiable float unary op. `savesOutput` says whether the backward kernel reads the
  * forward output (exp, sqrt, rsqrt, relu, sigmoid, tanh) or the input (all others).
  */
-function unaryOp(name: string, x: Tensor, code: number, savesOutput: boolean, p0 = 0, p1 = 0): Tensor {
+function unaryOp(
+  name: string,
+  x: Tensor,
+  code: number,
+  savesOutput: boolean,
+  p0 = 0,
+  p1 = 0,
+): Tensor {
   const xf = asFloat(x);
   const out = unaryKernel(xf, code, p0, p1);
   disposeTemp(xf, x);
@@ -84,7 +100,9 @@ function unaryOp(name: string, x: Tensor, code: number, savesOutput: boolean, p0
 // ------------------------------------------------------------------ unary math and activations
 
 export const neg = (x: Tensor): Tensor =>
-  x.dtype === 'int32' ? intBinary('neg', BinaryOp.SUB, 0, x, true) : unaryOp('neg', x, UnaryOp.NEG, false);
+  x.dtype === 'int32'
+    ? intBinary('neg', BinaryOp.SUB, 0, x, true)
+    : unaryOp('neg', x, UnaryOp.NEG, false);
 export const exp = (x: Tensor): Tensor => unaryOp('exp', x, UnaryOp.EXP, true);
 export const log = (x: Tensor): Tensor => unaryOp('log', x, UnaryOp.LOG, false);
 export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x, UnaryOp.SQRT, true);
@@ -93,7 +111,8 @@ export const abs = (x: Tensor): Tensor =>
   x.dtype === 'int32' ? maximum(x, neg(x)) : unaryOp('abs', x, UnaryOp.ABS, false);
 export const square = (x: Tensor): Tensor =>
   x.dtype === 'int32' ? mul(x, x) : unaryOp('square', x, UnaryOp.SQUARE, false);
-export const reciprocal = (x: Tensor): Tensor => unaryOp('reciprocal', x, UnaryOp.RECIPROCAL, false);
+export const reciprocal = (x: Tensor): Tensor =>
+  unaryOp('reciprocal', x, UnaryOp.RECIPROCAL, false);
 export const sign = (x: Tensor): Tensor => unaryOp('sign', x, UnaryOp.SIGN, false);
 export const relu = (x: Tensor): Tensor => unaryOp('relu', x, UnaryOp.RELU, true);
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x, UnaryOp.SIGMOID, true);
@@ -136,7 +155,13 @@ function affine(name: string, x: Tensor, scale: number, shift: number): Tensor {
 // ------------------------------------------------------------------ binary arithmetic
 
 /** An int32 binary op with a scalar or tensor on either side; no gradient. */
-function intBinary(op: string, code: number, a: TensorLike, b: TensorLike, _unused = false): Tensor {
+function intBinary(
+  op: string,
+  code: number,
+  a: TensorLike,
+  b: TensorLike,
+  _unused = false,
+): Tensor {
   const ta = typeof a === 'number' ? scalarTensor(a, 'int32') : a;
   const tb = typeof b === 'number' ? scalarTensor(b, 'int32') : b;
   const out = broadcast2(op, 'binary_i32', code, ta, tb, 'int32');
@@ -254,7 +279,9 @@ function extremum(op: 'maximum' | 'minimum', a: TensorLike, b: TensorLike): Tens
   const code = op === 'maximum' ? BinaryOp.MAXIMUM : BinaryOp.MINIMUM;
   if (isIntPair(a, b)) return intBinary(op, code, a, b);
   if (typeof b === 'number') {
-    return op === 'maximum' ? unaryOp(op, a, UnaryOp.CLAMP, false, b, Infinity) : unaryOp(op, a, UnaryOp.CLAMP, false, -Infinity, b);
+    return op === 'maximum'
+      ? unaryOp(op, a, UnaryOp.CLAMP, false, b, Infinity)
+      : unaryOp(op, a, UnaryOp.CLAMP, false, -Infinity, b);
   }
   return floatBinary(op, code, a, b, (g, x, y) => {
     const w = winnerWeight(x, y, op === 'maximum' ? 'gt' : 'lt');
@@ -285,7 +312,14 @@ function compare(op: string, code: number, a: TensorLike, b: TensorLike): Tensor
   const tb = typeof b === 'number' ? scalarTensor(b, scalarDType(a, b)) : b;
   const dtype = promote(a.dtype, tb.dtype);
   const [af, bf] = dtype === 'float32' ? floatPair(a, tb) : [a, tb];
-  const out = broadcast2(op, dtype === 'float32' ? 'compare_f32' : 'compare_i32', code, af, bf, 'int32');
+  const out = broadcast2(
+    op,
+    dtype === 'float32' ? 'compare_f32' : 'compare_i32',
+    code,
+    af,
+    bf,
+    'int32',
+  );
   disposeTemp(af, a);
   disposeTemp(bf, tb);
   if (tb !== b) tb.dispose();
@@ -303,7 +337,9 @@ export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', CmpOp.
 
 function checkMask(op: string, cond: Tensor): void {
   if (cond.dtype !== 'int32') {
-    throw new DTypeError(`${op}: the condition must be an int32 mask (from a comparison), got ${cond.dtype}`);
+    throw new DTypeError(
+      `${op}: the condition must be an int32 mask (from a comparison), got ${cond.dtype}`,
+    );
   }
 }
 
@@ -312,14 +348,18 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   checkMask('where', cond);
   const dtype =
     typeof a === 'number' && typeof b === 'number'
-      ? Number.isInteger(a) && Number.isInteger(b) ? 'int32' : 'float32'
+      ? Number.isInteger(a) && Number.isInteger(b)
+        ? 'int32'
+        : 'float32'
       : typeof a === 'number'
         ? scalarDType(b as Tensor, a)
         : typeof b === 'number'
           ? scalarDType(a, b)
           : promote(a.dtype, b.dtype);
-  const ta = typeof a === 'number' ? scalarTensor(a, dtype) : a.dtype === dtype ? a : castTo(a, dtype);
-  const tb = typeof b === 'number' ? scalarTensor(b, dtype) : b.dtype === dtype ? b : castTo(b, dtype);
+  const ta =
+    typeof a === 'number' ? scalarTensor(a, dtype) : a.dtype === dtype ? a : castTo(a, dtype);
+  const tb =
+    typeof b === 'number' ? scalarTensor(b, dtype) : b.dtype === dtype ? b : castTo(b, dtype);
   const shape = broadcastShapes('where', cond.shape, ta.shape, tb.shape);
   const out = Tensor.empty(shape, dtype);
   if (out.size > 0) {
@@ -329,12 +369,20 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   if (ta !== a) ta.dispose();
   if (tb !== b) tb.dispose();
   const inputs = [a, b].filter((v): v is Tensor => typeof v !== 'number');
-  return record(out, 'where', inputs, (g) => {
-    const grads: (Tensor | null)[] = [];
-    if (typeof a !== 'number') grads.push(a.requiresGrad ? reduceTo(where(cond, g, 0), a.shape, g) : null);
-    if (typeof b !== 'number') grads.push(b.requiresGrad ? reduceTo(where(cond, 0, g), b.shape, g) : null);
-    return grads;
-  }, [cond]);
+  return record(
+    out,
+    'where',
+    inputs,
+    (g) => {
+      const grads: (Tensor | null)[] = [];
+      if (typeof a !== 'number')
+        grads.push(a.requiresGrad ? reduceTo(where(cond, g, 0), a.shape, g) : null);
+      if (typeof b !== 'number')
+        grads.push(b.requiresGrad ? reduceTo(where(cond, 0, g), b.shape, g) : null);
+      return grads;
+    },
+    [cond],
+  );
 }
 
 /** `x` with `value` written where `mask` is non-zero; `mask` broadcasts to `x`'s shape. */
@@ -342,7 +390,9 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   checkMask('maskedFill', mask);
   const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
   if (shape.length !== x.ndim || shape.some((s, i) => s !== x.shape[i])) {
-    throw new ShapeError(`maskedFill: mask ${fmt(mask.shape)} must broadcast to the tensor's shape ${fmt(x.shape)}`);
+    throw new ShapeError(
+      `maskedFill: mask ${fmt(mask.shape)} must broadcast to the tensor's shape ${fmt(x.shape)}`,
+    );
   }
   return where(mask, value, x);
 }

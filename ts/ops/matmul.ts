@@ -13,15 +13,32 @@ type Strides2 = readonly [number, number];
 
 /** `C (m×n) (+)= op(A) (m×k) · op(B) (k×n)` at element offsets into the three tensors. */
 function gemm(
-  a: Tensor, aOff: number, aS: Strides2,
-  b: Tensor, bOff: number, bS: Strides2,
-  c: Tensor, cOff: number,
-  m: number, k: number, n: number,
+  a: Tensor,
+  aOff: number,
+  aS: Strides2,
+  b: Tensor,
+  bOff: number,
+  bS: Strides2,
+  c: Tensor,
+  cOff: number,
+  m: number,
+  k: number,
+  n: number,
   accumulate: boolean,
 ): void {
   wasm().matmul_f32(
-    a.ptr + 4 * aOff, b.ptr + 4 * bOff, c.ptr + 4 * cOff,
-    m, k, n, aS[0], aS[1], bS[0], bS[1], accumulate ? 1 : 0, matmulScratch(),
+    a.ptr + 4 * aOff,
+    b.ptr + 4 * bOff,
+    c.ptr + 4 * cOff,
+    m,
+    k,
+    n,
+    aS[0],
+    aS[1],
+    bS[0],
+    bS[1],
+    accumulate ? 1 : 0,
+    matmulScratch(),
   );
 }
 
@@ -54,7 +71,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new DTypeError(`matmul: expected float32 operands, got ${a.dtype} and ${b.dtype}`);
   }
   if (a.ndim === 0 || b.ndim === 0) {
-    throw new ShapeError(`matmul: both operands need at least 1 dim, got shapes ${fmt(a.shape)} and ${fmt(b.shape)}`);
+    throw new ShapeError(
+      `matmul: both operands need at least 1 dim, got shapes ${fmt(a.shape)} and ${fmt(b.shape)}`,
+    );
   }
   // 1-D operands are promoted to matrices and the added dim is dropped from the result.
   const aShape = a.ndim === 1 ? [1, a.shape[0]] : [...a.shape];
@@ -69,7 +88,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const aBatch = aShape.slice(0, -2);
   const bBatch = bShape.slice(0, -2);
-  const batch = broadcastShapes('matmul', aBatch, bBatch);
+  let batch: number[];
+  try {
+    batch = broadcastShapes('matmul', aBatch, bBatch);
+  } catch {
+    throw new ShapeError(
+      `matmul: batch dims of shapes ${fmt(a.shape)} and ${fmt(b.shape)} cannot be broadcast`,
+    );
+  }
   const outShape = [...batch, ...(a.ndim === 1 ? [] : [n]), ...(b.ndim === 1 ? [] : [m])];
   const out = Tensor.empty(outShape, 'float32');
   const count = numel(batch);

@@ -7,7 +7,8 @@ let counter = 0;
 
 /** Makes every later random op (`rand`, `randn`, `randint`, dropout, init) reproducible. */
 export function manualSeed(seed: number): void {
-  if (!Number.isFinite(seed)) throw new ValueError(`manualSeed: seed must be a finite number, got ${seed}`);
+  if (!Number.isFinite(seed))
+    throw new ValueError(`manualSeed: seed must be a finite number, got ${seed}`);
   seedWord = Math.trunc(seed) >>> 0;
   counter = 0;
 }

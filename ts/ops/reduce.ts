@@ -5,7 +5,7 @@ import { ArgOp, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
 import { normDim, normDims, numel } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { record } from '../autograd/node.js';
+import { record, releaseIntermediates } from '../autograd/node.js';
 import { broadcastTo, castTo } from './copy.js';
 import { full } from './creation.js';
 import * as E from './elementwise.js';
@@ -25,7 +25,9 @@ function runs(dims: number[]): number[][] {
 
 /** Shape after reducing `dims`: size 1 there (keepdim) or removed. */
 function reducedShape(shape: readonly number[], dims: number[], keepdim: boolean): number[] {
-  return keepdim ? shape.map((s, i) => (dims.includes(i) ? 1 : s)) : shape.filter((_, i) => !dims.includes(i));
+  return keepdim
+    ? shape.map((s, i) => (dims.includes(i) ? 1 : s))
+    : shape.filter((_, i) => !dims.includes(i));
 }
 
 /** Runs `reduce_f32`/`reduce_i32` over `dims`, returning a keepdim-shaped result. */
@@ -80,7 +82,7 @@ export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   const xf = x.dtype === 'float32' ? x : castTo(x, 'float32');
   const total = sum(xf, dims, keepdim);
   const out = E.div(total, count);
-  total.dispose();
+  releaseIntermediates(total);
   if (xf !== x) xf.dispose();
   return out;
 }
@@ -90,19 +92,27 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: Dims, keepdim: boolean): Te
   const dims = normDims(op, dim, x.shape);
   const kept = reduceKeep(op, x, op === 'max' ? ReduceOp.MAX : ReduceOp.MIN, dims);
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(out, op, [x], (g) => {
-    const hits = E.eq(x, kept).float();
-    const count = sum(hits, dims, true);
-    const gk = g._alias(kept.shape);
-    const share = E.div(gk, count);
-    const gx = E.mul(hits, share);
-    [hits, count, gk, share].forEach((t) => t.dispose());
-    return [gx];
-  }, [kept]);
+  return record(
+    out,
+    op,
+    [x],
+    (g) => {
+      const hits = E.eq(x, kept).float();
+      const count = sum(hits, dims, true);
+      const gk = g._alias(kept.shape);
+      const share = E.div(gk, count);
+      const gx = E.mul(hits, share);
+      [hits, count, gk, share].forEach((t) => t.dispose());
+      return [gx];
+    },
+    [kept],
+  );
 }
 
-export const max = (x: Tensor, dim?: Dims, keepdim = false): Tensor => extremum('max', x, dim, keepdim);
-export const min = (x: Tensor, dim?: Dims, keepdim = false): Tensor => extremum('min', x, dim, keepdim);
+export const max = (x: Tensor, dim?: Dims, keepdim = false): Tensor =>
+  extremum('max', x, dim, keepdim);
+export const min = (x: Tensor, dim?: Dims, keepdim = false): Tensor =>
+  extremum('min', x, dim, keepdim);
 
 /** `log(sum(exp(x)))` over `dim`, computed stably in one kernel. */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
@@ -111,15 +121,21 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
   const kept = reduceKeep('logsumexp', xf, ReduceOp.LOGSUMEXP, dims);
   if (xf !== x) xf.dispose();
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(out, 'logsumexp', [x], (g) => {
-    // d/dx = softmax(x) = exp(x - lse), scaled by the incoming gradient.
-    const shifted = E.sub(x, kept);
-    const p = E.exp(shifted);
-    const gk = g._alias(kept.shape);
-    const gx = E.mul(p, gk);
-    [shifted, p, gk].forEach((t) => t.dispose());
-    return [gx];
-  }, [kept]);
+  return record(
+    out,
+    'logsumexp',
+    [x],
+    (g) => {
+      // d/dx = softmax(x) = exp(x - lse), scaled by the incoming gradient.
+      const shifted = E.sub(x, kept);
+      const p = E.exp(shifted);
+      const gk = g._alias(kept.shape);
+      const gx = E.mul(p, gk);
+      [shifted, p, gk].forEach((t) => t.dispose());
+      return [gx];
+    },
+    [kept],
+  );
 }
 
 /** Variance with `correction` (1 = Bessel's, PyTorch's default); differentiable by composition. */
@@ -131,13 +147,19 @@ export function variance(x: Tensor, dim: Dims, keepdim = false, correction = 1):
   const sq = E.square(centered);
   const total = sum(sq, dims, keepdim);
   const out = E.div(total, Math.max(n - correction, 0));
-  [mu, centered, sq, total].forEach((t) => t.dispose());
+  releaseIntermediates(mu, centered, sq, total);
   return out;
 }
 
-function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
+function argExtremum(
+  op: 'argmax' | 'argmin',
+  x: Tensor,
+  dim: number | undefined,
+  keepdim: boolean,
+): Tensor {
   const code = op === 'argmax' ? ArgOp.MAX : ArgOp.MIN;
-  if (x.size === 0) throw new ShapeError(`${op}: cannot reduce an empty tensor of shape ${fmt(x.shape)}`);
+  if (x.size === 0)
+    throw new ShapeError(`${op}: cannot reduce an empty tensor of shape ${fmt(x.shape)}`);
   const xf = x.dtype === 'float32' ? x : castTo(x, 'float32');
   let out: Tensor;
   if (dim === undefined) {
@@ -158,5 +180,7 @@ function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined
   return out;
 }
 
-export const argmax = (x: Tensor, dim?: number, keepdim = false): Tensor => argExtremum('argmax', x, dim, keepdim);
-export const argmin = (x: Tensor, dim?: number, keepdim = false): Tensor => argExtremum('argmin', x, dim, keepdim);
+export const argmax = (x: Tensor, dim?: number, keepdim = false): Tensor =>
+  argExtremum('argmax', x, dim, keepdim);
+export const argmin = (x: Tensor, dim?: number, keepdim = false): Tensor =>
+  argExtremum('argmin', x, dim, keepdim);

@@ -2,9 +2,16 @@
 // permute, expand, slice and cat copy through one strided kernel.
 import { ShapeError, ValueError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
-import { contiguousStrides, inferShape, normDim, normDims, sameShape, type Shape } from '../tensor/shape.js';
+import {
+  contiguousStrides,
+  inferShape,
+  normDim,
+  normDims,
+  sameShape,
+  type Shape,
+} from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { record } from '../autograd/node.js';
+import { record, releaseIntermediates } from '../autograd/node.js';
 import { copyStrided, gatherStrided, sumTo } from './copy.js';
 
 /** A view with another shape of the same size; `view` is the same here (all tensors are contiguous). */
@@ -18,7 +25,10 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   if (x.ndim === 0) return reshape(x, [1], 'flatten');
   const s = normDim('flatten', startDim, x.ndim, x.shape);
   const e = normDim('flatten', endDim, x.ndim, x.shape);
-  if (s > e) throw new ShapeError(`flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmt(x.shape)}`);
+  if (s > e)
+    throw new ShapeError(
+      `flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmt(x.shape)}`,
+    );
   const merged = x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
   return reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)], 'flatten');
 }
@@ -42,7 +52,9 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   const perm = dims.map((d) => normDim('permute', d, x.ndim, x.shape));
   if (perm.length !== x.ndim || new Set(perm).size !== perm.length) {
-    throw new ShapeError(`permute: ${fmt(dims)} is not a permutation of the dims of shape ${fmt(x.shape)}`);
+    throw new ShapeError(
+      `permute: ${fmt(dims)} is not a permutation of the dims of shape ${fmt(x.shape)}`,
+    );
   }
   const strides = contiguousStrides(x.shape);
   const out = gatherStrided(
@@ -69,7 +81,12 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const target = shape.map((s, i) => (s === -1 && i >= off ? x.shape[i - off] : s));
   const ok =
     off >= 0 &&
-    target.every((s, i) => Number.isInteger(s) && s >= 0 && (i < off || x.shape[i - off] === s || x.shape[i - off] === 1));
+    target.every(
+      (s, i) =>
+        Number.isInteger(s) &&
+        s >= 0 &&
+        (i < off || x.shape[i - off] === s || x.shape[i - off] === 1),
+    );
   if (!ok) throw new ShapeError(`expand: cannot expand shape ${fmt(x.shape)} to ${fmt(shape)}`);
   if (sameShape(target, x.shape)) return reshape(x, target, 'expand');
   const own = contiguousStrides(x.shape);
@@ -79,7 +96,13 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 /** Python-style `start:end:step` along `dim` (negative and out-of-range bounds clamp). */
-export function slice(x: Tensor, dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+export function slice(
+  x: Tensor,
+  dim: number,
+  start?: number | null,
+  end?: number | null,
+  step = 1,
+): Tensor {
   const d = normDim('slice', dim, x.ndim, x.shape);
   if (!Number.isInteger(step) || step <= 0) {
     throw new ValueError(`slice: step must be a positive integer, got ${step}`);
@@ -110,8 +133,16 @@ export function slice(x: Tensor, dim: number, start?: number | null, end?: numbe
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
   const d = normDim('narrow', dim, x.ndim, x.shape);
   const s = start < 0 ? start + x.shape[d] : start;
-  if (!Number.isInteger(s) || !Number.isInteger(length) || s < 0 || length < 0 || s + length > x.shape[d]) {
-    throw new ShapeError(`narrow: start ${start} and length ${length} do not fit dim ${dim} of shape ${fmt(x.shape)}`);
+  if (
+    !Number.isInteger(s) ||
+    !Number.isInteger(length) ||
+    s < 0 ||
+    length < 0 ||
+    s + length > x.shape[d]
+  ) {
+    throw new ShapeError(
+      `narrow: start ${start} and length ${length} do not fit dim ${dim} of shape ${fmt(x.shape)}`,
+    );
   }
   return slice(x, d, s, s + length);
 }
@@ -125,7 +156,9 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   for (const t of tensors) {
     const fits = t.ndim === first.ndim && t.shape.every((s, i) => i === d || s === first.shape[i]);
     if (!fits) {
-      throw new ShapeError(`cat: shapes ${tensors.map((u) => fmt(u.shape)).join(', ')} differ outside dim ${d}`);
+      throw new ShapeError(
+        `cat: shapes ${tensors.map((u) => fmt(u.shape)).join(', ')} differ outside dim ${d}`,
+      );
     }
     if (t.dtype !== dtype) throw new ShapeError(`cat: mixed dtypes ${dtype} and ${t.dtype}`);
   }
@@ -140,7 +173,11 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     copyStrided(t, 0, out, at * outStrides[d], t.shape, contiguousStrides(t.shape), outStrides);
     at += t.shape[d];
   }
-  return record(out, 'cat', tensors, (g) => tensors.map((t, i) => (t.requiresGrad ? slice(g, d, offsets[i], offsets[i] + t.shape[d]) : null)));
+  return record(out, 'cat', tensors, (g) =>
+    tensors.map((t, i) =>
+      t.requiresGrad ? slice(g, d, offsets[i], offsets[i] + t.shape[d]) : null,
+    ),
+  );
 }
 
 /** Joins tensors along a new dim; all shapes must be equal. */
@@ -148,12 +185,14 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ValueError('stack: expected a non-empty list of tensors');
   const shape: Shape = tensors[0].shape;
   if (!tensors.every((t) => sameShape(t.shape, shape))) {
-    throw new ShapeError(`stack: all shapes must be equal, got ${tensors.map((t) => fmt(t.shape)).join(', ')}`);
+    throw new ShapeError(
+      `stack: all shapes must be equal, got ${tensors.map((t) => fmt(t.shape)).join(', ')}`,
+    );
   }
   const d = normDim('stack', dim, shape.length + 1, shape);
   const parts = tensors.map((t) => unsqueeze(t, d));
   const out = cat(parts, d);
-  parts.forEach((p) => p.dispose());
+  releaseIntermediates(...parts);
   return out;
 }
 
@@ -172,7 +211,9 @@ export function split(x: Tensor, sizeOrSections: number | readonly number[], dim
     sizes = [...sizeOrSections];
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total !== n || sizes.some((s) => !Number.isInteger(s) || s < 0)) {
-      throw new ShapeError(`split: sections ${fmt(sizes)} do not add up to dim ${d} of shape ${fmt(x.shape)} (${n})`);
+      throw new ShapeError(
+        `split: sections ${fmt(sizes)} do not add up to dim ${d} of shape ${fmt(x.shape)} (${n})`,
+      );
     }
   }
   let at = 0;
@@ -185,7 +226,8 @@ export function split(x: Tensor, sizeOrSections: number | readonly number[], dim
 
 /** Splits into `chunks` pieces of ceil(n / chunks) (PyTorch's rule: possibly fewer pieces). */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
-  if (!Number.isInteger(chunks) || chunks <= 0) throw new ValueError(`chunk: chunks must be a positive integer, got ${chunks}`);
+  if (!Number.isInteger(chunks) || chunks <= 0)
+    throw new ValueError(`chunk: chunks must be a positive integer, got ${chunks}`);
   const d = normDim('chunk', dim, x.ndim, x.shape);
   const size = Math.max(1, Math.ceil(x.shape[d] / chunks));
   return split(x, size, d);

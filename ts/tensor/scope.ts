@@ -97,14 +97,20 @@ export function scope(): Scope {
   return s;
 }
 
-function collect(value: unknown, out: Set<Tensor>, seen: Set<unknown>, isTensor: (v: unknown) => v is Tensor): void {
+function collect(
+  value: unknown,
+  out: Set<Tensor>,
+  seen: Set<unknown>,
+  isTensor: (v: unknown) => v is Tensor,
+): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
   if (isTensor(value)) {
     out.add(value);
     return;
   }
-  const items = value instanceof Map ? value.values() : Array.isArray(value) ? value : Object.values(value);
+  const items =
+    value instanceof Map ? value.values() : Array.isArray(value) ? value : Object.values(value);
   for (const v of items) collect(v, out, seen, isTensor);
 }
 
@@ -166,4 +172,3 @@ export function tidy<T>(fn: () => T): T {
   s.end(returned(result));
   return result;
 }
-

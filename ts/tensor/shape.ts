@@ -35,7 +35,11 @@ export function normDim(op: string, dim: number, ndim: number, shape?: Shape): n
 }
 
 /** Normalises a dim or list of dims into sorted unique dims; `undefined` means all. */
-export function normDims(op: string, dims: number | readonly number[] | undefined, shape: Shape): number[] {
+export function normDims(
+  op: string,
+  dims: number | readonly number[] | undefined,
+  shape: Shape,
+): number[] {
   if (dims === undefined) return shape.map((_, i) => i);
   const list = typeof dims === 'number' ? [dims] : dims;
   const out = list.map((d) => normDim(op, d, shape.length, shape));
@@ -87,15 +91,17 @@ export function broadcastStrides(shape: Shape, target: Shape): number[] {
  * Merges adjacent dims that every operand walks contiguously, so strided kernels see the
  * fewest dims (a same-shape elementwise op becomes 1-d). Returns at least one dim.
  */
-export function collapseDims(shape: Shape, stridesList: number[][]): { shape: number[]; strides: number[][] } {
+export function collapseDims(
+  shape: Shape,
+  stridesList: number[][],
+): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
   const outStrides: number[][] = stridesList.map(() => []);
   for (let d = 0; d < shape.length; d++) {
     if (shape[d] === 1) continue; // size-1 dims contribute nothing to the walk
     const last = outShape.length - 1;
     const mergeable =
-      last >= 0 &&
-      stridesList.every((st, k) => outStrides[k][last] === st[d] * shape[d]);
+      last >= 0 && stridesList.every((st, k) => outStrides[k][last] === st[d] * shape[d]);
     if (mergeable) {
       outShape[last] *= shape[d];
       stridesList.forEach((st, k) => (outStrides[k][last] = st[d]));

@@ -84,10 +84,14 @@ export class Tensor implements Disposable {
 
   set requiresGrad(v: boolean) {
     if (v && this.dtype !== 'float32') {
-      throw new DTypeError(`requiresGrad: only float32 tensors can require gradients, got ${this.dtype}`);
+      throw new DTypeError(
+        `requiresGrad: only float32 tensors can require gradients, got ${this.dtype}`,
+      );
     }
     if (!v && this._node !== null) {
-      throw new ValueError('requiresGrad: cannot turn off gradients of a non-leaf tensor; use detach()');
+      throw new ValueError(
+        'requiresGrad: cannot turn off gradients of a non-leaf tensor; use detach()',
+      );
     }
     this._requiresGrad = v;
   }
@@ -114,7 +118,8 @@ export class Tensor implements Disposable {
     untrack(this);
     this._storage.release();
     this._storage = null;
-    this._node = null;
+    // `_node` stays: a backward that reaches this tensor still routes gradients through it,
+    // and fails with DisposedError only if it needs the freed data.
   }
 
   [Symbol.dispose](): void {
@@ -125,7 +130,8 @@ export class Tensor implements Disposable {
 
   /** A typed-array copy of the data (Float32Array or Int32Array). */
   toArray(): TypedArray {
-    const view = this.dtype === 'float32' ? f32View(this.ptr, this.size) : i32View(this.ptr, this.size);
+    const view =
+      this.dtype === 'float32' ? f32View(this.ptr, this.size) : i32View(this.ptr, this.size);
     return view.slice();
   }
 
@@ -144,7 +150,9 @@ export class Tensor implements Disposable {
   /** The value of a one-element tensor. */
   item(): number {
     if (this.size !== 1) {
-      throw new ValueError(`item: only one-element tensors can be read as a number, got shape ${fmt(this.shape)}`);
+      throw new ValueError(
+        `item: only one-element tensors can be read as a number, got shape ${fmt(this.shape)}`,
+      );
     }
     return this.toArray()[0];
   }
@@ -190,7 +198,9 @@ export class Tensor implements Disposable {
       if (typeof src === 'number') return fullLike(this, src);
       const shape = broadcastShapes('copy_', this.shape, src.shape);
       if (shape.length !== this.ndim || shape.some((d, i) => d !== this.shape[i])) {
-        throw new ShapeError(`copy_: source ${fmt(src.shape)} does not broadcast to ${fmt(this.shape)}`);
+        throw new ShapeError(
+          `copy_: source ${fmt(src.shape)} does not broadcast to ${fmt(this.shape)}`,
+        );
       }
       return broadcastTo(src, this.shape);
     });
@@ -434,12 +444,16 @@ export class Tensor implements Disposable {
  */
 function inPlace(t: Tensor, op: string, compute: () => Tensor): void {
   if (t.requiresGrad && isGradEnabled()) {
-    throw new ValueError(`${op}: a tensor that requires grad cannot be modified in place outside noGrad()`);
+    throw new ValueError(
+      `${op}: a tensor that requires grad cannot be modified in place outside noGrad()`,
+    );
   }
   const r = noGrad(compute);
   try {
     if (r.shape.length !== t.shape.length || r.shape.some((s, i) => s !== t.shape[i])) {
-      throw new ShapeError(`${op}: result shape ${fmt(r.shape)} does not fit the tensor's shape ${fmt(t.shape)}`);
+      throw new ShapeError(
+        `${op}: result shape ${fmt(r.shape)} does not fit the tensor's shape ${fmt(t.shape)}`,
+      );
     }
     const src = r.dtype === t.dtype ? r : castTo(r, t.dtype);
     copyStrided(src, 0, t, 0, [t.size], [1], [1]);

@@ -8,7 +8,10 @@ interface Export {
   readonly returns: boolean;
 }
 const fn = <const P extends readonly string[]>(params: P) => ({ params, returns: false as const });
-const fnReturning = <const P extends readonly string[]>(params: P) => ({ params, returns: true as const });
+const fnReturning = <const P extends readonly string[]>(params: P) => ({
+  params,
+  returns: true as const,
+});
 
 const strided2 = ['op', 'a', 'b', 'out', 'ndim', 'shape', 'a_strides', 'b_strides'] as const;
 const reduce3 = ['op', 'x', 'out', 'outer', 'r', 'inner'] as const;

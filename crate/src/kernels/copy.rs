@@ -18,9 +18,11 @@ pub fn copy_strided_u32(
         dst[..n].copy_from_slice(&src[..n]);
         return;
     }
-    for_each_row(shape, [src_strides, dst_strides], |[so, d_o], len, [ss, ds]| {
-        copy_row(&src[so..], &mut dst[d_o..], len, ss, ds)
-    });
+    for_each_row(
+        shape,
+        [src_strides, dst_strides],
+        |[so, d_o], len, [ss, ds]| copy_row(&src[so..], &mut dst[d_o..], len, ss, ds),
+    );
 }
 
 /// `dst[..] += src[..]` over the same index space as `copy_strided_u32`, in f32. Several source
@@ -37,9 +39,11 @@ pub fn accumulate_strided_f32(
         add_rows(&mut dst[..n], &src[..n]);
         return;
     }
-    for_each_row(shape, [src_strides, dst_strides], |[so, d_o], len, [ss, ds]| {
-        accumulate_row(&src[so..], &mut dst[d_o..], len, ss, ds)
-    });
+    for_each_row(
+        shape,
+        [src_strides, dst_strides],
+        |[so, d_o], len, [ss, ds]| accumulate_row(&src[so..], &mut dst[d_o..], len, ss, ds),
+    );
 }
 
 /// `Some(element count)` when both operands are dense row-major over `shape`, so the whole
@@ -65,7 +69,12 @@ fn copy_row(src: &[u32], dst: &mut [u32], len: usize, ss: usize, ds: usize) {
         (0, 1) => dst[..len].fill(src[0]),
         // `step_by` needs non-zero steps; it walks without per-element bounds checks.
         _ if ss > 0 && ds > 0 => {
-            for (d, s) in dst.iter_mut().step_by(ds).zip(src.iter().step_by(ss)).take(len) {
+            for (d, s) in dst
+                .iter_mut()
+                .step_by(ds)
+                .zip(src.iter().step_by(ss))
+                .take(len)
+            {
                 *d = *s;
             }
         }
@@ -185,7 +194,9 @@ mod tests {
     }
 
     fn words(n: usize) -> Vec<u32> {
-        (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect()
+        (0..n as u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect()
     }
 
     fn floats(n: usize) -> Vec<f32> {
@@ -225,14 +236,25 @@ mod tests {
     fn copy_contiguous_lengths() {
         for &n in &LENS {
             check_copy(&words(n), n, &[n], &[1], &[1]);
-            check_copy(&words(3 * n), 3 * n, &[3, n], &[n as i32, 1], &[n as i32, 1]);
+            check_copy(
+                &words(3 * n),
+                3 * n,
+                &[3, n],
+                &[n as i32, 1],
+                &[n as i32, 1],
+            );
         }
         check_copy(&[], 0, &[3, 0, 2], &[0, 2, 1], &[0, 2, 1]);
     }
 
     #[test]
     fn copy_permutes_3d_and_4d() {
-        for shape in [vec![2, 3, 5], vec![4, 1, 17], vec![2, 3, 1, 5], vec![3, 4, 2, 6]] {
+        for shape in [
+            vec![2, 3, 5],
+            vec![4, 1, 17],
+            vec![2, 3, 1, 5],
+            vec![3, 4, 2, 6],
+        ] {
             let n: usize = shape.iter().product();
             let src = words(n);
             for perm in permutations(shape.len()) {
@@ -250,7 +272,13 @@ mod tests {
             let src = words(n.max(1));
             check_copy(&src, 4 * n, &[4, n], &[0, 1], &[n as i32, 1]);
             check_copy(&src, 5 * n, &[n, 5], &[1, 0], &[5, 1]);
-            check_copy(&src[..1], 3 * n * 2, &[3, n, 2], &[0, 0, 0], &contiguous(&[3, n, 2]));
+            check_copy(
+                &src[..1],
+                3 * n * 2,
+                &[3, n, 2],
+                &[0, 0, 0],
+                &contiguous(&[3, n, 2]),
+            );
         }
     }
 
@@ -311,8 +339,9 @@ mod tests {
                 let (sh, ss) = permuted(&shape, &perm);
                 for mask in 0..1usize << nd {
                     // dst keeps the dims whose bit is clear, dense in their order
-                    let kept: Vec<usize> =
-                        (0..nd).map(|d| if mask >> d & 1 == 1 { 1 } else { sh[d] }).collect();
+                    let kept: Vec<usize> = (0..nd)
+                        .map(|d| if mask >> d & 1 == 1 { 1 } else { sh[d] })
+                        .collect();
                     let mut ds = contiguous(&kept);
                     for (d, s) in ds.iter_mut().enumerate() {
                         if mask >> d & 1 == 1 {

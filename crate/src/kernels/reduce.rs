@@ -106,7 +106,13 @@ fn logsumexp_block(xb: &[f32], ob: &mut [f32]) {
         let mut sums = [0.0f32; TILE];
         let m = &ob[c0..c0 + w];
         let add_row = |acc: &mut [f32], row: &[f32]| {
-            zip3(acc, row, m, |a, v, m| a.add(exp4(v.sub(m))), |a, v, m| a + exp(v - m))
+            zip3(
+                acc,
+                row,
+                m,
+                |a, v, m| a.add(exp4(v.sub(m))),
+                |a, v, m| a + exp(v - m),
+            )
         };
         col_sum(&xb[c0..], inner, r, &mut sums[..w], add_row);
         for (o, &s) in ob[c0..c0 + w].iter_mut().zip(&sums[..w]) {
@@ -404,7 +410,10 @@ where
             *s = s.add(fv(F32x4::load(xk), F32x4::load(yk)));
         }
     }
-    let (mut a4, mut b4) = (a16.remainder().chunks_exact(4), b16.remainder().chunks_exact(4));
+    let (mut a4, mut b4) = (
+        a16.remainder().chunks_exact(4),
+        b16.remainder().chunks_exact(4),
+    );
     for (k, (x, y)) in (&mut a4).zip(&mut b4).enumerate() {
         acc[k] = acc[k].add(fv(F32x4::load(x), F32x4::load(y)));
     }
@@ -479,7 +488,13 @@ mod tests {
     }
 
     fn f64_max(col: &[f32]) -> f32 {
-        col.iter().fold(f32::NEG_INFINITY, |m, &v| if v.is_nan() || m.is_nan() { f32::NAN } else { m.max(v) })
+        col.iter().fold(f32::NEG_INFINITY, |m, &v| {
+            if v.is_nan() || m.is_nan() {
+                f32::NAN
+            } else {
+                m.max(v)
+            }
+        })
     }
 
     fn f64_min(col: &[f32]) -> f32 {
@@ -530,7 +545,12 @@ mod tests {
     #[test]
     fn sum_of_a_million_stays_accurate() {
         let x = random(1_000_000, 99, 0.0, 1.0);
-        for sh in [(1, 1_000_000, 1), (1, 250_000, 4), (1, 200_000, 5), (2, 500_000, 1)] {
+        for sh in [
+            (1, 1_000_000, 1),
+            (1, 250_000, 4),
+            (1, 200_000, 5),
+            (2, 500_000, 1),
+        ] {
             let got = run(REDUCE_SUM, &x, sh);
             for (g, (want, _)) in got.iter().zip(reference(&x, sh, f64_sum)) {
                 let rel = (*g as f64 - want).abs() / want;
@@ -561,8 +581,18 @@ mod tests {
     fn max_min_match_reference() {
         for (k, sh) in shapes().into_iter().enumerate() {
             let x = random(sh.0 * sh.1 * sh.2, 1000 + k as u32, -5.0, 5.0);
-            assert_eq!(run(REDUCE_MAX, &x, sh), reference(&x, sh, f64_max), "{:?}", sh);
-            assert_eq!(run(REDUCE_MIN, &x, sh), reference(&x, sh, f64_min), "{:?}", sh);
+            assert_eq!(
+                run(REDUCE_MAX, &x, sh),
+                reference(&x, sh, f64_max),
+                "{:?}",
+                sh
+            );
+            assert_eq!(
+                run(REDUCE_MIN, &x, sh),
+                reference(&x, sh, f64_min),
+                "{:?}",
+                sh
+            );
         }
     }
 
@@ -571,13 +601,27 @@ mod tests {
         for &r in &LENS {
             for inner in [1, 5, 67] {
                 let sh = (2, r, inner);
-                for (at, v) in [(0, f32::NAN), (r / 2, f32::NAN), (r - 1, f32::NAN), (r - 1, f32::INFINITY), (r / 2, f32::NEG_INFINITY)] {
+                for (at, v) in [
+                    (0, f32::NAN),
+                    (r / 2, f32::NAN),
+                    (r - 1, f32::NAN),
+                    (r - 1, f32::INFINITY),
+                    (r / 2, f32::NEG_INFINITY),
+                ] {
                     let mut x = random(2 * r * inner, r as u32, -1.0, 1.0);
                     x[(r + at) * inner + inner - 1] = v; // outer 1, last column
-                    for (op, f) in [(REDUCE_MAX, f64_max as fn(&[f32]) -> f32), (REDUCE_MIN, f64_min)] {
+                    for (op, f) in [
+                        (REDUCE_MAX, f64_max as fn(&[f32]) -> f32),
+                        (REDUCE_MIN, f64_min),
+                    ] {
                         let got = run(op, &x, sh);
                         let want = reference(&x, sh, f);
-                        assert!(got.iter().zip(&want).all(|(&g, &w)| same(g, w)), "{:?} {}", sh, v);
+                        assert!(
+                            got.iter().zip(&want).all(|(&g, &w)| same(g, w)),
+                            "{:?} {}",
+                            sh,
+                            v
+                        );
                     }
                 }
             }
@@ -591,7 +635,13 @@ mod tests {
             let x = random(sh.0 * sh.1 * sh.2, 2000 + k as u32, 980.0, 1020.0);
             let got = run(REDUCE_LOGSUMEXP, &x, sh);
             for (g, want) in got.iter().zip(reference(&x, sh, f64_logsumexp)) {
-                assert!((*g as f64 - want).abs() <= 2e-7 * want.abs(), "{:?}: {} vs {}", sh, g, want);
+                assert!(
+                    (*g as f64 - want).abs() <= 2e-7 * want.abs(),
+                    "{:?}: {} vs {}",
+                    sh,
+                    g,
+                    want
+                );
             }
         }
     }
@@ -617,7 +667,13 @@ mod tests {
                 }
                 let got = run(REDUCE_LOGSUMEXP, &x, (1, r, inner));
                 let g = got[inner - 1];
-                assert!(same(g, want) || (g - want).abs() < 1e-6, "{:?} inner {}: {}", col, inner, g);
+                assert!(
+                    same(g, want) || (g - want).abs() < 1e-6,
+                    "{:?} inner {}: {}",
+                    col,
+                    inner,
+                    g
+                );
                 let zeros = (r as f32).ln();
                 assert!(got[..inner - 1].iter().all(|&v| (v - zeros).abs() < 1e-6));
             }
@@ -631,15 +687,15 @@ mod tests {
                 .iter()
                 .map(|&v| ((v as f64 - 0.5) * 4.2e9) as i64 as i32)
                 .collect();
-            let cases: [(u32, fn(&[i32]) -> i32); 3] = [
-                (REDUCE_SUM, |c| c.iter().map(|&v| v as i64).sum::<i64>() as i32),
-                (REDUCE_MAX, |c| *c.iter().max().unwrap()),
-                (REDUCE_MIN, |c| *c.iter().min().unwrap()),
-            ];
-            for (op, f) in cases {
+            for op in [REDUCE_SUM, REDUCE_MAX, REDUCE_MIN] {
+                let want = reference(&x, sh, |c| match op {
+                    REDUCE_SUM => c.iter().map(|&v| v as i64).sum::<i64>() as i32,
+                    REDUCE_MAX => *c.iter().max().unwrap(),
+                    _ => *c.iter().min().unwrap(),
+                });
                 let mut got = vec![7; sh.0 * sh.2];
                 reduce_i32(op, &x, &mut got, sh.0, sh.1, sh.2);
-                assert_eq!(got, reference(&x, sh, f), "op {} {:?}", op, sh);
+                assert_eq!(got, want, "op {} {:?}", op, sh);
             }
         }
     }
@@ -668,7 +724,17 @@ mod tests {
             (&[1.0, nan, 5.0, nan, -1.0], 1, 1),
             (&[nan, 1.0], 0, 0),
             (&[-0.0, 0.0, -1.0], 0, 2),
-            (&[f32::NEG_INFINITY, f32::INFINITY, 1.0, f32::INFINITY, f32::NEG_INFINITY], 1, 0),
+            (
+                &[
+                    f32::NEG_INFINITY,
+                    f32::INFINITY,
+                    1.0,
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                ],
+                1,
+                0,
+            ),
         ];
         for (col, amax, amin) in cases {
             let r = col.len();
@@ -677,9 +743,21 @@ mod tests {
                 for (j, &v) in col.iter().enumerate() {
                     x[j * inner + inner - 1] = v;
                 }
-                let (gmax, gmin) = (run_arg(ARG_MAX, &x, (1, r, inner)), run_arg(ARG_MIN, &x, (1, r, inner)));
-                assert_eq!((gmax[inner - 1], gmin[inner - 1]), (amax, amin), "{:?} inner {}", col, inner);
-                assert!(gmax[..inner - 1].iter().chain(&gmin[..inner - 1]).all(|&i| i == 0));
+                let (gmax, gmin) = (
+                    run_arg(ARG_MAX, &x, (1, r, inner)),
+                    run_arg(ARG_MIN, &x, (1, r, inner)),
+                );
+                assert_eq!(
+                    (gmax[inner - 1], gmin[inner - 1]),
+                    (amax, amin),
+                    "{:?} inner {}",
+                    col,
+                    inner
+                );
+                assert!(gmax[..inner - 1]
+                    .iter()
+                    .chain(&gmin[..inner - 1])
+                    .all(|&i| i == 0));
             }
         }
     }

@@ -89,7 +89,13 @@ fn softmax_bwd_row(y: &[f32], g: &[f32], out: &mut [f32]) {
 fn log_softmax_bwd_row(y: &[f32], g: &[f32], out: &mut [f32]) {
     let s = sum_f32(g);
     let sv = F32x4::splat(s);
-    zip3(out, y, g, |_, y, g| g.sub(exp4(y).mul(sv)), |_, y, g| g - exp(y) * s);
+    zip3(
+        out,
+        y,
+        g,
+        |_, y, g| g.sub(exp4(y).mul(sv)),
+        |_, y, g| g - exp(y) * s,
+    );
 }
 
 // ---------------------------------------------------------------- inner > 1: one tile of columns
@@ -108,7 +114,13 @@ fn softmax_cols(x: &[f32], out: &mut [f32], inner: usize, w: usize, log: bool) {
     let s = &mut sum[..w];
     if log {
         for row in tile_rows(x, inner, w) {
-            zip3(s, row, m, |a, v, m| a.add(exp4(v.sub(m))), |a, v, m| a + exp(v - m));
+            zip3(
+                s,
+                row,
+                m,
+                |a, v, m| a.add(exp4(v.sub(m))),
+                |a, v, m| a + exp(v - m),
+            );
         }
         map1(s, log4, math::log);
         for (o, row) in tile_rows_mut(out, inner, w).zip(tile_rows(x, inner, w)) {
@@ -204,7 +216,11 @@ mod tests {
             let m = at.iter().fold(f64::NEG_INFINITY, |m, &p| m.max(x[p]));
             let s: f64 = at.iter().map(|&p| (x[p] - m).exp()).sum();
             for &p in at {
-                out[p] = if log { x[p] - m - s.ln() } else { (x[p] - m).exp() / s };
+                out[p] = if log {
+                    x[p] - m - s.ln()
+                } else {
+                    (x[p] - m).exp() / s
+                };
             }
         });
         out
@@ -214,8 +230,14 @@ mod tests {
     fn reference_bwd(y: &[f64], g: &[f64], sh: Shape, log: bool) -> Vec<(f64, f64)> {
         let mut out = vec![(0.0, 0.0); y.len()];
         columns(sh, |at| {
-            let d: f64 = at.iter().map(|&p| if log { g[p] } else { g[p] * y[p] }).sum();
-            let mass: f64 = at.iter().map(|&p| if log { g[p].abs() } else { (g[p] * y[p]).abs() }).sum();
+            let d: f64 = at
+                .iter()
+                .map(|&p| if log { g[p] } else { g[p] * y[p] })
+                .sum();
+            let mass: f64 = at
+                .iter()
+                .map(|&p| if log { g[p].abs() } else { (g[p] * y[p]).abs() })
+                .sum();
             for &p in at {
                 out[p] = if log {
                     (g[p] - y[p].exp() * d, g[p].abs() + y[p].exp() * mass)
@@ -242,8 +264,20 @@ mod tests {
     /// Softmax within a few ulps relative; log-softmax within a few ulps of its magnitude.
     fn assert_forward_close(got: &[f32], want: &[f64], sh: Shape, log: bool) {
         for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
-            let tol = if log { 2e-6 * (1.0 + w.abs()) } else { 5e-6 * w + 1e-30 };
-            assert!((g as f64 - w).abs() <= tol, "{:?} log={} at {}: {} vs {}", sh, log, k, g, w);
+            let tol = if log {
+                2e-6 * (1.0 + w.abs())
+            } else {
+                5e-6 * w + 1e-30
+            };
+            assert!(
+                (g as f64 - w).abs() <= tol,
+                "{:?} log={} at {}: {} vs {}",
+                sh,
+                log,
+                k,
+                g,
+                w
+            );
         }
     }
 
@@ -264,7 +298,9 @@ mod tests {
         for r in [2, 6, 8, 17] {
             for inner in [1, 3, 70] {
                 let sh = (2, r, inner);
-                let x: Vec<f32> = (0..2 * r * inner).map(|p| pattern[(p / inner + p) % 8]).collect();
+                let x: Vec<f32> = (0..2 * r * inner)
+                    .map(|p| pattern[(p / inner + p) % 8])
+                    .collect();
                 for log in [false, true] {
                     let got = forward(&x, sh, log);
                     assert!(got.iter().all(|v| v.is_finite()), "{:?} log={}", sh, log);
@@ -283,7 +319,9 @@ mod tests {
                 let got = forward(&x, (1, 4, inner), log);
                 for j in 0..4 {
                     assert!(got[j * inner].is_nan());
-                    assert!(got[j * inner + 1..(j + 1) * inner].iter().all(|v| v.is_finite()));
+                    assert!(got[j * inner + 1..(j + 1) * inner]
+                        .iter()
+                        .all(|v| v.is_finite()));
                 }
             }
         }
@@ -298,9 +336,20 @@ mod tests {
             for log in [false, true] {
                 let y = forward(&x, sh, log);
                 let got = backward(&y, &g, sh, log);
-                for (p, (want, mass)) in reference_bwd(&widen(&y), &widen(&g), sh, log).into_iter().enumerate() {
+                for (p, (want, mass)) in reference_bwd(&widen(&y), &widen(&g), sh, log)
+                    .into_iter()
+                    .enumerate()
+                {
                     let err = (got[p] as f64 - want).abs();
-                    assert!(err <= 4e-6 * mass + 1e-12, "{:?} log={} at {}: {} vs {}", sh, log, p, got[p], want);
+                    assert!(
+                        err <= 4e-6 * mass + 1e-12,
+                        "{:?} log={} at {}: {} vs {}",
+                        sh,
+                        log,
+                        p,
+                        got[p],
+                        want
+                    );
                 }
             }
         }
@@ -309,7 +358,10 @@ mod tests {
     #[test]
     fn softmax_bwd_matches_finite_differences() {
         let h = 1e-4;
-        for (k, sh) in shapes(&[1, 3, 4, 5, 17], &[1, 3, 5, 17]).into_iter().enumerate() {
+        for (k, sh) in shapes(&[1, 3, 4, 5, 17], &[1, 3, 5, 17])
+            .into_iter()
+            .enumerate()
+        {
             let n = sh.0 * sh.1 * sh.2;
             let x = random(n, 700 + k as u32, -3.0, 3.0);
             let g = random(n, 800 + k as u32, -1.0, 1.0);
@@ -317,7 +369,11 @@ mod tests {
             let g_mass: f64 = gd.iter().map(|v| v.abs()).sum();
             for log in [false, true] {
                 let loss = |xs: &[f64]| -> f64 {
-                    reference(xs, sh, log).iter().zip(&gd).map(|(a, b)| a * b).sum()
+                    reference(xs, sh, log)
+                        .iter()
+                        .zip(&gd)
+                        .map(|(a, b)| a * b)
+                        .sum()
                 };
                 let got = backward(&forward(&x, sh, log), &g, sh, log);
                 for p in 0..n {
@@ -326,7 +382,15 @@ mod tests {
                     down[p] -= h;
                     let fd = (loss(&up) - loss(&down)) / (2.0 * h);
                     let tol = 1e-5 * (1.0 + g_mass / sh.0 as f64);
-                    assert!((got[p] as f64 - fd).abs() <= tol, "{:?} log={} at {}: {} vs {}", sh, log, p, got[p], fd);
+                    assert!(
+                        (got[p] as f64 - fd).abs() <= tol,
+                        "{:?} log={} at {}: {} vs {}",
+                        sh,
+                        log,
+                        p,
+                        got[p],
+                        fd
+                    );
                 }
             }
         }
