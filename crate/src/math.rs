@@ -61,12 +61,12 @@ fn exp_hl(hi: F32x4, lo: F32x4) -> F32x4 {
     let n = hi.add(lo).mul(k(LOG2E)).round();
     let r = hi.sub(n.mul(k(LN2_HI))).add(lo).sub(n.mul(k(LN2_LO)));
     let c = [
-        1.987_569_2e-4,
+        1.987_569_3e-4,
         1.398_199_9e-3,
         8.333_452e-3,
         4.166_579_6e-2,
-        1.666_666_5e-1,
-        5.000_000_1e-1,
+        1.666_666_6e-1,
+        0.5,
     ];
     let p = poly(r, &c).mul(r.mul(r)).add(r).add(k(1.0));
     let half = n.mul(k(0.5)).round();
@@ -106,7 +106,7 @@ pub fn log4(x: F32x4) -> F32x4 {
         1.167_699_9e-1,
         -1.242_014_1e-1,
         1.424_932_3e-1,
-        -1.666_805_8e-1,
+        -1.666_805_7e-1,
         2.000_071_4e-1,
         -2.499_999_4e-1,
         3.333_333e-1,
@@ -130,10 +130,10 @@ pub fn tanh4(x: F32x4) -> F32x4 {
     let s = x.mul(x);
     let c = [
         -5.704_988_7e-3,
-        2.063_908_9e-2,
-        -5.373_971_6e-2,
+        2.063_909e-2,
+        -5.373_971_5e-2,
         1.333_144_2e-1,
-        -3.333_328_2e-1,
+        -3.333_328e-1,
     ];
     let small = a.add(a.mul(s.mul(poly(s, &c))));
     let e = exp4(a.add(a));
@@ -205,8 +205,12 @@ fn erfc_tail(a: F32x4, a_lo: F32x4) -> F32x4 {
 fn erfc_hl(z: F32x4, z_lo: F32x4) -> F32x4 {
     let a = z.abs();
     // Near 0, first order in z_lo: erfc' = -2/sqrt(pi) e^(-z²) ~ -2/sqrt(pi) (1 - z²).
-    let slope = k(1.0).sub(z.mul(z)).mul(k(core::f32::consts::FRAC_2_SQRT_PI));
-    let small = k(1.0).sub(z).sub(z.mul(erf_small_q(z)).add(z_lo.mul(slope)));
+    let slope = k(1.0)
+        .sub(z.mul(z))
+        .mul(k(core::f32::consts::FRAC_2_SQRT_PI));
+    let small = k(1.0)
+        .sub(z)
+        .sub(z.mul(erf_small_q(z)).add(z_lo.mul(slope)));
     let tail = erfc_tail(a, flip_sign(z_lo, z));
     let large = F32x4::select(z.lt(k(0.0)), k(2.0).sub(tail), tail);
     F32x4::select(a.lt(k(ERF_SPLIT)), small, large)
@@ -241,7 +245,11 @@ const NEG_FRAC_1_SQRT_2_LO: f32 = -1.210_161_7e-8;
 /// left tail too (where `(1 + erf(x/sqrt(2)))/2` cancels). `-x/sqrt(2)` is carried in
 /// double-f32: a rounded argument alone would cost `x²` ulps there.
 pub fn normal_cdf4(x: F32x4) -> F32x4 {
-    let (zh, zl) = mul_hl(x, k(-core::f32::consts::FRAC_1_SQRT_2), k(NEG_FRAC_1_SQRT_2_LO));
+    let (zh, zl) = mul_hl(
+        x,
+        k(-core::f32::consts::FRAC_1_SQRT_2),
+        k(NEG_FRAC_1_SQRT_2_LO),
+    );
     // Far out the correction may be inf - inf; the result is 0 or 1 there anyway.
     let zl = F32x4::select(zh.abs().lt(k(16.0)), zl, k(0.0));
     k(0.5).mul(erfc_hl(zh, zl))
@@ -253,6 +261,8 @@ pub fn normal_cdf(x: f32) -> f32 {
 
 /// The standard normal density `e^(-x²/2) / sqrt(2 pi)`, with `x²` split exactly.
 pub fn normal_pdf4(x: F32x4) -> F32x4 {
+    // Past 15 the density is 0 in f32; clamping keeps x² finite for the split.
+    let x = x.abs().min(k(15.0));
     let (h, l) = split(x);
     let half = k(-0.5);
     let e = exp_hl(h.mul(h).mul(half), l.mul(x.add(h)).mul(half));
@@ -279,7 +289,11 @@ fn log_hl(a: F32x4) -> (F32x4, F32x4) {
     let q = u.mul(inv);
     let (qh, ql) = split(q);
     let (dh, dl) = split(d);
-    let rho = u.sub(qh.mul(dh)).sub(qh.mul(dl)).sub(ql.mul(dh)).sub(ql.mul(dl));
+    let rho = u
+        .sub(qh.mul(dh))
+        .sub(qh.mul(dl))
+        .sub(ql.mul(dh))
+        .sub(ql.mul(dl));
     let corr = rho.sub(q.mul(d_lo)).mul(inv);
     let s = q.mul(k(0.5));
     let w = s.mul(s);
@@ -301,7 +315,12 @@ fn mul_hl(y: F32x4, hi: F32x4, lo: F32x4) -> (F32x4, F32x4) {
     let p = y.mul(hi);
     let (yh, yl) = split(y);
     let (hh, hl) = split(hi);
-    let err = yh.mul(hh).sub(p).add(yh.mul(hl)).add(yl.mul(hh)).add(yl.mul(hl));
+    let err = yh
+        .mul(hh)
+        .sub(p)
+        .add(yh.mul(hl))
+        .add(yl.mul(hh))
+        .add(yl.mul(hl));
     (p, err.add(y.mul(lo)))
 }
 
@@ -333,10 +352,7 @@ pub fn pow4(x: F32x4, y: F32x4) -> F32x4 {
     let r = F32x4::select(neg_finite, F32x4::select(y_int, r, k(f32::NAN)), r);
     let r = F32x4::select(x.ne(x), x, r);
     let one = k(1.0);
-    let is_one = x
-        .eq(one)
-        .or(y.eq(zero))
-        .or(a.eq(one).and(y.abs().eq(inf)));
+    let is_one = x.eq(one).or(y.eq(zero)).or(a.eq(one).and(y.abs().eq(inf)));
     F32x4::select(is_one, one, r)
 }
 
@@ -413,7 +429,13 @@ mod tests {
     }
 
     /// Worst error of `f` over `xs`, checking the scalar and vector forms agree bit for bit.
-    fn worst(xs: &[f32], f4: fn(F32x4) -> F32x4, f: fn(f32) -> f32, r: fn(f64) -> f64, abs: f64) -> (f64, f32) {
+    fn worst(
+        xs: &[f32],
+        f4: fn(F32x4) -> F32x4,
+        f: fn(f32) -> f32,
+        r: fn(f64) -> f64,
+        abs: f64,
+    ) -> (f64, f32) {
         let mut w = (0.0, 0.0);
         let mut sum = (0.0, 0usize);
         for c in xs.chunks(4) {
@@ -436,15 +458,37 @@ mod tests {
                 }
             }
         }
-        eprintln!("max rel err {:.3e} at {}, mean {:.3e}", w.0, w.1, sum.0 / sum.1 as f64);
+        eprintln!(
+            "max rel err {:.3e} at {}, mean {:.3e}",
+            w.0,
+            w.1,
+            sum.0 / sum.1 as f64
+        );
         w
     }
 
     /// Dense grid over `[lo, hi]` plus every special value.
     fn grid(lo: f32, hi: f32, n: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..=n).map(|i| lo + (hi - lo) * (i as f32 / n as f32)).collect();
-        v.extend_from_slice(&[0.0, -0.0, 1e-30, -1e-30, 1e-45, -1e-45, 1e-38, f32::MIN_POSITIVE]);
-        v.extend_from_slice(&[f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        let mut v: Vec<f32> = (0..=n)
+            .map(|i| lo + (hi - lo) * (i as f32 / n as f32))
+            .collect();
+        v.extend_from_slice(&[
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            1e-45,
+            -1e-45,
+            1e-38,
+            f32::MIN_POSITIVE,
+        ]);
+        v.extend_from_slice(&[
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ]);
         v
     }
 
@@ -529,7 +573,7 @@ mod tests {
         xs.extend(grid(-1.0, 1.0, 50_000));
         let (e, at) = worst(&xs, erf4, erf, erf64, 1e-44);
         assert!(e < TOL, "erf rel err {e} at {at}");
-        assert_eq!(erf(1e-30), 1e-30 * 1.128_379_2);
+        assert_eq!(erf(1e-30), 1e-30 * core::f32::consts::FRAC_2_SQRT_PI);
         assert_eq!(erf(-0.0).to_bits(), (-0.0f32).to_bits());
         assert_eq!(erf(4.0), 1.0);
         assert_eq!(erf(f32::NEG_INFINITY), -1.0);
@@ -550,6 +594,22 @@ mod tests {
         assert!(erfc(f32::NAN).is_nan());
     }
 
+    #[test]
+    fn normal_cdf_and_pdf_accuracy() {
+        let mut xs = grid(-14.0, 8.0, 200_000);
+        xs.extend(grid(-1.5, 1.5, 50_000));
+        let cdf = |x: f64| 0.5 * erfc64_signed(-x * core::f64::consts::FRAC_1_SQRT_2);
+        let (e, at) = worst(&xs, normal_cdf4, normal_cdf, cdf, 1e-44);
+        assert!(e < TOL, "normal_cdf rel err {e} at {at}");
+        let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * core::f64::consts::PI).sqrt();
+        let (e, at) = worst(&xs, normal_pdf4, normal_pdf, pdf, 1e-44);
+        assert!(e < TOL, "normal_pdf rel err {e} at {at}");
+        assert_eq!(normal_cdf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(normal_cdf(f32::INFINITY), 1.0);
+        assert_eq!(normal_pdf(f32::INFINITY), 0.0);
+        assert!(normal_cdf(f32::NAN).is_nan() && normal_pdf(f32::NAN).is_nan());
+    }
+
     fn pow_at(x: f32, y: f32) -> f32 {
         let out = pow4(F32x4::splat(x), F32x4::splat(y)).to_array()[0];
         assert!(out.to_bits() == pow(x, y).to_bits() || out.is_nan());
@@ -559,7 +619,9 @@ mod tests {
     #[test]
     fn pow_accuracy() {
         let bases = grid(0.0, 20.0, 2000);
-        let exps = [-30.5, -7.0, -3.0, -2.5, -1.0, -0.5, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 7.0, 11.3];
+        let exps = [
+            -30.5, -7.0, -3.0, -2.5, -1.0, -0.5, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 7.0, 11.3,
+        ];
         let mut worst_e = 0.0f64;
         for &y in &exps {
             for &x in &bases {
@@ -570,7 +632,13 @@ mod tests {
             }
         }
         // Near the overflow edge and near x = 1 with big exponents: y ln x is large.
-        for &(x, y) in &[(1.000_001f32, 8.0e7f32), (0.999_99, 9.0e6), (10.0, 38.4), (3.0, -94.0), (1.5, 218.0)] {
+        for &(x, y) in &[
+            (1.000_001f32, 8.0e7f32),
+            (0.999_99, 9.0e6),
+            (10.0, 38.4),
+            (3.0, -94.0),
+            (1.5, 218.0),
+        ] {
             let e = err(pow_at(x, y), (x as f64).powf(y as f64), 1e-44);
             assert!(e < 5e-7, "pow({x}, {y}) rel err {e}");
         }
@@ -596,13 +664,20 @@ mod tests {
             let mag = 10f64.powf(next() * 12.0 - 6.0) as f32;
             let x = if i % 3 == 0 { -mag } else { mag };
             let yr = next() * 80.0 - 40.0;
-            let y = if i % 2 == 0 { yr.round() as f32 } else { yr as f32 };
+            let y = if i % 2 == 0 {
+                yr.round() as f32
+            } else {
+                yr as f32
+            };
             let e = err(pow_at(x, y), (x as f64).powf(y as f64), 1e-44);
             if e > worst_e.0 {
                 worst_e = (e, x, y);
             }
         }
-        eprintln!("pow max rel err {:.3e} at ({}, {})", worst_e.0, worst_e.1, worst_e.2);
+        eprintln!(
+            "pow max rel err {:.3e} at ({}, {})",
+            worst_e.0, worst_e.1, worst_e.2
+        );
         assert!(worst_e.0 < 5e-7, "pow rel err {:?}", worst_e);
     }
 

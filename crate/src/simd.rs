@@ -29,6 +29,13 @@ mod imp {
             // SAFETY: as in `load`.
             unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
         }
+        /// Stores the lanes truncated toward zero as i32, saturating, NaN as 0 (Rust's `as`).
+        #[inline(always)]
+        pub fn store_i32_trunc_sat(self, s: &mut [i32]) {
+            debug_assert!(s.len() >= 4);
+            // SAFETY: the slice holds at least four i32; wasm stores need no alignment.
+            unsafe { v128_store(s.as_mut_ptr() as *mut v128, i32x4_trunc_sat_f32x4(self.0)) }
+        }
         #[inline(always)]
         pub fn add(self, o: Self) -> Self {
             F32x4(f32x4_add(self.0, o.0))
@@ -162,9 +169,12 @@ mod imp {
     fn mask(c: bool) -> f32 {
         f32::from_bits(if c { u32::MAX } else { 0 })
     }
+    /// Like wasm's `f32x4.max`: NaN wins, and -0 < +0 (the sign bits are and-ed when equal).
     fn ieee_max(a: f32, b: f32) -> f32 {
         if a.is_nan() || b.is_nan() {
             f32::NAN
+        } else if a == b {
+            f32::from_bits(a.to_bits() & b.to_bits())
         } else {
             a.max(b)
         }
@@ -172,6 +182,8 @@ mod imp {
     fn ieee_min(a: f32, b: f32) -> f32 {
         if a.is_nan() || b.is_nan() {
             f32::NAN
+        } else if a == b {
+            f32::from_bits(a.to_bits() | b.to_bits())
         } else {
             a.min(b)
         }
@@ -186,6 +198,11 @@ mod imp {
         }
         pub fn store(self, s: &mut [f32]) {
             s[..4].copy_from_slice(&self.0);
+        }
+        pub fn store_i32_trunc_sat(self, s: &mut [i32]) {
+            for (o, &v) in s[..4].iter_mut().zip(&self.0) {
+                *o = v as i32;
+            }
         }
         pub fn add(self, o: Self) -> Self {
             zip(self.0, o.0, |a, b| a + b)

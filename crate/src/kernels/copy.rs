@@ -18,6 +18,10 @@ pub fn copy_strided_u32(
         dst[..n].copy_from_slice(&src[..n]);
         return;
     }
+    if crossed(src_strides, dst_strides) {
+        copy_transposed(src, dst, shape, src_strides, dst_strides);
+        return;
+    }
     for_each_row(
         shape,
         [src_strides, dst_strides],
@@ -61,6 +65,36 @@ fn dense_len(shape: &[i32], a: &[i32], b: &[i32]) -> Option<usize> {
         expect *= n;
     }
     Some(expect)
+}
+
+/// Whether one operand runs contiguously along the last dim and the other along the one
+/// before it: a transpose of the two innermost dims, which row-by-row copying would do with a
+/// cache miss per element on one side.
+fn crossed(ss: &[i32], ds: &[i32]) -> bool {
+    let n = ss.len();
+    n >= 2
+        && ((ss[n - 1] > 1 && ss[n - 2] == 1 && ds[n - 1] == 1)
+            || (ds[n - 1] > 1 && ds[n - 2] == 1 && ss[n - 1] == 1))
+}
+
+/// Copies the two innermost dims in `BLOCK`×`BLOCK` tiles, so both sides stay in cache.
+fn copy_transposed(src: &[u32], dst: &mut [u32], shape: &[i32], ss: &[i32], ds: &[i32]) {
+    const BLOCK: usize = 8;
+    let n = shape.len();
+    let cols = shape[n - 1] as usize;
+    let (sc, dc) = (ss[n - 1] as usize, ds[n - 1] as usize);
+    let (outer, ss_o, ds_o) = (&shape[..n - 1], &ss[..n - 1], &ds[..n - 1]);
+    for_each_row(outer, [ss_o, ds_o], |[so, d_o], rows, [sr, dr]| {
+        for i0 in (0..rows).step_by(BLOCK) {
+            for j0 in (0..cols).step_by(BLOCK) {
+                for i in i0..rows.min(i0 + BLOCK) {
+                    for j in j0..cols.min(j0 + BLOCK) {
+                        dst[d_o + i * dr + j * dc] = src[so + i * sr + j * sc];
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn copy_row(src: &[u32], dst: &mut [u32], len: usize, ss: usize, ds: usize) {

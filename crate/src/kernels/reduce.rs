@@ -13,7 +13,7 @@ const LEAF: usize = 256;
 /// Rows a column sum adds sequentially before merging halves pairwise.
 const LEAF_ROWS: usize = 16;
 /// Columns per tile when `inner > 1`; per-column state is a stack array of this length.
-pub(crate) const TILE: usize = 64;
+pub(crate) const TILE: usize = 128;
 
 /// Reduces `x` (`[outer, r, inner]`) into `out` (`[outer, inner]`) with a `REDUCE_*` op.
 pub fn reduce_f32(op: u32, x: &[f32], out: &mut [f32], outer: usize, r: usize, inner: usize) {
@@ -140,7 +140,7 @@ fn shifted_log(m: f32, s: f32) -> f32 {
     }
 }
 
-/// `ob[i] = f` over all rows of `xb` (`[r, ob.len()]`), streaming whole rows.
+/// Folds the rows of `xb` (`[r, ob.len()]`) into `ob` with `f`, streaming whole rows.
 fn fold_rows<V, S>(xb: &[f32], ob: &mut [f32], fv: V, fs: S)
 where
     V: Fn(F32x4, F32x4) -> F32x4 + Copy,

@@ -1,7 +1,7 @@
 //! Softmax and log-softmax along the middle axis of a contiguous `[outer, r, inner]` array, and
 //! their backward passes. Inputs are shifted by their max so `exp` never overflows. Nothing is
-//! allocated: with `inner > 1` the per-column max and sum of one tile of columns live on the
-//! stack while the tile's rows are walked several times.
+//! allocated: with `inner > 1` the forward keeps the per-column max and sum of one tile of
+//! columns on the stack while the tile's rows are walked several times.
 
 use super::reduce::{
     dot_f32, fold_row, map1, max_nan, sum_f32, sum_map, tile_rows, tile_rows_mut, tiles, zip2,
@@ -51,11 +51,7 @@ pub fn softmax_bwd_f32(
         match (inner, log) {
             (1, false) => softmax_bwd_row(yb, gb, ob),
             (1, true) => log_softmax_bwd_row(yb, gb, ob),
-            _ => {
-                for (c0, w) in tiles(inner) {
-                    bwd_cols(&yb[c0..], &gb[c0..], &mut ob[c0..], inner, w, log);
-                }
-            }
+            _ => bwd_block(yb, gb, ob, inner, log),
         }
     }
 }
@@ -98,7 +94,7 @@ fn log_softmax_bwd_row(y: &[f32], g: &[f32], out: &mut [f32]) {
     );
 }
 
-// ---------------------------------------------------------------- inner > 1: one tile of columns
+// ---------------------------------------------------------------- inner > 1
 
 /// Softmax of `w` columns whose rows (stride `inner`) start at `x` and `out`.
 fn softmax_cols(x: &[f32], out: &mut [f32], inner: usize, w: usize, log: bool) {
@@ -140,27 +136,44 @@ fn softmax_cols(x: &[f32], out: &mut [f32], inner: usize, w: usize, log: bool) {
     }
 }
 
-/// Backward of `softmax_cols`; the per-column `Σ g*y` (or `Σ g`) sits on the stack.
-fn bwd_cols(y: &[f32], g: &[f32], out: &mut [f32], inner: usize, w: usize, log: bool) {
-    let mut sum = [0.0f32; TILE];
-    let s = &mut sum[..w];
-    let rows = || tile_rows(y, inner, w).zip(tile_rows(g, inner, w));
+/// Backward along the middle axis of one `[r, inner]` block. Output row 0 first holds the
+/// per-column `Σ g*y` (or `Σ g`) so whole rows stream; row 0 itself is finished last, in place.
+fn bwd_block(y: &[f32], g: &[f32], out: &mut [f32], inner: usize, log: bool) {
+    let (acc, rest) = out.split_at_mut(inner);
+    let (y0, g0) = (&y[..inner], &g[..inner]);
+    let rows = || y.chunks_exact(inner).zip(g.chunks_exact(inner));
     if log {
-        for gr in tile_rows(g, inner, w) {
-            zip2(s, gr, F32x4::add, |a, v| a + v);
+        acc.copy_from_slice(g0);
+        for gr in g.chunks_exact(inner).skip(1) {
+            zip2(acc, gr, F32x4::add, |a, v| a + v);
         }
-        for (o, (yr, gr)) in tile_rows_mut(out, inner, w).zip(rows()) {
-            zip3(o, yr, s, |_, y, s| exp4(y).mul(s), |_, y, s| exp(y) * s);
+        for (o, (yr, gr)) in rest.chunks_exact_mut(inner).zip(rows().skip(1)) {
+            zip3(o, yr, acc, |_, y, s| exp4(y).mul(s), |_, y, s| exp(y) * s);
             zip2(o, gr, |e, g| g.sub(e), |e, g| g - e);
         }
+        zip3(
+            acc,
+            y0,
+            g0,
+            |s, y, g| g.sub(exp4(y).mul(s)),
+            |s, y, g| g - exp(y) * s,
+        );
     } else {
+        acc.fill(0.0);
         for (yr, gr) in rows() {
-            zip3(s, yr, gr, |a, y, g| a.add(y.mul(g)), |a, y, g| a + y * g);
+            zip3(acc, yr, gr, |a, y, g| a.add(y.mul(g)), |a, y, g| a + y * g);
         }
-        for (o, (yr, gr)) in tile_rows_mut(out, inner, w).zip(rows()) {
-            zip3(o, gr, s, |_, g, d| g.sub(d), |_, g, d| g - d);
+        for (o, (yr, gr)) in rest.chunks_exact_mut(inner).zip(rows().skip(1)) {
+            zip3(o, gr, acc, |_, g, d| g.sub(d), |_, g, d| g - d);
             zip2(o, yr, F32x4::mul, |v, y| v * y);
         }
+        zip3(
+            acc,
+            y0,
+            g0,
+            |d, y, g| y.mul(g.sub(d)),
+            |d, y, g| y * (g - d),
+        );
     }
 }
 
