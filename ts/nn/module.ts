@@ -138,7 +138,8 @@ export abstract class Module {
   /** Parameters and persistent buffers by dotted name; the tensors share the module's data. */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of [...this.namedParameters(), ...this.namedBuffers(true)]) out[name] = t.detach();
+    for (const [name, t] of [...this.namedParameters(), ...this.namedBuffers(true)])
+      out[name] = t.detach();
     return out;
   }
 
@@ -161,7 +162,10 @@ export abstract class Module {
       const src = stateDict[name];
       if (!src) continue;
       if (!(src instanceof Tensor)) throw new ValueError(`loadStateDict: ${name} is not a Tensor`);
-      if (src.shape.length !== target.shape.length || src.shape.some((s, i) => s !== target.shape[i])) {
+      if (
+        src.shape.length !== target.shape.length ||
+        src.shape.some((s, i) => s !== target.shape[i])
+      ) {
         throw new ShapeError(
           `loadStateDict: ${name} has shape ${fmt(src.shape)} in the state dict but ${fmt(target.shape)} in the module`,
         );
