@@ -101,7 +101,7 @@ function unaryOp(
 
 export const neg = (x: Tensor): Tensor =>
   x.dtype === 'int32'
-    ? intBinary('neg', BinaryOp.SUB, 0, x, true)
+    ? intBinary('neg', BinaryOp.SUB, 0, x)
     : unaryOp('neg', x, UnaryOp.NEG, false);
 export const exp = (x: Tensor): Tensor => unaryOp('exp', x, UnaryOp.EXP, true);
 export const log = (x: Tensor): Tensor => unaryOp('log', x, UnaryOp.LOG, false);
@@ -155,13 +155,7 @@ function affine(name: string, x: Tensor, scale: number, shift: number): Tensor {
 // ------------------------------------------------------------------ binary arithmetic
 
 /** An int32 binary op with a scalar or tensor on either side; no gradient. */
-function intBinary(
-  op: string,
-  code: number,
-  a: TensorLike,
-  b: TensorLike,
-  _unused = false,
-): Tensor {
+function intBinary(op: string, code: number, a: TensorLike, b: TensorLike): Tensor {
   const ta = typeof a === 'number' ? scalarTensor(a, 'int32') : a;
   const tb = typeof b === 'number' ? scalarTensor(b, 'int32') : b;
   const out = broadcast2(op, 'binary_i32', code, ta, tb, 'int32');

@@ -1,6 +1,6 @@
 // Shape ops. Tensors are always contiguous: reshape-like ops share storage (no copy), and
 // permute, expand, slice and cat copy through one strided kernel.
-import { ShapeError, ValueError, fmt } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
 import {
   contiguousStrides,
@@ -160,7 +160,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
         `cat: shapes ${tensors.map((u) => fmt(u.shape)).join(', ')} differ outside dim ${d}`,
       );
     }
-    if (t.dtype !== dtype) throw new ShapeError(`cat: mixed dtypes ${dtype} and ${t.dtype}`);
+    if (t.dtype !== dtype) throw new DTypeError(`cat: mixed dtypes ${dtype} and ${t.dtype}`);
   }
   const shape = [...first.shape];
   shape[d] = tensors.reduce((acc, t) => acc + t.shape[d], 0);
