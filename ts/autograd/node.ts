@@ -70,9 +70,24 @@ export function record(
 }
 
 /**
- * Frees intermediates of a composite op unless a recorded graph still needs them (then the
- * enclosing scope, or the garbage collector, frees them with the graph).
+ * Frees the temporaries a composite op made, except those the result's graph still reads.
+ * Walks the graph from `out` back through tensors created during the op (ids only grow, so
+ * anything older than the first temporary is outside it) and disposes the unreached ones.
  */
-export function releaseIntermediates(...tensors: Tensor[]): void {
-  for (const t of tensors) if (!t.requiresGrad) t.dispose();
+export function releaseIntermediates(out: Tensor, temps: readonly Tensor[]): void {
+  if (temps.length === 0) return;
+  const start = Math.min(...temps.map((t) => t.id));
+  const reached = new Set<Tensor>([out]);
+  const stack = [out];
+  while (stack.length) {
+    const node = stack.pop()!._node;
+    if (!node) continue;
+    for (const t of [...node.inputs, ...node.saved]) {
+      if (t && t.id >= start && !reached.has(t)) {
+        reached.add(t);
+        stack.push(t);
+      }
+    }
+  }
+  for (const t of temps) if (!reached.has(t)) t.dispose();
 }

@@ -1,7 +1,7 @@
 // Module: the base class of layers, models and losses. Parameters and submodules are plain
 // fields; they are discovered in assignment order, so `namedParameters()` yields the same
 // dotted names as PyTorch's `state_dict()` for the same architecture (`fc1.weight`, `0.bias`).
-import { ShapeError, ValueError, fmt } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/scope.js';
 import { noGrad } from '../autograd/node.js';
@@ -168,6 +168,11 @@ export abstract class Module {
       ) {
         throw new ShapeError(
           `loadStateDict: ${name} has shape ${fmt(src.shape)} in the state dict but ${fmt(target.shape)} in the module`,
+        );
+      }
+      if (src.dtype !== target.dtype) {
+        throw new DTypeError(
+          `loadStateDict: ${name} is ${src.dtype} in the state dict but ${target.dtype} in the module`,
         );
       }
       src.storage(); // a disposed source fails here, before anything is written

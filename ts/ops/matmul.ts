@@ -7,6 +7,7 @@ import { matmulScratch } from '../wasm/heap.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
+import { copyStrided, sumTo } from './copy.js';
 
 /** Element strides of a 2-D operand: row stride and column stride. */
 type Strides2 = readonly [number, number];
@@ -135,5 +136,38 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }
     }
     return [ga, gb];
+  });
+}
+
+/**
+ * `x · weightᵀ (+ bias)` for x [..., in], weight [out, in] (PyTorch's layout), bias [out].
+ * The kernel reads the weight transposed through its strides, and the backward computes
+ * dX = G·W, dW = Gᵀ·X and db = Σ G without materialising any transpose. Shapes are checked
+ * by the caller (`nn.functional.linear`).
+ */
+export function linearOp(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const [outF, inF] = weight.shape;
+  const rows = x.size / inF;
+  const out = Tensor.empty([...x.shape.slice(0, -1), outF], 'float32');
+  if (bias) {
+    // Start from the bias broadcast over rows, then accumulate the product onto it.
+    copyStrided(bias, 0, out, 0, [rows, outF], [0, 1], [outF, 1]);
+  }
+  if (out.size > 0)
+    gemm(x, 0, [inF, 1], weight, 0, [1, inF], out, 0, rows, inF, outF, bias !== null);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'linear', inputs, (g) => {
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = Tensor.empty(x.shape, 'float32');
+      if (gx.size > 0) gemm(g, 0, [outF, 1], weight, 0, [inF, 1], gx, 0, rows, outF, inF, false);
+    }
+    if (weight.requiresGrad) {
+      gw = Tensor.empty(weight.shape, 'float32');
+      if (gw.size > 0) gemm(g, 0, [1, outF], x, 0, [inF, 1], gw, 0, outF, rows, inF, false);
+    }
+    const gb = bias?.requiresGrad ? sumTo(g, bias.shape) : null;
+    return bias ? [gx, gw, gb] : [gx, gw];
   });
 }

@@ -82,7 +82,7 @@ export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   const xf = x.dtype === 'float32' ? x : castTo(x, 'float32');
   const total = sum(xf, dims, keepdim);
   const out = E.div(total, count);
-  releaseIntermediates(total);
+  releaseIntermediates(out, [total]);
   if (xf !== x) xf.dispose();
   return out;
 }
@@ -147,7 +147,7 @@ export function variance(x: Tensor, dim: Dims, keepdim = false, correction = 1):
   const sq = E.square(centered);
   const total = sum(sq, dims, keepdim);
   const out = E.div(total, Math.max(n - correction, 0));
-  releaseIntermediates(mu, centered, sq, total);
+  releaseIntermediates(out, [mu, centered, sq, total]);
   return out;
 }
 

@@ -192,7 +192,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   const d = normDim('stack', dim, shape.length + 1, shape);
   const parts = tensors.map((t) => unsqueeze(t, d));
   const out = cat(parts, d);
-  releaseIntermediates(...parts);
+  releaseIntermediates(out, parts);
   return out;
 }
 
