@@ -86,3 +86,9 @@ export {
 export { indexSelect, gather, scatterAdd, oneHot } from './ops/indexing.js';
 export { matmul } from './ops/matmul.js';
 export { memory } from './memory.js';
+export * as nn from './nn/index.js';
+export * as data from './data/index.js';
+export * as metrics from './metrics/index.js';
+export * as io from './io/index.js';
+export * as optim from './optim/index.js';
+export * as train from './train/index.js';

@@ -51,6 +51,8 @@ pub const UNARY_RECIPROCAL: u32 = 16;
 pub const UNARY_SQUARE: u32 = 17;
 /// `p0 ** x` (scalar base, tensor exponent).
 pub const UNARY_RPOW_SCALAR: u32 = 18;
+/// `x / p0`, correctly rounded (multiplying by `1 / p0` can be 1 ulp off).
+pub const UNARY_DIV_SCALAR: u32 = 19;
 
 // Binary op codes (`binary_f32`, `binary_i32`).
 pub const BINARY_ADD: u32 = 0;
@@ -721,4 +723,297 @@ pub unsafe extern "C" fn rng_bernoulli_f32(
     scale: f32,
 ) {
     rng::bernoulli_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), keep, scale)
+}
+
+// ---------------------------------------------------------------- optimizers
+
+// Flags of the `*_step_f32` optimizer updates (or-ed together).
+/// Ascend instead of descend: the gradient is negated first.
+pub const OPTIM_MAXIMIZE: u32 = 1;
+/// SGD: Nesterov momentum.
+pub const OPTIM_NESTEROV: u32 = 2;
+/// SGD: the first step with momentum; the buffer is set to the gradient instead of decayed.
+pub const OPTIM_FIRST: u32 = 4;
+/// Adam: decoupled weight decay (AdamW).
+pub const OPTIM_DECOUPLED: u32 = 8;
+/// Adam: AMSGrad (`max_exp_avg_sq` is used).
+pub const OPTIM_AMSGRAD: u32 = 16;
+/// RMSprop: centered (`grad_avg` is used).
+pub const OPTIM_CENTERED: u32 = 32;
+
+/// `n` floats at `ptr` when the call uses that buffer, else an empty slice (`ptr` may be 0).
+unsafe fn optional_f32<'a>(ptr: usize, n: usize, used: bool) -> &'a mut [f32] {
+    if used {
+        dst!(f32, ptr, n)
+    } else {
+        &mut []
+    }
+}
+
+/// One `torch.optim.SGD` update of `param` in place from `grad`; `momentum_buf` (used when
+/// `momentum != 0`) is updated in place. Flags: `OPTIM_MAXIMIZE`, `OPTIM_NESTEROV`, `OPTIM_FIRST`.
+#[no_mangle]
+pub unsafe extern "C" fn sgd_step_f32(
+    param: usize,
+    grad: usize,
+    momentum_buf: usize,
+    n: usize,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    weight_decay: f64,
+    flags: u32,
+) {
+    crate::kernels::optim::sgd_step_f32(
+        dst!(f32, param, n),
+        src!(f32, grad, n),
+        optional_f32(momentum_buf, n, momentum != 0.0),
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        flags,
+    )
+}
+
+/// One `torch.optim.Adam`/`AdamW` update in place; `bias_correction1/2` are `1 - beta ** step`.
+/// `max_exp_avg_sq` is used with `OPTIM_AMSGRAD`. Flags: `OPTIM_MAXIMIZE`, `OPTIM_DECOUPLED`,
+/// `OPTIM_AMSGRAD`.
+#[no_mangle]
+pub unsafe extern "C" fn adam_step_f32(
+    param: usize,
+    grad: usize,
+    exp_avg: usize,
+    exp_avg_sq: usize,
+    max_exp_avg_sq: usize,
+    n: usize,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    bias_correction1: f64,
+    bias_correction2: f64,
+    flags: u32,
+) {
+    crate::kernels::optim::adam_step_f32(
+        dst!(f32, param, n),
+        src!(f32, grad, n),
+        dst!(f32, exp_avg, n),
+        dst!(f32, exp_avg_sq, n),
+        optional_f32(max_exp_avg_sq, n, flags & OPTIM_AMSGRAD != 0),
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        bias_correction1,
+        bias_correction2,
+        flags,
+    )
+}
+
+/// One `torch.optim.RMSprop` update in place. `grad_avg` is used with `OPTIM_CENTERED`,
+/// `momentum_buf` when `momentum > 0`. Flags: `OPTIM_MAXIMIZE`, `OPTIM_CENTERED`.
+#[no_mangle]
+pub unsafe extern "C" fn rmsprop_step_f32(
+    param: usize,
+    grad: usize,
+    square_avg: usize,
+    grad_avg: usize,
+    momentum_buf: usize,
+    n: usize,
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    flags: u32,
+) {
+    crate::kernels::optim::rmsprop_step_f32(
+        dst!(f32, param, n),
+        src!(f32, grad, n),
+        dst!(f32, square_avg, n),
+        optional_f32(grad_avg, n, flags & OPTIM_CENTERED != 0),
+        optional_f32(momentum_buf, n, momentum > 0.0),
+        lr,
+        alpha,
+        eps,
+        weight_decay,
+        momentum,
+        flags,
+    )
+}
+
+/// The `step`-th (1-based) `torch.optim.Adagrad` update in place. Flags: `OPTIM_MAXIMIZE`.
+#[no_mangle]
+pub unsafe extern "C" fn adagrad_step_f32(
+    param: usize,
+    grad: usize,
+    state_sum: usize,
+    n: usize,
+    lr: f64,
+    lr_decay: f64,
+    weight_decay: f64,
+    eps: f64,
+    step: f64,
+    flags: u32,
+) {
+    crate::kernels::optim::adagrad_step_f32(
+        dst!(f32, param, n),
+        src!(f32, grad, n),
+        dst!(f32, state_sum, n),
+        lr,
+        lr_decay,
+        weight_decay,
+        eps,
+        step,
+        flags,
+    )
+}
+
+/// `Σ |x[i]|^p` in f64 for finite `p > 0`, or `max |x[i]|` for `p = inf` (gradient clipping).
+#[no_mangle]
+pub unsafe extern "C" fn pow_sum_f32(x: usize, n: usize, p: f64) -> f64 {
+    crate::kernels::optim::pow_sum_f32(src!(f32, x, n), p)
+}
+
+// ---------------------------------------------------------------- losses
+
+/// `n` floats at `ptr`, or an empty slice when `ptr` is 0 (an absent optional buffer; `nb_alloc`
+/// never returns 0 for a live block).
+unsafe fn maybe_f32<'a>(ptr: usize, n: usize) -> &'a mut [f32] {
+    if ptr == 0 {
+        &mut []
+    } else {
+        dst!(f32, ptr, n)
+    }
+}
+
+/// The class axis of the cross-entropy kernels: `weight` is 0 (unweighted) or `classes` floats.
+unsafe fn loss_classes<'a>(
+    classes: usize,
+    weight: usize,
+    smoothing: f32,
+) -> crate::kernels::loss::Classes<'a> {
+    crate::kernels::loss::Classes {
+        n: classes,
+        weight: maybe_f32(weight, classes),
+        smoothing,
+    }
+}
+
+/// Position of the first class-index `target` outside `[0, classes)` that is not
+/// `ignore_index`, or -1. TypeScript calls it before the cross-entropy kernels and turns a hit
+/// into an `IndexError`.
+#[no_mangle]
+pub unsafe extern "C" fn class_target_check_i32(
+    target: usize,
+    n: usize,
+    classes: usize,
+    ignore_index: i32,
+) -> i32 {
+    crate::kernels::loss::class_target_check_i32(src!(i32, target, n), classes, ignore_index)
+}
+
+/// Fused log-softmax + NLL of `rows` rows of `classes` logits against int32 class indices, with
+/// class `weight` (0 for none), `ignore_index` and label `smoothing`. Writes each row's loss and
+/// its logsumexp as the pair `lse[2r..2r + 2] = (max, log Σ exp(x - max))`, and returns
+/// `Σ weight[target]` over the rows not ignored (the divisor of the `'mean'` reduction).
+#[no_mangle]
+pub unsafe extern "C" fn cross_entropy_f32(
+    x: usize,
+    target: usize,
+    weight: usize,
+    loss: usize,
+    lse: usize,
+    rows: usize,
+    classes: usize,
+    ignore_index: i32,
+    smoothing: f32,
+) -> f64 {
+    crate::kernels::loss::cross_entropy_f32(
+        src!(f32, x, rows * classes),
+        src!(i32, target, rows),
+        loss_classes(classes, weight, smoothing),
+        ignore_index,
+        dst!(f32, loss, rows),
+        dst!(f32, lse, 2 * rows),
+    )
+}
+
+/// Backward of `cross_entropy_f32`: `dx` (`[rows, classes]`) from the saved `lse` pairs and the
+/// upstream gradient `g` of each row's loss.
+#[no_mangle]
+pub unsafe extern "C" fn cross_entropy_bwd_f32(
+    x: usize,
+    target: usize,
+    weight: usize,
+    lse: usize,
+    g: usize,
+    dx: usize,
+    rows: usize,
+    classes: usize,
+    ignore_index: i32,
+    smoothing: f32,
+) {
+    crate::kernels::loss::cross_entropy_bwd_f32(
+        src!(f32, x, rows * classes),
+        src!(i32, target, rows),
+        loss_classes(classes, weight, smoothing),
+        ignore_index,
+        src!(f32, lse, 2 * rows),
+        src!(f32, g, rows),
+        dst!(f32, dx, rows * classes),
+    )
+}
+
+/// Fused cross-entropy against class probabilities `target` (`[rows, classes]`), with class
+/// `weight` (0 for none) and label `smoothing`: writes each row's loss and `lse` pair.
+#[no_mangle]
+pub unsafe extern "C" fn cross_entropy_prob_f32(
+    x: usize,
+    target: usize,
+    weight: usize,
+    loss: usize,
+    lse: usize,
+    rows: usize,
+    classes: usize,
+    smoothing: f32,
+) {
+    let n = rows * classes;
+    crate::kernels::loss::cross_entropy_prob_f32(
+        src!(f32, x, n),
+        src!(f32, target, n),
+        loss_classes(classes, weight, smoothing),
+        dst!(f32, loss, rows),
+        dst!(f32, lse, 2 * rows),
+    )
+}
+
+/// Backward of `cross_entropy_prob_f32` into `dx` and `dt` (the logits' and the targets'
+/// gradients, `[rows, classes]` each); either is 0 when that gradient is not needed.
+#[no_mangle]
+pub unsafe extern "C" fn cross_entropy_prob_bwd_f32(
+    x: usize,
+    target: usize,
+    weight: usize,
+    lse: usize,
+    g: usize,
+    dx: usize,
+    dt: usize,
+    rows: usize,
+    classes: usize,
+    smoothing: f32,
+) {
+    let n = rows * classes;
+    crate::kernels::loss::cross_entropy_prob_bwd_f32(
+        src!(f32, x, n),
+        src!(f32, target, n),
+        loss_classes(classes, weight, smoothing),
+        src!(f32, lse, 2 * rows),
+        src!(f32, g, rows),
+        maybe_f32(dx, n),
+        maybe_f32(dt, n),
+    )
 }

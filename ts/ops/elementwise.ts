@@ -238,7 +238,7 @@ export function mul(a: TensorLike, b: TensorLike): Tensor {
 export function div(a: TensorLike, b: TensorLike): Tensor {
   bothNumbers('div', a, b);
   if (typeof a === 'number') return mul(reciprocal(b as Tensor), a);
-  if (typeof b === 'number') return affine('div', a, 1 / b, 0);
+  if (typeof b === 'number') return unaryOp('div', a, UnaryOp.DIV_SCALAR, false, b);
   return floatBinary('div', BinaryOp.DIV, a, b, (g, _x, y, out) => [
     a.requiresGrad ? div(g, y) : null,
     y.requiresGrad ? neg(div(mul(g, out), y)) : null,

@@ -124,8 +124,10 @@ export function setTensorCheck(f: (v: unknown) => v is Tensor): void {
 /**
  * The tensors a scope must not free: those returned, plus everything their autograd graphs
  * read (inputs, intermediates, saved tensors), so `backward()` still works after the scope.
+ * The walk stays inside `owner`: graph edges point to older tensors, so nothing made before
+ * the scope opened can lead back into it.
  */
-function returned(value: unknown): Set<Tensor> {
+function returned(value: unknown, owner: Scope): Set<Tensor> {
   const out = new Set<Tensor>();
   collect(value, out, new Set(), isTensorFn);
   const stack = [...out];
@@ -133,7 +135,7 @@ function returned(value: unknown): Set<Tensor> {
     const node = stack.pop()!._node;
     if (!node) continue;
     for (const t of [...node.inputs, ...node.saved]) {
-      if (t && !out.has(t)) {
+      if (t && t._scope === owner && !out.has(t)) {
         out.add(t);
         stack.push(t);
       }
@@ -160,7 +162,7 @@ export function tidy<T>(fn: () => T): T {
   if (result instanceof Promise) {
     return result.then(
       (v: unknown) => {
-        s.end(returned(v));
+        s.end(returned(v, s));
         return v;
       },
       (e: unknown) => {
@@ -169,6 +171,6 @@ export function tidy<T>(fn: () => T): T {
       },
     ) as T;
   }
-  s.end(returned(result));
+  s.end(returned(result, s));
   return result;
 }

@@ -11,9 +11,9 @@ use super::strided::{contiguous_strides, for_each_row};
 use crate::abi::{
     BINARY_ADD, BINARY_DIV, BINARY_MAXIMUM, BINARY_MINIMUM, BINARY_MUL, BINARY_POW, BINARY_SUB,
     CMP_EQ, CMP_GE, CMP_GT, CMP_LE, CMP_LT, CMP_NE, UNARY_ABS, UNARY_AFFINE, UNARY_CLAMP,
-    UNARY_EXP, UNARY_GELU, UNARY_GELU_TANH, UNARY_LEAKY_RELU, UNARY_LOG, UNARY_NEG,
-    UNARY_POW_SCALAR, UNARY_RECIPROCAL, UNARY_RELU, UNARY_RPOW_SCALAR, UNARY_RSQRT, UNARY_SIGMOID,
-    UNARY_SIGN, UNARY_SQRT, UNARY_SQUARE, UNARY_TANH,
+    UNARY_DIV_SCALAR, UNARY_EXP, UNARY_GELU, UNARY_GELU_TANH, UNARY_LEAKY_RELU, UNARY_LOG,
+    UNARY_NEG, UNARY_POW_SCALAR, UNARY_RECIPROCAL, UNARY_RELU, UNARY_RPOW_SCALAR, UNARY_RSQRT,
+    UNARY_SIGMOID, UNARY_SIGN, UNARY_SQRT, UNARY_SQUARE, UNARY_TANH,
 };
 use crate::math;
 use crate::simd::F32x4;
@@ -399,6 +399,7 @@ pub fn unary_f32(op: u32, x: &[f32], out: &mut [f32], p0: f32, p1: f32) {
         UNARY_RECIPROCAL => map1(out, x, |v| k(1.0).div(v)),
         UNARY_SQUARE => map1(out, x, |v| v.mul(v)),
         UNARY_RPOW_SCALAR => map1(out, x, |v| math::pow4(a, v)),
+        UNARY_DIV_SCALAR => map1(out, x, |v| v.div(a)),
         _ => debug_assert!(false, "unknown unary op {op}"),
     }
 }
@@ -482,6 +483,7 @@ pub fn unary_bwd_f32(op: u32, saved: &[f32], g: &[f32], out: &mut [f32], p0: f32
         }),
         UNARY_SQUARE => map2(out, saved, g, |x, g| g.mul(x.add(x))),
         UNARY_RPOW_SCALAR => rpow_scalar_bwd(saved, g, out, p0),
+        UNARY_DIV_SCALAR => map2(out, saved, g, |_, g| g.div(a)),
         _ => debug_assert!(false, "unknown unary op {op}"),
     }
 }
@@ -812,6 +814,8 @@ mod tests {
             c("affine", UNARY_AFFINE, (-3.0, 0.0), (-8.0, 8.0), affine64, affine_grad64, false, EXACT, &[]),
             c("reciprocal", UNARY_RECIPROCAL, none, (0.05, 8.0), |x, _, _| 1.0 / x, |x, _, _| -1.0 / (x * x), false, RECIP, &[]),
             c("reciprocal", UNARY_RECIPROCAL, none, (-8.0, -0.05), |x, _, _| 1.0 / x, |x, _, _| -1.0 / (x * x), false, RECIP, &[]),
+            c("div_scalar", UNARY_DIV_SCALAR, (255.0, 0.0), (-8.0, 8.0), |x, a, _| x / a, |_, a, _| 1.0 / a, false, EXACT, &[]),
+            c("div_scalar", UNARY_DIV_SCALAR, (-0.3, 0.0), (-8.0, 8.0), |x, a, _| x / a, |_, a, _| 1.0 / a, false, EXACT, &[]),
             c("square", UNARY_SQUARE, none, (-8.0, 8.0), |x, _, _| x * x, |x, _, _| 2.0 * x, false, EXACT, &[]),
         ];
         // Every shortcut exponent and a few general ones; negative bases only where real.

@@ -3,7 +3,9 @@
 pub mod copy;
 pub mod elementwise;
 pub mod index;
+pub mod loss;
 pub mod matmul;
+pub mod optim;
 pub mod reduce;
 pub mod rng;
 pub mod softmax;

@@ -1,0 +1,181 @@
+// Parsing and validating a safetensors header. Every check throws a ValueError starting with
+// `loadSafetensors:` that names the tensor and the numbers involved.
+import { ValueError, fmt } from '../errors.js';
+import { READABLE, UNREADABLE, type StDType } from './dtypes.js';
+
+export interface Entry {
+  name: string;
+  dtype: string;
+  type: StDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface Header {
+  /** Byte offset of the data section in the file. */
+  dataStart: number;
+  /** Entries sorted by data offset. */
+  entries: Entry[];
+  metadata: Record<string, string>;
+}
+
+function fail(msg: string): never {
+  throw new ValueError(`loadSafetensors: ${msg}`);
+}
+
+/** Defines an own property, so names like `__proto__` stay ordinary keys. */
+export function setKey<V>(obj: Record<string, V>, key: string, value: V): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+export function parseHeader(bytes: Uint8Array): Header {
+  if (bytes.length < 8) fail(`need at least 8 bytes for the header length, got ${bytes.length}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = view.getBigUint64(0, true);
+  if (n > BigInt(bytes.length - 8)) {
+    fail(
+      `header length ${n} runs past the end of the buffer (${bytes.length - 8} bytes after the length)`,
+    );
+  }
+  const dataStart = 8 + Number(n);
+  let text = '';
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
+      bytes.subarray(8, dataStart),
+    );
+  } catch {
+    fail('the header is not valid UTF-8');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(`the header is not valid JSON (${(e as Error).message})`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    fail('the header must be a JSON object');
+  }
+  const dup = duplicateKey(text);
+  if (dup !== null) fail(`the header repeats the key ${JSON.stringify(dup)}`);
+
+  const dataLength = bytes.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, info] of Object.entries(json as Record<string, unknown>)) {
+    if (name === '__metadata__') readMetadata(info, metadata);
+    else entries.push(readEntry(name, info, dataLength));
+  }
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let prev: Entry | null = null;
+  for (const e of entries) {
+    if (e.begin < at) {
+      fail(
+        `tensors ${q(prev!.name)} ${fmt([prev!.begin, prev!.end])} and ${q(e.name)} ${fmt([e.begin, e.end])} overlap`,
+      );
+    }
+    if (e.begin > at) {
+      fail(
+        prev
+          ? `${e.begin - at} unused bytes between ${q(prev.name)} (ends at ${at}) and ${q(e.name)} (starts at ${e.begin})`
+          : `${e.begin} unused bytes at the start of the data section before ${q(e.name)}`,
+      );
+    }
+    at = e.end;
+    prev = e;
+  }
+  if (at !== dataLength) {
+    fail(
+      `the tensors cover ${at} bytes but the data section has ${dataLength} (${dataLength - at} trailing bytes)`,
+    );
+  }
+  return { dataStart, entries, metadata };
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function readMetadata(info: unknown, out: Record<string, string>): void {
+  if (info === null || typeof info !== 'object' || Array.isArray(info)) {
+    fail('__metadata__ must be an object of strings');
+  }
+  for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
+    if (typeof v !== 'string')
+      fail(`__metadata__ must map strings to strings; ${q(k)} is ${JSON.stringify(v)}`);
+    setKey(out, k, v as string);
+  }
+}
+
+function readEntry(name: string, info: unknown, dataLength: number): Entry {
+  if (info === null || typeof info !== 'object' || Array.isArray(info)) {
+    fail(`tensor ${q(name)} must be an object with dtype, shape and data_offsets`);
+  }
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (typeof dtype !== 'string') fail(`tensor ${q(name)} has no dtype string`);
+  const type = READABLE[dtype as string];
+  if (!type) {
+    fail(
+      UNREADABLE.includes(dtype as string)
+        ? `tensor ${q(name)} has dtype ${dtype}, which nabla cannot read (it reads ${Object.keys(READABLE).join(', ')})`
+        : `tensor ${q(name)} has unknown dtype ${q(dtype as string)}`,
+    );
+  }
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    fail(
+      `tensor ${q(name)} has an invalid shape ${JSON.stringify(shape)} (expected non-negative integers)`,
+    );
+  }
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every(isCount) ||
+    offsets[0] > offsets[1]
+  ) {
+    fail(
+      `tensor ${q(name)} has invalid data_offsets ${JSON.stringify(offsets)} (expected [begin, end] with 0 <= begin <= end)`,
+    );
+  }
+  const [begin, end] = offsets as number[];
+  if (end > dataLength) {
+    fail(
+      `tensor ${q(name)} data_offsets ${fmt([begin, end])} run past the end of the data section (${dataLength} bytes)`,
+    );
+  }
+  const dims = shape as number[];
+  const bytes = dims.reduce((a, b) => a * b, 1) * type.size;
+  if (bytes !== end - begin) {
+    fail(
+      `tensor ${q(name)}: shape ${fmt(dims)} of ${dtype} needs ${bytes} bytes but data_offsets ${fmt([begin, end])} span ${end - begin}`,
+    );
+  }
+  return { name, dtype: dtype as string, type, shape: dims, begin, end };
+}
+
+/**
+ * The first key repeated within one object of valid JSON text, or null. JSON.parse keeps the
+ * last duplicate silently, so a file could otherwise hide a tensor entry.
+ */
+export function duplicateKey(json: string): string | null {
+  const stack: { keys: Set<string> | null; expectKey: boolean }[] = [];
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    const top = stack[stack.length - 1];
+    if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') stack.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') stack.push({ keys: null, expectKey: false });
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === ',' && top?.keys) top.expectKey = true;
+  }
+  return null;
+}

@@ -1,0 +1,182 @@
+// `nb.nn.functional`: the stateless forms of the layers (torch.nn.functional in camelCase).
+// Everything composes public ops, so autograd comes for free; only dropout's mask and the
+// padding-aware embedding backward call core kernels directly, for what no op expresses.
+import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
+import { Tensor } from '../tensor/tensor.js';
+import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
+import { nextKey } from '../ops/random.js';
+import { linearOp } from '../ops/matmul.js';
+import { wasm } from '../wasm/core.js';
+
+export { relu, sigmoid, tanh, gelu, leakyRelu } from '../ops/elementwise.js';
+export { softmax, logSoftmax } from '../ops/softmax.js';
+export {
+  mseLoss,
+  l1Loss,
+  binaryCrossEntropy,
+  binaryCrossEntropyWithLogits,
+  crossEntropy,
+  nllLoss,
+} from './losses.js';
+
+/** `x · weightᵀ + bias`: x is [..., in], weight [out, in], bias [out]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.ndim !== 2) {
+    throw new ShapeError(`linear: weight must be 2-D [out, in], got ${fmt(weight.shape)}`);
+  }
+  const [outF, inF] = weight.shape;
+  if (x.ndim === 0 || x.shape[x.ndim - 1] !== inF) {
+    throw new ShapeError(
+      `linear: input ${fmt(x.shape)} must end in ${inF} features to match weight ${fmt(weight.shape)}`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
+    throw new ShapeError(
+      `linear: bias ${fmt(bias.shape)} must be [${outF}] for weight ${fmt(weight.shape)}`,
+    );
+  }
+  if (x.dtype !== 'float32' || weight.dtype !== 'float32' || (bias && bias.dtype !== 'float32')) {
+    throw new DTypeError(
+      `linear: expected float32 input, weight and bias, got ${x.dtype} and ${weight.dtype}`,
+    );
+  }
+  return linearOp(x, weight, bias ?? null);
+}
+
+export interface DropoutOptions {
+  /** Probability of zeroing an element; default 0.5. */
+  p?: number;
+  /** Dropout is applied only when true (default true, as in torch.nn.functional.dropout). */
+  training?: boolean;
+}
+
+/**
+ * Zeroes each element with probability `p` and scales the survivors by 1/(1-p), so the
+ * expected value is unchanged. Returns `x` itself when not training or when p = 0.
+ */
+export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
+  const p = opts.p ?? 0.5;
+  const training = opts.training ?? true;
+  if (!(p >= 0 && p <= 1)) throw new ValueError(`dropout: p must be in [0, 1], got ${p}`);
+  if (!training || p === 0) return x;
+  const mask = Tensor.empty(x.shape, 'float32');
+  const [hi, lo] = nextKey();
+  // Each mask element is 1/(1-p) with probability 1-p, else 0; p = 1 keeps nothing.
+  wasm().rng_bernoulli_f32(mask.ptr, mask.size, hi, lo, 1 - p, p === 1 ? 0 : 1 / (1 - p));
+  const out = x.mul(mask);
+  releaseIntermediates(out, [mask]);
+  return out;
+}
+
+/** Normalises over the trailing `normalizedShape` dims, then applies `weight` and `bias`. */
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: number | readonly number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
+): Tensor {
+  const shape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+  const k = shape.length;
+  const tail = x.shape.slice(x.ndim - k);
+  if (k === 0 || x.ndim < k || tail.some((s, i) => s !== shape[i])) {
+    throw new ShapeError(
+      `layerNorm: input ${fmt(x.shape)} must end in the normalized shape ${fmt(shape)}`,
+    );
+  }
+  for (const [name, p] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (p && (p.ndim !== k || p.shape.some((s, i) => s !== shape[i]))) {
+      throw new ShapeError(
+        `layerNorm: ${name} ${fmt(p.shape)} must have the normalized shape ${fmt(shape)}`,
+      );
+    }
+  }
+  const dims = shape.map((_, i) => x.ndim - k + i);
+  const mu = x.mean(dims, true);
+  const centered = x.sub(mu);
+  const sq = centered.square();
+  const v = sq.mean(dims, true); // biased variance, as LayerNorm uses
+  const vEps = v.add(eps);
+  const rstd = vEps.rsqrt();
+  const normed = centered.mul(rstd);
+  const temps = [mu, centered, sq, v, vEps, rstd, normed];
+  let out = normed;
+  if (weight) {
+    out = out.mul(weight);
+    temps.push(out);
+  }
+  if (bias) {
+    out = out.add(bias);
+    temps.push(out);
+  }
+  releaseIntermediates(out, temps);
+  return out;
+}
+
+export interface EmbeddingOptions {
+  /** Row whose gradient stays zero (a padding token); negative counts from the end. */
+  paddingIdx?: number | null;
+}
+
+/** Rows of `weight` ([N, dim]) picked by the int32 `indices`: shape [...indices.shape, dim]. */
+export function embedding(indices: Tensor, weight: Tensor, opts: EmbeddingOptions = {}): Tensor {
+  if (indices.dtype !== 'int32') {
+    throw new DTypeError(`embedding: indices must be int32, got ${indices.dtype}`);
+  }
+  if (weight.ndim !== 2) {
+    throw new ShapeError(`embedding: weight must be 2-D [num, dim], got ${fmt(weight.shape)}`);
+  }
+  const [num, dim] = weight.shape;
+  const pad = paddingRow(opts.paddingIdx, num);
+  const flat = indices.reshape([indices.size]);
+  const bad = wasm().index_check_i32(flat.ptr, flat.size, num);
+  if (bad >= 0) {
+    const value = flat.toArray()[bad];
+    flat.dispose();
+    throw new IndexError(
+      `embedding: index ${value} at position ${bad} is out of range for ${num} embeddings (weight ${fmt(weight.shape)})`,
+    );
+  }
+  const outShape = [...indices.shape, dim];
+  if (pad === null) {
+    const rows = weight.indexSelect(0, flat);
+    const out = rows.reshape(outShape);
+    releaseIntermediates(out, [flat, rows]);
+    return out;
+  }
+  // With a padding row the lookup records its own backward: indexSelect's scatter-add, then
+  // the padding row's gradient is cleared, as in PyTorch.
+  const rows = noGrad(() => weight.indexSelect(0, flat));
+  const out = rows._alias(outShape);
+  rows.dispose();
+  record(
+    out,
+    'embedding',
+    [weight],
+    (g) => {
+      const gw = Tensor.empty(weight.shape, 'float32');
+      const core = wasm();
+      core.fill_u32(gw.ptr, gw.size, 0);
+      if (g.size > 0) core.index_add_f32(g.ptr, flat.ptr, gw.ptr, 1, num, dim, flat.size);
+      core.fill_u32(gw.ptr + 4 * pad * dim, dim, 0);
+      return [gw];
+    },
+    [flat],
+  );
+  if (!out.requiresGrad) flat.dispose(); // nothing was recorded, so nothing reads it
+  return out;
+}
+
+/** A padding index in [0, num), or null for none. */
+function paddingRow(paddingIdx: number | null | undefined, num: number): number | null {
+  if (paddingIdx === undefined || paddingIdx === null) return null;
+  if (!Number.isInteger(paddingIdx) || paddingIdx < -num || paddingIdx >= num) {
+    throw new IndexError(
+      `embedding: paddingIdx ${paddingIdx} is out of range for ${num} embeddings`,
+    );
+  }
+  return paddingIdx < 0 ? paddingIdx + num : paddingIdx;
+}

@@ -1,0 +1,8 @@
+// `nb.nn`: modules, layers, activations, losses, initialisers and the functional forms.
+export { Module, Parameter, isParameter, type LoadOptions, type LoadResult } from './module.js';
+export * from './layers.js';
+export * from './activations.js';
+export * from './losses.js';
+export * as init from './init.js';
+export * as functional from './functional.js';
+export * as utils from './utils.js';
