@@ -54,7 +54,11 @@ export class DataLoader<T> implements Iterable<Collated<T>> {
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   private readonly seed: number | undefined;
-  private epoch = 0;
+  /**
+   * Index of the next epoch, which (with `seed`) picks its shuffle order. `fit` sets it, so a
+   * run resumed from a checkpoint sees the same orders as an uninterrupted one.
+   */
+  epoch = 0;
 
   constructor(
     readonly dataset: Dataset<T>,

@@ -38,6 +38,8 @@ export interface FitOptions {
   lossFn: LossFn;
   optimizer: Optimizer;
   epochs: number;
+  /** Epoch to start from (epochs already done), when resuming from a checkpoint. */
+  initialEpoch?: number;
   scheduler?: Scheduler;
   /** Step the scheduler after every batch ('batch', for warmup schedules) or every epoch. */
   schedulerInterval?: 'epoch' | 'batch';
@@ -53,7 +55,7 @@ export interface FitOptions {
 export interface History {
   /** One array per logged quantity (`loss`, `valLoss`, `accuracy`, `valAccuracy`, `lr`). */
   history: Record<string, number[]>;
-  /** Epochs actually run. */
+  /** The epoch count reached (initialEpoch plus the epochs run). */
   epochs: number;
 }
 
@@ -118,11 +120,13 @@ export async function fit(model: Module, opts: FitOptions): Promise<History> {
   const state: TrainState = { model, epoch: 0, stopTraining: false };
   const total = countBatches(opts.trainLoader);
   let lastLogs: Logs = {};
-  let epoch = 0;
+  let epoch = opts.initialEpoch ?? 0;
 
   await call(callbacks, 'onTrainBegin', state);
   for (; epoch < opts.epochs && !state.stopTraining; epoch++) {
     state.epoch = epoch;
+    // A seeded DataLoader shuffles by epoch index; keep it in step when resuming.
+    if ('epoch' in opts.trainLoader) (opts.trainLoader as { epoch: number }).epoch = epoch;
     model.train();
     progress.epochBegin();
     await call(callbacks, 'onEpochBegin', epoch, state);

@@ -17,3 +17,9 @@ export {
   type ModelCheckpointOptions,
 } from './callbacks.js';
 export type { ProgressMode } from './progress.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  type CheckpointParts,
+  type CheckpointInfo,
+} from './checkpoint.js';
