@@ -7,9 +7,15 @@ await nb.init();
 nb.manualSeed(0);
 
 // The digits set ships in ../shared/data beside the repository (pixel counts 0..16).
-const digits = JSON.parse(
-  readFileSync(new URL('../../../shared/data/sklearn-digits.json', import.meta.url), 'utf8'),
-);
+const digitsPath = new URL('../../../shared/data/sklearn-digits.json', import.meta.url);
+let digits;
+try {
+  digits = JSON.parse(readFileSync(digitsPath, 'utf8'));
+} catch (e) {
+  throw new Error(
+    `classifier: needs shared/data/sklearn-digits.json beside the repository (${e.message})`,
+  );
+}
 const asTensors = (split) => [
   nb.tensor(split.X.flat(), { shape: [split.X.length, 64], dtype: 'float32' }).div(16),
   nb.tensor(split.y, { dtype: 'int32' }),
