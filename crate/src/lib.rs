@@ -7,3 +7,5 @@ mod heap;
 pub mod kernels;
 pub mod math;
 pub mod simd;
+#[cfg(test)]
+mod test_util;

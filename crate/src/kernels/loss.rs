@@ -334,22 +334,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::random;
 
     const LENS: [usize; 8] = [1, 3, 4, 5, 15, 16, 17, 257];
     const ROWS: usize = 6;
     const IGNORE: i32 = -100;
 
-    fn random(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
-            })
-            .collect()
-    }
 
     /// Rows of probabilities (non-negative, each summing to about 1).
     fn probs(rows: usize, c: usize, seed: u32) -> Vec<f32> {

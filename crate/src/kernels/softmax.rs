@@ -180,22 +180,12 @@ fn bwd_block(y: &[f32], g: &[f32], out: &mut [f32], inner: usize, log: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::random;
 
     const LENS: [usize; 9] = [1, 3, 4, 5, 15, 16, 17, 67, 257];
 
     type Shape = (usize, usize, usize);
 
-    fn random(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                lo + (hi - lo) * ((s >> 8) as f32 / (1u32 << 24) as f32)
-            })
-            .collect()
-    }
 
     fn shapes(rs: &[usize], inners: &[usize]) -> Vec<Shape> {
         let mut v = vec![];
