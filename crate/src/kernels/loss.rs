@@ -340,7 +340,6 @@ mod tests {
     const ROWS: usize = 6;
     const IGNORE: i32 = -100;
 
-
     /// Rows of probabilities (non-negative, each summing to about 1).
     fn probs(rows: usize, c: usize, seed: u32) -> Vec<f32> {
         let mut t = random(rows * c, seed, 0.0, 1.0);

@@ -430,7 +430,6 @@ mod tests {
 
     const LENS: [usize; 9] = [1, 3, 4, 5, 15, 16, 17, 67, 257];
 
-
     /// Every `(outer, r, inner)` the kernels are checked on.
     fn shapes() -> Vec<(usize, usize, usize)> {
         let mut v = vec![];

@@ -186,7 +186,6 @@ mod tests {
 
     type Shape = (usize, usize, usize);
 
-
     fn shapes(rs: &[usize], inners: &[usize]) -> Vec<Shape> {
         let mut v = vec![];
         for outer in [1, 3] {
