@@ -105,15 +105,25 @@ export function loadCheckpoint(bytes: Uint8Array, parts: CheckpointParts): Check
     const before = parts.model.stateDict();
     const snapshot = Object.fromEntries(Object.entries(before).map(([k, t]) => [k, t.clone()]));
     Object.values(before).forEach((t) => t.dispose());
+    // The scheduler is loaded after the optimizer, so keep the optimizer's state to undo too.
+    const optBefore = optSd ? parts.optimizer!.stateDict() : null;
+    let optLoaded = false;
     try {
       parts.model.loadStateDict(model);
-      if (optSd) parts.optimizer!.loadStateDict(optSd);
+      if (optSd) {
+        parts.optimizer!.loadStateDict(optSd);
+        optLoaded = true;
+      }
       if (meta.scheduler) parts.scheduler?.loadStateDict(meta.scheduler);
     } catch (e) {
-      parts.model.loadStateDict(snapshot); // the optimizer or scheduler refused: undo the model
+      // the optimizer or scheduler refused: undo the model (and the optimizer)
+      parts.model.loadStateDict(snapshot);
+      if (optLoaded) parts.optimizer!.loadStateDict(optBefore!);
       throw e;
     } finally {
       Object.values(snapshot).forEach((t) => t.dispose());
+      for (const entry of Object.values(optBefore?.state ?? {}))
+        for (const v of Object.values(entry)) if (v instanceof Tensor) v.dispose();
     }
     setRngState(meta.rng);
     return { epoch: meta.epoch, extra: meta.extra ?? undefined };

@@ -134,6 +134,12 @@ export async function fit(model: Module, opts: FitOptions): Promise<History> {
     let seen = 0;
     const metricSums = metrics.map(() => 0);
     let b = 0;
+    const update = async (): Promise<void> => {
+      if (opts.clipGradNorm !== undefined) await clipGrads(model, opts.clipGradNorm);
+      opts.optimizer.step();
+      opts.optimizer.zeroGrad();
+      if (opts.schedulerInterval === 'batch') opts.scheduler?.step();
+    };
     opts.optimizer.zeroGrad();
     for (const [x, y] of batches(opts.trainLoader)) {
       const n = batchSize(x);
@@ -144,12 +150,7 @@ export async function fit(model: Module, opts: FitOptions): Promise<History> {
         return [l.item(), noGrad(() => metrics.map((m) => metricValue(m, out, y)))] as const;
       });
       const last = b + 1 === total;
-      if ((b + 1) % accumulate === 0 || last) {
-        if (opts.clipGradNorm !== undefined) await clipGrads(model, opts.clipGradNorm);
-        opts.optimizer.step();
-        opts.optimizer.zeroGrad();
-        if (opts.schedulerInterval === 'batch') opts.scheduler?.step();
-      }
+      if ((b + 1) % accumulate === 0 || last) await update();
       lossSum += loss * n;
       seen += n;
       values.forEach((v, i) => (metricSums[i] += v * n));
@@ -160,6 +161,8 @@ export async function fit(model: Module, opts: FitOptions): Promise<History> {
       b++;
     }
     if (seen === 0) throw new ValueError('fit: the training loader produced no batches');
+    // A loader without a length: the last, partial accumulation window is still pending.
+    if (b % accumulate !== 0 && b !== total) await update();
 
     const logs: Logs = { loss: lossSum / seen };
     metrics.forEach((m, i) => (logs[metricName(m)] = metricSums[i] / seen));

@@ -63,15 +63,22 @@ export class Progress {
     this.samples += batchSize;
     if (!this.sink || !this.bar) return;
     const now = performance.now();
-    if (now - this.lastDraw < 100 && done < total) return; // redraw at most 10 times a second
+    // Redraw at most 10 times a second, but always draw the last batch of a known total.
+    if (now - this.lastDraw < 100 && !(done === total)) return;
     this.lastDraw = now;
     const elapsed = (now - this.start) / 1000;
+    const rate = `${Math.round(this.samples / Math.max(elapsed, 1e-9))} samples/s`;
+    // A loader without a length gets a count instead of a bar and an ETA.
+    if (!Number.isFinite(total)) {
+      const line = `epoch ${epoch + 1}/${this.epochs} batch ${done} · ${formatLogs(logs)} · ${rate}`;
+      this.sink.write(`\r\x1b[2K${line}`);
+      return;
+    }
     const width = 24;
     const filled = total ? Math.round((width * done) / total) : width;
     const eta = done ? (elapsed * (total - done)) / done : Infinity;
-    const line =
-      `epoch ${epoch + 1}/${this.epochs} [${'='.repeat(filled)}${filled < width ? '>' : ''}${' '.repeat(Math.max(0, width - filled - 1))}] ` +
-      `${done}/${total} · ${formatLogs(logs)} · ${Math.round(this.samples / Math.max(elapsed, 1e-9))} samples/s · ETA ${formatSeconds(eta)}`;
+    const bar = `${'='.repeat(filled)}${filled < width ? '>' : ''}${' '.repeat(Math.max(0, width - filled - 1))}`;
+    const line = `epoch ${epoch + 1}/${this.epochs} [${bar}] ${done}/${total} · ${formatLogs(logs)} · ${rate} · ETA ${formatSeconds(eta)}`;
     this.sink.write(`\r\x1b[2K${line}`);
   }
 
