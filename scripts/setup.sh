@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything nabla needs on a fresh Debian machine with Node: a Rust compiler with the
 # wasm32 target (Debian's rustc + libstd-rust-dev-wasm32 unless one is already present),
-# binaryen (wasm-opt), wabt (wasm-objdump, used by the SIMD test), rustfmt, then `npm ci`.
+# binaryen (wasm-opt), wabt (wasm-objdump, used by the SIMD test), rustfmt, chromium (the
+# browser tests drive it through playwright-core), then `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ has_wasm_rustc || pkgs+=(rustc cargo libstd-rust-dev-wasm32)
 command -v wasm-opt >/dev/null || pkgs+=(binaryen)
 command -v wasm-objdump >/dev/null || pkgs+=(wabt)
 command -v rustfmt >/dev/null || pkgs+=(rustfmt)
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)
 
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${pkgs[*]}"

@@ -92,3 +92,4 @@ export * as metrics from './metrics/index.js';
 export * as io from './io/index.js';
 export * as optim from './optim/index.js';
 export * as train from './train/index.js';
+export * as worker from './worker/index.js';

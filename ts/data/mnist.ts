@@ -29,6 +29,11 @@ const FILES = {
  * then from nabla's own location.
  */
 async function defaultDir(): Promise<string> {
+  if (typeof process === 'undefined' || !process.versions?.node) {
+    throw new ValueError(
+      'loadMnist: without a directory it only works in Node; pass the folder of IDX files',
+    );
+  }
   const { createRequire } = await import('node:module');
   const { dirname, join } = await import('node:path');
   for (const from of [join(process.cwd(), 'package.json'), import.meta.url]) {
