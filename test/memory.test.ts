@@ -147,3 +147,30 @@ describe('tensor lifetime', () => {
     expect(() => y.backward()).toThrow(nb.DisposedError);
   });
 });
+
+describe('the block cache', () => {
+  it('reuses freed blocks of the same size class and can be emptied', () => {
+    nb.emptyCache();
+    const a = nb.zeros([1000]);
+    const ptr = a.ptr;
+    a.dispose();
+    expect(nb.memory().cachedBytes).toBeGreaterThanOrEqual(4000);
+    const b = nb.ones([990]); // same size class as 1000 floats
+    expect(b.ptr).toBe(ptr);
+    expect(Array.from(b.toArray().slice(0, 3))).toEqual([1, 1, 1]);
+    b.dispose();
+    nb.emptyCache();
+    expect(nb.memory().cachedBytes).toBe(0);
+  });
+
+  it('keeps at most the configured number of bytes', () => {
+    nb.emptyCache();
+    nb.setCacheLimit(10_000);
+    nb.zeros([4096]).dispose(); // a 16 KiB block exceeds the limit and goes straight back
+    expect(nb.memory().cachedBytes).toBe(0);
+    nb.zeros([1000]).dispose();
+    expect(nb.memory().cachedBytes).toBe(4096);
+    nb.setCacheLimit(256 * 1024 * 1024);
+    nb.emptyCache();
+  });
+});

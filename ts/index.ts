@@ -85,7 +85,7 @@ export {
 } from './ops/shape.js';
 export { indexSelect, gather, scatterAdd, oneHot } from './ops/indexing.js';
 export { matmul } from './ops/matmul.js';
-export { memory } from './memory.js';
+export { memory, emptyCache, setCacheLimit, type MemoryInfo } from './memory.js';
 export * as nn from './nn/index.js';
 export * as data from './data/index.js';
 export * as metrics from './metrics/index.js';

@@ -1,5 +1,6 @@
 // `nb.memory()`: what live tensors hold, and how big wasm memory has grown.
 import { stats } from './tensor/storage.js';
+export { emptyCache, setCacheLimit } from './tensor/storage.js';
 import { isInitialised } from './wasm/core.js';
 import { heapBytes } from './wasm/heap.js';
 
@@ -8,6 +9,8 @@ export interface MemoryInfo {
   tensors: number;
   /** Bytes of tensor data those tensors hold. */
   bytes: number;
+  /** Freed blocks kept for reuse by later tensors (`nb.emptyCache()` returns them). */
+  cachedBytes: number;
   /** Size of wasm linear memory; it only grows, so a flat value means no leak. */
   heapBytes: number;
 }
@@ -16,6 +19,7 @@ export function memory(): MemoryInfo {
   return {
     tensors: stats.tensors,
     bytes: stats.bytes,
+    cachedBytes: stats.cachedBytes,
     heapBytes: isInitialised() ? heapBytes() : 0,
   };
 }
