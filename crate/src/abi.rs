@@ -1017,3 +1017,64 @@ pub unsafe extern "C" fn cross_entropy_prob_bwd_f32(
         maybe_f32(dt, n),
     )
 }
+
+// ---------------------------------------------------------------- layer norm
+
+/// LayerNorm forward over `rows` rows of `d` floats: `y = (x - mean) * rstd * weight + bias`
+/// with the biased variance and `rstd = 1 / sqrt(var + eps)`. Saves each row's mean as the pair
+/// `mean[2r..2r + 2]` (the f32 mean and the residual it rounded off) and `rstd[r]`. `weight` and
+/// `bias` are `d` floats, or 0 for none.
+#[no_mangle]
+pub unsafe extern "C" fn layer_norm_f32(
+    x: usize,
+    y: usize,
+    mean: usize,
+    rstd: usize,
+    weight: usize,
+    bias: usize,
+    rows: usize,
+    d: usize,
+    eps: f32,
+) {
+    crate::kernels::layernorm::layer_norm_f32(
+        src!(f32, x, rows * d),
+        dst!(f32, y, rows * d),
+        dst!(f32, mean, 2 * rows),
+        dst!(f32, rstd, rows),
+        maybe_f32(weight, d),
+        maybe_f32(bias, d),
+        d,
+        eps,
+    )
+}
+
+/// Backward of `layer_norm_f32` from the upstream gradient `g`, the input `x` and the saved
+/// `mean` pairs and `rstd`: writes `dx` and adds `Σ_rows g * x̂` into `dweight` and `Σ_rows g`
+/// into `dbias` (caller-zeroed). `weight` is 0 when the forward had none; `dx`, `dweight` and
+/// `dbias` are 0 when that gradient is not needed.
+#[no_mangle]
+pub unsafe extern "C" fn layer_norm_bwd_f32(
+    g: usize,
+    x: usize,
+    mean: usize,
+    rstd: usize,
+    weight: usize,
+    dx: usize,
+    dweight: usize,
+    dbias: usize,
+    rows: usize,
+    d: usize,
+) {
+    let n = rows * d;
+    crate::kernels::layernorm::layer_norm_bwd_f32(
+        src!(f32, g, n),
+        src!(f32, x, n),
+        src!(f32, mean, 2 * rows),
+        src!(f32, rstd, rows),
+        maybe_f32(weight, d),
+        maybe_f32(dx, n),
+        maybe_f32(dweight, d),
+        maybe_f32(dbias, d),
+        d,
+    )
+}

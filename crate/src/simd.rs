@@ -65,13 +65,16 @@ mod imp {
         pub fn sqrt(self) -> Self {
             F32x4(f32x4_sqrt(self.0))
         }
+        /// Clears the sign bits. Written as `and` with a constant, which V8 hoists out of loops:
+        /// its `f32x4.abs` rebuilds the mask on every use (three instructions instead of one).
         #[inline(always)]
         pub fn abs(self) -> Self {
-            F32x4(f32x4_abs(self.0))
+            F32x4(v128_and(self.0, u32x4_splat(0x7fff_ffff)))
         }
+        /// Flips the sign bits, as `xor` for the same reason as `abs`.
         #[inline(always)]
         pub fn neg(self) -> Self {
-            F32x4(f32x4_neg(self.0))
+            F32x4(v128_xor(self.0, u32x4_splat(0x8000_0000)))
         }
         /// Round to nearest, ties to even.
         #[inline(always)]
@@ -126,22 +129,64 @@ mod imp {
         pub fn select(mask: Self, a: Self, b: Self) -> Self {
             F32x4(v128_bitselect(a.0, b.0, mask.0))
         }
-        /// Multiplies by 2^n lane-wise for integer-valued `n` in [-126, 127] (exponent splice).
+        /// Lane-wise minimum of the bit patterns as i32. For floats it orders every
+        /// non-negative value (and +NaN above +inf) correctly in one instruction, where IEEE
+        /// `min` costs seven in V8 (and LLVM turns `pmin` by a constant back into `min`).
         #[inline(always)]
-        pub fn ldexp(self, n: Self) -> Self {
-            let bits = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n.0), i32x4_splat(127)), 23);
-            F32x4(f32x4_mul(self.0, bits))
+        pub fn min_i32(self, o: Self) -> Self {
+            F32x4(i32x4_min(self.0, o.0))
         }
-        /// Splits positive finite lanes into mantissa in [1, 2) and the exponent as f32.
+        /// Lane-wise minimum of the bit patterns as u32: for floats, every negative value
+        /// (and -NaN) is above every non-negative one and orders by magnitude.
         #[inline(always)]
-        pub fn frexp(self) -> (Self, Self) {
-            let bits = self.0;
-            let e = i32x4_sub(u32x4_shr(bits, 23), i32x4_splat(127));
-            let m = v128_or(
-                v128_and(bits, i32x4_splat(0x007f_ffff)),
-                i32x4_splat(0x3f80_0000),
-            );
-            (F32x4(m), F32x4(f32x4_convert_i32x4(e)))
+        pub fn min_u32(self, o: Self) -> Self {
+            F32x4(u32x4_min(self.0, o.0))
+        }
+        /// Lane-wise maximum of the bit patterns as u32. With a comparison mask as `o` it sets
+        /// the masked lanes to all-ones (a NaN) in one instruction, where LLVM turns `or` with
+        /// a mask into a three-instruction `bitselect`.
+        #[inline(always)]
+        pub fn max_u32(self, o: Self) -> Self {
+            F32x4(u32x4_max(self.0, o.0))
+        }
+        /// Wrapping i32 addition of the lanes' bit patterns (exponent arithmetic).
+        #[inline(always)]
+        pub fn add_i32(self, o: Self) -> Self {
+            F32x4(i32x4_add(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn sub_i32(self, o: Self) -> Self {
+            F32x4(i32x4_sub(self.0, o.0))
+        }
+        /// The lanes' bit patterns shifted left by `n < 32`.
+        #[inline(always)]
+        pub fn shl_i32(self, n: u32) -> Self {
+            F32x4(i32x4_shl(self.0, n))
+        }
+        /// The lanes' bit patterns shifted right by `n < 32` as i32 (sign-filling).
+        #[inline(always)]
+        pub fn shr_i32(self, n: u32) -> Self {
+            F32x4(i32x4_shr(self.0, n))
+        }
+        /// Transposes a 4×4 block held as four rows (lane `j` of row `i` becomes lane `i` of
+        /// row `j`) in eight shuffles, each one `unpck`/`movlhps`-style instruction in V8.
+        #[inline(always)]
+        pub fn transpose4(r: [Self; 4]) -> [Self; 4] {
+            let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0].0, r[1].0);
+            let t1 = i32x4_shuffle::<2, 6, 3, 7>(r[0].0, r[1].0);
+            let t2 = i32x4_shuffle::<0, 4, 1, 5>(r[2].0, r[3].0);
+            let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2].0, r[3].0);
+            [
+                F32x4(i64x2_shuffle::<0, 2>(t0, t2)),
+                F32x4(i64x2_shuffle::<1, 3>(t0, t2)),
+                F32x4(i64x2_shuffle::<0, 2>(t1, t3)),
+                F32x4(i64x2_shuffle::<1, 3>(t1, t3)),
+            ]
+        }
+        /// The lanes' bit patterns as i32, converted to f32 values.
+        #[inline(always)]
+        pub fn i32_to_f32(self) -> Self {
+            F32x4(f32x4_convert_i32x4(self.0))
         }
         #[inline(always)]
         pub fn to_array(self) -> [f32; 4] {
@@ -164,6 +209,11 @@ mod imp {
     #[inline(always)]
     fn zip(a: [f32; 4], b: [f32; 4], f: impl Fn(f32, f32) -> f32) -> F32x4 {
         F32x4([f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])])
+    }
+    /// `f` on the lanes' bit patterns.
+    #[inline(always)]
+    fn bits2(a: [f32; 4], b: [f32; 4], f: impl Fn(u32, u32) -> u32) -> F32x4 {
+        zip(a, b, |x, y| f32::from_bits(f(x.to_bits(), y.to_bits())))
     }
     #[inline(always)]
     fn mask(c: bool) -> f32 {
@@ -285,27 +335,32 @@ mod imp {
             };
             F32x4([pick(0), pick(1), pick(2), pick(3)])
         }
-        pub fn ldexp(self, n: Self) -> Self {
-            zip(self.0, n.0, |a, e| {
-                a * f32::from_bits(((e as i32 + 127) as u32) << 23)
-            })
+        pub fn min_i32(self, o: Self) -> Self {
+            bits2(self.0, o.0, |a, b| (a as i32).min(b as i32) as u32)
         }
-        pub fn frexp(self) -> (Self, Self) {
-            let split = |v: f32| {
-                let b = v.to_bits();
-                let e = ((b >> 23) as i32 - 127) as f32;
-                (f32::from_bits((b & 0x007f_ffff) | 0x3f80_0000), e)
-            };
-            let p = [
-                split(self.0[0]),
-                split(self.0[1]),
-                split(self.0[2]),
-                split(self.0[3]),
-            ];
-            (
-                F32x4([p[0].0, p[1].0, p[2].0, p[3].0]),
-                F32x4([p[0].1, p[1].1, p[2].1, p[3].1]),
-            )
+        pub fn min_u32(self, o: Self) -> Self {
+            bits2(self.0, o.0, u32::min)
+        }
+        pub fn max_u32(self, o: Self) -> Self {
+            bits2(self.0, o.0, u32::max)
+        }
+        pub fn add_i32(self, o: Self) -> Self {
+            bits2(self.0, o.0, u32::wrapping_add)
+        }
+        pub fn sub_i32(self, o: Self) -> Self {
+            bits2(self.0, o.0, u32::wrapping_sub)
+        }
+        pub fn shl_i32(self, n: u32) -> Self {
+            bits2(self.0, self.0, |a, _| a << n)
+        }
+        pub fn shr_i32(self, n: u32) -> Self {
+            bits2(self.0, self.0, |a, _| ((a as i32) >> n) as u32)
+        }
+        pub fn i32_to_f32(self) -> Self {
+            map(self.0, |v| v.to_bits() as i32 as f32)
+        }
+        pub fn transpose4(r: [Self; 4]) -> [Self; 4] {
+            core::array::from_fn(|j| F32x4(core::array::from_fn(|i| r[i].0[j])))
         }
         pub fn to_array(self) -> [f32; 4] {
             self.0

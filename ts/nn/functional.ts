@@ -6,6 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { nextKey } from '../ops/random.js';
 import { linearOp } from '../ops/matmul.js';
+import { layerNormOp } from '../ops/layernorm.js';
 import { wasm } from '../wasm/core.js';
 
 export { relu, sigmoid, tanh, gelu, leakyRelu } from '../ops/elementwise.js';
@@ -68,7 +69,10 @@ export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
   return out;
 }
 
-/** Normalises over the trailing `normalizedShape` dims, then applies `weight` and `bias`. */
+/**
+ * Normalises over the trailing `normalizedShape` dims (biased variance, `eps` added before the
+ * square root), then applies `weight` and `bias`: one fused kernel each way.
+ */
 export function layerNorm(
   x: Tensor,
   normalizedShape: number | readonly number[],
@@ -94,26 +98,16 @@ export function layerNorm(
       );
     }
   }
-  const dims = shape.map((_, i) => x.ndim - k + i);
-  const mu = x.mean(dims, true);
-  const centered = x.sub(mu);
-  const sq = centered.square();
-  const v = sq.mean(dims, true); // biased variance, as LayerNorm uses
-  const vEps = v.add(eps);
-  const rstd = vEps.rsqrt();
-  const normed = centered.mul(rstd);
-  const temps = [mu, centered, sq, v, vEps, rstd, normed];
-  let out = normed;
-  if (weight) {
-    out = out.mul(weight);
-    temps.push(out);
+  if (x.dtype !== 'float32' || [weight, bias].some((p) => p && p.dtype !== 'float32')) {
+    throw new DTypeError(
+      `layerNorm: expected float32 input, weight and bias, got ${[x, weight, bias]
+        .filter((t) => t)
+        .map((t) => t!.dtype)
+        .join(', ')}`,
+    );
   }
-  if (bias) {
-    out = out.add(bias);
-    temps.push(out);
-  }
-  releaseIntermediates(out, temps);
-  return out;
+  const d = shape.reduce((a, b) => a * b, 1);
+  return layerNormOp(x, d, weight ?? null, bias ?? null, eps);
 }
 
 export interface EmbeddingOptions {

@@ -186,6 +186,19 @@ export const EXPORTS = {
     'classes',
     'smoothing',
   ]),
+  layer_norm_f32: fn(['x', 'y', 'mean', 'rstd', 'weight', 'bias', 'rows', 'd', 'eps']),
+  layer_norm_bwd_f32: fn([
+    'g',
+    'x',
+    'mean',
+    'rstd',
+    'weight',
+    'dx',
+    'dweight',
+    'dbias',
+    'rows',
+    'd',
+  ]),
 } as const satisfies Record<string, Export>;
 
 type Exports = typeof EXPORTS;

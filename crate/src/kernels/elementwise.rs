@@ -43,12 +43,21 @@ fn store_part(v: F32x4, out: &mut [f32]) {
     out.copy_from_slice(&v.to_array()[..n]);
 }
 
-/// `out[i] = f(x[i])`; `x` may be longer than `out`.
+/// `out[i] = f(x[i])`; `x` may be longer than `out`. Four independent vectors per step: V8
+/// runs long routines such as `exp4` latency-bound, and the chains overlap.
 #[inline(always)]
 fn map1(out: &mut [f32], x: &[f32], f: impl Fn(F32x4) -> F32x4) {
     let x = &x[..out.len()];
-    let mut oc = out.chunks_exact_mut(4);
-    let mut xc = x.chunks_exact(4);
+    let mut o16 = out.chunks_exact_mut(16);
+    let mut x16 = x.chunks_exact(16);
+    for (o, a) in (&mut o16).zip(&mut x16) {
+        let v: [F32x4; 4] = core::array::from_fn(|i| f(F32x4::load(&a[4 * i..])));
+        for (d, v) in o.chunks_exact_mut(4).zip(v) {
+            v.store(d);
+        }
+    }
+    let mut oc = o16.into_remainder().chunks_exact_mut(4);
+    let mut xc = x16.remainder().chunks_exact(4);
     for (o, a) in (&mut oc).zip(&mut xc) {
         f(F32x4::load(a)).store(o);
     }
@@ -62,9 +71,19 @@ fn map1(out: &mut [f32], x: &[f32], f: impl Fn(F32x4) -> F32x4) {
 #[inline(always)]
 fn map2(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(F32x4, F32x4) -> F32x4) {
     let (a, b) = (&a[..out.len()], &b[..out.len()]);
-    let mut oc = out.chunks_exact_mut(4);
-    let mut ac = a.chunks_exact(4);
-    let mut bc = b.chunks_exact(4);
+    let mut o16 = out.chunks_exact_mut(16);
+    let mut a16 = a.chunks_exact(16);
+    let mut b16 = b.chunks_exact(16);
+    for ((o, x), y) in (&mut o16).zip(&mut a16).zip(&mut b16) {
+        let v: [F32x4; 4] =
+            core::array::from_fn(|i| f(F32x4::load(&x[4 * i..]), F32x4::load(&y[4 * i..])));
+        for (d, v) in o.chunks_exact_mut(4).zip(v) {
+            v.store(d);
+        }
+    }
+    let mut oc = o16.into_remainder().chunks_exact_mut(4);
+    let mut ac = a16.remainder().chunks_exact(4);
+    let mut bc = b16.remainder().chunks_exact(4);
     for ((o, x), y) in (&mut oc).zip(&mut ac).zip(&mut bc) {
         f(F32x4::load(x), F32x4::load(y)).store(o);
     }

@@ -293,11 +293,23 @@ fn pack_panel<const W: usize>(
         panel.fill(0.0);
     }
     if p_stride == 1 && lanes.used == W {
-        // Transposed source: each lane is a contiguous run of `depth` floats; read all W runs
-        // side by side so every packed row is written once, in order.
+        // Transposed source (a row-major A, a transposed B): each lane is a contiguous run of
+        // `depth` floats. Four runs at a time, 4×4 blocks are loaded as vectors and transposed
+        // in registers rather than gathered float by float; the last `depth % 4` packed rows
+        // are gathered.
         let lines: [&[f32]; W] =
             core::array::from_fn(|w| &data[w * w_stride..w * w_stride + depth]);
-        for (p, row) in panel.chunks_exact_mut(W).take(depth).enumerate() {
+        let d4 = depth / 4 * 4;
+        for (w0, quad) in lines.chunks_exact(4).enumerate() {
+            for (p, rows) in panel[..d4 * W].chunks_exact_mut(4 * W).enumerate() {
+                let block: [F32x4; 4] =
+                    core::array::from_fn(|i| F32x4::load(&quad[i][4 * p..4 * p + 4]));
+                for (row, v) in rows.chunks_exact_mut(W).zip(F32x4::transpose4(block)) {
+                    v.store(&mut row[4 * w0..4 * w0 + 4]);
+                }
+            }
+        }
+        for (p, row) in panel.chunks_exact_mut(W).take(depth).enumerate().skip(d4) {
             for (x, line) in row.iter_mut().zip(&lines) {
                 *x = line[p];
             }
@@ -321,38 +333,77 @@ fn pack_panel<const W: usize>(
 /// Multiplies one packed A block by one packed B block into C. B micro-panels are the outer
 /// loop so each (8 KiB) stays in L1 while the A block streams from L2.
 fn macro_kernel(a_pack: &[f32], b_pack: &[f32], c: &mut [f32], ldc: usize, t: &Block) {
-    let a_panels = &a_pack[..round_up(t.rows, MR) * t.depth];
-    let b_panels = &b_pack[..round_up(t.cols, NR) * t.depth];
-    for (b_panel, jr) in b_panels
-        .chunks_exact(NR * t.depth)
-        .zip((0..t.cols).step_by(NR))
-    {
+    for jr in (0..t.cols).step_by(NR) {
         let cols = NR.min(t.cols - jr);
-        for (a_panel, ir) in a_panels
-            .chunks_exact(MR * t.depth)
-            .zip((0..t.rows).step_by(MR))
-        {
-            let rows = MR.min(t.rows - ir);
-            let acc = micro_kernel(a_panel, b_panel);
-            let at = (t.row + ir) * ldc + t.col + jr;
-            if rows == MR && cols == NR {
-                store_full(&acc, &mut c[at..], ldc, t.add);
-            } else {
-                store_partial(&acc, &mut c[at..], ldc, rows, cols, t.add);
-            }
+        let b_panel = &b_pack[jr * t.depth..(jr + NR) * t.depth];
+        // Edge tiles run a kernel cut to the vectors (and below, rows) they use, so a skinny
+        // operand (n = 10 is one full and one 2-wide panel) does not pay for the padding.
+        if cols > NR / 2 {
+            column_of_tiles::<NV>(a_pack, b_panel, c, ldc, t, jr);
+        } else {
+            column_of_tiles::<{ NV / 2 }>(a_pack, b_panel, c, ldc, t, jr);
         }
     }
 }
 
-type Tile = [[F32x4; NV]; MR];
-
-/// The register tile: `acc[i][v] += a[p][i] * b[p][4v..4v+4]` over the packed depth. No FMA in
-/// wasm SIMD, so each step is a mul and an add; `a` is broadcast one value per row.
+/// The tiles of one B micro-panel (`V` vectors of it used) against every A micro-panel.
 #[inline(always)]
-fn micro_kernel(a: &[f32], b: &[f32]) -> Tile {
-    let mut acc = [[F32x4::splat(0.0); NV]; MR];
+fn column_of_tiles<const V: usize>(
+    a_pack: &[f32],
+    b_panel: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    t: &Block,
+    jr: usize,
+) {
+    let a_panels = &a_pack[..round_up(t.rows, MR) * t.depth];
+    for (a_panel, ir) in a_panels
+        .chunks_exact(MR * t.depth)
+        .zip((0..t.rows).step_by(MR))
+    {
+        let dst = Dst {
+            c: &mut c[(t.row + ir) * ldc + t.col + jr..],
+            ldc,
+            rows: MR.min(t.rows - ir),
+            cols: NR.min(t.cols - jr),
+            add: t.add,
+        };
+        if dst.rows > MR / 2 {
+            tile::<MR, V>(a_panel, b_panel, dst);
+        } else {
+            tile::<{ MR / 2 }, V>(a_panel, b_panel, dst);
+        }
+    }
+}
+
+/// Where a tile's results go: the top-left `rows×cols` of a `C` with row stride `ldc`.
+struct Dst<'a> {
+    c: &'a mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+}
+
+/// One `R×4V` register tile (`R <= MR`, `V <= NV`) of a packed A and B micro-panel pair.
+#[inline(always)]
+fn tile<const R: usize, const V: usize>(a: &[f32], b: &[f32], d: Dst) {
+    let acc = micro_kernel::<R, V>(a, b);
+    if d.rows == R && d.cols == 4 * V {
+        store_full(&acc, d.c, d.ldc, d.add);
+    } else {
+        store_partial(&acc, d.c, d.ldc, d.rows, d.cols, d.add);
+    }
+}
+
+/// The register tile: `acc[i][v] += a[p][i] * b[p][4v..4v+4]` over the packed depth, for the
+/// first `R` rows of each `MR`-float A step and the first `V` vectors of each `NR`-float B step.
+/// No FMA in wasm SIMD, so each step is a mul and an add; `a` is broadcast one value per row.
+#[inline(always)]
+fn micro_kernel<const R: usize, const V: usize>(a: &[f32], b: &[f32]) -> [[F32x4; V]; R] {
+    let mut acc = [[F32x4::splat(0.0); V]; R];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        let mut bv = [F32x4::splat(0.0); NV];
+        let mut bv = [F32x4::splat(0.0); V];
         for (v, x) in bv.iter_mut().enumerate() {
             *x = F32x4::load(&bp[4 * v..4 * v + 4]);
         }
@@ -368,9 +419,14 @@ fn micro_kernel(a: &[f32], b: &[f32]) -> Tile {
 
 /// Writes a whole tile: `C = acc` or `C += acc`.
 #[inline(always)]
-fn store_full(acc: &Tile, c: &mut [f32], ldc: usize, add: bool) {
+fn store_full<const R: usize, const V: usize>(
+    acc: &[[F32x4; V]; R],
+    c: &mut [f32],
+    ldc: usize,
+    add: bool,
+) {
     for (i, row) in acc.iter().enumerate() {
-        let dst = &mut c[i * ldc..i * ldc + NR];
+        let dst = &mut c[i * ldc..i * ldc + 4 * V];
         for (v, &x) in row.iter().enumerate() {
             let lane = &mut dst[4 * v..4 * v + 4];
             let y = if add { x.add(F32x4::load(lane)) } else { x };
@@ -380,7 +436,14 @@ fn store_full(acc: &Tile, c: &mut [f32], ldc: usize, add: bool) {
 }
 
 /// Writes the top-left `rows×cols` corner of an edge tile (the rest is zero padding).
-fn store_partial(acc: &Tile, c: &mut [f32], ldc: usize, rows: usize, cols: usize, add: bool) {
+fn store_partial<const R: usize, const V: usize>(
+    acc: &[[F32x4; V]; R],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    add: bool,
+) {
     let mut tmp = [0.0f32; NR];
     for (i, row) in acc.iter().enumerate().take(rows) {
         for (v, &x) in row.iter().enumerate() {
@@ -541,6 +604,33 @@ mod tests {
             (10, 128, 128),
         ] {
             check_all_forms(m, k, n, 0);
+        }
+    }
+
+    #[test]
+    fn one_deep_with_overlapping_row_strides() {
+        // A 1-D operand promoted to one row: TypeScript passes row stride 1 (or 0) with k = 1.
+        let (a, b) = (fill(6, 1), fill(4, 2));
+        for &b_rs in &[0, 1] {
+            let mut c = vec![f32::NAN; 24];
+            let mut scratch = vec![f32::NAN; SCRATCH_LEN];
+            matmul_f32(
+                &a,
+                &b,
+                &mut c,
+                6,
+                1,
+                4,
+                [1, 1],
+                [b_rs, 1],
+                false,
+                &mut scratch,
+            );
+            for (i, row) in c.chunks(4).enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    assert_eq!(v, a[i] * b[j], "C[{i},{j}] with b_rs = {b_rs}");
+                }
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod copy;
 pub mod elementwise;
 pub mod index;
+pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
