@@ -1,0 +1,43 @@
+// Runs one workload of one library in its own process, so memory peaks and JIT state stay
+// per library and per workload; the child writes its result as JSON to a file.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const here = new URL('..', import.meta.url).pathname;
+
+/** The command that runs `library`'s child entry point. */
+export function entryFor(library, python) {
+  if (library === 'nabla') return [process.execPath, [join(here, 'workloads/nabla.mjs')]];
+  if (library.startsWith('tfjs-')) return [process.execPath, [join(here, 'workloads/tfjs.mjs')]];
+  if (library === 'torch') return [python, [join(here, 'torch_bench.py')]];
+  throw new Error(`unknown library ${library}`);
+}
+
+/** Resolves to `{result, seconds}` or `{error, seconds}`; never rejects. */
+export function runWorkload({ library, workload, configPath, resultPath, python, timeoutMs }) {
+  const [cmd, pre] = entryFor(library, python);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, [...pre, library, workload, configPath, resultPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const keep = (d) => (output = (output + d).slice(-4000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const done = (error) => {
+      clearTimeout(timer);
+      const seconds = (performance.now() - started) / 1000;
+      if (error) resolve({ error, seconds });
+      else resolve({ result: JSON.parse(readFileSync(resultPath, 'utf8')), seconds });
+    };
+    child.on('error', (e) => done(`${cmd}: ${e.message}`));
+    child.on('close', (code, signal) => {
+      if (code === 0 && existsSync(resultPath)) return done(null);
+      const why = signal ? `killed by ${signal} (timeout ${timeoutMs / 1000} s?)` : `exit ${code}`;
+      done(`${library} ${workload}: ${why}\n${output.trim()}`);
+    });
+  });
+}

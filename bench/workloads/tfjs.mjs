@@ -1,0 +1,119 @@
+// TensorFlow.js's side of the benchmark (child process entry; see driver.mjs), for the
+// `tfjs-cpu` (pure JS) and `tfjs-wasm` (XNNPACK, single-threaded in Node) backends. The MLP is
+// written with the low-level ops and `optimizer.minimize`, tfjs's fastest training path (the
+// layers API adds per-batch overhead), with weights in tfjs's [in, out] layout.
+import * as tf from '@tensorflow/tfjs';
+import { runChild, storedShapes } from './driver.mjs';
+
+function matmul(c, aData, bData) {
+  const [sa, sb] = storedShapes(c);
+  const a = tf.tensor2d(aData, sa);
+  const b = tf.tensor2d(bData, sb);
+  const [ta, tb] = [c.form === 'AtB', c.form === 'ABt'];
+  return {
+    // Both backends run kernels synchronously, so disposing right away is safe.
+    run: () => tf.matMul(a, b, ta, tb).dispose(),
+    output() {
+      const c = tf.matMul(a, b, ta, tb);
+      const data = c.dataSync().slice();
+      c.dispose();
+      return data;
+    },
+    via: `tf.matMul(a, b, ${ta}, ${tb})`,
+    dispose() {
+      a.dispose();
+      b.dispose();
+    },
+  };
+}
+
+function dataset(x, y, count) {
+  return { x: tf.tensor2d(x, [count, 784]), y: tf.tensor1d(y, 'int32'), count };
+}
+
+function batch(ds, idx) {
+  return tf.tidy(() => {
+    const i = tf.tensor1d(Int32Array.from(idx), 'int32');
+    // oneHot's float32 dtype is broken on the wasm backend (it stores int bit patterns).
+    return { x: tf.gather(ds.x, i), y: tf.cast(tf.oneHot(tf.gather(ds.y, i), 10), 'float32') };
+  });
+}
+
+/** PyTorch's Linear init, U(±1/√in) for weight and bias, so every library starts alike. */
+function model(config) {
+  const L = config.layers;
+  const layers = [];
+  for (let l = 0; l + 1 < L.length; l++) {
+    const bound = 1 / Math.sqrt(L[l]);
+    const s = config.seed * 100 + 2 * l;
+    layers.push({
+      w: tf.variable(tf.randomUniform([L[l], L[l + 1]], -bound, bound, 'float32', s)),
+      b: tf.variable(tf.randomUniform([L[l + 1]], -bound, bound, 'float32', s + 1)),
+    });
+  }
+  const forward = (x) =>
+    layers.reduce((h, { w, b }, l) => {
+      const z = tf.add(tf.matMul(h, w), b);
+      return l + 1 < layers.length ? tf.relu(z) : z;
+    }, x);
+  // tfjs's Adam defaults eps to 1e-7; use PyTorch's 1e-8 like the other libraries.
+  const optimizer = tf.train.adam(config.lr, 0.9, 0.999, 1e-8);
+  const vars = layers.flatMap(({ w, b }) => [w, b]);
+  return { forward, optimizer, vars };
+}
+
+function step({ forward, optimizer, vars }, { x, y }) {
+  const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(x)), true, vars);
+  const loss = cost.dataSync()[0];
+  cost.dispose();
+  return loss;
+}
+
+function accuracy({ forward }, ds) {
+  let correct = 0;
+  for (let s = 0; s < ds.count; s += 1000) {
+    const len = Math.min(1000, ds.count - s);
+    correct += tf.tidy(() => {
+      const x = tf.slice(ds.x, [s, 0], [len, 784]);
+      const y = tf.slice(ds.y, [s], [len]);
+      return tf
+        .equal(tf.argMax(forward(x), 1), y)
+        .sum()
+        .dataSync()[0];
+    });
+  }
+  return correct / ds.count;
+}
+
+await runChild(async (library) => {
+  const backend = { 'tfjs-cpu': 'cpu', 'tfjs-wasm': 'wasm' }[library];
+  if (!backend) throw new Error(`tfjs.mjs: unknown library ${library}`);
+  if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs: backend ${backend} unavailable`);
+  await tf.ready();
+  const flag = (name) => tf.env().getAsync(name);
+  const info =
+    backend === 'wasm'
+      ? {
+          simd: await flag('WASM_HAS_SIMD_SUPPORT'),
+          multithread: await flag('WASM_HAS_MULTITHREAD_SUPPORT'),
+        }
+      : null;
+  return {
+    version: tf.version.tfjs,
+    info,
+    matmul,
+    dataset,
+    batch,
+    free: ({ x, y }) => tf.dispose([x, y]),
+    model,
+    step,
+    accuracy,
+    // The cpu backend needs about two minutes an epoch here: extrapolate from a few steps.
+    extrapolateEpoch: backend === 'cpu',
+    memory() {
+      const heap = tf.backend().wasm?.HEAPU8?.byteLength;
+      return { tensorBytes: tf.memory().numBytes, ...(heap ? { wasmHeapBytes: heap } : {}) };
+    },
+  };
+});
