@@ -106,5 +106,12 @@ describe('the FinalizationRegistry safety net', () => {
     expect(nb.memory().tensors).toBe(before + 100);
     await settle();
     expect(nb.memory().tensors).toBe(before);
+    // Tensors that leave a scope (returned by tidy) are armed when they become unowned.
+    (() => {
+      nb.tidy(() => Array.from({ length: 50 }, () => nb.ones([100]).mul(2)));
+    })();
+    expect(nb.memory().tensors).toBe(before + 50);
+    await settle();
+    expect(nb.memory().tensors).toBe(before);
   });
 });

@@ -5,7 +5,13 @@ import { BinaryOp, CmpOp, MAX_DIMS, UnaryOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
 import { promote, type DType } from '../tensor/dtype.js';
-import { broadcastShapes, broadcastStrides, collapseDims, type Shape } from '../tensor/shape.js';
+import {
+  broadcastShapes,
+  broadcastStrides,
+  collapseDims,
+  sameShape,
+  type Shape,
+} from '../tensor/shape.js';
 import { Tensor, type TensorLike } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 import { castTo, sumTo } from './copy.js';
@@ -57,10 +63,14 @@ function broadcast2(
   b: Tensor,
   outDType: DType,
 ): Tensor {
-  const shape = broadcastShapes(op, a.shape, b.shape);
+  // Equal shapes (the common case) are one contiguous run: skip the broadcast bookkeeping.
+  const same = sameShape(a.shape, b.shape);
+  const shape = same ? a.shape : broadcastShapes(op, a.shape, b.shape);
   const out = Tensor.empty(shape, outDType);
   if (out.size === 0) return out;
-  const [nd, ps, pa, pb] = broadcastArgs(op, shape, [a.shape, b.shape]);
+  const [nd, ps, pa, pb] = same
+    ? [1, ...writeDims([out.size], [1], [1])]
+    : broadcastArgs(op, shape, [a.shape, b.shape]);
   wasm()[kernel](code, a.ptr, b.ptr, out.ptr, nd, ps, pa, pb);
   return out;
 }

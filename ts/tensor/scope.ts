@@ -14,8 +14,7 @@ export class Scope implements Disposable {
   keep<T extends Tensor>(t: T): T {
     if (t._scope === this) {
       this.tensors.delete(t);
-      t._scope = this.parent();
-      t._scope?.tensors.add(t);
+      adopt(t, this.parent());
     }
     return t;
   }
@@ -29,8 +28,7 @@ export class Scope implements Disposable {
     if (i >= 0) stack.splice(i, 1);
     for (const t of this.tensors) {
       if (keepers.has(t)) {
-        t._scope = parent;
-        parent?.tensors.add(t);
+        adopt(t, parent);
       } else {
         t._scope = null; // dispose() would otherwise edit the set being iterated
         t.dispose();
@@ -64,15 +62,24 @@ const registry =
       })
     : null;
 
-/** Called by every new tensor: counts it, puts it in the current scope, arms the safety net. */
+/**
+ * Gives `t` to scope `s`, or to nobody. A scope holds its tensors strongly and disposes them,
+ * so only an unowned tensor needs the safety net; arming it lazily keeps the registry out of
+ * the hot path of intermediates that live and die inside a scope.
+ */
+function adopt(t: Tensor, s: Scope | null): void {
+  t._scope = s;
+  if (s) s.tensors.add(t);
+  else if (registry && !t._guarded) {
+    registry.register(t, t._storage!, t);
+    t._guarded = true;
+  }
+}
+
+/** Called by every new tensor: counts it and gives it to the current scope (or the safety net). */
 export function track(t: Tensor): void {
   stats.tensors++;
-  const s = currentScope();
-  if (s) {
-    t._scope = s;
-    s.tensors.add(t);
-  }
-  registry?.register(t, t._storage!, t);
+  adopt(t, currentScope());
 }
 
 /** Called by `dispose()`: the inverse of `track`. */
@@ -80,13 +87,14 @@ export function untrack(t: Tensor): void {
   stats.tensors--;
   t._scope?.tensors.delete(t);
   t._scope = null;
-  registry?.unregister(t);
+  if (t._guarded) registry?.unregister(t);
+  t._guarded = false;
 }
 
 /** Removes `t` from whatever scope owns it, so no scope will dispose it. */
 export function keep<T extends Tensor>(t: T): T {
   t._scope?.tensors.delete(t);
-  t._scope = null;
+  adopt(t, null);
   return t;
 }
 

@@ -33,6 +33,8 @@ export class Tensor implements Disposable {
   /** @internal */ _storage: Storage | null;
   /** @internal */ _node: GradNode | null = null;
   /** @internal */ _scope: Scope | null = null;
+  /** @internal Registered with the FinalizationRegistry (only while no scope owns it). */
+  _guarded = false;
   private _requiresGrad = false;
 
   /** @internal Use the creation functions (`nb.tensor`, `nb.zeros`, ...) instead. */
