@@ -16,12 +16,14 @@ export function assertClose(
   expect(actual.length, `${label}: length`).toBe(expected.length);
   let worst = -1;
   let worstScore = 1;
+  let failures = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i];
     const e = expected[i];
     if (Number.isNaN(e) && Number.isNaN(a)) continue;
     if (e === a) continue; // covers equal infinities
     const score = Math.abs(a - e) / (atol + rtol * Math.abs(e));
+    if (!(score <= 1)) failures++;
     if (!(score <= worstScore)) {
       worstScore = score;
       worst = i;
@@ -29,7 +31,8 @@ export function assertClose(
   }
   if (worst >= 0) {
     throw new Error(
-      `${label}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`,
+      `${label}: ${failures}/${actual.length} elements outside rtol ${rtol}, atol ${atol}; ` +
+        `worst at ${worst}: ${actual[worst]}, expected ${expected[worst]}`,
     );
   }
 }

@@ -14,6 +14,7 @@
 // - Models (LSTM, attention) chain dozens of ops: rtol 1e-4, atol 1e-5.
 import { readFileSync } from 'node:fs';
 import * as nb from '../../ts/index.js';
+import { assertClose } from './close.js';
 
 export type DType = 'float32' | 'int32';
 
@@ -109,9 +110,10 @@ export function tensorFromData(d: ShapedData, requiresGrad = false): nb.Tensor {
 }
 
 /**
- * Elementwise |actual - expected| <= atol + rtol * |expected|. On failure the error names the
- * worst element (largest excess over its bound), its flat index and both values. NaN or ±Inf
- * in `actual` always fails (the fixtures hold only finite numbers).
+ * Elementwise |actual - expected| <= atol + rtol * |expected| (test/helpers/close.ts, with the
+ * fixture default tolerance). On failure the error counts the failing elements and names the
+ * worst one (largest ratio to its bound) with both values. NaN or ±Inf in `actual` always
+ * fails, since the fixtures hold only finite numbers.
  */
 export function expectClose(
   actual: Float32Array | Int32Array,
@@ -119,32 +121,5 @@ export function expectClose(
   tol: Partial<Tolerance> = {},
   label = 'values',
 ): void {
-  const { rtol, atol } = { ...DEFAULT_TOL, ...tol };
-  if (actual.length !== expected.length) {
-    throw new Error(`${label}: got ${actual.length} elements, expected ${expected.length}`);
-  }
-  let failures = 0;
-  let worst = -1;
-  let worstExcess = -Infinity;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i] as number;
-    const e = expected[i] as number;
-    let excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
-    if (!Number.isFinite(a)) excess = Infinity;
-    if (excess > 0) {
-      failures++;
-      if (excess > worstExcess) {
-        worst = i;
-        worstExcess = excess;
-      }
-    }
-  }
-  if (failures > 0) {
-    const a = actual[worst] as number;
-    const e = expected[worst] as number;
-    throw new Error(
-      `${label}: ${failures}/${expected.length} elements outside atol=${atol} rtol=${rtol}; ` +
-        `worst at flat index ${worst}: actual ${a}, expected ${e}, |diff| ${Math.abs(a - e)}`,
-    );
-  }
+  assertClose(actual, expected, { ...DEFAULT_TOL, ...tol }, label);
 }
