@@ -16,7 +16,10 @@ has_wasm_rustc() {
 }
 
 pkgs=()
-has_wasm_rustc || pkgs+=(rustc cargo libstd-rust-dev-wasm32)
+# Debian's rustc links wasm32 with /usr/bin/rust-lld, a symlink to lld-14, which is only a
+# Recommends of libstd-rust-dev-wasm32: install it explicitly (and mend a dangling link).
+has_wasm_rustc || pkgs+=(rustc cargo libstd-rust-dev-wasm32 lld-14)
+if [ -L /usr/bin/rust-lld ] && [ ! -e /usr/bin/rust-lld ]; then pkgs+=(lld-14); fi
 command -v wasm-opt >/dev/null || pkgs+=(binaryen)
 command -v wasm-objdump >/dev/null || pkgs+=(wabt)
 command -v rustfmt >/dev/null || pkgs+=(rustfmt)
