@@ -202,4 +202,67 @@ describe('gradcheck catches wrong gradients', () => {
     expect(r.ok).toBe(false);
     expect(r.worst?.input).toBe(0);
   });
+
+  // y = K·x + (d·x − d·x.detach()): the value is K·x, autograd reports K + d. With the output
+  // weighted by ones the analytic gradient is off by exactly d at every element, and the
+  // numeric one is K, so the limit is atol + rtol·K (defaults atol = rtol = 1e-2).
+  const offBy = (K: number, d: number) => (x: nb.Tensor) =>
+    x.mul(K).add(x.mul(d).sub(x.detach().mul(d)));
+  const pinned = (K: number, d: number, opts: nb.GradcheckOptions = {}) => {
+    nb.manualSeed(1234);
+    const x = randn([3, 4]);
+    return nb.gradcheck(offBy(K, d), [x], { gradOutput: nb.ones([3, 4]), ...opts });
+  };
+
+  it('pins the absolute tolerance: 1.5x the limit fails, 0.5x passes', () => {
+    const limit = 1e-2; // K = 0: atol alone
+    expect(pinned(0, 1.5 * limit).ok).toBe(false);
+    expect(pinned(0, 0.5 * limit).ok).toBe(true);
+    expect(pinned(0, -1.5 * limit).ok).toBe(false);
+  });
+
+  it('pins the relative tolerance: 1.5x the limit fails, 0.5x passes', () => {
+    const K = 100;
+    const limit = 1e-2 + 1e-2 * K;
+    expect(pinned(K, 1.5 * limit).ok).toBe(false);
+    expect(pinned(K, 0.5 * limit).ok).toBe(true);
+    expect(pinned(K, -1.5 * limit).ok).toBe(false);
+  });
+
+  it('pins explicit atol and rtol the same way', () => {
+    const opts = { atol: 1e-3, rtol: 1e-3 };
+    const K = 10;
+    const limit = 1e-3 + 1e-3 * K;
+    expect(pinned(K, 1.5 * limit, opts).ok).toBe(false);
+    expect(pinned(K, 0.5 * limit, opts).ok).toBe(true);
+  });
+
+  it('fails when every analytic gradient is NaN', () => {
+    nb.manualSeed(1234);
+    // sqrt(x - x.detach()) is 0 with an infinite derivative; times 0 it is 0 with a NaN one.
+    const nanGrad = (x: nb.Tensor) => x.add(x.sub(x.detach()).sqrt().mul(0));
+    const r = nb.gradcheck(nanGrad, [randn([2, 3])]);
+    expect(r.ok).toBe(false);
+    expect(Number.isNaN(r.worst!.analytic)).toBe(true);
+  });
+
+  it('fails when an analytic gradient is infinite', () => {
+    nb.manualSeed(1234);
+    const infGrad = (x: nb.Tensor) => x.add(x.sub(x.detach()).sqrt());
+    const r = nb.gradcheck(infGrad, [randn([2, 3])]);
+    expect(r.ok).toBe(false);
+    expect(Math.abs(r.worst!.analytic)).toBe(Infinity);
+  });
+
+  it('fails when the function itself returns NaN (numeric side)', () => {
+    nb.manualSeed(1234);
+    const r = nb.gradcheck((x) => x.mul(NaN), [randn([2, 2])]);
+    expect(r.ok).toBe(false);
+  });
+
+  it('rejects a gradOutput of the wrong shape', () => {
+    expect(() =>
+      nb.gradcheck((x) => x.mul(2), [randn([2, 2])], { gradOutput: nb.ones([3]) }),
+    ).toThrow(nb.ShapeError);
+  });
 });

@@ -1,7 +1,10 @@
 // Compares autograd with central finite differences. For a random fixed weighting g of the
 // output, the analytic gradient of sum(fn(x) * g) is checked against
 // (f(x + eps e_j) - f(x - eps e_j)) / 2eps for every element j of every checked input.
-import { ValueError } from '../errors.js';
+// An element passes when |analytic - numeric| <= atol + rtol * |numeric|; a NaN or infinite
+// value on either side fails outright (a NaN comparison is false, so it must never be skipped).
+import { ShapeError, ValueError, fmt } from '../errors.js';
+import { sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { f32View } from '../wasm/heap.js';
@@ -15,6 +18,11 @@ export interface GradcheckOptions {
   atol?: number;
   /** Relative tolerance (default 1e-2). */
   rtol?: number;
+  /**
+   * The weighting g of the output (default: standard normal). A fixed weighting, e.g. ones,
+   * makes the check exact to reason about: the analytic value is then g · J.
+   */
+  gradOutput?: Tensor;
 }
 
 export interface GradcheckResult {
@@ -50,7 +58,12 @@ export function gradcheck(
 
   const result = tidy(() => {
     const out = fn(...inputs);
-    const g = randn(out.shape);
+    if (opts.gradOutput && !sameShape(opts.gradOutput.shape, out.shape)) {
+      throw new ShapeError(
+        `gradcheck: gradOutput ${fmt(opts.gradOutput.shape)} does not match the output ${fmt(out.shape)}`,
+      );
+    }
+    const g = opts.gradOutput ?? randn(out.shape);
     const gArr = g.toArray() as Float32Array;
     out.backward(g);
     const analytic = checked.map((i) =>
@@ -78,10 +91,12 @@ export function gradcheck(
         view()[j] = orig;
         const numeric = (fp - fm) / (2 * eps);
         const a = analytic[c] ? analytic[c]![j] : 0;
-        const err = Math.abs(a - numeric);
+        const finite = Number.isFinite(a) && Number.isFinite(numeric);
+        const err = finite ? Math.abs(a - numeric) : Infinity;
         maxAbs = Math.max(maxAbs, err);
         maxRel = Math.max(maxRel, err / Math.max(Math.abs(numeric), 1e-12));
-        const score = err / (atol + rtol * Math.abs(numeric));
+        // Infinity for a non-finite pair, so NaN never hides behind a failed comparison.
+        const score = finite ? err / (atol + rtol * Math.abs(numeric)) : Infinity;
         if (score > worstScore) {
           worstScore = score;
           worst = { input: inputIndex, index: j, analytic: a, numeric };
