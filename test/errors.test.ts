@@ -121,6 +121,23 @@ describe('matmul', () => {
   it('0-d operand', () => {
     expectError(() => z().matmul(z(3)), nb.ShapeError, msg('matmul', '[]', '[3]'));
   });
+
+  it('transposed operands that do not align', () => {
+    // [2, 3]ᵀ is 3×2: it cannot multiply a [3, 4]
+    expectError(
+      () => z(2, 3).matmul(z(3, 4), { transA: true }),
+      nb.ShapeError,
+      msg('matmul', '[2, 3] (a transposed)', '[3, 4]'),
+    );
+  });
+
+  it('transA on a vector', () => {
+    expectError(
+      () => z(3).matmul(z(3, 4), { transA: true }),
+      nb.ShapeError,
+      msg('matmul', 'transA', '[3]'),
+    );
+  });
 });
 
 describe('shape ops', () => {

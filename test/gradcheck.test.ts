@@ -158,6 +158,14 @@ const CASES: Record<string, GradCase> = {
     inputs: () => [randn([2, 1, 3, 4]), randn([5, 4, 2])],
   },
   matmul_3d_2d: { fn: (a, b) => a.matmul(b), inputs: () => [randn([2, 3, 4]), randn([4, 5])] },
+  matmul_transA_batched: {
+    fn: (a, b) => a.matmul(b, { transA: true }),
+    inputs: () => [randn([2, 4, 3]), randn([4, 5])],
+  },
+  matmul_transAB_bcast: {
+    fn: (a, b) => a.matmul(b, { transA: true, transB: true }),
+    inputs: () => [randn([2, 1, 4, 3]), randn([2, 5, 4])],
+  },
 };
 
 describe('gradcheck: autograd vs finite differences', () => {

@@ -203,6 +203,15 @@ const OPS: Record<string, Op> = {
   matmul_3d_1d: (a, b) => a.matmul(b),
   matmul_1d_3d: (a, b) => a.matmul(b),
   matmul_noncontig: (a, b) => a.transpose(0, 1).matmul(b),
+  matmul_transA_2d: (a, b) => a.matmul(b, { transA: true }),
+  matmul_transB_2d: (a, b) => a.matmul(b, { transB: true }),
+  matmul_transAB_2d: (a, b) => nb.matmul(a, b, { transA: true, transB: true }),
+  matmul_transA_batched: (a, b) => a.matmul(b, { transA: true }),
+  matmul_transB_3d_2d: (a, b) => a.matmul(b, { transB: true }),
+  matmul_transA_3d_2d: (a, b) => a.matmul(b, { transA: true }),
+  matmul_transAB_bcast: (a, b) => a.matmul(b, { transA: true, transB: true }),
+  matmul_transB_2d_3d: (a, b) => a.matmul(b, { transB: true }),
+  matmul_transB_1d_2d: (a, b) => a.matmul(b, { transB: true }),
 
   // creation
   zeros: () => nb.zeros([2, 3]),

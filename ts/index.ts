@@ -84,7 +84,7 @@ export {
   chunk,
 } from './ops/shape.js';
 export { indexSelect, gather, scatterAdd, oneHot } from './ops/indexing.js';
-export { matmul } from './ops/matmul.js';
+export { matmul, type MatmulOptions } from './ops/matmul.js';
 export { memory, emptyCache, setCacheLimit, type MemoryInfo } from './memory.js';
 export * as nn from './nn/index.js';
 export * as data from './data/index.js';

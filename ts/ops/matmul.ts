@@ -67,7 +67,26 @@ function zerosOf(shape: Shape): Tensor {
   return t;
 }
 
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export interface MatmulOptions {
+  /** Use the transpose of `a`'s last two dims, read through strides (no copy). */
+  transA?: boolean;
+  /** Use the transpose of `b`'s last two dims, read through strides (no copy). */
+  transB?: boolean;
+}
+
+/** Element strides [row, col] of a stored row-major `rows×cols` matrix, optionally transposed. */
+function strides(cols: number, trans: boolean): Strides2 {
+  return trans ? [1, cols] : [cols, 1];
+}
+
+const swap = (s: Strides2): Strides2 => [s[1], s[0]];
+
+/**
+ * `a @ b` with PyTorch's rules (1-D operands gain and lose a dim, batch dims broadcast).
+ * `transA`/`transB` multiply by the transpose of an operand's last two dims without copying it:
+ * the kernel reads it through strides, as the backward passes always do.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (a.dtype !== 'float32' || b.dtype !== 'float32') {
     throw new DTypeError(`matmul: expected float32 operands, got ${a.dtype} and ${b.dtype}`);
   }
@@ -76,19 +95,30 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       `matmul: both operands need at least 1 dim, got shapes ${fmt(a.shape)} and ${fmt(b.shape)}`,
     );
   }
-  // 1-D operands are promoted to matrices and the added dim is dropped from the result.
-  const aShape = a.ndim === 1 ? [1, a.shape[0]] : [...a.shape];
-  const bShape = b.ndim === 1 ? [b.shape[0], 1] : [...b.shape];
-  const n = aShape[aShape.length - 2];
-  const k = aShape[aShape.length - 1];
-  const m = bShape[bShape.length - 1];
-  if (bShape[bShape.length - 2] !== k) {
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  if ((transA && a.ndim < 2) || (transB && b.ndim < 2)) {
     throw new ShapeError(
-      `matmul: shapes ${fmt(a.shape)} and ${fmt(b.shape)} are not aligned (${k} != ${bShape[bShape.length - 2]})`,
+      `matmul: transA/transB need an operand with at least 2 dims, got shapes ${fmt(a.shape)} and ${fmt(b.shape)}`,
     );
   }
-  const aBatch = aShape.slice(0, -2);
-  const bBatch = bShape.slice(0, -2);
+  // 1-D operands are promoted to matrices and the added dim is dropped from the result.
+  const aStored = a.ndim === 1 ? [1, a.shape[0]] : [...a.shape];
+  const bStored = b.ndim === 1 ? [b.shape[0], 1] : [...b.shape];
+  const [ar, ac] = aStored.slice(-2);
+  const [br, bc] = bStored.slice(-2);
+  // op(A) is n×k and op(B) is k×m.
+  const [n, k] = transA ? [ac, ar] : [ar, ac];
+  const [kb, m] = transB ? [bc, br] : [br, bc];
+  if (kb !== k) {
+    const desc = (t: Tensor, tr: boolean, name: string) =>
+      `${fmt(t.shape)}${tr ? ` (${name} transposed)` : ''}`;
+    throw new ShapeError(
+      `matmul: shapes ${desc(a, transA, 'a')} and ${desc(b, transB, 'b')} are not aligned (${k} != ${kb})`,
+    );
+  }
+  const aBatch = aStored.slice(0, -2);
+  const bBatch = bStored.slice(0, -2);
   let batch: number[];
   try {
     batch = broadcastShapes('matmul', aBatch, bBatch);
@@ -101,14 +131,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(outShape, 'float32');
   const count = numel(batch);
 
-  // Weights are usually 2-D: fold every batch of A into the rows of one product.
-  const foldRows = bBatch.length === 0;
+  // Weights are usually 2-D: fold every batch of A into the rows of one product (only when
+  // A's rows are its stored rows, i.e. A is not transposed).
+  const foldRows = bBatch.length === 0 && !transA;
   const aOffs = foldRows ? [0] : batchOffsets(batch, aBatch, n * k);
   const bOffs = foldRows ? [0] : batchOffsets(batch, bBatch, k * m);
   const rows = foldRows ? count * n : n;
+  const sA = strides(ac, transA); // op(A)
+  const sB = strides(bc, transB); // op(B)
+  const sG: Strides2 = [m, 1]; // the output and its gradient: rows × m
   if (out.size > 0) {
     for (let i = 0; i < aOffs.length; i++) {
-      gemm(a, aOffs[i], [k, 1], b, bOffs[i], [m, 1], out, i * n * m, rows, k, m, false);
+      gemm(a, aOffs[i], sA, b, bOffs[i], sB, out, i * n * m, rows, k, m, false);
     }
   }
 
@@ -121,8 +155,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       ga = sharedA ? zerosOf(a.shape) : Tensor.empty(a.shape, 'float32');
       if (ga.size > 0) {
         for (let i = 0; i < aOffs.length; i++) {
-          // dA = G · Bᵀ
-          gemm(g, i * n * m, [m, 1], b, bOffs[i], [1, m], ga, aOffs[i], rows, m, k, sharedA);
+          const gOff = i * n * m;
+          if (transA) {
+            // stored dA = (G · op(B)ᵀ)ᵀ = op(B) · Gᵀ  (k×n)
+            gemm(b, bOffs[i], sB, g, gOff, swap(sG), ga, aOffs[i], k, m, rows, sharedA);
+          } else {
+            // dA = G · op(B)ᵀ  (rows×k)
+            gemm(g, gOff, sG, b, bOffs[i], swap(sB), ga, aOffs[i], rows, m, k, sharedA);
+          }
         }
       }
     }
@@ -130,8 +170,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       gb = sharedB ? zerosOf(b.shape) : Tensor.empty(b.shape, 'float32');
       if (gb.size > 0) {
         for (let i = 0; i < aOffs.length; i++) {
-          // dB = Aᵀ · G
-          gemm(a, aOffs[i], [1, k], g, i * n * m, [m, 1], gb, bOffs[i], k, rows, m, sharedB);
+          const gOff = i * n * m;
+          if (transB) {
+            // stored dB = (op(A)ᵀ · G)ᵀ = Gᵀ · op(A)  (m×k)
+            gemm(g, gOff, swap(sG), a, aOffs[i], sA, gb, bOffs[i], m, rows, k, sharedB);
+          } else {
+            // dB = op(A)ᵀ · G  (k×m)
+            gemm(a, aOffs[i], swap(sA), g, gOff, sG, gb, bOffs[i], k, rows, m, sharedB);
+          }
         }
       }
     }

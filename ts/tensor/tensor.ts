@@ -13,7 +13,7 @@ import * as E from '../ops/elementwise.js';
 import * as R from '../ops/reduce.js';
 import * as S from '../ops/shape.js';
 import * as I from '../ops/indexing.js';
-import { matmul } from '../ops/matmul.js';
+import { matmul, type MatmulOptions } from '../ops/matmul.js';
 import { softmax, logSoftmax } from '../ops/softmax.js';
 import { broadcastTo, castTo, clone, copyStrided } from '../ops/copy.js';
 import { fullLike } from '../ops/creation.js';
@@ -435,8 +435,8 @@ export class Tensor implements Disposable {
 
   // ------------------------------------------------------------------ linear algebra
 
-  matmul(other: Tensor): Tensor {
-    return matmul(this, other);
+  matmul(other: Tensor, opts?: MatmulOptions): Tensor {
+    return matmul(this, other, opts);
   }
 }
 
