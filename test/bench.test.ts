@@ -65,7 +65,7 @@ beforeAll(async () => {
     maxBuffer: 16 << 20,
   }));
   report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-}, 90_000);
+}, 300_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -176,5 +176,115 @@ describe('npm run bench -- --quick', () => {
     expect(line).toContain(`(${train.ratios['tfjs-wasm']!.toFixed(2)}x)`);
     expect(line).toContain(`(${train.ratios['tfjs-cpu']!.toFixed(2)}x)`);
     expect(stdout).toMatch(/† tfjs-cpu: extrapolated from 2 of \d+ steps/);
+  });
+});
+
+// The harness must reject timed work that is not the real work: each planted workload swaps a
+// broken piece into nabla's child, and the run must fail naming the problem.
+describe('npm run bench rejects planted broken workloads', () => {
+  const planted = async (plant: string, workloads: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'nabla-bench-plant-'));
+    try {
+      await run(
+        process.execPath,
+        [
+          'bench/run.mjs',
+          '--quick',
+          '--only',
+          'nabla',
+          '--workloads',
+          workloads,
+          '--plant',
+          plant,
+          '--out',
+          dir,
+        ],
+        { maxBuffer: 16 << 20 },
+      );
+      return { code: 0, stderr: '' };
+    } catch (e) {
+      const err = e as { code: number; stderr: string };
+      return { code: err.code, stderr: err.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('a GEMM whose timed calls compute nothing', async () => {
+    const r = await planted('noop-matmul', 'matmul');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/wrong AB product/);
+  }, 60_000);
+
+  it('a training step that does nothing', async () => {
+    const r = await planted('noop-step', 'train');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /check failed: nabla: the timed training step did not apply the expected Adam update/,
+    );
+  }, 60_000);
+
+  it('a training step without backward', async () => {
+    const r = await planted('no-backward', 'train');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/did not apply the expected Adam update/);
+  }, 60_000);
+
+  it('a training step with the wrong optimizer update', async () => {
+    const r = await planted('sgd-step', 'train');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/check failed: nabla: the timed training step/);
+  }, 60_000);
+});
+
+interface StepChecks {
+  checkLossFalls(a: { library: string; losses: number[]; cycle: number }): {
+    lastCycleLoss: number;
+  };
+  checkFirstAdamStep(a: Record<string, unknown>): { checkedElements: number };
+  encodeF32(a: Float32Array): string;
+  mlpGradients(
+    layers: number[],
+    params: Float32Array[],
+    x: Float32Array,
+    y: Int32Array,
+    rows: number,
+  ): Float64Array[];
+}
+// A computed specifier keeps tsc from looking for the plain-JS module's types.
+const stepChecks = (): Promise<StepChecks> => import(`../bench/lib/${'stepcheck'}.mjs`);
+
+describe('the step checks themselves', () => {
+  it('reject a loss that does not fall and accept one that does', async () => {
+    const { checkLossFalls } = await stepChecks();
+    const flat = Array.from({ length: 8 }, () => 2.3);
+    expect(() => checkLossFalls({ library: 'x', losses: flat, cycle: 2 })).toThrow(/did not fall/);
+    const falling = Array.from({ length: 8 }, (_, i) => 2.3 - 0.2 * i);
+    expect(checkLossFalls({ library: 'x', losses: falling, cycle: 2 }).lastCycleLoss).toBeCloseTo(
+      1.0,
+    );
+  });
+
+  it('accept exactly Adam first update and reject a half-size one', async () => {
+    const { checkFirstAdamStep, encodeF32, mlpGradients } = await stepChecks();
+    // A 4-3-2 MLP on 5 random rows.
+    const layers = [4, 3, 2];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const sizes = [12, 3, 6, 2];
+    const p0 = sizes.map((n) => Float32Array.from({ length: n }, rnd));
+    const x = Float32Array.from({ length: 20 }, rnd);
+    const y = Int32Array.from([0, 1, 1, 0, 1]);
+    const lr = 1e-3;
+    const g = mlpGradients(layers, p0, x, y, 5);
+    const step = (scale: number) =>
+      p0.map((p, t) => p.map((v, i) => v - (scale * lr * g[t][i]) / (Math.abs(g[t][i]) + 1e-8)));
+    const args = { library: 'x', layers, lr, x, y, rows: 5, p0: p0.map(encodeF32) };
+    expect(
+      checkFirstAdamStep({ ...args, p1: step(1).map(encodeF32) }).checkedElements,
+    ).toBeGreaterThan(10);
+    expect(() => checkFirstAdamStep({ ...args, p1: step(0.5).map(encodeF32) })).toThrow(
+      /expected Adam update/,
+    );
   });
 });

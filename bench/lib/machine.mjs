@@ -15,9 +15,21 @@ function cpuModel() {
   return os.cpus()[0]?.model ?? 'unknown';
 }
 
+/** The CPU clock as /proc/cpuinfo reports it now (MHz, first core), or null. */
+function cpuMHz() {
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.speed || null;
+}
+
 export function machineInfo() {
   return {
     cpu: cpuModel(),
+    cpuMHz: cpuMHz(),
     cores: os.availableParallelism?.() ?? os.cpus().length,
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
@@ -33,6 +45,19 @@ function gitState(dir) {
   if (head.status !== 0) return { gitCommit: null };
   const dirty = git('status', '--porcelain', '--', 'crate', 'ts').stdout.trim() !== '';
   return { gitCommit: head.stdout.trim(), sourcesEdited: dirty };
+}
+
+/**
+ * The commit of the checkout this harness runs from (the one whose bench code and build made
+ * the figures), and whether its sources had uncommitted edits. Null outside a git checkout.
+ */
+export function repoState() {
+  const dir = new URL('../..', import.meta.url).pathname;
+  const git = (...args) => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  if (head.status !== 0) return { commit: null, dir, reason: 'not a git checkout' };
+  const dirty = git('status', '--porcelain', '--', 'crate', 'ts', 'bench').stdout.trim() !== '';
+  return { commit: head.stdout.trim(), dir, sourcesEdited: dirty };
 }
 
 /** The wasm core the children load, identified by hash and build time. */

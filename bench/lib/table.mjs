@@ -75,7 +75,7 @@ export function markdown({ rows, libraries, targets, config, meta }) {
   );
   out.push('');
   out.push(
-    'nabla: A·B via `nb.matmul`, A·Bᵀ via `nb.nn.functional.linear` (x·Wᵀ, strided weight read); no public op does Aᵀ·B without copying the transpose, so Aᵀ·B (and the "nabla kernel" column) calls the wasm export `matmul_f32` directly with transposed strides, as nabla\'s backward passes do. tfjs: `tf.matMul(a, b, transposeA, transposeB)`; torch: `a.T @ b` / `a @ b.T` (strided views).',
+    'Every library through its public op: nabla `nb.matmul(a, b, { transA, transB })` (transposed operands read through strides, no copy); tfjs `tf.matMul(a, b, transposeA, transposeB)`; torch `a.T @ b` / `a @ b.T` (strided views). The "nabla kernel" column calls the wasm export `matmul_f32` directly: its gap to the "nabla" column is the op layer\'s per-call cost. Each figure\'s last timed product is checked against float64.',
   );
   out.push('');
   out.push(
@@ -98,7 +98,7 @@ export function markdown({ rows, libraries, targets, config, meta }) {
   }
   out.push('');
   out.push(
-    `Train step: median over ${config.train.windows} timed windows (best of ${config.train.rounds} rounds) after ${config.train.warmupSteps} warm-up steps, cycling ${config.train.batches} fixed batches. Epoch: ${config.epoch.trainSamples} training samples in the same shuffled order for every library, timed cold from the first step (shuffle and batch gathering included), test accuracy on ${config.epoch.testSamples} test samples. Samples during which the timing thread got under 90% of a core are discarded and retaken. Memory: each library and workload in its own process; peak RSS = max(sampled RSS, VmHWM).`,
+    `Train step: median over ${config.train.windows} timed windows (best of ${config.train.rounds} rounds) after ${config.train.warmupSteps} warm-up steps, cycling ${config.train.batches} fixed batches; the timed step is checked (its first call must apply Adam's first update to float64 precision, and the loss must fall over the timed steps). Epoch: ${config.epoch.trainSamples} training samples in the same shuffled order for every library, timed cold from the first step (the shuffled order is made before the clock starts; gathering each batch with the library's own index op is timed), test accuracy on ${config.epoch.testSamples} test samples. Samples during which the timing thread got under 90% of a core are discarded and retaken. Memory: each library and workload in its own process; peak RSS = max(sampled RSS, VmHWM).`,
   );
   if (rows.some((r) => Object.keys(r.contended ?? {}).length)) {
     out.push('');
@@ -114,6 +114,14 @@ export function markdown({ rows, libraries, targets, config, meta }) {
     );
   }
   if (meta.notes.length) out.push('', ...meta.notes);
+  if (meta.torchBlas) out.push('', `Native PyTorch's BLAS: ${meta.torchBlas.name}.`);
+  if (meta.repo) {
+    const { commit, sourcesEdited } = meta.repo;
+    out.push(
+      '',
+      `nabla at ${commit ? `commit ${commit.slice(0, 12)}${sourcesEdited ? ' (with uncommitted edits)' : ''}` : 'an unknown commit (not a git checkout)'}; machine: ${meta.machine.cpu}${meta.machine.cpuMHz ? ` at ${Math.round(meta.machine.cpuMHz)} MHz` : ''}, ${meta.machine.cores} cores.`,
+    );
+  }
   if (meta.skipped.length) {
     out.push('');
     out.push(meta.skipped.map((s) => `Skipped: ${s}`).join('\n'));

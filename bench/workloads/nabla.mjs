@@ -1,11 +1,11 @@
 // nabla's side of the benchmark (child process entry; see driver.mjs).
 //
-// GEMM forms: A·B is `nb.matmul`; A·Bᵀ is `nb.nn.functional.linear(a, b)` (x·Wᵀ, whose kernel
-// reads W transposed through strides). No public op computes Aᵀ·B without copying the
-// transpose (`.mT`/`transpose` materialise it); nabla only reaches it inside backward. So the
-// child also instantiates dist/nabla.wasm a second time and calls its `matmul_f32` export
-// directly with transposed strides, exactly as the backward of linear/matmul does: that is
-// the Aᵀ·B figure, and the "kernel" figure of the other two forms.
+// GEMM forms go through the public op, as the peers' figures do: `nb.matmul(a, b, { transA,
+// transB })` reads a transposed operand through strides. The child also instantiates
+// dist/nabla.wasm a second time and calls its `matmul_f32` export directly: the "kernel"
+// column, whose gap to the op is the op layer's per-call cost.
+//
+// `config.plant` (tests only) swaps in a broken workload that the harness must reject.
 import { readFileSync } from 'node:fs';
 import * as nb from 'nabla';
 import { runChild, storedShapes } from './driver.mjs';
@@ -45,15 +45,15 @@ function makeKernelMatmul(kern) {
     };
     const a = put(aData);
     const b = put(bData);
-    const out = ex.nb_alloc(m * n * 4);
+    const out = put(new Float32Array(m * n).fill(NaN)); // a call that writes nothing stays NaN
     const [[ars, acs], [brs, bcs]] = strides(c);
-    const run = () => ex.matmul_f32(a, b, out, m, k, n, ars, acs, brs, bcs, 0, scratch);
     return {
-      run,
-      output() {
-        run();
-        return new Float32Array(ex.memory.buffer, out, m * n).slice();
+      run: () => {
+        ex.matmul_f32(a, b, out, m, k, n, ars, acs, brs, bcs, 0, scratch);
+        return out;
       },
+      read: () => new Float32Array(ex.memory.buffer, out, m * n).slice(),
+      free() {},
       via: 'wasm export matmul_f32 (strided operands)',
       dispose() {
         ex.nb_free(a, aData.length * 4);
@@ -64,21 +64,24 @@ function makeKernelMatmul(kern) {
   };
 }
 
-function matmul(c, aData, bData) {
-  if (c.form === 'AtB') return null;
-  const [sa, sb] = storedShapes(c);
-  const a = nb.tensor(aData, { shape: sa });
-  const b = nb.tensor(bData, { shape: sb });
-  const ab = c.form === 'AB';
-  const product = ab ? () => nb.matmul(a, b) : () => nb.nn.functional.linear(a, b);
-  return {
-    run: () => product().dispose(),
-    output: () => nb.tidy(() => product().toArray()),
-    via: ab ? 'nb.matmul' : 'nb.nn.functional.linear (x·Wᵀ)',
-    dispose() {
-      a.dispose();
-      b.dispose();
-    },
+function makeMatmul(plant) {
+  return (c, aData, bData) => {
+    const [sa, sb] = storedShapes(c);
+    const a = nb.tensor(aData, { shape: sa });
+    const b = nb.tensor(bData, { shape: sb });
+    const opts = { transA: c.form === 'AtB', transB: c.form === 'ABt' };
+    // The planted no-op hands back one tensor made before timing and computes nothing.
+    const idle = plant === 'noop-matmul' ? nb.keep(nb.zeros([c.m, c.n])) : null;
+    return {
+      run: idle ? () => idle : () => nb.matmul(a, b, opts),
+      read: (h) => h.toArray(),
+      free: (h) => h.dispose(),
+      via: `nb.matmul(a, b, { transA: ${opts.transA}, transB: ${opts.transB} })`,
+      dispose() {
+        a.dispose();
+        b.dispose();
+      },
+    };
   };
 }
 
@@ -126,6 +129,29 @@ function step({ net, optimizer, lossFn }, [x, y]) {
   return loss;
 }
 
+/** Broken steps the harness must reject (tests only). */
+const PLANTED_STEPS = {
+  // does nothing and reports a plausible loss
+  'noop-step': () => 2.3,
+  // forward and update without backward: no gradients, so the parameters never move
+  'no-backward': ({ net, optimizer, lossFn }, [x, y]) => {
+    const loss = nb.tidy(() => lossFn.forward(net.forward(x), y).item());
+    optimizer.step();
+    optimizer.zeroGrad();
+    return loss;
+  },
+  // a real step with the wrong optimizer: the parameters move, but not by Adam's update
+  'sgd-step': (m, batch) => {
+    m.sgd ??= new nb.optim.SGD(m.net.parameters(), { lr: 0.1 });
+    return step({ ...m, optimizer: m.sgd }, batch);
+  },
+};
+
+/** Parameters in PyTorch's layout and order (Linear weight [out, in], then bias). */
+function parameters({ net }) {
+  return net.parameters().map((p) => Float32Array.from(p.toArray()));
+}
+
 function accuracy({ net }, ds) {
   let correct = 0;
   for (let s = 0; s < ds.count; s += 1000) {
@@ -143,19 +169,21 @@ function accuracy({ net }, ds) {
   return correct / ds.count;
 }
 
-await runChild(async (_library, _config, workload) => {
+await runChild(async (_library, config, workload) => {
+  const plant = config.plant ?? null;
   await nb.init();
   const pkg = JSON.parse(readFileSync(new URL('../package.json', distUrl), 'utf8'));
   const kern = workload === 'matmul' ? await kernelInstance() : null;
   return {
     version: pkg.version,
-    matmul,
-    kernelMatmul: kern ? makeKernelMatmul(kern) : null,
+    matmul: makeMatmul(plant),
+    kernelMatmul: kern && !plant ? makeKernelMatmul(kern) : null,
     dataset,
     batch,
     free: (bt) => bt.forEach((t) => t.dispose()),
     model,
-    step,
+    step: PLANTED_STEPS[plant] ?? step,
+    parameters,
     accuracy,
     extrapolateEpoch: false,
     memory() {

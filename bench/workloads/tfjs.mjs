@@ -11,14 +11,11 @@ function matmul(c, aData, bData) {
   const b = tf.tensor2d(bData, sb);
   const [ta, tb] = [c.form === 'AtB', c.form === 'ABt'];
   return {
-    // Both backends run kernels synchronously, so disposing right away is safe.
-    run: () => tf.matMul(a, b, ta, tb).dispose(),
-    output() {
-      const c = tf.matMul(a, b, ta, tb);
-      const data = c.dataSync().slice();
-      c.dispose();
-      return data;
-    },
+    // Both backends run kernels synchronously; the driver disposes each product when the next
+    // one arrives and checks the last.
+    run: () => tf.matMul(a, b, ta, tb),
+    read: (h) => h.dataSync().slice(),
+    free: (h) => h.dispose(),
     via: `tf.matMul(a, b, ${ta}, ${tb})`,
     dispose() {
       a.dispose();
@@ -69,6 +66,19 @@ function step({ forward, optimizer, vars }, { x, y }) {
   return loss;
 }
 
+/** Parameters in PyTorch's layout (weight [out, in], then bias), from tfjs's [in, out]. */
+function parameters({ vars }) {
+  return vars.map((v) => {
+    const data = v.dataSync();
+    if (v.shape.length !== 2) return Float32Array.from(data);
+    const [inF, outF] = v.shape;
+    const out = new Float32Array(data.length);
+    for (let i = 0; i < inF; i++)
+      for (let o = 0; o < outF; o++) out[o * inF + i] = data[i * outF + o];
+    return out;
+  });
+}
+
 function accuracy({ forward }, ds) {
   let correct = 0;
   for (let s = 0; s < ds.count; s += 1000) {
@@ -108,6 +118,7 @@ await runChild(async (library) => {
     free: ({ x, y }) => tf.dispose([x, y]),
     model,
     step,
+    parameters,
     accuracy,
     // The cpu backend needs about two minutes an epoch here: extrapolate from a few steps.
     extrapolateEpoch: backend === 'cpu',
