@@ -8,6 +8,7 @@
 // loss vs batch means weighted by size) float32 rounding differs, so 1e-6 (the losses and
 // weights are O(1)).
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { onTestFinished } from 'vitest';
 import * as nb from '../ts/index.js';
 import { Progress } from '../ts/train/progress.js';
 
@@ -309,6 +310,10 @@ describe('evaluate and predict', () => {
     const expected = nb.noGrad(() => m.forward(x));
     m.train();
 
+    // Exact tensor counts: step boundaries (predict's model calls) would also release
+    // leftovers of earlier tests, so count with automatic release off.
+    nb.setAutoRelease(false);
+    onTestFinished(() => nb.setAutoRelease(true));
     const before = nb.memory().tensors;
     const p1 = nb.train.predict(m, x);
     expect(nb.memory().tensors).toBe(before + 1);

@@ -12,7 +12,9 @@ export {
 } from './errors.js';
 export { OutOfMemoryError } from './wasm/heap.js';
 export { tidy, keep, scope, Scope } from './tensor/scope.js';
-export { noGrad, isGradEnabled } from './autograd/node.js';
+export { noGrad, enableGrad, isGradEnabled } from './autograd/node.js';
+export * as autograd from './autograd/api.js';
+export { setAutoRelease } from './tensor/steps.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.js';
 export { manualSeed, getRngState, setRngState } from './ops/random.js';
 export {

@@ -2,6 +2,7 @@
 // and a backward closure that maps the output's gradient to the inputs' gradients. The op's
 // forward and backward are written side by side in the op's own function (micrograd style).
 import type { Tensor } from '../tensor/tensor.js';
+import { context, isAsyncFunction, runAsync } from '../tensor/scope.js';
 
 /** Gradients for an op's inputs, in input order; null where no gradient flows. */
 export type Grads = readonly (Tensor | null | undefined)[];
@@ -18,30 +19,51 @@ export interface GradNode {
   readonly backward: (g: Tensor) => Grads;
   /** Tensors the backward reads besides the inputs and the output (masks, indices, maxima). */
   readonly saved: readonly Tensor[];
+  /**
+   * Version of every tensor in `inputs` (non-null) and `saved` when the op ran: backward
+   * refuses to run on values an in-place op has changed since.
+   */
+  readonly versions: readonly number[];
+  /** Set once a backward without `retainGraph` has passed through this node. */
+  freed: boolean;
 }
-
-let gradEnabled = true;
 
 export function isGradEnabled(): boolean {
-  return gradEnabled;
+  return context().grad;
 }
 
-/** Runs `fn` without recording a graph (like `torch.no_grad()`); async functions too. */
-export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  let result: T;
+/** Runs `fn` with grad mode set to `on`, restoring it afterwards; an async `fn` in its own context. */
+function withGrad<T>(op: string, on: boolean, fn: () => T): T {
+  const ctx = context();
+  if (isAsyncFunction(fn)) return runAsync(op, { stack: ctx.stack, grad: on }, fn);
+  const prev = ctx.grad;
+  ctx.grad = on;
   try {
-    result = fn();
-  } catch (e) {
-    gradEnabled = prev;
-    throw e;
+    return fn();
+  } finally {
+    ctx.grad = prev;
   }
-  if (result instanceof Promise) {
-    return result.finally(() => (gradEnabled = prev)) as T;
-  }
-  gradEnabled = prev;
-  return result;
+}
+
+/**
+ * Runs `fn` without recording a graph (like `torch.no_grad()`). An async `fn` gets a context of
+ * its own, so code running concurrently keeps its gradients.
+ */
+export function noGrad<T>(fn: () => T): T {
+  return withGrad('noGrad', false, fn);
+}
+
+/** Runs `fn` with gradients recorded even inside `noGrad` (like `torch.enable_grad()`). */
+export function enableGrad<T>(fn: () => T): T {
+  return withGrad('enableGrad', true, fn);
+}
+
+/** The tensors whose versions a node checks: non-null inputs, then saved ones. */
+export function checkedTensors(node: GradNode): Tensor[] {
+  const out: Tensor[] = [];
+  for (const t of node.inputs) if (t) out.push(t);
+  out.push(...node.saved);
+  return out;
 }
 
 /**
@@ -56,16 +78,22 @@ export function record(
   backward: (g: Tensor) => Grads,
   saved: readonly Tensor[] = [],
 ): Tensor {
-  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  if (!context().grad || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   // Inputs that need no gradient may still be read by the backward (mul reads the other factor).
   const constants = inputs.filter((t) => !t.requiresGrad);
-  out._node = {
+  const node: GradNode = {
     name,
     inputs: inputs.map((t) => (t.requiresGrad ? t : null)),
     backward,
     saved: constants.length ? [...constants, ...saved] : saved,
+    versions: [],
+    freed: false,
   };
+  (node as unknown as { versions: number[] }).versions = checkedTensors(node).map((t) =>
+    t.isDisposed ? -1 : t.storage().version,
+  );
+  out._node = node;
   return out;
 }
 

@@ -1,5 +1,6 @@
 // Datasets: anything with a length and an indexed `get`, plus the two every training script
 // needs — in-memory tensors (TensorDataset) and index views for splits (Subset, randomSplit).
+import { hold } from '../tensor/scope.js';
 import { IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { noGrad } from '../autograd/node.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -36,6 +37,8 @@ export class TensorDataset<T extends Tensor[] = Tensor[]> extends Dataset<T> {
         `TensorDataset: all tensors need the same size in dim 0, got ${tensors.map((t) => fmt(t.shape)).join(', ')}`,
       );
     }
+    // The dataset holds its tensors across training steps (a scope's tensors stay the scope's).
+    tensors.forEach(hold);
     this.tensors = tensors;
   }
 

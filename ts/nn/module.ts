@@ -3,8 +3,9 @@
 // dotted names as PyTorch's `state_dict()` for the same architecture (`fc1.weight`, `0.bias`).
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
-import { keep } from '../tensor/scope.js';
-import { noGrad } from '../autograd/node.js';
+import { keep, tensorsIn } from '../tensor/scope.js';
+import { isGradEnabled, noGrad } from '../autograd/node.js';
+import { stepBoundary } from '../tensor/steps.js';
 
 const PARAM = Symbol('nabla.parameter');
 
@@ -29,12 +30,45 @@ export interface LoadResult {
   unexpectedKeys: string[];
 }
 
+/** How deep the current module calls are nested (0 outside every forward). */
+let callDepth = 0;
+
+/**
+ * The one entry point of every module call: `forward` of each instance goes through here, so
+ * whatever must see every call (step boundaries now; hooks and adapters later) lives in one
+ * place. A top-level call of a model (a module with parameters) made with gradients off is an
+ * inference step: a step boundary of that model (its arguments count as in use).
+ */
+function callModule(m: Module, forward: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+  if (callDepth === 0 && !isGradEnabled() && m.parameters().length > 0) {
+    stepBoundary(m, `${m.constructor.name}.forward()`, tensorsIn(args));
+  }
+  callDepth++;
+  try {
+    return forward.apply(m, args);
+  } finally {
+    callDepth--;
+  }
+}
+
 export abstract class Module {
   /** True in training mode (dropout active), false after `eval()`. */
   training = true;
   private readonly buffers = new Map<string, { tensor: Tensor; persistent: boolean }>();
 
   abstract forward(...args: never[]): unknown;
+
+  constructor() {
+    // The subclass's forward is already on the prototype chain here; route calls through
+    // callModule (non-enumerable, so parameter discovery never sees it).
+    const forward = (this as unknown as { forward: (...a: unknown[]) => unknown }).forward;
+    Object.defineProperty(this, 'forward', {
+      value: (...args: unknown[]) => callModule(this, forward, args),
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
+  }
 
   /** Registers a non-trainable tensor saved in the state dict (when persistent). */
   registerBuffer(name: string, tensor: Tensor, persistent = true): Tensor {

@@ -4,6 +4,7 @@
 import { DTypeError, DisposedError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { keep } from '../tensor/scope.js';
+import { stepBoundary } from '../tensor/steps.js';
 import { sameShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/node.js';
 import { full } from '../ops/creation.js';
@@ -239,7 +240,10 @@ export abstract class Optimizer<O extends { lr: number }> {
       for (const [name, t] of added[k]) st.buffers.set(name, t);
       st.step += 1;
       this.update(p, g, group, st, new Set(added[k].keys()));
+      p.storage().version++;
     }
+    // A training step ends here: release what the loop made and no longer reads.
+    stepBoundary(this, `${this.name}.step()`);
   }
 
   private checkPair(where: string, i: number, p: Tensor, g: Tensor): void {

@@ -1,20 +1,75 @@
-// Scopes free what a block made. `tidy(fn)` disposes every tensor created inside `fn` except
-// those it returns (which move to the enclosing scope); `scope()` does the same for a
-// `using` block. Tensors made outside any scope live until `dispose()`, with a
-// FinalizationRegistry as a safety net for ones that become garbage.
+// Who frees a tensor. Four owners, checked in this order when a tensor is created:
+//
+// 1. A scope: `tidy(fn)` disposes every tensor created inside `fn` except what it returns (and
+//    what their graphs read); `scope()` does the same for a `using` block.
+// 2. Kept: `keep(t)` (parameters, optimizer state and gradients are kept) lives until disposed.
+// 3. Steps (ts/tensor/steps.ts): once a program has passed a step boundary (an optimizer step,
+//    a DataLoader batch, a module call under noGrad), a tensor made outside any scope is released
+//    at a later boundary when no op has read it for two steps. That keeps a plain PyTorch-style
+//    loop flat with no memory calls.
+// 4. Before the first boundary: no owner; a FinalizationRegistry frees it once unreachable.
+//
+// The scope stack and grad mode live in a context. Synchronous code shares one context; an
+// async `tidy`/`noGrad` runs in its own (through Node's AsyncLocalStorage), so concurrent code
+// neither lands in its scope nor sees its grad mode. Where no AsyncLocalStorage exists (browsers)
+// an async tidy/noGrad throws rather than guess.
 import type { Tensor } from './tensor.js';
 import type { Storage } from './storage.js';
 import { stats } from './storage.js';
+import { ValueError } from '../errors.js';
+import { manage, onUnstepped, stepsStarted, unmanage } from './steps.js';
+
+/** The scope stack and grad mode of one line of execution. */
+export interface Context {
+  readonly stack: Scope[];
+  grad: boolean;
+}
+
+const syncContext: Context = { stack: [], grad: true };
+
+interface AsyncStorage {
+  getStore(): Context | undefined;
+  run<R>(store: Context, fn: () => R): R;
+}
+let asyncStorage: AsyncStorage | null = null;
+
+/** @internal Installed by `init()` in Node: gives async tidy/noGrad their own context. */
+export function setAsyncStorage(s: AsyncStorage | null): void {
+  asyncStorage = s;
+}
+
+/** The context of the running code. */
+export function context(): Context {
+  return asyncStorage?.getStore() ?? syncContext;
+}
+
+/** Runs an async `fn` in a context of its own derived from the current one. */
+export function runAsync<T>(op: string, ctx: Context, fn: () => T): T {
+  if (!asyncStorage) {
+    throw new ValueError(
+      `${op}: an async function needs its own context, which this platform lacks (no AsyncLocalStorage); ` +
+        `call ${op} on the synchronous parts inside your async function instead`,
+    );
+  }
+  return asyncStorage.run(ctx, fn);
+}
 
 export class Scope implements Disposable {
   /** @internal */ readonly tensors = new Set<Tensor>();
   private ended = false;
 
+  /** @internal */
+  constructor(
+    private readonly ctx: Context,
+    /** The scope this one was opened in, which inherits what this one keeps. */
+    private readonly parent: Scope | null,
+  ) {}
+
   /** Keeps `t` alive past this scope (it moves to the enclosing one). */
   keep<T extends Tensor>(t: T): T {
     if (t._scope === this) {
       this.tensors.delete(t);
-      adopt(t, this.parent());
+      adopt(t, this.parent);
     }
     return t;
   }
@@ -23,12 +78,11 @@ export class Scope implements Disposable {
   end(keepers: ReadonlySet<Tensor> = new Set()): void {
     if (this.ended) return;
     this.ended = true;
-    const parent = this.parent();
-    const i = stack.lastIndexOf(this);
-    if (i >= 0) stack.splice(i, 1);
+    const i = this.ctx.stack.lastIndexOf(this);
+    if (i >= 0) this.ctx.stack.splice(i, 1);
     for (const t of this.tensors) {
       if (keepers.has(t)) {
-        adopt(t, parent);
+        adopt(t, this.parent);
       } else {
         t._scope = null; // dispose() would otherwise edit the set being iterated
         t.dispose();
@@ -37,20 +91,13 @@ export class Scope implements Disposable {
     this.tensors.clear();
   }
 
-  /** The scope this one was opened in, which inherits what this one keeps. */
-  private parent(): Scope | null {
-    const i = stack.lastIndexOf(this);
-    return i > 0 ? stack[i - 1] : null;
-  }
-
   [Symbol.dispose](): void {
     this.end();
   }
 }
 
-const stack: Scope[] = [];
-
 function currentScope(): Scope | null {
+  const { stack } = context();
   return stack.length ? stack[stack.length - 1] : null;
 }
 
@@ -63,20 +110,27 @@ const registry =
     : null;
 
 /**
- * Gives `t` to scope `s`, or to nobody. A scope holds its tensors strongly and disposes them,
- * so only an unowned tensor needs the safety net; arming it lazily keeps the registry out of
- * the hot path of intermediates that live and die inside a scope.
+ * Gives `t` to scope `s`, or to nobody: then to the steps once they have started (unless it
+ * is kept), else to the FinalizationRegistry (armed lazily, so intermediates that live and die
+ * inside a scope never touch it).
  */
 function adopt(t: Tensor, s: Scope | null): void {
   t._scope = s;
-  if (s) s.tensors.add(t);
-  else if (registry && !t._guarded) {
+  if (s) {
+    s.tensors.add(t);
+    return;
+  }
+  if (!t._kept && stepsStarted()) {
+    manage(t);
+  } else if (registry && !t._guarded) {
     registry.register(t, t._storage!, t);
     t._guarded = true;
   }
 }
 
-/** Called by every new tensor: counts it and gives it to the current scope (or the safety net). */
+onUnstepped((t) => adopt(t, null));
+
+/** Called by every new tensor: counts it and gives it to its owner. */
 export function track(t: Tensor): void {
   stats.tensors++;
   adopt(t, currentScope());
@@ -87,21 +141,34 @@ export function untrack(t: Tensor): void {
   stats.tensors--;
   t._scope?.tensors.delete(t);
   t._scope = null;
+  unmanage(t);
   if (t._guarded) registry?.unregister(t);
   t._guarded = false;
 }
 
-/** Removes `t` from whatever scope owns it, so no scope will dispose it. */
+/**
+ * Holds `t` until `dispose()`: no scope frees it and no step boundary releases it (like
+ * keeping a reference in PyTorch). Returns `t`.
+ */
 export function keep<T extends Tensor>(t: T): T {
+  t.storage(); // a released tensor cannot be kept
   t._scope?.tensors.delete(t);
+  unmanage(t);
+  t._kept = true;
   adopt(t, null);
   return t;
 }
 
+/** Keeps `t` unless a scope owns it: for objects that hold tensors across steps (datasets). */
+export function hold<T extends Tensor>(t: T): T {
+  return t._scope === null && !t._kept ? keep(t) : t;
+}
+
 /** Opens a scope for a `using` block: `{ using _ = nb.scope(); ... }`. */
 export function scope(): Scope {
-  const s = new Scope();
-  stack.push(s);
+  const ctx = context();
+  const s = new Scope(ctx, currentScope());
+  ctx.stack.push(s);
   return s;
 }
 
@@ -129,6 +196,13 @@ export function setTensorCheck(f: (v: unknown) => v is Tensor): void {
   isTensorFn = f;
 }
 
+/** @internal Every tensor found in `value` (arrays, Maps, plain objects). */
+export function tensorsIn(value: unknown): Set<Tensor> {
+  const out = new Set<Tensor>();
+  collect(value, out, new Set(), isTensorFn);
+  return out;
+}
+
 /**
  * The tensors a scope must not free: those returned, plus everything their autograd graphs
  * read (inputs, intermediates, saved tensors), so `backward()` still works after the scope.
@@ -136,8 +210,7 @@ export function setTensorCheck(f: (v: unknown) => v is Tensor): void {
  * the scope opened can lead back into it.
  */
 function returned(value: unknown, owner: Scope): Set<Tensor> {
-  const out = new Set<Tensor>();
-  collect(value, out, new Set(), isTensorFn);
+  const out = tensorsIn(value);
   const stack = [...out];
   while (stack.length) {
     const node = stack.pop()!._node;
@@ -154,11 +227,29 @@ function returned(value: unknown, owner: Scope): Set<Tensor> {
 
 /**
  * Runs `fn` and disposes every tensor it created except those in its result (found in
- * arrays, Maps and plain objects). Works for async functions too: the scope ends when the
- * promise settles. Concurrent async tidies share one scope stack, so tensors made while
- * both are pending belong to the innermost open one.
+ * arrays, Maps and plain objects). An async `fn` runs in a context of its own, so tensors
+ * that concurrent code creates while it is pending never land in its scope; the scope ends
+ * when the promise settles.
  */
 export function tidy<T>(fn: () => T): T {
+  if (isAsyncFunction(fn)) {
+    const parent = context();
+    const ctx: Context = { stack: [], grad: parent.grad };
+    const s = new Scope(ctx, currentScope());
+    ctx.stack.push(s);
+    return runAsync('tidy', ctx, () =>
+      (fn() as Promise<unknown>).then(
+        (v: unknown) => {
+          s.end(returned(v, s));
+          return v;
+        },
+        (e: unknown) => {
+          s.end();
+          throw e;
+        },
+      ),
+    ) as T;
+  }
   const s = scope();
   let result: T;
   try {
@@ -168,17 +259,16 @@ export function tidy<T>(fn: () => T): T {
     throw e;
   }
   if (result instanceof Promise) {
-    return result.then(
-      (v: unknown) => {
-        s.end(returned(v, s));
-        return v;
-      },
-      (e: unknown) => {
-        s.end();
-        throw e;
-      },
-    ) as T;
+    // A plain function that returned a promise: what it made synchronously is all this scope
+    // saw, so end it now rather than catch concurrent work later.
+    s.end(returned(result, s));
+    return result;
   }
   s.end(returned(result, s));
   return result;
+}
+
+/** True for `async function` / `async () =>` (the only async forms tidy and noGrad can scope). */
+export function isAsyncFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && fn.constructor?.name === 'AsyncFunction';
 }

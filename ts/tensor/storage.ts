@@ -20,6 +20,11 @@ export function sizeClass(bytes: number): number {
 
 export class Storage {
   refs = 1;
+  /**
+   * Bumped by every in-place write (PyTorch's version counter, shared by views): a graph that
+   * saved a tensor checks in backward that it still holds the values the forward saw.
+   */
+  version = 0;
   private constructor(
     readonly ptr: number,
     readonly bytes: number,

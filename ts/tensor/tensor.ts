@@ -3,12 +3,13 @@
 // live side by side.
 import { DisposedError, DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { isGradEnabled, noGrad, type GradNode } from '../autograd/node.js';
-import { backward as runBackward } from '../autograd/backward.js';
+import { backward as runBackward, type BackwardOptions } from '../autograd/backward.js';
 import { f32View, i32View } from '../wasm/heap.js';
 import type { DType, TypedArray } from './dtype.js';
 import { broadcastShapes, numel, type Shape } from './shape.js';
 import { Storage } from './storage.js';
 import { setTensorCheck, track, untrack, type Scope } from './scope.js';
+import { step, type Release } from './steps.js';
 import * as E from '../ops/elementwise.js';
 import * as R from '../ops/reduce.js';
 import * as S from '../ops/shape.js';
@@ -35,6 +36,16 @@ export class Tensor implements Disposable {
   /** @internal */ _scope: Scope | null = null;
   /** @internal Registered with the FinalizationRegistry (only while no scope owns it). */
   _guarded = false;
+  /** @internal Held by `keep()`: never released by a scope or a step boundary. */
+  _kept = false;
+  /** @internal The step at which an op last read this tensor (see steps.ts). */
+  _lastRead = 0;
+  /** @internal The step at which the steps took it over (see steps.ts). */
+  _born = 0;
+  /** @internal Why a step boundary released it, for the error a later use throws. */
+  _release: Release | null = null;
+  /** @internal Set by `retainGrad()`: backward also stores this non-leaf tensor's gradient. */
+  _retainsGrad = false;
   private _requiresGrad = false;
 
   /** @internal Use the creation functions (`nb.tensor`, `nb.zeros`, ...) instead. */
@@ -66,8 +77,14 @@ export class Tensor implements Disposable {
   /** @internal The storage, or a DisposedError if this tensor was disposed. */
   storage(): Storage {
     if (this._storage === null) {
-      throw new DisposedError(`tensor ${fmt(this.shape)} ${this.dtype} was used after dispose()`);
+      const r = this._release;
+      throw new DisposedError(
+        r
+          ? `tensor ${fmt(this.shape)} ${this.dtype} was released automatically at step ${r.step} (${r.boundary}): no op had read it since step ${r.lastRead}, before that loop's previous step (${r.previous}). A tensor made in a loop lives until its loop advances twice without using it; hold it longer with nb.keep(t) (and dispose() it when done)`
+          : `tensor ${fmt(this.shape)} ${this.dtype} was used after dispose()`,
+      );
     }
+    this._lastRead = step;
     return this._storage;
   }
 
@@ -166,9 +183,22 @@ export class Tensor implements Disposable {
 
   // ------------------------------------------------------------------ autograd
 
-  /** Accumulates d(this)/d(leaf) into every leaf's `.grad`; `grad` defaults to 1 for scalars. */
-  backward(grad?: Tensor): void {
-    runBackward(this, grad);
+  /**
+   * Accumulates d(this)/d(leaf) into every leaf's `.grad`; `grad` defaults to 1 for scalars.
+   * The graph is freed afterwards, so a second backward through it throws unless this one
+   * passed `{ retainGraph: true }`.
+   */
+  backward(grad?: Tensor | null, opts: BackwardOptions = {}): void {
+    runBackward(this, grad ?? undefined, opts);
+  }
+
+  /** Makes `backward()` also store this non-leaf tensor's gradient in `.grad`. */
+  retainGrad(): this {
+    if (!this.requiresGrad) {
+      throw new ValueError(`retainGrad: tensor ${fmt(this.shape)} does not require grad`);
+    }
+    if (this._node !== null) this._retainsGrad = true;
+    return this;
   }
 
   /** A tensor sharing this data with no gradient history. */
@@ -459,6 +489,7 @@ function inPlace(t: Tensor, op: string, compute: () => Tensor): void {
     }
     const src = r.dtype === t.dtype ? r : castTo(r, t.dtype);
     copyStrided(src, 0, t, 0, [t.size], [1], [1]);
+    t.storage().version++;
     if (src !== r) src.dispose();
   } finally {
     r.dispose();

@@ -4,7 +4,7 @@
 import { ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
-import { tidy } from '../tensor/scope.js';
+import { keep, tidy } from '../tensor/scope.js';
 import { noGrad } from '../autograd/node.js';
 import { cat } from '../ops/shape.js';
 import type { Callback, Logs, TrainState } from './callbacks.js';
@@ -225,8 +225,9 @@ export function predict(model: Module, input: Tensor | Batches): Tensor {
     if (input instanceof Tensor)
       return tidy(() => noGrad(() => model.forward(input as never) as Tensor));
     const outs: Tensor[] = [];
+    // kept: each model call is an inference step, which would release earlier unread outputs
     for (const [x] of batches(input))
-      outs.push(tidy(() => noGrad(() => model.forward(x as never) as Tensor)));
+      outs.push(keep(tidy(() => noGrad(() => model.forward(x as never) as Tensor))));
     const out = cat(outs, 0);
     outs.forEach((t) => t.dispose());
     return out;

@@ -1,6 +1,7 @@
 // Loads the WebAssembly core once and hands out typed access to its exports and memory.
 // Browsers fetch `nabla.wasm` beside the bundle (streaming compilation when the server says
 // application/wasm); Node reads the file. Node built-ins are imported only on Node's paths.
+import { setAsyncStorage, type Context } from '../tensor/scope.js';
 import { ValueError } from '../errors.js';
 import { EXPORTS, type Core } from './abi.js';
 
@@ -182,12 +183,28 @@ function checkExports(instance: WebAssembly.Instance): Core {
 }
 
 /**
+ * In Node, async `tidy`/`noGrad` get contexts of their own through AsyncLocalStorage (loaded
+ * on demand, so browser bundles stay free of Node built-ins); elsewhere they throw.
+ */
+async function installAsyncContext(): Promise<void> {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (!proc?.versions?.node) return;
+  try {
+    const { AsyncLocalStorage } = await import('node:async_hooks');
+    setAsyncStorage(new AsyncLocalStorage<Context>());
+  } catch {
+    // an odd runtime without async_hooks: async tidy/noGrad throw, synchronous code is unaffected
+  }
+}
+
+/**
  * Loads the core: by default `nabla.wasm` next to this file, else `options.wasm`. Idempotent:
  * later calls (and concurrent ones) resolve to the same instance; a failed call can be retried.
  */
 export function init(options: InitOptions = {}): Promise<void> {
   if (core !== null) return Promise.resolve();
   loading ??= (async () => {
+    await installAsyncContext();
     core = checkExports(await instantiate(await load(options.wasm)));
   })().catch((e: unknown) => {
     loading = null;
