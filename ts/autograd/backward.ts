@@ -104,9 +104,7 @@ export function grad(
         ? (opts.gradOutputs as (Tensor | null)[])
         : [opts.gradOutputs as Tensor];
   if (gos.length !== outs.length) {
-    throw new ValueError(
-      `autograd.grad: got ${gos.length} gradOutputs for ${outs.length} outputs`,
-    );
+    throw new ValueError(`autograd.grad: got ${gos.length} gradOutputs for ${outs.length} outputs`);
   }
   ins.forEach((t, i) => {
     if (!t.requiresGrad) {
