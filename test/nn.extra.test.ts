@@ -778,3 +778,62 @@ describe('LambdaLR, MultiStepLR, OneCycleLR against PyTorch 1.13', () => {
     ).not.toThrow();
   });
 });
+
+// ------------------------------------------------------------------ in a training loop
+
+describe('the new pieces in a training loop', () => {
+  class Tiny extends nn.Module {
+    fc = new nn.Linear(6, 8);
+    gn = new nn.GroupNorm(2, 8);
+    rms = new nn.RMSNorm(8);
+    heads = new nn.ModuleDict({ out: new nn.Linear(8, 3) });
+    scale = new nn.ParameterList([nb.ones([3])]);
+    forward(x: nb.Tensor): nb.Tensor {
+      const h = this.rms.forward(this.gn.forward(this.fc.forward(x)).relu());
+      return (this.heads.get('out') as nn.Linear).forward(h).mul(this.scale.at(0));
+    }
+  }
+
+  for (const kind of ['sgd', 'adam'] as const) {
+    it(`${kind} + OneCycleLR: loss falls, momentum cycles, live tensors stay flat`, () => {
+      nb.manualSeed(1);
+      const model = new Tiny();
+      const params = model.parameters();
+      // SGD starts without momentum: OneCycleLR sets it (PyTorch does the same)
+      const opt =
+        kind === 'sgd'
+          ? new nb.optim.SGD(params, { lr: 0.1 })
+          : new nb.optim.Adam(params, { lr: 0.01 });
+      const sched = new nb.optim.OneCycleLR(opt, {
+        maxLr: kind === 'sgd' ? 0.1 : 0.02,
+        totalSteps: 40,
+      });
+      const x = nb.keep(nb.randn([16, 6]));
+      const y = nb.keep(nb.randn([16, 3]));
+      const losses: number[] = [];
+      let live = 0;
+      for (let t = 0; t < 40; t++) {
+        nb.tidy(() => {
+          opt.zeroGrad();
+          const out = model.forward(x);
+          const loss = nn
+            .smoothL1Loss(out, y, { beta: 0.5 })
+            .add(nn.klDiv(out.logSoftmax(1), y.softmax(1), { reduction: 'batchmean' }));
+          loss.backward();
+          opt.step();
+          losses.push(loss.item());
+        });
+        if (t < 39) sched.step();
+        if (t === 2) live = nb.memory().tensors;
+      }
+      expect(nb.memory().tensors).toBe(live);
+      expect(losses.every(Number.isFinite)).toBe(true);
+      expect(losses[39]).toBeLessThan(0.8 * losses[0]);
+      const m = momenta(opt as AnyOpt)[0];
+      expect(m).toBeCloseTo(0.95, 6); // back at maxMomentum at the end of the cycle
+      model.dispose();
+      x.dispose();
+      y.dispose();
+    });
+  }
+});
