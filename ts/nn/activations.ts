@@ -2,7 +2,7 @@
 // they can sit in a Sequential (and take a slot in its numbering, as in PyTorch).
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Module } from './module.js';
+import { Module, pyFloat } from './module.js';
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
@@ -40,6 +40,10 @@ export class GELU extends Module {
   forward(x: Tensor): Tensor {
     return x.gelu({ approximate: this.approximate });
   }
+
+  override extraRepr(): string {
+    return `approximate='${this.approximate}'`;
+  }
 }
 
 export class LeakyReLU extends Module {
@@ -49,6 +53,10 @@ export class LeakyReLU extends Module {
 
   forward(x: Tensor): Tensor {
     return x.leakyRelu(this.negativeSlope);
+  }
+
+  override extraRepr(): string {
+    return `negative_slope=${pyFloat(this.negativeSlope)}`;
   }
 }
 
@@ -60,6 +68,10 @@ export class Softmax extends Module {
 
   forward(x: Tensor): Tensor {
     return x.softmax(this.dim);
+  }
+
+  override extraRepr(): string {
+    return `dim=${this.dim}`;
   }
 }
 
@@ -73,5 +85,9 @@ export class LogSoftmax extends Module {
 
   forward(x: Tensor): Tensor {
     return x.logSoftmax(this.dim);
+  }
+
+  override extraRepr(): string {
+    return `dim=${this.dim}`;
   }
 }

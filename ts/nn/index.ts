@@ -1,8 +1,20 @@
 // `nb.nn`: modules, layers, activations, losses, initialisers and the functional forms.
-export { Module, Parameter, isParameter, type LoadOptions, type LoadResult } from './module.js';
+export {
+  Module,
+  Parameter,
+  isParameter,
+  pyFloat,
+  pyBool,
+  pyTuple,
+  type LoadOptions,
+  type LoadResult,
+} from './module.js';
 export * from './layers.js';
 export * from './activations.js';
 export * from './losses.js';
+export * from './containers.js';
+export * from './normalization.js';
+export { summary, type SummaryInfo, type SummaryRow, type SummaryOptions } from './summary.js';
 export * as init from './init.js';
 export * as functional from './functional.js';
 export * as utils from './utils.js';

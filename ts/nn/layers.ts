@@ -5,7 +5,7 @@ import { IndexError, ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../autograd/node.js';
 import { ones, tensor, zeros } from '../ops/creation.js';
-import { Module, Parameter } from './module.js';
+import { Module, Parameter, pyBool, pyFloat, pyTuple } from './module.js';
 import * as F from './functional.js';
 import * as init from './init.js';
 
@@ -50,6 +50,11 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     return F.linear(x, this.weight, this.bias);
   }
+
+  override extraRepr(): string {
+    const bias = pyBool(this.bias !== null);
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${bias}`;
+  }
 }
 
 /** Zeroes elements with probability p while training; the identity after `eval()`. */
@@ -61,6 +66,10 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     return F.dropout(x, { p: this.p, training: this.training });
+  }
+
+  override extraRepr(): string {
+    return `p=${pyFloat(this.p)}, inplace=False`;
   }
 }
 
@@ -75,6 +84,10 @@ export class Flatten extends Module {
 
   forward(x: Tensor): Tensor {
     return x.flatten(this.startDim, this.endDim);
+  }
+
+  override extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
   }
 }
 
@@ -128,6 +141,11 @@ export class Embedding extends Module {
   forward(indices: Tensor): Tensor {
     return F.embedding(indices, this.weight, { paddingIdx: this.paddingIdx });
   }
+
+  override extraRepr(): string {
+    const pad = this.paddingIdx === null ? '' : `, padding_idx=${this.paddingIdx}`;
+    return `${this.numEmbeddings}, ${this.embeddingDim}${pad}`;
+  }
 }
 
 export interface LayerNormOptions {
@@ -166,6 +184,11 @@ export class LayerNorm extends Module {
 
   forward(x: Tensor): Tensor {
     return F.layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
+  }
+
+  override extraRepr(): string {
+    const shape = pyTuple(this.normalizedShape);
+    return `${shape}, eps=${pyFloat(this.eps)}, elementwise_affine=${pyBool(this.elementwiseAffine)}`;
   }
 }
 

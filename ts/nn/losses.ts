@@ -605,3 +605,147 @@ export class CrossEntropyLoss extends WeightedLoss {
     });
   }
 }
+
+// ------------------------------------------------------------------ smooth L1, Huber, KL divergence
+
+export interface SmoothL1Options extends ReductionOptions {
+  /** Where the loss turns from quadratic to linear (default 1); 0 gives the L1 loss. */
+  beta?: number;
+}
+
+export interface HuberOptions extends ReductionOptions {
+  /** Where the loss turns from quadratic to linear (default 1); must be positive. */
+  delta?: number;
+}
+
+export type KLDivReduction = Reduction | 'batchmean';
+
+export interface KLDivOptions {
+  /**
+   * 'mean' (default, as PyTorch: over every element), 'batchmean' (sum over the batch size,
+   * the true KL divergence per sample), 'sum' or 'none'.
+   */
+  reduction?: KLDivReduction;
+  /** True when the target holds log-probabilities too (default false: probabilities). */
+  logTarget?: boolean;
+}
+
+function checkThreshold(op: string, name: string, v: number, allowZero: boolean): number {
+  if (!Number.isFinite(v) || v < 0 || (v === 0 && !allowZero)) {
+    throw new ValueError(`${op}: ${name} must be ${allowZero ? '>= 0' : '> 0'}, got ${v}`);
+  }
+  return v;
+}
+
+function checkKLReduction(op: string, r: unknown = 'mean'): KLDivReduction {
+  if (r !== 'mean' && r !== 'sum' && r !== 'none' && r !== 'batchmean') {
+    throw new ValueError(
+      `${op}: reduction must be 'mean', 'batchmean', 'sum' or 'none', got ${String(r)}`,
+    );
+  }
+  return r;
+}
+
+/**
+ * `d = |input - target|`, then `0.5 d² / beta` where `d < beta` and `d - 0.5 beta` elsewhere
+ * (`beta = 0` is the L1 loss, as PyTorch). Autograd runs through `where`, which routes each
+ * element's gradient to the branch it took.
+ */
+export function smoothL1Loss(input: Tensor, target: Tensor, opts: SmoothL1Options = {}): Tensor {
+  const op = 'smoothL1Loss';
+  const reduction = checkReduction(op, opts.reduction);
+  const beta = checkThreshold(op, 'beta', opts.beta ?? 1, true);
+  checkPair(op, input, target);
+  return tidy(() => {
+    const d = E.abs(E.sub(input, target));
+    if (beta === 0) return reduce(d, reduction);
+    const quad = E.div(E.mul(E.square(d), 0.5), beta);
+    return reduce(E.where(E.lt(d, beta), quad, E.sub(d, 0.5 * beta)), reduction);
+  });
+}
+
+/** `0.5 d²` where `d = |input - target| < delta`, `delta (d - 0.5 delta)` elsewhere. */
+export function huberLoss(input: Tensor, target: Tensor, opts: HuberOptions = {}): Tensor {
+  const op = 'huberLoss';
+  const reduction = checkReduction(op, opts.reduction);
+  const delta = checkThreshold(op, 'delta', opts.delta ?? 1, false);
+  checkPair(op, input, target);
+  return tidy(() => {
+    const d = E.abs(E.sub(input, target));
+    const linear = E.mul(E.sub(d, 0.5 * delta), delta);
+    return reduce(E.where(E.lt(d, delta), E.mul(E.square(d), 0.5), linear), reduction);
+  });
+}
+
+/**
+ * Kullback-Leibler divergence with `input` as log-probabilities (PyTorch's `kl_div`):
+ * pointwise `target · (log target - input)`, taken as 0 where target is 0, or with `logTarget`
+ * `exp(target) · (target - input)`. At a target of exactly 0 the target's gradient is 0 here
+ * (PyTorch's is -inf); the input's gradient is the same.
+ */
+export function klDiv(input: Tensor, target: Tensor, opts: KLDivOptions = {}): Tensor {
+  const op = 'klDiv';
+  const r = checkKLReduction(op, opts.reduction);
+  checkPair(op, input, target);
+  return tidy(() => {
+    let pointwise: Tensor;
+    if (opts.logTarget) {
+      pointwise = E.mul(E.exp(target), E.sub(target, input));
+    } else {
+      const pos = E.gt(target, 0);
+      // log reads 1 where the target is not positive, so no 0 · -inf reaches the graph
+      const tLogT = E.mul(target, E.log(E.where(pos, target, 1)));
+      pointwise = E.sub(E.where(pos, tLogT, 0), E.mul(target, input));
+    }
+    if (r !== 'batchmean') return reduce(pointwise, r);
+    return E.div(sum(pointwise), input.ndim > 0 ? input.shape[0] : 1);
+  });
+}
+
+/** `nn.SmoothL1Loss`. */
+export class SmoothL1Loss extends Module {
+  readonly reduction: Reduction;
+  readonly beta: number;
+
+  constructor(opts: SmoothL1Options = {}) {
+    super();
+    this.reduction = checkReduction('SmoothL1Loss', opts.reduction);
+    this.beta = checkThreshold('SmoothL1Loss', 'beta', opts.beta ?? 1, true);
+  }
+
+  forward(input: Tensor, target: Tensor): Tensor {
+    return smoothL1Loss(input, target, { beta: this.beta, reduction: this.reduction });
+  }
+}
+
+/** `nn.HuberLoss`. */
+export class HuberLoss extends Module {
+  readonly reduction: Reduction;
+  readonly delta: number;
+
+  constructor(opts: HuberOptions = {}) {
+    super();
+    this.reduction = checkReduction('HuberLoss', opts.reduction);
+    this.delta = checkThreshold('HuberLoss', 'delta', opts.delta ?? 1, false);
+  }
+
+  forward(input: Tensor, target: Tensor): Tensor {
+    return huberLoss(input, target, { delta: this.delta, reduction: this.reduction });
+  }
+}
+
+/** `nn.KLDivLoss`: `forward(input, target)` with `input` as log-probabilities. */
+export class KLDivLoss extends Module {
+  readonly reduction: KLDivReduction;
+  readonly logTarget: boolean;
+
+  constructor(opts: KLDivOptions = {}) {
+    super();
+    this.reduction = checkKLReduction('KLDivLoss', opts.reduction);
+    this.logTarget = opts.logTarget ?? false;
+  }
+
+  forward(input: Tensor, target: Tensor): Tensor {
+    return klDiv(input, target, { reduction: this.reduction, logTarget: this.logTarget });
+  }
+}

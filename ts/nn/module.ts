@@ -20,6 +20,42 @@ export function isParameter(v: unknown): v is Tensor {
   return v instanceof Tensor && (v as Tensor & { [PARAM]?: boolean })[PARAM] === true;
 }
 
+/** A number as Python's `repr(float)` writes it (`1e-05`, `0.1`, `1.0`), for `extraRepr`. */
+export function pyFloat(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  // toExponential() gives the shortest round-tripping digits, as Python's repr does; Python
+  // then writes them positionally for exponents in [-4, 16) and with a 2-digit exponent else.
+  const [mant, e] = x.toExponential().split('e');
+  const exp = Number(e);
+  if (exp >= -4 && exp < 16) {
+    const digits = mant.replace('-', '').replace('.', '');
+    const sign = x < 0 ? '-' : '';
+    if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
+    const int = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
+    return `${sign}${int}.${digits.slice(exp + 1) || '0'}`;
+  }
+  const abs = Math.abs(exp).toString().padStart(2, '0');
+  return `${mant}e${exp < 0 ? '-' : '+'}${abs}`;
+}
+
+/** Python's `str(bool)`. */
+export function pyBool(b: boolean): string {
+  return b ? 'True' : 'False';
+}
+
+/** A shape as Python writes a tuple: `(5,)`, `(2, 4)`. */
+export function pyTuple(xs: readonly number[]): string {
+  return xs.length === 1 ? `(${xs[0]},)` : `(${xs.join(', ')})`;
+}
+
+/** Every line but the first indented by `n` spaces (PyTorch's `_addindent`). */
+function indentTail(s: string, n: number): string {
+  const [first, ...rest] = s.split('\n');
+  return [first, ...rest.map((l) => ' '.repeat(n) + l)].join('\n');
+}
+
 export interface LoadOptions {
   /** Require exactly the module's keys (default true); false ignores missing and extra keys. */
   strict?: boolean;
@@ -88,6 +124,31 @@ export abstract class Module {
     const b = this.buffers.get(name);
     if (!b) throw new ValueError(`buffer: no buffer named ${name}`);
     return b.tensor;
+  }
+
+  /**
+   * This module's own arguments as PyTorch's `extra_repr` writes them (`in_features=2, …`);
+   * may span lines. Subclasses override it; '' prints just `Name()`.
+   */
+  extraRepr(): string {
+    return '';
+  }
+
+  /**
+   * PyTorch's `repr(module)`: `Name(extra)` for a leaf, else the extra lines and one
+   * `(name): Child(...)` line per child, nested children indented by two more spaces.
+   */
+  toString(): string {
+    const extra = this.extraRepr();
+    const extraLines = extra ? extra.split('\n') : [];
+    const childLines = [...this.namedChildren()].map(
+      ([k, m]) => `(${k}): ${indentTail(m.toString(), 2)}`,
+    );
+    const lines = [...extraLines, ...childLines];
+    let body = '';
+    if (extraLines.length === 1 && childLines.length === 0) body = extraLines[0];
+    else if (lines.length) body = `\n  ${lines.join('\n  ')}\n`;
+    return `${this.constructor.name}(${body})`;
   }
 
   /** Direct submodules with their field names, in assignment order. */

@@ -9,8 +9,10 @@ export interface LrGroups {
   paramGroups: { lr: number; initialLr?: number }[];
 }
 
-type StateValue = number | string | number[] | null;
-/** Numbers, strings and number arrays only, so it can be saved as JSON. */
+type StateValue = number | string | boolean | number[] | null;
+/** A scheduler hyperparameter as saved in its state dict. */
+type HpValue = number | string | boolean | number[];
+/** Numbers, strings, booleans and number arrays only, so it can be saved as JSON. */
 export type SchedulerStateDict = Record<string, StateValue>;
 
 function checkOptimizer(where: string, opt: LrGroups): void {
@@ -75,7 +77,7 @@ export abstract class LRScheduler {
   private stepCount = 0;
   private lastLr: number[] = [];
   /** The scheduler's own hyperparameters, saved in its state dict. */
-  protected abstract hp: Record<string, number | string>;
+  protected abstract hp: Record<string, HpValue>;
 
   protected constructor(
     readonly name: string,
@@ -87,7 +89,7 @@ export abstract class LRScheduler {
   /** The next lr of every group from the current ones (PyTorch's chainable `get_lr`). */
   protected abstract getLr(): number[];
   /** Range checks of the hyperparameters; throws ValueError. */
-  protected abstract check(where: string, hp: Record<string, number | string>): void;
+  protected abstract check(where: string, hp: Record<string, HpValue>): void;
 
   /** Called last by each subclass constructor: records base lrs and sets the step-0 lr. */
   protected start(): void {
@@ -129,7 +131,7 @@ export abstract class LRScheduler {
   loadStateDict(sd: SchedulerStateDict): void {
     const where = `${this.name}.loadStateDict`;
     const s = checkState(where, this.stateDict(), sd);
-    const hp = Object.fromEntries(Object.keys(this.hp).map((k) => [k, s[k] as number | string]));
+    const hp = Object.fromEntries(Object.keys(this.hp).map((k) => [k, s[k] as HpValue]));
     this.check(where, hp);
     count(where, 'lastEpoch', s.lastEpoch, 0);
     count(where, 'stepCount', s.stepCount, 1);
@@ -290,6 +292,241 @@ export class WarmupLR extends LRScheduler {
 /** `new WarmupLR(optimizer, opts)`: linear warmup, then cosine (default) or linear decay. */
 export function warmup(optimizer: LrGroups, opts: WarmupOptions): WarmupLR {
   return new WarmupLR(optimizer, opts);
+}
+
+/** A factor of the base lr by epoch, for `LambdaLR`. */
+export type LrLambda = (epoch: number) => number;
+
+/**
+ * `lr = baseLr · lrLambda(epoch)`, with one function for all groups or one per group. The
+ * functions are not part of the state dict (as in PyTorch, which saves only callable objects);
+ * pass the same ones when restoring.
+ */
+export class LambdaLR extends LRScheduler {
+  protected hp: Record<string, never> = {};
+  private readonly lambdas: LrLambda[];
+
+  constructor(optimizer: LrGroups, lrLambda: LrLambda | readonly LrLambda[]) {
+    super('LambdaLR', optimizer);
+    const n = optimizer.paramGroups.length;
+    const list = typeof lrLambda === 'function' ? new Array<LrLambda>(n).fill(lrLambda) : lrLambda;
+    if (!Array.isArray(list) || list.length !== n || list.some((f) => typeof f !== 'function')) {
+      throw new ValueError(
+        `LambdaLR: expected a function or ${n} functions (one per parameter group), got ${Array.isArray(list) ? `${list.length} values` : String(lrLambda)}`,
+      );
+    }
+    this.lambdas = [...list];
+    this.start();
+  }
+  protected check(): void {}
+  protected getLr(): number[] {
+    return this.baseLrs.map((base, i) => {
+      const f = this.lambdas[i](this.lastEpoch);
+      if (typeof f !== 'number' || Number.isNaN(f)) {
+        throw new ValueError(
+          `LambdaLR: lrLambda[${i}](${this.lastEpoch}) returned ${String(f)}, not a number`,
+        );
+      }
+      return base * f;
+    });
+  }
+}
+
+/**
+ * Multiplies the lr by `gamma` at each milestone epoch (by `gamma^k` at a milestone listed k
+ * times, as PyTorch counts them).
+ */
+export class MultiStepLR extends LRScheduler {
+  protected hp: { milestones: number[]; gamma: number };
+  constructor(optimizer: LrGroups, opts: { milestones: readonly number[]; gamma?: number }) {
+    super('MultiStepLR', optimizer);
+    const m = opts?.milestones;
+    this.hp = { milestones: Array.isArray(m) ? [...m] : (m as never), gamma: opts?.gamma ?? 0.1 };
+    this.start();
+  }
+  protected check(where: string, hp: Record<string, unknown>): void {
+    const m = hp.milestones;
+    if (!Array.isArray(m)) {
+      throw new ValueError(`${where}: milestones must be an array of epochs, got ${String(m)}`);
+    }
+    m.forEach((v, i) => count(where, `milestones[${i}]`, v, 0));
+    finite(where, 'gamma', hp.gamma);
+  }
+  protected getLr(): number[] {
+    const hits = this.hp.milestones.filter((m) => m === this.lastEpoch).length;
+    return this.currentLrs().map((lr) => (hits === 0 ? lr : lr * this.hp.gamma ** hits));
+  }
+}
+
+export interface OneCycleLROptions {
+  /** The peak lr: one for all groups or one per group. */
+  maxLr: number | readonly number[];
+  /** Steps in the cycle; or give `epochs` and `stepsPerEpoch`. */
+  totalSteps?: number;
+  epochs?: number;
+  stepsPerEpoch?: number;
+  /** Fraction of the cycle spent increasing the lr (default 0.3). */
+  pctStart?: number;
+  annealStrategy?: 'cos' | 'linear';
+  /** Cycle SGD's `momentum` (or Adam's beta1) inversely to the lr (default true). */
+  cycleMomentum?: boolean;
+  /** Lowest momentum, reached at the peak lr (default 0.85); one or one per group. */
+  baseMomentum?: number | readonly number[];
+  /** Highest momentum, at the start and end (default 0.95); one or one per group. */
+  maxMomentum?: number | readonly number[];
+  /** The initial lr is `maxLr / divFactor` (default 25). */
+  divFactor?: number;
+  /** The final lr is the initial lr / `finalDivFactor` (default 1e4). */
+  finalDivFactor?: number;
+  /** A third phase: back to the initial lr, then down to the final one (default false). */
+  threePhase?: boolean;
+}
+
+/** A parameter group whose momentum OneCycleLR may drive. */
+type MomentumGroup = { momentum?: unknown; betas?: unknown };
+
+/**
+ * The 1cycle policy (step it every batch): the lr rises from `maxLr / divFactor` to `maxLr`
+ * over `pctStart` of the steps, then anneals to `initialLr / finalDivFactor`, while the
+ * momentum moves the opposite way between `maxMomentum` and `baseMomentum`. Closed form in the
+ * step count, as PyTorch; stepping past `totalSteps` throws.
+ */
+export class OneCycleLR extends LRScheduler {
+  protected hp: {
+    totalSteps: number;
+    pctStart: number;
+    annealStrategy: string;
+    cycleMomentum: boolean;
+    divFactor: number;
+    finalDivFactor: number;
+    threePhase: boolean;
+    maxLrs: number[];
+    baseMomentums: number[];
+    maxMomentums: number[];
+  };
+  /** Whether momentum lives in `betas[0]` (Adam) rather than `momentum` (SGD, RMSprop). */
+  private readonly useBeta1: boolean;
+
+  constructor(optimizer: LrGroups, opts: OneCycleLROptions) {
+    super('OneCycleLR', optimizer);
+    const where = this.name;
+    const n = optimizer.paramGroups.length;
+    const perGroup = (key: string, v: unknown): number[] => {
+      if (typeof v === 'number') return new Array<number>(n).fill(v);
+      if (Array.isArray(v) && v.length === n) return [...(v as number[])];
+      throw new ValueError(
+        `${where}: ${key} must be a number or ${n} numbers (one per parameter group), got ${JSON.stringify(v)}`,
+      );
+    };
+    let totalSteps = opts?.totalSteps;
+    if (totalSteps === undefined) {
+      if (opts?.epochs === undefined || opts?.stepsPerEpoch === undefined) {
+        throw new ValueError(`${where}: give totalSteps, or epochs and stepsPerEpoch`);
+      }
+      count(where, 'epochs', opts.epochs, 1);
+      count(where, 'stepsPerEpoch', opts.stepsPerEpoch, 1);
+      totalSteps = opts.epochs * opts.stepsPerEpoch;
+    }
+    this.hp = {
+      totalSteps,
+      pctStart: opts.pctStart ?? 0.3,
+      annealStrategy: opts.annealStrategy ?? 'cos',
+      cycleMomentum: opts.cycleMomentum ?? true,
+      divFactor: opts.divFactor ?? 25,
+      finalDivFactor: opts.finalDivFactor ?? 1e4,
+      threePhase: opts.threePhase ?? false,
+      maxLrs: perGroup('maxLr', opts.maxLr),
+      baseMomentums: perGroup('baseMomentum', opts.baseMomentum ?? 0.85),
+      maxMomentums: perGroup('maxMomentum', opts.maxMomentum ?? 0.95),
+    };
+    this.check(where, this.hp);
+    const groups = optimizer.paramGroups as (LrGroups['paramGroups'][number] & MomentumGroup)[];
+    this.useBeta1 = Array.isArray(groups[0]?.betas);
+    if (this.hp.cycleMomentum) {
+      const ok = groups.every((g) =>
+        this.useBeta1 ? Array.isArray(g.betas) : typeof g.momentum === 'number',
+      );
+      if (!ok) {
+        throw new ValueError(
+          `${where}: cycleMomentum needs an optimizer with momentum (SGD, RMSprop) or betas (Adam)`,
+        );
+      }
+    }
+    // A fresh cycle overrides the groups' initial lr (PyTorch does the same).
+    groups.forEach((g, i) => (g.initialLr = this.hp.maxLrs[i] / this.hp.divFactor));
+    this.start();
+  }
+
+  protected check(where: string, hp: Record<string, unknown>): void {
+    count(where, 'totalSteps', hp.totalSteps, 1);
+    const p = hp.pctStart as number;
+    if (!(p >= 0 && p <= 1)) throw new ValueError(`${where}: pctStart must be in [0, 1], got ${p}`);
+    if (hp.annealStrategy !== 'cos' && hp.annealStrategy !== 'linear') {
+      throw new ValueError(
+        `${where}: annealStrategy must be 'cos' or 'linear', got ${String(hp.annealStrategy)}`,
+      );
+    }
+    finite(where, 'divFactor', hp.divFactor);
+    finite(where, 'finalDivFactor', hp.finalDivFactor);
+    for (const k of ['maxLrs', 'baseMomentums', 'maxMomentums']) {
+      (hp[k] as number[]).forEach((v, i) => finite(where, `${k}[${i}]`, v));
+    }
+  }
+
+  /** Refuses a step past the end of the cycle before anything changes. */
+  override step(): void {
+    const { totalSteps } = this.hp;
+    if (this.lastEpoch + 1 > totalSteps) {
+      throw new ValueError(
+        `${this.name}: tried to step ${this.lastEpoch + 1} times; the cycle has ${totalSteps} total steps`,
+      );
+    }
+    super.step();
+  }
+
+  private anneal(start: number, end: number, pct: number): number {
+    if (this.hp.annealStrategy === 'linear') return (end - start) * pct + start;
+    return end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
+  }
+
+  protected getLr(): number[] {
+    const { totalSteps: T, pctStart: p, threePhase, cycleMomentum } = this.hp;
+    const t = this.lastEpoch;
+    const groups = this.optimizer.paramGroups as (LrGroups['paramGroups'][number] &
+      MomentumGroup)[];
+    return groups.map((g, i) => {
+      const initial = this.baseLrs[i];
+      const peak = this.hp.maxLrs[i];
+      const final = initial / this.hp.finalDivFactor;
+      const [mMax, mBase] = [this.hp.maxMomentums[i], this.hp.baseMomentums[i]];
+      // [end step, start lr, end lr, start momentum, end momentum] of each phase
+      const phases: [number, number, number, number, number][] = threePhase
+        ? [
+            [p * T - 1, initial, peak, mMax, mBase],
+            [2 * p * T - 2, peak, initial, mBase, mMax],
+            [T - 1, initial, final, mMax, mMax],
+          ]
+        : [
+            [p * T - 1, initial, peak, mMax, mBase],
+            [T - 1, peak, final, mBase, mMax],
+          ];
+      let begin = 0;
+      for (let k = 0; k < phases.length; k++) {
+        const [end, lr0, lr1, m0, m1] = phases[k];
+        if (t <= end || k === phases.length - 1) {
+          const pct = (t - begin) / (end - begin);
+          if (cycleMomentum) {
+            const m = this.anneal(m0, m1, pct);
+            if (this.useBeta1) g.betas = [m, ...(g.betas as number[]).slice(1)];
+            else g.momentum = m;
+          }
+          return this.anneal(lr0, lr1, pct);
+        }
+        begin = end;
+      }
+      return g.lr; // unreachable: the last phase always matches
+    });
+  }
 }
 
 export interface ReduceLROnPlateauOptions {
