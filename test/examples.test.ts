@@ -57,7 +57,7 @@ describe('examples/mnist-mlp', () => {
     expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.975);
     expect(printed).toMatch(/precision +recall +f1-score +support/);
     expect(printed).toMatch(/weighted avg/);
-    const { tensors } = nb.io.loadSafetensors(readFileSync(out));
+    const tensors = nb.io.loadSafetensors(readFileSync(out));
     expect(Object.keys(tensors).sort()).toEqual(
       ['0.bias', '0.weight', '2.bias', '2.weight', '4.bias', '4.weight'].sort(),
     );
