@@ -284,11 +284,15 @@ describe('the state-dict contract', () => {
     );
     await expect(nb.io.blobMetadata(new Blob([cut.slice()]))).rejects.toThrow(past);
     expect(() => nb.io.safetensorsMetadata([1, 2] as unknown as Uint8Array)).toThrow(
-      'safetensorsMetadata: expected a Uint8Array, got Array',
+      'safetensorsMetadata: expected a Uint8Array or ArrayBuffer, got Array',
     );
     expect(() => nb.io.loadSafetensors('w' as unknown as Uint8Array)).toThrow(
-      'loadSafetensors: expected a Uint8Array, got string',
+      'loadSafetensors: expected a Uint8Array or ArrayBuffer, got string',
     );
+    // An ArrayBuffer (what fetch's arrayBuffer() gives) reads like its bytes.
+    const buffer = bytes.slice().buffer;
+    expect(nb.io.safetensorsMetadata(buffer)).toEqual({ a: 'b' });
+    expect(nb.io.loadSafetensors(buffer).w.tolist()).toEqual([1, 1, 1, 1]);
   });
 });
 

@@ -89,20 +89,23 @@ export function saveSafetensors(
  * `model.loadStateDict(loadSafetensors(bytes))`, then dispose the loaded tensors. The
  * `__metadata__` strings are read by `safetensorsMetadata`.
  */
-export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
-  if (!(bytes instanceof Uint8Array))
-    throw new ValueError(`loadSafetensors: expected a Uint8Array, got ${describe(bytes)}`);
-  return readTensors(bytes, 'loadSafetensors');
+export function loadSafetensors(bytes: Uint8Array | ArrayBuffer): Record<string, Tensor> {
+  return readTensors(asBytes('loadSafetensors', bytes), 'loadSafetensors');
 }
 
 /**
  * The `__metadata__` strings of a safetensors file ({} when it has none). The whole header is
  * validated, as by `loadSafetensors`, but no tensor is made.
  */
-export function safetensorsMetadata(bytes: Uint8Array): Record<string, string> {
-  if (!(bytes instanceof Uint8Array))
-    throw new ValueError(`safetensorsMetadata: expected a Uint8Array, got ${describe(bytes)}`);
-  return parseHeader(bytes, 'safetensorsMetadata').metadata;
+export function safetensorsMetadata(bytes: Uint8Array | ArrayBuffer): Record<string, string> {
+  return parseHeader(asBytes('safetensorsMetadata', bytes), 'safetensorsMetadata').metadata;
+}
+
+/** The file's bytes (a Uint8Array, a Node Buffer, or an ArrayBuffer such as fetch gives). */
+function asBytes(op: string, bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  throw new ValueError(`${op}: expected a Uint8Array or ArrayBuffer, got ${describe(bytes)}`);
 }
 
 /** `loadSafetensors` for the file helpers: `context` (e.g. `loadFile: <path>`) starts errors. */
