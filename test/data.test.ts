@@ -1,11 +1,13 @@
-// nb.data: datasets, the DataLoader's batching and seeded shuffles, randomSplit, IDX parsing
-// and MNIST loading.
+// nb.data: datasets, the DataLoader's batching and seeded shuffles, randomSplit, IDX parsing,
+// gzip, and MNIST loading (plain and gzipped IDX files).
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as nb from '../ts/index.js';
+import { decompress, viaStream, viaZlib } from '../ts/data/gzip.js';
 
 const { DataLoader, Dataset, Subset, TensorDataset, randomSplit, readIdx } = nb.data;
 
@@ -330,6 +332,78 @@ describe('readIdx', () => {
   });
 });
 
+describe('gunzip', () => {
+  // Deterministic and hardly compressible: an int16 IDX file of a linear congruential sequence.
+  const file = idx(0x0b, [40, 25], 2, (v, at, i) =>
+    v.setInt16(at, ((i * 7919 + 13) % 65536) - 32768),
+  );
+  const gz = new Uint8Array(gzipSync(file));
+  const paths = [
+    ['zlib', viaZlib],
+    ['DecompressionStream', viaStream],
+  ] as const;
+
+  it('restores what zlib compressed, through both Node zlib and DecompressionStream', async () => {
+    expect(gz[0]).toBe(0x1f);
+    expect(await nb.data.gunzip(gz)).toEqual(file);
+    for (const [name, via] of paths) {
+      expect(await decompress(gz, 'test', via), name).toEqual(file);
+      // Concatenated members decompress to the concatenation, as the gunzip tool does.
+      const two = new Uint8Array([...gz, ...new Uint8Array(gzipSync(Uint8Array.from([9, 8])))]);
+      expect(Array.from((await decompress(two, 'test', via)).subarray(-3)), name).toEqual([
+        file[file.length - 1],
+        9,
+        8,
+      ]);
+      const empty = new Uint8Array(gzipSync(new Uint8Array(0)));
+      expect((await decompress(empty, 'test', via)).length, name).toBe(0);
+    }
+    const t = readIdx(await nb.data.gunzip(gz));
+    expect(t.shape).toEqual([40, 25]);
+    expect(t.toArray()[3]).toBe(((3 * 7919 + 13) % 65536) - 32768);
+  });
+
+  it('rejects data that is not gzip, cut short or damaged with a ValueError', async () => {
+    await expect(nb.data.gunzip(file)).rejects.toThrow(nb.ValueError);
+    await expect(nb.data.gunzip(file)).rejects.toThrow(
+      'gunzip: not gzip data (it starts with 0x00 0x00; gzip starts with 0x1f 0x8b)',
+    );
+    await expect(nb.data.gunzip(new Uint8Array(0))).rejects.toThrow(
+      'gunzip: not gzip data (it starts with nothing;',
+    );
+    await expect(nb.data.gunzip([0x1f] as unknown as Uint8Array)).rejects.toThrow(
+      'gunzip: expected a Uint8Array',
+    );
+    const damaged = gz.slice();
+    damaged[gz.length - 6] ^= 0xff; // the CRC-32 in the trailer
+    const flipped = gz.slice();
+    flipped[20] ^= 0x55; // inside the deflate stream
+    for (const [name, via] of paths) {
+      for (const cut of [gz.length - 1, gz.length - 9, 30, 4]) {
+        const err = await decompress(gz.subarray(0, cut), 'ctx', via).catch((e: Error) => e);
+        expect(err, `${name} cut at ${cut}`).toBeInstanceOf(nb.ValueError);
+        expect((err as Error).message, `${name} cut at ${cut}`).toMatch(
+          /^ctx: truncated gzip data \(/,
+        );
+      }
+      for (const bad of [damaged, flipped]) {
+        const err = await decompress(bad, 'ctx', via).catch((e: Error) => e);
+        expect(err, name).toBeInstanceOf(nb.ValueError);
+        expect((err as Error).message, name).toMatch(/^ctx: (corrupt|truncated) gzip data \(/);
+      }
+      const err = await decompress(damaged, 'ctx', via).catch((e: Error) => e);
+      expect((err as Error).message, name).toMatch(/^ctx: corrupt gzip data \(/);
+    }
+  });
+
+  it('readIdx says how to read gzipped bytes', () => {
+    expect(() => readIdx(gz)).toThrow(nb.ValueError);
+    expect(() => readIdx(gz)).toThrow(
+      'readIdx: the bytes are gzip-compressed (they start with 0x1f 0x8b); decompress them first: readIdx(await nb.data.gunzip(bytes))',
+    );
+  });
+});
+
 describe('loadMnist', () => {
   it('reads IDX files from a directory and scales images to [0, 1]', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nabla-mnist-'));
@@ -354,7 +428,75 @@ describe('loadMnist', () => {
       /loadMnist: test images \[2, 28, 28\] do not match labels \[3\]/,
     );
     expect(nb.memory().tensors).toBe(before);
-    await expect(nb.data.loadMnist(join(dir, 'missing'))).rejects.toThrow(/loadMnist: cannot read/);
+    const missing = join(dir, 'missing');
+    await expect(nb.data.loadMnist(missing)).rejects.toThrow(nb.ValueError);
+    await expect(nb.data.loadMnist(missing)).rejects.toThrow(
+      `loadMnist: no such file: ${join(missing, 'train-images-idx3-ubyte')} (nor train-images-idx3-ubyte.gz)`,
+    );
+  });
+
+  /** Four MNIST-shaped files (3 train, 2 test samples) under `dir`, gzipped where asked. */
+  function writeMnist(dir: string, gz: (name: string) => 'plain' | 'gz' | 'gz-unnamed'): void {
+    const files: Record<string, Uint8Array> = {
+      'train-images-idx3-ubyte': idx(0x08, [3, 28, 28], 1, (v, at, i) =>
+        v.setUint8(at, (i * 7) % 256),
+      ),
+      'train-labels-idx1-ubyte': idx(0x08, [3], 1, (v, at, i) => v.setUint8(at, 9 - i)),
+      't10k-images-idx3-ubyte': idx(0x08, [2, 28, 28], 1, (v, at, i) =>
+        v.setUint8(at, (i * 3) % 256),
+      ),
+      't10k-labels-idx1-ubyte': idx(0x08, [2], 1, (v, at, i) => v.setUint8(at, i + 4)),
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      const how = gz(name);
+      if (how === 'plain') writeFileSync(join(dir, name), bytes);
+      else writeFileSync(join(dir, how === 'gz' ? `${name}.gz` : name), gzipSync(bytes));
+    }
+  }
+
+  it('reads gzipped IDX files (.gz, as Fashion-MNIST ships them) exactly like plain ones', async () => {
+    const plainDir = mkdtempSync(join(tmpdir(), 'nabla-mnist-'));
+    writeMnist(plainDir, () => 'plain');
+    const plain = await nb.data.loadMnist(plainDir);
+    const gzDir = mkdtempSync(join(tmpdir(), 'nabla-mnist-gz-'));
+    writeMnist(gzDir, () => 'gz');
+    const mixedDir = mkdtempSync(join(tmpdir(), 'nabla-mnist-mixed-'));
+    // gzip is told by its magic bytes, so a gzipped file without the .gz suffix reads too.
+    writeMnist(mixedDir, (n) =>
+      n.startsWith('t10k-images') ? 'gz-unnamed' : n.includes('labels') ? 'gz' : 'plain',
+    );
+    for (const dir of [gzDir, mixedDir]) {
+      const m = await nb.data.loadMnist(dir);
+      for (const k of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) {
+        expect([m[k].shape, m[k].dtype], `${dir} ${k}`).toEqual([plain[k].shape, plain[k].dtype]);
+        expect(m[k].toArray(), `${dir} ${k}`).toEqual(plain[k].toArray());
+      }
+      Object.values(m).forEach((t) => t.dispose());
+    }
+    expect(plain.trainLabels.tolist()).toEqual([9, 8, 7]);
+    expect(plain.testImages.toArray()[1]).toBe(Math.fround(3 / 255));
+    Object.values(plain).forEach((t) => t.dispose());
+  });
+
+  it('names the file when a .gz is cut short or its IDX content is wrong, and frees what it made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nabla-mnist-bad-'));
+    writeMnist(dir, () => 'gz');
+    const labels = join(dir, 't10k-labels-idx1-ubyte.gz');
+    const whole = gzipSync(idx(0x08, [2], 1, (v, at, i) => v.setUint8(at, i)));
+    writeFileSync(labels, whole.subarray(0, whole.length - 5));
+    const before = nb.memory().tensors;
+    await expect(nb.data.loadMnist(dir)).rejects.toThrow(nb.ValueError);
+    await expect(nb.data.loadMnist(dir)).rejects.toThrow(
+      new RegExp(
+        `^loadMnist: ${labels.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: truncated gzip data`,
+      ),
+    );
+    expect(nb.memory().tensors).toBe(before);
+    writeFileSync(labels, gzipSync(idx(0x0c, [2], 4, () => {}).subarray(0, 10)));
+    await expect(nb.data.loadMnist(dir)).rejects.toThrow(
+      `loadMnist: ${labels}: shape [2] of int32 needs 8 + 2·4 = 16 bytes, got 10`,
+    );
+    expect(nb.memory().tensors).toBe(before);
   });
 
   const pkg = (() => {

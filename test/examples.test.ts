@@ -1,8 +1,8 @@
 // The examples, run as users run them (node + the built package): each must learn its task.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as nb from '../ts/index.js';
@@ -22,6 +22,45 @@ function run(script: string, ...args: string[]): { out: string; summary: Record<
 
 beforeAll(async () => {
   await nb.init();
+});
+
+/** Source files under `dir` (recursively), skipping installed packages and fixture data. */
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && /\.(m?js|ts|py|sh)$/.test(e.name))
+    .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+    .filter((f) => !f.includes('node_modules'));
+}
+
+describe('data the examples and tests read', () => {
+  it('the digits set ships in the repository, and the classifier reads it from there', () => {
+    const digits = JSON.parse(
+      readFileSync(join(root, 'examples/data/sklearn-digits.json'), 'utf8'),
+    ) as { train: { X: number[][]; y: number[] }; test: { X: number[][]; y: number[] } };
+    expect([digits.train.X.length, digits.train.y.length]).toEqual([1347, 1347]);
+    expect([digits.test.X.length, digits.test.y.length]).toEqual([450, 450]);
+    expect(digits.train.X.every((r) => r.length === 64)).toBe(true);
+    const src = readFileSync(join(root, 'examples/ports/classifier.mjs'), 'utf8');
+    expect(src).toContain("new URL('../data/sklearn-digits.json', import.meta.url)");
+  });
+
+  it('no example, test, script or benchmark reads a path outside the repository', () => {
+    const files = ['examples', 'test', 'scripts', 'bench'].flatMap(sources);
+    expect(files.length).toBeGreaterThan(20);
+    const escapes: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      // Paths resolved against the file itself: new URL('../x', import.meta.url).
+      for (const m of text.matchAll(/new URL\(\s*(['"`])([^'"`$]+)\1\s*,\s*import\.meta\.url/g)) {
+        const target = resolve(dirname(f), m[2]);
+        if (relative(root, target).startsWith('..')) escapes.push(`${relative(root, f)}: ${m[2]}`);
+      }
+      // Absolute paths into the machine's other trees.
+      for (const m of text.matchAll(/['"`](\/work\/[^'"`]*|[./]*shared\/data[^'"`]*)['"`]/g))
+        escapes.push(`${relative(root, f)}: ${m[1]}`);
+    }
+    expect(escapes).toEqual([]);
+  });
 });
 
 describe('ported programs', () => {
@@ -57,7 +96,7 @@ describe('examples/mnist-mlp', () => {
     expect(summary.testAccuracy).toBeGreaterThanOrEqual(0.975);
     expect(printed).toMatch(/precision +recall +f1-score +support/);
     expect(printed).toMatch(/weighted avg/);
-    const { tensors } = nb.io.loadSafetensors(readFileSync(out));
+    const tensors = nb.io.loadSafetensors(readFileSync(out));
     expect(Object.keys(tensors).sort()).toEqual(
       ['0.bias', '0.weight', '2.bias', '2.weight', '4.bias', '4.weight'].sort(),
     );

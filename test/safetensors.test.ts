@@ -1,7 +1,7 @@
 // nb.io safetensors: files written by a reference-conformant Python writer (torch 1.13 state
 // dicts, scripts/fixtures/make_io_fixtures.py), byte-exact writing, round trips, and every
 // malformed-file check.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -59,9 +59,17 @@ function build(header: string, data: Uint8Array | number = 0): Uint8Array {
 const entry = (dtype: string, shape: number[], begin: number, end: number): string =>
   JSON.stringify({ dtype, shape, data_offsets: [begin, end] });
 
-function expectBad(bytes: Uint8Array, message: RegExp): void {
+/**
+ * Both readers reject `bytes` with `message`; safetensorsMetadata too unless the fault is in
+ * the tensor data, which it never reads.
+ */
+function expectBad(bytes: Uint8Array, message: RegExp, inHeader = true): void {
   expect(() => nb.io.loadSafetensors(bytes)).toThrow(nb.ValueError);
   expect(() => nb.io.loadSafetensors(bytes)).toThrow(message);
+  if (!inHeader) return;
+  const meta = new RegExp(message.source.replace(/^(\^?)loadSafetensors/, '$1safetensorsMetadata'));
+  expect(() => nb.io.safetensorsMetadata(bytes)).toThrow(nb.ValueError);
+  expect(() => nb.io.safetensorsMetadata(bytes)).toThrow(meta);
 }
 
 beforeAll(async () => {
@@ -70,8 +78,9 @@ beforeAll(async () => {
 
 describe('reading files written by the Python writer', () => {
   it('converts F32, F16, BF16, I32, I64, 0-d and empty tensors exactly', () => {
-    const { tensors, metadata } = nb.io.loadSafetensors(fixtureBytes(fixtures.dtypes.file));
-    expect(metadata).toEqual({ format: 'pt' });
+    const bytes = fixtureBytes(fixtures.dtypes.file);
+    const tensors = nb.io.loadSafetensors(bytes);
+    expect(nb.io.safetensorsMetadata(bytes)).toEqual({ format: 'pt' });
     // File order: the writer sorts by dtype (I64, F32, I32, BF16, F16), then by name.
     expect(Object.keys(tensors)).toEqual(['i64', 'empty', 'f32', 'scalar', 'i32', 'bf16', 'f16']);
     for (const [name, spec] of Object.entries(fixtures.dtypes.tensors)) {
@@ -83,7 +92,7 @@ describe('reading files written by the Python writer', () => {
   });
 
   it('loads a PyTorch nn.Sequential state dict that computes what torch computed', () => {
-    const { tensors } = nb.io.loadSafetensors(fixtureBytes(fixtures.mlp.file));
+    const tensors = nb.io.loadSafetensors(fixtureBytes(fixtures.mlp.file));
     expect(Object.keys(tensors).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
     for (const [name, spec] of Object.entries(fixtures.mlp.tensors))
       expectValues(tensors[name], spec);
@@ -114,7 +123,8 @@ describe('reading files written by the Python writer', () => {
       forward(): void {}
     }
     const model = new Mlp();
-    const { tensors } = nb.io.loadSafetensors(fixtureBytes(fixtures.mlp.file));
+    // The contract: what loadSafetensors returns goes straight into loadStateDict (strictly).
+    const tensors = nb.io.loadSafetensors(fixtureBytes(fixtures.mlp.file));
     expect(model.loadStateDict(tensors)).toEqual({ missingKeys: [], unexpectedKeys: [] });
     Object.values(tensors).forEach((t) => t.dispose());
     expectValues(model['2'].weight, fixtures.mlp.tensors['2.weight']);
@@ -125,7 +135,8 @@ describe('writing', () => {
   it('reproduces the Python writer byte for byte', () => {
     for (const c of [fixtures.mlp, fixtures.mixed]) {
       const bytes = fixtureBytes(c.file);
-      const { tensors, metadata } = nb.io.loadSafetensors(bytes);
+      const tensors = nb.io.loadSafetensors(bytes);
+      const metadata = nb.io.safetensorsMetadata(bytes);
       expect(metadata).toEqual(c.metadata);
       for (const [name, spec] of Object.entries(c.tensors)) expectValues(tensors[name], spec);
       expect(nb.io.saveSafetensors(tensors, metadata)).toEqual(bytes);
@@ -133,7 +144,7 @@ describe('writing', () => {
   });
 
   it('orders names by UTF-8 bytes, as the reference does, not by UTF-16 units', () => {
-    const { tensors } = nb.io.loadSafetensors(fixtureBytes(fixtures.mixed.file));
+    const tensors = nb.io.loadSafetensors(fixtureBytes(fixtures.mixed.file));
     const f32 = Object.keys(tensors).filter((k) => tensors[k].dtype === 'float32');
     expect(f32).toEqual(['b', 'c.weight', 'café', 'quote"and\\slash\n', '\uff21', '\u{1f600}']);
     expect(Object.keys(tensors).slice(-2)).toEqual(['B', 'a']); // I32 after F32
@@ -175,19 +186,20 @@ describe('writing', () => {
     const bytes = nb.io.saveSafetensors(state, { note: 'x' });
     const header = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     expect(header % 8).toBe(0);
-    const { tensors, metadata } = nb.io.loadSafetensors(bytes);
-    expect(metadata).toEqual({ note: 'x' });
+    const tensors = nb.io.loadSafetensors(bytes);
+    expect(nb.io.safetensorsMetadata(bytes)).toEqual({ note: 'x' });
     for (const [k, t] of Object.entries(state)) {
       expect([tensors[k].shape, tensors[k].dtype]).toEqual([t.shape, t.dtype]);
       expect(tensors[k].toArray()).toEqual(t.toArray());
     }
-    expect(nb.io.loadSafetensors(nb.io.saveSafetensors({})).tensors).toEqual({});
+    expect(nb.io.loadSafetensors(nb.io.saveSafetensors({}))).toEqual({});
+    expect(nb.io.safetensorsMetadata(nb.io.saveSafetensors({}))).toEqual({});
   });
 
   it('keeps names like __proto__ as ordinary keys', () => {
     const state: Record<string, nb.Tensor> = {};
     Object.defineProperty(state, '__proto__', { value: nb.ones([1]), enumerable: true });
-    const { tensors } = nb.io.loadSafetensors(nb.io.saveSafetensors(state));
+    const tensors = nb.io.loadSafetensors(nb.io.saveSafetensors(state));
     expect(Object.keys(tensors)).toEqual(['__proto__']);
     expect(Object.getPrototypeOf(tensors)).toBe(Object.prototype);
   });
@@ -210,8 +222,145 @@ describe('writing', () => {
   it('saves and loads files in Node', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'nabla-io-')), 'w.safetensors');
     await nb.io.saveFile(path, { w: nb.tensor([1.5, -2]) }, { format: 'pt' });
-    const { tensors, metadata } = await nb.io.loadFile(path);
-    expect([Array.from(tensors.w.toArray()), metadata]).toEqual([[1.5, -2], { format: 'pt' }]);
+    const tensors = await nb.io.loadFile(path);
+    expect(Object.keys(tensors)).toEqual(['w']);
+    expect(Array.from(tensors.w.toArray())).toEqual([1.5, -2]);
+    expect(await nb.io.fileMetadata(path)).toEqual({ format: 'pt' });
+    await nb.io.saveFile(path, { w: nb.tensor([3]) });
+    expect(await nb.io.fileMetadata(path)).toEqual({});
+  });
+});
+
+describe('the state-dict contract', () => {
+  class Linear extends Module {
+    weight: nb.Tensor;
+    bias: nb.Tensor;
+    constructor(i: number, o: number) {
+      super();
+      this.weight = Parameter(nb.zeros([o, i]));
+      this.bias = Parameter(nb.zeros([o]));
+    }
+    forward(): void {}
+  }
+
+  it('loadStateDict takes what every loader returns, with metadata read separately', async () => {
+    nb.manualSeed(4);
+    const source = new Linear(3, 2);
+    source.weight = Parameter(nb.randn([2, 3]));
+    const bytes = nb.io.saveSafetensors(source.stateDict(), { epoch: '7' });
+    const path = join(mkdtempSync(join(tmpdir(), 'nabla-io-')), 'lin.safetensors');
+    writeFileSync(path, bytes);
+    const msg = { format: 'safetensors' as const, bytes: bytes.slice().buffer };
+    for (const sd of [
+      nb.io.loadSafetensors(bytes),
+      await nb.io.loadFile(path),
+      await nb.io.fromBlob(new Blob([bytes.slice()])),
+      nb.worker.unpackWeights(msg),
+    ]) {
+      const target = new Linear(3, 2);
+      expect(target.loadStateDict(sd)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      expect(target.weight.tolist()).toEqual(source.weight.tolist());
+      Object.values(sd).forEach((t) => t.dispose());
+    }
+    expect(nb.io.safetensorsMetadata(bytes)).toEqual({ epoch: '7' });
+    expect(await nb.io.fileMetadata(path)).toEqual({ epoch: '7' });
+    expect(await nb.io.blobMetadata(new Blob([bytes.slice()]))).toEqual({ epoch: '7' });
+  });
+
+  it('metadata readers make no tensors and check the whole header against the file size', async () => {
+    const bytes = nb.io.saveSafetensors({ w: nb.ones([4]) }, { a: 'b' });
+    const before = nb.memory().tensors;
+    expect(nb.io.safetensorsMetadata(bytes)).toEqual({ a: 'b' });
+    expect(nb.memory().tensors).toBe(before);
+    // Cut the last tensor short: the header alone is intact, but it no longer fits the file.
+    const cut = bytes.subarray(0, bytes.length - 4);
+    const dir = mkdtempSync(join(tmpdir(), 'nabla-io-'));
+    writeFileSync(join(dir, 'cut.safetensors'), cut);
+    const past =
+      /tensor "w" data_offsets \[0, 16\] run past the end of the data section \(12 bytes\)/;
+    expect(() => nb.io.safetensorsMetadata(cut)).toThrow(past);
+    await expect(nb.io.fileMetadata(join(dir, 'cut.safetensors'))).rejects.toThrow(
+      new RegExp(`^fileMetadata: ${escape(join(dir, 'cut.safetensors'))}: ${past.source}`),
+    );
+    await expect(nb.io.blobMetadata(new Blob([cut.slice()]))).rejects.toThrow(past);
+    expect(() => nb.io.safetensorsMetadata([1, 2] as unknown as Uint8Array)).toThrow(
+      'safetensorsMetadata: expected a Uint8Array or ArrayBuffer, got Array',
+    );
+    expect(() => nb.io.loadSafetensors('w' as unknown as Uint8Array)).toThrow(
+      'loadSafetensors: expected a Uint8Array or ArrayBuffer, got string',
+    );
+    // An ArrayBuffer (what fetch's arrayBuffer() gives) reads like its bytes.
+    const buffer = bytes.slice().buffer;
+    expect(nb.io.safetensorsMetadata(buffer)).toEqual({ a: 'b' });
+    expect(nb.io.loadSafetensors(buffer).w.tolist()).toEqual([1, 1, 1, 1]);
+  });
+});
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+describe('file errors name the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nabla-io-'));
+
+  it('a missing file, a directory, a missing directory', async () => {
+    const missing = join(dir, 'nope.safetensors');
+    for (const [op, call] of [
+      ['loadFile', nb.io.loadFile],
+      ['fileMetadata', nb.io.fileMetadata],
+    ] as const) {
+      await expect(call(missing)).rejects.toThrow(nb.ValueError);
+      await expect(call(missing)).rejects.toThrow(`${op}: no such file: ${missing}`);
+      await expect(call(dir)).rejects.toThrow(`${op}: ${dir} is a directory, not a file`);
+      await expect(call('' as string)).rejects.toThrow(
+        `${op}: the path must be a non-empty string`,
+      );
+    }
+    const deep = join(dir, 'no-such-dir', 'w.safetensors');
+    await expect(nb.io.saveFile(deep, { w: nb.ones([1]) })).rejects.toThrow(
+      `saveFile: cannot write ${deep}: its directory does not exist`,
+    );
+  });
+
+  it('a file of another format says it is not a safetensors file, and what it looks like', async () => {
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['notes.txt', utf8.encode('hello, these are not weights'), /header length \d+ runs past/],
+      ['model.pt', Uint8Array.from([0x50, 0x4b, 3, 4, 0, 0, 0, 0, 0, 0]), /it is a zip archive/],
+      ['w.gz', Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), /it is gzip-compressed/],
+      ['old.pt', Uint8Array.from([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9]), /pickle/],
+      ['short.bin', Uint8Array.from([1, 2, 3]), /need at least 8 bytes .*, got 3/],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const path = join(dir, name);
+      writeFileSync(path, bytes);
+      for (const op of ['loadFile', 'fileMetadata'] as const) {
+        const err = await nb.io[op](path).then(
+          () => null,
+          (e: Error) => e,
+        );
+        expect(err, name).toBeInstanceOf(nb.ValueError);
+        expect(err!.message, name).toMatch(
+          new RegExp(`^${op}: ${escape(path)}: not a safetensors file: `),
+        );
+        expect(err!.message, name).toMatch(why);
+      }
+      expect(() => nb.io.loadSafetensors(bytes)).toThrow(
+        /^loadSafetensors: not a safetensors file: /,
+      );
+    }
+    // A JSON header that is not an object, and one that is not JSON.
+    const arr = join(dir, 'arr.safetensors');
+    writeFileSync(arr, build('[1, 2]'));
+    await expect(nb.io.loadFile(arr)).rejects.toThrow(
+      `loadFile: ${arr}: not a safetensors file: the header must be a JSON object`,
+    );
+  });
+
+  it('a damaged safetensors file names the file and the fault', async () => {
+    const bytes = nb.io.saveSafetensors({ w: nb.ones([2]) });
+    const path = join(dir, 'damaged.safetensors');
+    writeFileSync(path, bytes.subarray(0, bytes.length - 1));
+    await expect(nb.io.loadFile(path)).rejects.toThrow(
+      `loadFile: ${path}: tensor "w" data_offsets [0, 8] run past the end of the data section (7 bytes)`,
+    );
   });
 });
 
@@ -219,26 +368,35 @@ describe('malformed files', () => {
   const good = entry('I32', [2, 2], 0, 16);
 
   it('accepts whitespace around the header, as the reference reader does', () => {
-    expect(nb.io.loadSafetensors(build('\t\n{}\r ')).tensors).toEqual({});
-    expect(nb.io.loadSafetensors(build(`{"t":${good}}`, 16)).tensors.t.shape).toEqual([2, 2]);
+    expect(nb.io.loadSafetensors(build('\t\n{}\r '))).toEqual({});
+    expect(nb.io.loadSafetensors(build(`{"t":${good}}`, 16)).t.shape).toEqual([2, 2]);
   });
 
   it('checks the header length', () => {
     expectBad(
       new Uint8Array(5),
-      /loadSafetensors: need at least 8 bytes for the header length, got 5/,
+      /^loadSafetensors: not a safetensors file: need at least 8 bytes for the header length, got 5$/,
     );
     const long = build(`{"t":${good}}`, 16);
     new DataView(long.buffer).setBigUint64(0, 2n ** 40n, true);
-    expectBad(long, /loadSafetensors: header length 1099511627776 runs past the end of the buffer/);
+    expectBad(
+      long,
+      /^loadSafetensors: not a safetensors file: header length 1099511627776 runs past the end of the 81 bytes \(73 after the length\)$/,
+    );
   });
 
   it('checks the header text', () => {
-    expectBad(build('{"t":'), /loadSafetensors: the header is not valid JSON/);
+    expectBad(
+      build('{"t":'),
+      /^loadSafetensors: not a safetensors file: the header is not valid JSON/,
+    );
     const bad = build('{"t":1} ');
     bad[bad.length - 1] = 0xff;
-    expectBad(bad, /loadSafetensors: the header is not valid UTF-8/);
-    expectBad(build('[]'), /loadSafetensors: the header must be a JSON object/);
+    expectBad(bad, /^loadSafetensors: not a safetensors file: the header is not valid UTF-8$/);
+    expectBad(
+      build('[]'),
+      /^loadSafetensors: not a safetensors file: the header must be a JSON object$/,
+    );
     expectBad(build(`{"t":${good},"t":${good}}`, 16), /repeats the key "t"/);
     expectBad(build(`{"t":${good},"\\u0074":${good}}`, 16), /repeats the key "t"/);
     expectBad(build('{"__metadata__":{"a":"1","a":"2"}}'), /repeats the key "a"/);
@@ -299,7 +457,7 @@ describe('malformed files', () => {
     );
     // Offsets may appear in any order in the JSON; the reader sorts them.
     const swapped = two(entry('F32', [2], 8, 16), entry('F32', [2], 0, 8), 16);
-    expect(Object.keys(nb.io.loadSafetensors(swapped).tensors)).toEqual(['b', 'a']);
+    expect(Object.keys(nb.io.loadSafetensors(swapped))).toEqual(['b', 'a']);
   });
 
   it('rejects 64-bit integers outside int32 and frees what it made', () => {
@@ -312,6 +470,7 @@ describe('malformed files', () => {
         data,
       ),
       /tensor "big" \(I64\) holds 2147483648 at flat index 0, outside int32's range/,
+      false,
     );
     expect(nb.memory().tensors).toBe(before);
   });

@@ -649,7 +649,7 @@ describe('ModelCheckpoint', () => {
 
     const fresh = mlp(99);
     expect(maxDiff(weights(fresh), weightsByEpoch[3])).toBeGreaterThan(1e-3);
-    const { tensors } = nb.io.loadSafetensors(files[2]);
+    const tensors = nb.io.loadSafetensors(files[2]);
     expect(Object.keys(tensors).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
     fresh.loadStateDict(tensors);
     Object.values(tensors).forEach((t) => t.dispose());

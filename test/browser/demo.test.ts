@@ -133,7 +133,9 @@ describe('the demo page', () => {
     expect(download.suggestedFilename()).toBe('mnist-mlp.safetensors');
     const nb = await importFromRoot<typeof Nabla>('dist/index.js');
     await nb.init();
-    const { tensors, metadata } = nb.io.loadSafetensors(readFileSync(await download.path()));
+    const bytes = readFileSync(await download.path());
+    const tensors = nb.io.loadSafetensors(bytes);
+    const metadata = nb.io.safetensorsMetadata(bytes);
     expect(Object.keys(tensors).sort()).toEqual([
       '0.bias',
       '0.weight',

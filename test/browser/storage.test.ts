@@ -24,11 +24,32 @@ describe('weights in chromium', () => {
     expect(r.fromFile).toBe(r.original);
     expect(r.size).toBe(Buffer.from(r.original as string, 'base64').length);
     expect(r.metadata).toEqual({ note: 'blob' });
+    // A state dict in file order (the writer's: F32 before I32, then by name), no wrapper.
+    expect(r.keys).toEqual([
+      '0.bias',
+      '0.weight',
+      '1.bias',
+      '1.weight',
+      '4.bias',
+      '4.weight',
+      '6.bias',
+      '6.weight',
+      'steps',
+    ]);
     expect(r.notABlob).toMatchObject({
       name: 'ValueError',
       message: 'fromBlob: expected a Blob or File, got Uint8Array',
     });
-    expect((r.corrupt as Failure)?.message).toMatch(/^loadSafetensors: header length/);
+    expect(r.corrupt).toMatchObject({ name: 'ValueError' });
+    expect((r.corrupt as Failure)?.message).toMatch(
+      /^fromBlob: not a safetensors file: header length \d+ runs past the end of the 15 bytes/,
+    );
+    expect((r.corruptFile as Failure)?.message).toMatch(
+      /^fromBlob: junk\.bin: not a safetensors file: header length/,
+    );
+    expect((r.corruptMetadata as Failure)?.message).toMatch(
+      /^blobMetadata: junk\.bin: not a safetensors file: header length/,
+    );
   });
 
   it('save to, list, load from and delete from IndexedDB', async () => {
@@ -42,6 +63,10 @@ describe('weights in chromium', () => {
     expect(r.missing).toMatchObject({
       name: 'ValueError',
       message: 'loadFromIndexedDB: nothing saved under "model-a" in database "nabla" (saved: none)',
+    });
+    expect(r.missingMetadata).toMatchObject({
+      name: 'ValueError',
+      message: 'indexedDBMetadata: nothing saved under "model-a" in database "nabla" (saved: none)',
     });
     expect((r.badKey as Failure)?.message).toMatch(
       /^saveToIndexedDB: the key must be a non-empty string/,
@@ -70,7 +95,7 @@ describe('weights in chromium', () => {
 
   it('reject the Node-only file APIs with a ValueError naming the browser ones', async () => {
     const failures = await call<Failure[]>(h.page, 'storage-checks.js', 'nodeOnly');
-    expect(failures).toHaveLength(4);
+    expect(failures).toHaveLength(5);
     for (const f of failures) {
       expect(f).toMatchObject({ name: 'ValueError' });
       expect(f!.message).toMatch(

@@ -4,6 +4,7 @@ import { ValueError, fmt } from '../errors.js';
 import { isDType, type DType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import { f32View, i32View } from '../wasm/heap.js';
+import { isGzip } from './gzip.js';
 
 interface IdxType {
   name: string;
@@ -30,7 +31,8 @@ export interface ReadIdxOptions {
 
 /**
  * Parses an IDX file (MNIST's format) into a tensor: uint8, int8, int16 and int32 data become
- * int32, float32 and float64 become float32 (or all become `opts.dtype`).
+ * int32, float32 and float64 become float32 (or all become `opts.dtype`). A gzipped file
+ * (`.gz`) must be decompressed first: `readIdx(await nb.data.gunzip(bytes))`.
  */
 export function readIdx(bytes: Uint8Array, opts: ReadIdxOptions = {}): Tensor {
   if (!(bytes instanceof Uint8Array)) throw new ValueError('readIdx: expected a Uint8Array');
@@ -40,6 +42,11 @@ export function readIdx(bytes: Uint8Array, opts: ReadIdxOptions = {}): Tensor {
   if (bytes.length < 4) {
     throw new ValueError(
       `readIdx: need at least 4 bytes for the magic number, got ${bytes.length}`,
+    );
+  }
+  if (isGzip(bytes)) {
+    throw new ValueError(
+      'readIdx: the bytes are gzip-compressed (they start with 0x1f 0x8b); decompress them first: readIdx(await nb.data.gunzip(bytes))',
     );
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {

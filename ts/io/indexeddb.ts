@@ -2,7 +2,8 @@
 // object store "weights" of a database ("nabla" unless told). Works in pages and workers.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { loadSafetensors, saveSafetensors, type Safetensors } from './safetensors.js';
+import { parseHeader } from './header.js';
+import { readTensors, saveSafetensors } from './safetensors.js';
 
 export interface IndexedDBOptions {
   /** Database name (default "nabla"). */
@@ -85,23 +86,38 @@ export async function saveToIndexedDB(
   });
 }
 
-/** Loads the weights saved under `key`; a missing key is a ValueError listing the saved ones. */
-export async function loadFromIndexedDB(
-  key: string,
-  opts: IndexedDBOptions = {},
-): Promise<Safetensors> {
-  checkKey('loadFromIndexedDB', key);
-  const value = await transact('loadFromIndexedDB', opts, 'readonly', (store) => {
+/** The bytes saved under `key`; a missing key is a ValueError listing the saved ones. */
+async function loadBytes(op: string, key: string, opts: IndexedDBOptions): Promise<Uint8Array> {
+  checkKey(op, key);
+  const value = await transact(op, opts, 'readonly', (store) => {
     const req = store.get(key);
     return () => req.result as unknown;
   });
   if (!(value instanceof ArrayBuffer)) {
     const saved = await listIndexedDB(opts);
     throw new ValueError(
-      `loadFromIndexedDB: nothing saved under ${JSON.stringify(key)} in database "${opts.database ?? 'nabla'}" (saved: ${saved.length ? saved.map((k) => JSON.stringify(k)).join(', ') : 'none'})`,
+      `${op}: nothing saved under ${JSON.stringify(key)} in database "${opts.database ?? 'nabla'}" (saved: ${saved.length ? saved.map((k) => JSON.stringify(k)).join(', ') : 'none'})`,
     );
   }
-  return loadSafetensors(new Uint8Array(value));
+  return new Uint8Array(value);
+}
+
+/** Loads the weights saved under `key` as a state dict (see `loadSafetensors`). */
+export async function loadFromIndexedDB(
+  key: string,
+  opts: IndexedDBOptions = {},
+): Promise<Record<string, Tensor>> {
+  const bytes = await loadBytes('loadFromIndexedDB', key, opts);
+  return readTensors(bytes, `loadFromIndexedDB: ${JSON.stringify(key)}`);
+}
+
+/** The `__metadata__` strings of the weights saved under `key`. */
+export async function indexedDBMetadata(
+  key: string,
+  opts: IndexedDBOptions = {},
+): Promise<Record<string, string>> {
+  const bytes = await loadBytes('indexedDBMetadata', key, opts);
+  return parseHeader(bytes, `indexedDBMetadata: ${JSON.stringify(key)}`).metadata;
 }
 
 /** Deletes the weights saved under `key`; true if there were any. */

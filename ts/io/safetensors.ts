@@ -8,13 +8,6 @@ import { f32View, i32View } from '../wasm/heap.js';
 import { WRITE_NAME, WRITE_RANK } from './dtypes.js';
 import { parseHeader, setKey, type Entry } from './header.js';
 
-export interface Safetensors {
-  /** Tensors by name, in file order; fresh tensors the caller owns. */
-  tensors: Record<string, Tensor>;
-  /** The `__metadata__` strings ({} when the file has none). */
-  metadata: Record<string, string>;
-}
-
 const utf8 = new TextEncoder();
 
 /** Orders strings by their UTF-8 bytes, as Rust compares `String`s. */
@@ -88,33 +81,59 @@ export function saveSafetensors(
 }
 
 /**
- * Parses a safetensors file, validating it fully first (header length, JSON, dtypes, shapes
- * against byte spans, offsets that exactly tile the data section, no repeated names). F32,
- * F16, BF16 and F64 load as float32; I32, I64 and the smaller integer types as int32 (values
- * outside int32's range are an error). Wire into a model with
- * `model.loadStateDict(loadSafetensors(bytes).tensors)`, then dispose the loaded tensors.
+ * Parses a safetensors file into a state dict (tensors by name, in file order, fresh tensors
+ * the caller owns), like `safetensors.torch.load`. The file is validated fully first (header
+ * length, JSON, dtypes, shapes against byte spans, offsets that exactly tile the data section,
+ * no repeated names). F32, F16, BF16 and F64 load as float32; I32, I64 and the smaller integer
+ * types as int32 (values outside int32's range are an error). Wire into a model with
+ * `model.loadStateDict(loadSafetensors(bytes))`, then dispose the loaded tensors. The
+ * `__metadata__` strings are read by `safetensorsMetadata`.
  */
-export function loadSafetensors(bytes: Uint8Array): Safetensors {
-  if (!(bytes instanceof Uint8Array))
-    throw new ValueError('loadSafetensors: expected a Uint8Array');
-  const header = parseHeader(bytes);
+export function loadSafetensors(bytes: Uint8Array | ArrayBuffer): Record<string, Tensor> {
+  return readTensors(asBytes('loadSafetensors', bytes), 'loadSafetensors');
+}
+
+/**
+ * The `__metadata__` strings of a safetensors file ({} when it has none). The whole header is
+ * validated, as by `loadSafetensors`, but no tensor is made.
+ */
+export function safetensorsMetadata(bytes: Uint8Array | ArrayBuffer): Record<string, string> {
+  return parseHeader(asBytes('safetensorsMetadata', bytes), 'safetensorsMetadata').metadata;
+}
+
+/** The file's bytes (a Uint8Array, a Node Buffer, or an ArrayBuffer such as fetch gives). */
+function asBytes(op: string, bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  throw new ValueError(`${op}: expected a Uint8Array or ArrayBuffer, got ${describe(bytes)}`);
+}
+
+/** `loadSafetensors` for the file helpers: `context` (e.g. `loadFile: <path>`) starts errors. */
+export function readTensors(bytes: Uint8Array, context: string): Record<string, Tensor> {
+  const header = parseHeader(bytes, context);
   const tensors: Record<string, Tensor> = {};
   const made: Tensor[] = [];
   try {
     for (const e of header.entries) {
       const t = Tensor.empty(e.shape, e.type.to);
       made.push(t);
-      fill(t, e, bytes, header.dataStart);
+      fill(t, e, bytes, header.dataStart, context);
       setKey(tensors, e.name, t);
     }
   } catch (err) {
     made.forEach((t) => t.dispose());
     throw err;
   }
-  return { tensors, metadata: header.metadata };
+  return tensors;
 }
 
-function fill(t: Tensor, e: Entry, bytes: Uint8Array, dataStart: number): void {
+/** How an argument of the wrong type is named in messages. */
+export function describe(v: unknown): string {
+  if (v === null || typeof v !== 'object') return v === null ? 'null' : typeof v;
+  return (v as object).constructor?.name ?? 'an object';
+}
+
+function fill(t: Tensor, e: Entry, bytes: Uint8Array, dataStart: number, context: string): void {
   const src = bytes.subarray(dataStart + e.begin, dataStart + e.end);
   const read = e.type.read;
   if (!read) {
@@ -129,7 +148,7 @@ function fill(t: Tensor, e: Entry, bytes: Uint8Array, dataStart: number): void {
       const n = Number(v);
       if (n < -(2 ** 31) || n > 2 ** 31 - 1) {
         throw new ValueError(
-          `loadSafetensors: tensor ${JSON.stringify(e.name)} (${e.dtype}) holds ${v} at flat index ${i}, outside int32's range`,
+          `${context}: tensor ${JSON.stringify(e.name)} (${e.dtype}) holds ${v} at flat index ${i}, outside int32's range`,
         );
       }
       out[i] = n;

@@ -420,9 +420,25 @@ export class Tensor implements Disposable {
   permute(dims: readonly number[]): Tensor {
     return S.permute(this, dims);
   }
-  /** The last two dims swapped (PyTorch's `mT`). */
+  /** The last two dims swapped (PyTorch's `mT`); needs ndim >= 2, as in PyTorch. */
   get mT(): Tensor {
+    if (this.ndim < 2) {
+      throw new ShapeError(
+        `mT: needs a matrix or a batch of matrices (ndim >= 2), got shape ${fmt(this.shape)}`,
+      );
+    }
     return S.transpose(this, -2, -1);
+  }
+  /**
+   * All dims reversed (PyTorch's `T`); a 0-d or 1-d tensor comes back as a view of the same
+   * data, as in PyTorch.
+   */
+  get T(): Tensor {
+    if (this.ndim < 2) return S.reshape(this, this.shape, 'T');
+    return S.permute(
+      this,
+      this.shape.map((_, i) => this.ndim - 1 - i),
+    );
   }
   expand(shape: readonly number[]): Tensor {
     return S.expand(this, shape);

@@ -6,7 +6,8 @@ import { ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import { getRngState, setRngState } from '../ops/random.js';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { describe, readTensors, saveSafetensors } from '../io/safetensors.js';
+import { parseHeader } from '../io/header.js';
 import type { OptimizerStateDict } from '../optim/optimizer.js';
 import type { SchedulerStateDict } from '../optim/schedulers.js';
 
@@ -66,11 +67,14 @@ export function saveCheckpoint(parts: CheckpointParts, info: CheckpointInfo): Ui
  * leaves the model as it was.
  */
 export function loadCheckpoint(bytes: Uint8Array, parts: CheckpointParts): CheckpointInfo {
-  const { tensors, metadata } = loadSafetensors(bytes);
+  if (!(bytes instanceof Uint8Array))
+    throw new ValueError(`loadCheckpoint: expected a Uint8Array, got ${describe(bytes)}`);
+  // The metadata first: a file that is no checkpoint fails before any tensor is made.
+  const raw = parseHeader(bytes, 'loadCheckpoint').metadata[KEY];
+  if (raw === undefined)
+    throw new ValueError(`loadCheckpoint: no '${KEY}' metadata: not a nabla checkpoint`);
+  const tensors = readTensors(bytes, 'loadCheckpoint');
   try {
-    const raw = metadata[KEY];
-    if (raw === undefined)
-      throw new ValueError(`loadCheckpoint: no '${KEY}' metadata: not a nabla checkpoint`);
     const meta = JSON.parse(raw) as {
       epoch: number;
       extra: unknown;

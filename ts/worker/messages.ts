@@ -2,7 +2,7 @@
 // and ready-made handlers for a model living in the worker: predict, getWeights, setWeights.
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import type { Module } from '../nn/module.js';
-import { loadSafetensors, saveSafetensors, type Safetensors } from '../io/safetensors.js';
+import { readTensors, saveSafetensors } from '../io/safetensors.js';
 import { tensor } from '../ops/creation.js';
 import { predict } from '../train/fit.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -57,14 +57,17 @@ export function packWeights(
   };
 }
 
-/** Parses a weights message; the tensors belong to the caller. */
-export function unpackWeights(m: WeightsMessage): Safetensors {
+/**
+ * Parses a weights message into a state dict; the tensors belong to the caller. Its metadata
+ * is `nb.io.safetensorsMetadata(new Uint8Array(m.bytes))`.
+ */
+export function unpackWeights(m: WeightsMessage): Record<string, Tensor> {
   if (m?.format !== 'safetensors' || !(m.bytes instanceof ArrayBuffer)) {
     throw new ValueError(
       "unpackWeights: expected { format: 'safetensors', bytes: ArrayBuffer } (from packWeights)",
     );
   }
-  return loadSafetensors(new Uint8Array(m.bytes));
+  return readTensors(new Uint8Array(m.bytes), 'unpackWeights');
 }
 
 /**
@@ -103,7 +106,7 @@ export function modelHandlers(model: Module | (() => Module | null)) {
     },
     /** Loads weights into the model (strictly: the same names and shapes). */
     setWeights(weights: WeightsMessage): void {
-      const { tensors } = unpackWeights(weights);
+      const tensors = unpackWeights(weights);
       try {
         get('setWeights').loadStateDict(tensors);
       } finally {

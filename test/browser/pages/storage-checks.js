@@ -11,24 +11,28 @@ function stateDict(nb) {
 }
 
 const bytesOf = (nb, sd, metadata) => base64(nb.io.saveSafetensors(sd, metadata));
-const bytesOfLoaded = (nb, loaded) => bytesOf(nb, loaded.tensors, loaded.metadata);
 
 export async function blobRoundTrip() {
   const nb = await nabla();
   const sd = stateDict(nb);
   const blob = nb.io.toBlob(sd, { note: 'blob' });
   const loaded = await nb.io.fromBlob(blob);
+  const metadata = await nb.io.blobMetadata(blob);
   const file = new File([blob], 'w.safetensors'); // what an <input type=file> gives
   const fromFile = await nb.io.fromBlob(file);
+  const junk = new File(['not safetensors'], 'junk.bin');
   return {
     type: blob.type,
     size: blob.size,
     original: bytesOf(nb, sd, { note: 'blob' }),
-    loaded: bytesOfLoaded(nb, loaded),
-    fromFile: bytesOfLoaded(nb, fromFile),
-    metadata: loaded.metadata,
+    loaded: bytesOf(nb, loaded, metadata),
+    fromFile: bytesOf(nb, fromFile, await nb.io.blobMetadata(file)),
+    keys: Object.keys(loaded),
+    metadata,
     notABlob: await rejection(nb.io.fromBlob(new Uint8Array(4))),
     corrupt: await rejection(nb.io.fromBlob(new Blob(['not safetensors']))),
+    corruptFile: await rejection(nb.io.fromBlob(junk)),
+    corruptMetadata: await rejection(nb.io.blobMetadata(junk)),
   };
 }
 
@@ -38,19 +42,21 @@ export async function indexedDB() {
   await nb.io.saveToIndexedDB('model-a', sd, { epoch: '3' });
   await nb.io.saveToIndexedDB('model-b', sd, undefined, { database: 'nabla-other' });
   const loaded = await nb.io.loadFromIndexedDB('model-a');
+  const metadata = await nb.io.indexedDBMetadata('model-a');
   const keys = await nb.io.listIndexedDB();
   const otherKeys = await nb.io.listIndexedDB({ database: 'nabla-other' });
   const deleted = await nb.io.deleteFromIndexedDB('model-a');
   const deletedAgain = await nb.io.deleteFromIndexedDB('model-a');
   return {
     original: bytesOf(nb, sd, { epoch: '3' }),
-    loaded: bytesOfLoaded(nb, loaded),
-    metadata: loaded.metadata,
+    loaded: bytesOf(nb, loaded, metadata),
+    metadata,
     keys,
     otherKeys,
     deleted,
     deletedAgain,
     missing: await rejection(nb.io.loadFromIndexedDB('model-a')),
+    missingMetadata: await rejection(nb.io.indexedDBMetadata('model-a')),
     badKey: await rejection(nb.io.saveToIndexedDB('', sd)),
   };
 }
@@ -63,11 +69,12 @@ export async function indexedDBFromWorker() {
   await client.run('saveToIndexedDB', 'from-worker');
   client.terminate();
   const loaded = await nb.io.loadFromIndexedDB('from-worker');
+  const metadata = await nb.io.indexedDBMetadata('from-worker');
   await nb.io.deleteFromIndexedDB('from-worker');
   return {
     trained: base64(run.weights),
-    loaded: bytesOf(nb, loaded.tensors),
-    metadata: loaded.metadata,
+    loaded: bytesOf(nb, loaded),
+    metadata,
   };
 }
 
@@ -90,6 +97,7 @@ export async function nodeOnly() {
     await rejection(nb.io.saveFile('w.safetensors', sd)),
     await rejection(nb.io.saveFile('w.safetensors', sd)),
     await rejection(nb.io.loadFile('w.safetensors')),
+    await rejection(nb.io.fileMetadata('w.safetensors')),
     await rejection(nb.data.loadMnist('mnist')),
   ];
 }

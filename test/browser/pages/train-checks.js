@@ -12,7 +12,7 @@ export async function trainInPage() {
 /** Output of a model with `weights` loaded, on the page, for the seeded probe input. */
 function pageForward(nb, weights, x) {
   const model = makeModel(nb);
-  const { tensors } = nb.worker.unpackWeights({ format: 'safetensors', bytes: weights });
+  const tensors = nb.worker.unpackWeights({ format: 'safetensors', bytes: weights });
   model.loadStateDict(tensors);
   Object.values(tensors).forEach((t) => t.dispose());
   return Array.from(nb.train.predict(model, x).toArray());
@@ -34,7 +34,7 @@ export async function trainInWorker() {
 
   const fetched = await client.run('getWeights');
   // Halve every weight on the page, send them over, and predict again.
-  const { tensors } = nb.worker.unpackWeights(fetched);
+  const tensors = nb.worker.unpackWeights(fetched);
   const halved = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.mul(0.5)]));
   const halvedMsg = nb.worker.packWeights(halved);
   const halvedBytes = halvedMsg.bytes.slice(0);
