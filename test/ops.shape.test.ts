@@ -501,6 +501,11 @@ describe('errors name the op and the offending shapes or values', () => {
     expectError(() => z(2, 3).topk(4), nb.ValueError, /^topk: k 4 .*\[2, 3\]/);
     expectError(() => z(2, 3).sort(2), nb.ShapeError, /^sort: dim 2 .*\[2, 3\]/);
     expectError(() => z(2, 3).argsort(-3), nb.ShapeError, /^argsort: dim -3 .*\[2, 3\]/);
+    expectError(
+      () => nb.tensor([1, 2 ** 24 + 1], { dtype: 'int32' }).sort(),
+      nb.ValueError,
+      /^sort: int32 values of shape \[2\] reach 16777217/,
+    );
   });
   it('multinomial rejects bad distributions and counts as PyTorch does', () => {
     const p = (v: number[]) => nb.tensor(v, { dtype: 'float32' });
@@ -532,6 +537,13 @@ describe('errors name the op and the offending shapes or values', () => {
       /^multinomial: .*\[1, 2, 2\]/,
     );
   });
+  it('multinomial needs float32 probabilities', () => {
+    expectError(
+      () => nb.tensor([1, 2]).multinomial(1),
+      nb.DTypeError,
+      /^multinomial: probs must be float32, got int32/,
+    );
+  });
   it('randperm and linspace check their counts', () => {
     expectError(() => nb.randperm(-1), nb.ValueError, /^randperm: .*-1/);
     expectError(() => nb.linspace(0, 1, 2.5), nb.ValueError, /^linspace: steps .*2\.5/);
@@ -554,5 +566,61 @@ describe('errors name the op and the offending shapes or values', () => {
     );
     expectError(() => nb.einsum('ii->i', z(2, 2)), nb.ValueError, /^einsum: operand 0 repeats/);
     expectError(() => nb.einsum('ij->k', z(2, 2)), nb.ValueError, /^einsum: output subscript 'k'/);
+  });
+});
+
+describe('memory', () => {
+  it('composite ops free their temporaries at once: a forward leaves only its outputs', () => {
+    nb.manualSeed(8);
+    const base = nb.randn([2, 3, 4, 5]);
+    const probs = nb.rand([3, 6]);
+    const m = nb.tensor([1, 0, 1, 1, 0], { dtype: 'int32' });
+    const at = nb.tensor([[[[4, 1]]]], { dtype: 'int32' });
+    const forwards: Record<string, (x: nb.Tensor) => nb.Tensor | nb.Tensor[]> = {
+      tril: (x) => x.tril(),
+      flip: (x) => x.flip([0, 3]),
+      roll: (x) => x.roll([1, 2], [1, 3]),
+      roll_flat: (x) => x.roll(3),
+      repeat: (x) => x.repeat([1, 2, 1, 1, 2]),
+      pad_reflect: (x) => F.pad(x, [1, 1, 2, 2], { mode: 'reflect' }),
+      pad_constant: (x) => F.pad(x, [1, 1]),
+      unfold: (x) => F.unfold(x, 2),
+      scatter: (x) => x.scatter(3, at, 1),
+      maskedSelect: (x) => x.maskedSelect(m),
+      sort: (x) => x.sort(1),
+      topk_0d: (x) => x.sum().topk(1),
+      argsort: (x) => x.argsort(2),
+      einsum: (x) => nb.einsum('abcd,abed->abce', x, x),
+      einsum_ellipsis: (x) => nb.einsum('...cd->...', x),
+      multinomial: () => probs.multinomial(4),
+      multinomial_replacement: () => probs.multinomial(4, { replacement: true }),
+    };
+    // Without grad nothing is saved for a backward, so only the outputs may stay alive (the
+    // recorded case, with its saved masks and indices, is covered by the tidy test below).
+    for (const [name, f] of Object.entries(forwards)) {
+      const before = nb.memory().tensors;
+      const out = nb.noGrad(() => f(base));
+      const outs = Array.isArray(out) ? out : [out];
+      const extra = name === 'topk_0d' ? 1 : 0; // its input `x.sum()`
+      expect(nb.memory().tensors - before, name).toBe(outs.length + extra);
+    }
+  });
+
+  it('forward and backward inside tidy leave the heap as they found it', () => {
+    const before = nb.memory().tensors;
+    nb.tidy(() => {
+      for (const c of Object.values(GRAD_CASES)) {
+        nb.manualSeed(9);
+        const inputs = c.inputs();
+        c.fn(...inputs)
+          .sum()
+          .backward();
+        for (const t of inputs) {
+          t.grad?.dispose();
+          t.grad = null;
+        }
+      }
+    });
+    expect(nb.memory().tensors).toBe(before);
   });
 });

@@ -6,6 +6,7 @@ import { wasm } from '../wasm/core.js';
 import { noGrad } from '../autograd/node.js';
 import { castTo, copyStrided } from './copy.js';
 import { topk } from './sort.js';
+import { sub } from './elementwise.js';
 
 let seedWord = (Math.random() * 2 ** 32) >>> 0;
 let counter = 0;
@@ -90,7 +91,7 @@ export function multinomial(
     const [hi, lo] = nextKey();
     core.rng_uniform_f32(u.ptr, u.size, hi, lo, 0, 1);
     // log(1 - u) is in (-inf, 0]; zero-probability categories get -inf and come last.
-    const oneMinus = u.neg().add(1);
+    const oneMinus = sub(1, u);
     const logs = oneMinus.log();
     const keys = logs.div(p);
     const zero = p.eq(0);

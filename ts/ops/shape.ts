@@ -259,11 +259,12 @@ function triangle(op: 'tril' | 'triu', x: Tensor, diagonal: number): Tensor {
   }
   const [n, m] = x.shape.slice(-2);
   const keep = noGrad(() => {
-    const rows = arange(n).reshape([n, 1]);
+    const rows = arange(n);
+    const column = reshape(rows, [n, 1]);
     const cols = arange(m);
-    const offset = sub(cols, rows);
+    const offset = sub(cols, column);
     const mask = op === 'tril' ? le(offset, diagonal) : ge(offset, diagonal);
-    [rows, cols, offset].forEach((t) => t.dispose());
+    [rows, column, cols, offset].forEach((t) => t.dispose());
     return mask;
   });
   const out = where(keep, x, 0);

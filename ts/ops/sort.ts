@@ -5,6 +5,7 @@ import { DTypeError, ValueError, fmt } from '../errors.js';
 import { normDim } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
+import { ReduceOp } from '../wasm/abi.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { castTo } from './copy.js';
 import { scatterAdd } from './indexing.js';
@@ -42,6 +43,7 @@ function sortAlong(
       `${op}: k ${kk} is out of range for dim ${d} of shape ${fmt(x.shape)} (size ${n})`,
     );
   }
+  if (x.dtype === 'int32') checkIntKeys(op, x);
   const last = x.ndim - 1;
   const { vals, idx } = noGrad(() => {
     // int32 keys sort as float32: exact for |v| <= 2^24.
@@ -90,6 +92,21 @@ function sortAlong(
     [idx],
   );
   return [values, idx];
+}
+
+/** int32 keys sort as float32, which is exact only up to 2^24 in magnitude. */
+function checkIntKeys(op: string, x: Tensor): void {
+  if (x.size === 0) return;
+  const m = Tensor.empty([2], 'int32');
+  wasm().reduce_i32(ReduceOp.MAX, x.ptr, m.ptr, 1, x.size, 1);
+  wasm().reduce_i32(ReduceOp.MIN, x.ptr, m.ptr + 4, 1, x.size, 1);
+  const [hi, lo] = m.toArray();
+  m.dispose();
+  if (hi > 2 ** 24 || lo < -(2 ** 24)) {
+    throw new ValueError(
+      `${op}: int32 values of shape ${fmt(x.shape)} reach ${hi > 2 ** 24 ? hi : lo}; sorting int32 is exact only within ±2^24`,
+    );
+  }
 }
 
 function castBack(v: Tensor): Tensor {
