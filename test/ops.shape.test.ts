@@ -54,6 +54,9 @@ const OPS: Record<string, Op> = {
   pad_replicate_3d: (x) => F.pad(x, [1, 0, 0, 1, 1, 1], { mode: 'replicate' }),
   pad_circular_1d: (x) => F.pad(x, [2, 3], { mode: 'circular' }),
   pad_circular_2d: (x) => F.pad(x, [1, 2, 3, 0], { mode: 'circular' }),
+  pad_reflect_negative: (x) => F.pad(x, [2, -3, -1, 1], { mode: 'reflect' }),
+  pad_replicate_negative: (x) => F.pad(x, [-2, 1], { mode: 'replicate' }),
+  pad_circular_negative: (x) => F.pad(x, [2, -3, -1, 2], { mode: 'circular' }),
 
   unfold_basic: (x) => F.unfold(x, 2),
   unfold_pad_stride_dil: (x) =>

@@ -22,8 +22,8 @@ export interface PadOptions {
 
 /**
  * `torch.nn.functional.pad`: `pad` lists (before, after) amounts from the last dim backwards,
- * `[left, right, top, bottom, ...]`. Constant padding may be negative (it crops); the other
- * modes pad the last 1–3 dims of a batched or unbatched input, as PyTorch does.
+ * `[left, right, top, bottom, ...]`. Negative amounts crop. Reflect, replicate and circular
+ * pad the last 1–3 dims of a batched or unbatched input.
  */
 export function pad(x: Tensor, pad: readonly number[], opts: PadOptions = {}): Tensor {
   const mode = opts.mode ?? 'constant';
@@ -61,8 +61,13 @@ export function pad(x: Tensor, pad: readonly number[], opts: PadOptions = {}): T
   for (let d = x.ndim - m; d < x.ndim; d++) {
     const n = x.shape[d];
     const [lo, hi] = [before[d], after[d]];
-    const limit = mode === 'reflect' ? n - 1 : mode === 'circular' ? n : Infinity;
-    if (lo < 0 || hi < 0 || lo > limit || hi > limit || n === 0) {
+    // Negative amounts crop. Circular padding wraps within what is left after cropping (a..b),
+    // reflect and replicate read the whole dim, as PyTorch does.
+    const a = Math.max(0, -lo);
+    const b = n - Math.max(0, -hi);
+    const kept = b - a;
+    const limit = mode === 'reflect' ? n - 1 : mode === 'circular' ? kept : Infinity;
+    if (n === 0 || kept < 0 || lo > limit || hi > limit || n + lo + hi < 0) {
       throw new ValueError(
         `pad: ${mode} padding ${fmt(pad)} does not fit dim ${d} (size ${n}) of the input ${fmt(x.shape)}` +
           (mode === 'reflect' ? '; reflect padding must be smaller than the dim' : ''),
@@ -72,16 +77,9 @@ export function pad(x: Tensor, pad: readonly number[], opts: PadOptions = {}): T
     const index = new Int32Array(n + lo + hi);
     for (let i = 0; i < index.length; i++) {
       const j = i - lo;
-      index[i] =
-        mode === 'replicate'
-          ? Math.min(Math.max(j, 0), n - 1)
-          : mode === 'circular'
-            ? ((j % n) + n) % n
-            : j < 0
-              ? -j
-              : j >= n
-                ? 2 * (n - 1) - j
-                : j;
+      if (mode === 'replicate') index[i] = Math.min(Math.max(j, 0), n - 1);
+      else if (mode === 'reflect') index[i] = j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j;
+      else index[i] = a + ((((i - Math.max(lo, 0)) % kept) + kept) % kept);
     }
     const idx = Tensor.empty([index.length], 'int32');
     new Int32Array(wasm().memory.buffer, idx.ptr, index.length).set(index);
