@@ -86,6 +86,12 @@ export {
   chunk,
 } from './ops/shape.js';
 export { indexSelect, gather, scatterAdd, oneHot } from './ops/indexing.js';
+export { tril, triu, flip, roll, repeat, tile } from './ops/shape.js';
+export { scatter, maskedSelect, nonzero, type NonzeroOptions } from './ops/indexing.js';
+export { sort, argsort, topk, type SortOptions } from './ops/sort.js';
+export { multinomial, randperm, type MultinomialOptions } from './ops/random.js';
+export { linspace } from './ops/creation.js';
+export { einsum } from './ops/einsum.js';
 export { matmul, type MatmulOptions } from './ops/matmul.js';
 export { memory, emptyCache, setCacheLimit, type MemoryInfo } from './memory.js';
 export * as nn from './nn/index.js';

@@ -1078,3 +1078,202 @@ pub unsafe extern "C" fn layer_norm_bwd_f32(
         d,
     )
 }
+
+// ---------------------------------------------------------------- sort, unfold, scatter, sampling
+
+/// Sorts rows `begin..end` of `x` (`[rows, n]` f32) stably (NaN largest) and writes each row's
+/// first `k` values to `vals` and their row positions to `idx` (`[rows, k]`, f32 and i32);
+/// descending when `desc != 0`. `scratch` is `2 * n` words.
+#[no_mangle]
+pub unsafe extern "C" fn sort_rows_f32(
+    x: usize,
+    vals: usize,
+    idx: usize,
+    scratch: usize,
+    n: usize,
+    k: usize,
+    desc: u32,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::sort::sort_rows_f32(
+        src!(f32, x, end * n),
+        dst!(f32, vals, end * k),
+        dst!(i32, idx, end * k),
+        dst!(u32, scratch, 2 * n),
+        n,
+        k,
+        desc != 0,
+        begin,
+        end,
+    )
+}
+
+/// The window geometry of `unfold_f32` / `fold_f32` from their scalar arguments.
+fn window(
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    dh: usize,
+    dw: usize,
+    ph: usize,
+    pw: usize,
+    sh: usize,
+    sw: usize,
+    oh: usize,
+    ow: usize,
+) -> crate::kernels::unfold::Window {
+    crate::kernels::unfold::Window {
+        h,
+        w,
+        kh,
+        kw,
+        dh,
+        dw,
+        ph,
+        pw,
+        sh,
+        sw,
+        oh,
+        ow,
+    }
+}
+
+/// im2col for planes `begin..end`: `x` is `[planes, h, w]`, `cols` is `[planes, kh * kw, oh * ow]`
+/// (kernel `kh × kw`, dilation `dh, dw`, zero padding `ph, pw`, stride `sh, sw`; TypeScript
+/// computed `oh, ow >= 1`).
+#[no_mangle]
+pub unsafe extern "C" fn unfold_f32(
+    x: usize,
+    cols: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    dh: usize,
+    dw: usize,
+    ph: usize,
+    pw: usize,
+    sh: usize,
+    sw: usize,
+    oh: usize,
+    ow: usize,
+    begin: usize,
+    end: usize,
+) {
+    let g = window(h, w, kh, kw, dh, dw, ph, pw, sh, sw, oh, ow);
+    crate::kernels::unfold::unfold_f32(
+        src!(f32, x, end * h * w),
+        dst!(f32, cols, end * g.col_len()),
+        &g,
+        begin,
+        end,
+    )
+}
+
+/// col2im, the adjoint of `unfold_f32` with the same geometry: overwrites planes `begin..end`
+/// of `x` with the sum of the column entries read from each pixel.
+#[no_mangle]
+pub unsafe extern "C" fn fold_f32(
+    cols: usize,
+    x: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    dh: usize,
+    dw: usize,
+    ph: usize,
+    pw: usize,
+    sh: usize,
+    sw: usize,
+    oh: usize,
+    ow: usize,
+    begin: usize,
+    end: usize,
+) {
+    let g = window(h, w, kh, kw, dh, dw, ph, pw, sh, sw, oh, ow);
+    crate::kernels::unfold::fold_f32(
+        src!(f32, cols, end * g.col_len()),
+        dst!(f32, x, end * h * w),
+        &g,
+        begin,
+        end,
+    )
+}
+
+/// `torch.Tensor.scatter_` on 32-bit words (overwrite; the later of two equal positions wins):
+/// for every position `p` of the contiguous index tensor,
+/// `dst[Σ_{d≠axis} p_d * dst_strides[d] + idx[p] * dst_strides[axis]] = src[Σ p_d * src_strides[d]]`.
+#[no_mangle]
+pub unsafe extern "C" fn scatter_u32(
+    dst: usize,
+    dst_len: usize,
+    idx: usize,
+    src: usize,
+    src_len: usize,
+    ndim: u32,
+    idx_shape: usize,
+    dst_strides: usize,
+    src_strides: usize,
+    axis: u32,
+) {
+    let shape = dims(idx_shape, ndim);
+    crate::kernels::select::scatter_u32(
+        dst!(u32, dst, dst_len),
+        src!(i32, idx, numel(shape)),
+        src!(u32, src, src_len),
+        shape,
+        dims(dst_strides, ndim),
+        dims(src_strides, ndim),
+        axis as usize,
+    )
+}
+
+/// How many of the `n` i32 values at `x` are non-zero.
+#[no_mangle]
+pub unsafe extern "C" fn count_nonzero_i32(x: usize, n: usize) -> usize {
+    crate::kernels::select::count_nonzero_i32(src!(i32, x, n))
+}
+
+/// Coordinates of the non-zero elements of the contiguous i32 tensor `x` (shape `shape`, `ndim`
+/// dims), row-major, as the rows of `out` (`[count_nonzero_i32(x), ndim]` i32).
+#[no_mangle]
+pub unsafe extern "C" fn nonzero_i32(x: usize, n: usize, ndim: u32, shape: usize, out: usize) {
+    let x = src!(i32, x, n);
+    let count = crate::kernels::select::count_nonzero_i32(x);
+    crate::kernels::select::nonzero_i32(x, dims(shape, ndim), dst!(i32, out, count * ndim as usize))
+}
+
+/// Multinomial draws with replacement for rows `begin..end`: `probs` `[rows, cats]` f32 (checked
+/// non-negative with a positive finite row sum), uniforms `u` `[rows, samples]`, category
+/// indices into `out` `[rows, samples]` i32; `cdf` is `cats` f64 of scratch.
+#[no_mangle]
+pub unsafe extern "C" fn multinomial_f32(
+    probs: usize,
+    u: usize,
+    out: usize,
+    cdf: usize,
+    cats: usize,
+    samples: usize,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::sample::multinomial_f32(
+        src!(f32, probs, end * cats),
+        src!(f32, u, end * samples),
+        dst!(i32, out, end * samples),
+        dst!(f64, cdf, cats),
+        cats,
+        samples,
+        begin,
+        end,
+    )
+}
+
+/// A random permutation of `0..n` into `out` (i32) from `n` uniforms at `u` (Fisher–Yates).
+#[no_mangle]
+pub unsafe extern "C" fn shuffle_i32(u: usize, out: usize, n: usize) {
+    crate::kernels::sample::shuffle_i32(src!(f32, u, n), dst!(i32, out, n))
+}

@@ -174,3 +174,12 @@ function paddingRow(paddingIdx: number | null | undefined, num: number): number 
   }
   return paddingIdx < 0 ? paddingIdx + num : paddingIdx;
 }
+
+export {
+  pad,
+  unfold,
+  fold,
+  type PadMode,
+  type PadOptions,
+  type UnfoldOptions,
+} from '../ops/pad.js';

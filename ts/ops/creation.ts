@@ -223,3 +223,33 @@ export function randint(
   ints.dispose();
   return finish(t, opts);
 }
+
+/**
+ * `torch.linspace`: `steps` evenly spaced values from `start` to `end` inclusive (float32).
+ * Like PyTorch, the first half counts up from `start` and the second half down from `end`,
+ * so both ends are exact.
+ */
+export function linspace(
+  start: number,
+  end: number,
+  steps: number,
+  opts: TensorOptions = {},
+): Tensor {
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new ValueError(`linspace: steps must be a non-negative integer, got ${steps}`);
+  }
+  if (!Number.isFinite(start) || !Number.isFinite(end)) {
+    throw new ValueError(`linspace: start and end must be finite, got ${start} and ${end}`);
+  }
+  const dtype = resolveDType('linspace', opts, 'float32');
+  if (dtype !== 'float32') throw new DTypeError(`linspace: dtype must be float32, got ${dtype}`);
+  const t = Tensor.empty([steps], 'float32');
+  if (steps === 1) wasm().fill_u32(t.ptr, 1, bitsOf(start, 'float32'));
+  if (steps > 1) {
+    const step = (end - start) / (steps - 1);
+    const half = Math.floor(steps / 2);
+    wasm().arange_f32(t.ptr, half, start, step);
+    wasm().arange_f32(t.ptr + 4 * half, steps - half, end - (steps - 1 - half) * step, step);
+  }
+  return finish(t, opts);
+}

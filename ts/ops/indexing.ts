@@ -1,14 +1,16 @@
 // Indexing for tokens and labels: indexSelect (embedding lookups), gather/scatterAdd
 // (picking and spreading per-position values), oneHot. Index tensors are int32 and are
 // range-checked in the core before any kernel reads them.
-import { DTypeError, IndexError, ShapeError, fmt } from '../errors.js';
+import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { MAX_DIMS, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
-import { i32View, writeDims } from '../wasm/heap.js';
-import { contiguousStrides, normDim, numel } from '../tensor/shape.js';
+import { f32View, i32View, writeDims } from '../wasm/heap.js';
+import { broadcastShapes, contiguousStrides, normDim, numel, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { record } from '../autograd/node.js';
-import { copyStrided } from './copy.js';
+import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
+import { broadcastTo, copyStrided } from './copy.js';
+import { ne } from './elementwise.js';
+import { expand, reshape } from './shape.js';
 
 function checkIndex(op: string, index: Tensor, limit: number, what: string): void {
   if (index.dtype !== 'int32') {
@@ -170,5 +172,154 @@ export function oneHot(index: Tensor, numClasses = -1): Tensor {
   checkIndex('oneHot', index, classes, `${classes} classes`);
   const out = Tensor.empty([...index.shape, classes], 'int32');
   if (out.size > 0) wasm().one_hot_i32(index.ptr, out.ptr, index.size, classes);
+  return out;
+}
+
+// ------------------------------------------------------------------ scatter, masks, nonzero
+
+/** Writes `src` (a tensor, or one value for every position) into `dst` in place at `index`. */
+function scatterWrite(dst: Tensor, d: number, index: Tensor, src: Tensor | number): void {
+  if (index.size === 0) return;
+  const nd = Math.max(dst.ndim, 1);
+  const one = typeof src === 'number' ? Tensor.empty([], dst.dtype) : null;
+  if (one) {
+    const view = dst.dtype === 'float32' ? f32View(one.ptr, 1) : i32View(one.ptr, 1);
+    view[0] = src as number;
+  }
+  const s = one ?? (src as Tensor);
+  const [ps, pd, pss] = writeDims(
+    dst.ndim ? index.shape : [1],
+    dst.ndim ? contiguousStrides(dst.shape) : [1],
+    one || !dst.ndim ? new Array<number>(nd).fill(0) : contiguousStrides(s.shape),
+  );
+  wasm().scatter_u32(dst.ptr, dst.size, index.ptr, s.ptr, s.size, nd, ps, pd, pss, d);
+  one?.dispose();
+}
+
+/**
+ * Out-of-place `scatter`: a copy of `x` with `src[p]` (or the scalar `value`) written at
+ * position `p` with dim `dim` replaced by `index[p]`. Where two positions name the same element
+ * the later (row-major) one wins. Gradients: `x` gets `g` except where written, `src` gets `g`
+ * gathered at `index`.
+ */
+export function scatter(x: Tensor, dim: number, index: Tensor, src: Tensor | number): Tensor {
+  const d = normDim('scatter', dim, x.ndim, x.shape);
+  if (typeof src !== 'number') {
+    if (src.dtype !== x.dtype) {
+      throw new DTypeError(`scatter: src dtype ${src.dtype} differs from the input's ${x.dtype}`);
+    }
+    if (src.ndim !== x.ndim) {
+      throw new ShapeError(
+        `scatter: src ${fmt(src.shape)} must have as many dims as the input ${fmt(x.shape)}`,
+      );
+    }
+  } else if (x.dtype === 'int32' && !Number.isInteger(src)) {
+    throw new ValueError(`scatter: value ${src} is not an integer for an int32 input`);
+  }
+  checkGatherShapes('scatter', x, d, index, typeof src === 'number' ? undefined : src);
+  checkIndex('scatter', index, x.shape[d] ?? 1, `dim ${d} of shape ${fmt(x.shape)}`);
+  const out = Tensor.empty(x.shape, x.dtype);
+  copyStrided(x, 0, out, 0, [x.size], [1], [1]);
+  scatterWrite(out, d, index, src);
+  const inputs = typeof src === 'number' ? [x] : [x, src];
+  return record(
+    out,
+    'scatter',
+    inputs,
+    (g) => {
+      let gx: Tensor | null = null;
+      if (x.requiresGrad) {
+        gx = Tensor.empty(g.shape, 'float32');
+        copyStrided(g, 0, gx, 0, [g.size], [1], [1]);
+        scatterWrite(gx, d, index, 0);
+      }
+      if (typeof src === 'number') return [gx];
+      let gsrc: Tensor | null = null;
+      if (src.requiresGrad) {
+        const picked = gather(g, d, index);
+        gsrc = zeros(src.shape);
+        copyStrided(
+          picked,
+          0,
+          gsrc,
+          0,
+          index.shape,
+          contiguousStrides(index.shape),
+          contiguousStrides(src.shape),
+        );
+        picked.dispose();
+      }
+      return [gx, gsrc];
+    },
+    [index],
+  );
+}
+
+export interface NonzeroOptions {
+  /** Return one 1-D index tensor per dim instead of one `[n, ndim]` tensor. */
+  asTuple?: boolean;
+}
+
+/**
+ * `torch.nonzero`: the int32 coordinates of the non-zero elements, `[n, ndim]` in row-major
+ * order, or (with `asTuple`) one `[n]` tensor per dim.
+ */
+export function nonzero(x: Tensor, opts: { asTuple: true }): Tensor[];
+export function nonzero(x: Tensor, opts?: NonzeroOptions): Tensor;
+export function nonzero(x: Tensor, opts: NonzeroOptions = {}): Tensor | Tensor[] {
+  const mask = x.dtype === 'int32' ? x : noGrad(() => ne(x, 0));
+  const core = wasm();
+  const count = core.count_nonzero_i32(mask.ptr, mask.size);
+  const out = Tensor.empty([count, x.ndim], 'int32');
+  if (count > 0 && x.ndim > 0) {
+    const [ps] = writeDims(x.shape);
+    core.nonzero_i32(mask.ptr, mask.size, x.ndim, ps, out.ptr);
+  }
+  if (mask !== x) mask.dispose();
+  if (!opts.asTuple) return out;
+  // torch treats a 0-d input as 1-d here: one tensor of zeros.
+  if (x.ndim === 0) {
+    const zerosOut = Tensor.empty([count], 'int32');
+    core.fill_u32(zerosOut.ptr, count, 0);
+    out.dispose();
+    return [zerosOut];
+  }
+  const cols = x.shape.map((_, j) => {
+    const col = Tensor.empty([count], 'int32');
+    copyStrided(out, j, col, 0, [count], [x.ndim], [1]);
+    return col;
+  });
+  out.dispose();
+  return cols;
+}
+
+/**
+ * `torch.masked_select`: the elements of `x` where the int32 `mask` is non-zero, as a 1-D
+ * tensor in row-major order; `x` and `mask` broadcast together. The gradient scatters back.
+ */
+export function maskedSelect(x: Tensor, mask: Tensor): Tensor {
+  if (mask.dtype !== 'int32') {
+    throw new DTypeError(
+      `maskedSelect: the mask must be an int32 mask (from a comparison), got ${mask.dtype}`,
+    );
+  }
+  const shape = broadcastShapes('maskedSelect', x.shape, mask.shape);
+  const m = sameShape(mask.shape, shape) ? mask : broadcastTo(mask, shape);
+  // Flat positions of the selected elements: nonzero of the flattened mask, [n, 1] -> [n].
+  const flatMask = m._alias([m.size]);
+  const pos = nonzero(flatMask);
+  const flatPos = pos._alias([pos.shape[0]]);
+  const wide = sameShape(x.shape, shape) ? x : expand(x, shape);
+  const flat = reshape(wide, [wide.size], 'maskedSelect');
+  const temps = [
+    flatMask,
+    pos,
+    flatPos,
+    flat,
+    ...(m !== mask ? [m] : []),
+    ...(wide !== x ? [wide] : []),
+  ];
+  const out = indexSelect(flat, 0, flatPos);
+  releaseIntermediates(out, temps);
   return out;
 }

@@ -1,6 +1,12 @@
 // Reproducible randomness. The core's generators are counter-based: a call's numbers are a
 // pure function of a 64-bit key, so the state here is just a seed and a call counter.
-import { ValueError } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
+import { Tensor } from '../tensor/tensor.js';
+import { wasm } from '../wasm/core.js';
+import { noGrad } from '../autograd/node.js';
+import { castTo, copyStrided } from './copy.js';
+import { topk } from './sort.js';
+import { sub } from './elementwise.js';
 
 let seedWord = (Math.random() * 2 ** 32) >>> 0;
 let counter = 0;
@@ -28,4 +34,125 @@ export function getRngState(): { seed: number; counter: number } {
 export function setRngState(state: { seed: number; counter: number }): void {
   seedWord = state.seed >>> 0;
   counter = state.counter;
+}
+
+// ------------------------------------------------------------------ sampling
+
+export interface MultinomialOptions {
+  /** Draw with replacement (default false, as torch). */
+  replacement?: boolean;
+}
+
+/**
+ * `torch.multinomial`: `numSamples` category indices (int32) per row of `probs` (a 1-D vector or
+ * `[rows, categories]`), drawn with probability proportional to the row's weights. Without
+ * replacement the indices in a row are distinct: each row keeps the `numSamples` largest
+ * `log(1 - u) / p` keys (exponential races), which draws sequentially without replacement.
+ */
+export function multinomial(
+  probs: Tensor,
+  numSamples: number,
+  opts: MultinomialOptions = {},
+): Tensor {
+  const replacement = opts.replacement ?? false;
+  if (probs.ndim !== 1 && probs.ndim !== 2) {
+    throw new ShapeError(`multinomial: probs must be 1-d or 2-d, got shape ${fmt(probs.shape)}`);
+  }
+  if (probs.dtype !== 'float32') {
+    throw new DTypeError(`multinomial: probs must be float32, got ${probs.dtype}`);
+  }
+  const cats = probs.shape[probs.ndim - 1];
+  const rows = probs.ndim === 2 ? probs.shape[0] : 1;
+  if (!Number.isInteger(numSamples) || numSamples <= 0) {
+    throw new ValueError(`multinomial: numSamples must be a positive integer, got ${numSamples}`);
+  }
+  if (cats === 0) throw new ShapeError(`multinomial: probs ${fmt(probs.shape)} has no categories`);
+  if (!replacement && numSamples > cats) {
+    throw new ValueError(
+      `multinomial: cannot draw ${numSamples} samples without replacement from ${cats} categories (probs ${fmt(probs.shape)})`,
+    );
+  }
+  const p = probs.detach();
+  noGrad(() => checkRows(p, rows, cats, replacement ? 1 : numSamples));
+  const outShape = probs.ndim === 2 ? [rows, numSamples] : [numSamples];
+  const out = Tensor.empty(outShape, 'int32');
+  const core = wasm();
+  if (replacement) {
+    const u = Tensor.empty([rows * numSamples], 'float32');
+    const [hi, lo] = nextKey();
+    core.rng_uniform_f32(u.ptr, u.size, hi, lo, 0, 1);
+    const cdf = Tensor.empty([2 * cats], 'float32'); // cats f64
+    if (rows > 0) core.multinomial_f32(p.ptr, u.ptr, out.ptr, cdf.ptr, cats, numSamples, 0, rows);
+    [u, cdf, p].forEach((t) => t.dispose());
+    return out;
+  }
+  const picked = noGrad(() => {
+    const u = Tensor.empty(p.shape, 'float32');
+    const [hi, lo] = nextKey();
+    core.rng_uniform_f32(u.ptr, u.size, hi, lo, 0, 1);
+    // log(1 - u) is in (-inf, 0]; zero-probability categories get -inf and come last.
+    const oneMinus = sub(1, u);
+    const logs = oneMinus.log();
+    const keys = logs.div(p);
+    const zero = p.eq(0);
+    const masked = keys.maskedFill(zero, -Infinity);
+    const [v, i] = topk(masked, numSamples, -1, true);
+    [u, oneMinus, logs, keys, zero, masked, v].forEach((t) => t.dispose());
+    return i;
+  });
+  copyStrided(picked, 0, out, 0, [out.size], [1], [1]);
+  picked.dispose();
+  p.dispose();
+  return out;
+}
+
+/**
+ * The errors torch raises for a bad distribution: negative, infinite or NaN entries, a row
+ * summing to zero, or (without replacement) fewer positive categories than samples.
+ */
+function checkRows(p: Tensor, rows: number, cats: number, needPositive: number): void {
+  if (rows === 0) return;
+  const v = p.toArray();
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    let positive = 0;
+    for (let c = 0; c < cats; c++) {
+      const x = v[r * cats + c] as number;
+      if (!(x >= 0) || !Number.isFinite(x)) {
+        throw new ValueError(
+          `multinomial: probs ${fmt(p.shape)} contain ${x} in row ${r} (entries must be finite and >= 0)`,
+        );
+      }
+      sum += x;
+      if (x > 0) positive++;
+    }
+    if (!(sum > 0) || !Number.isFinite(sum)) {
+      throw new ValueError(
+        `multinomial: row ${r} of probs ${fmt(p.shape)} sums to ${sum} (must be positive and finite)`,
+      );
+    }
+    if (positive < needPositive) {
+      throw new ValueError(
+        `multinomial: row ${r} of probs ${fmt(p.shape)} has ${positive} non-zero categories, too few for ${needPositive} samples without replacement`,
+      );
+    }
+  }
+}
+
+/** `torch.randperm`: a random permutation of `0..n-1`, int32 (float32 with `dtype`). */
+export function randperm(n: number, opts: { dtype?: 'float32' | 'int32' } = {}): Tensor {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ValueError(`randperm: n must be a non-negative integer, got ${n}`);
+  }
+  const core = wasm();
+  const u = Tensor.empty([n], 'float32');
+  const [hi, lo] = nextKey();
+  core.rng_uniform_f32(u.ptr, n, hi, lo, 0, 1);
+  const out = Tensor.empty([n], 'int32');
+  if (n > 0) core.shuffle_i32(u.ptr, out.ptr, n);
+  u.dispose();
+  if ((opts.dtype ?? 'int32') === 'int32') return out;
+  const f = castTo(out, 'float32');
+  out.dispose();
+  return f;
 }

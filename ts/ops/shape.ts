@@ -13,6 +13,11 @@ import {
 import { Tensor } from '../tensor/tensor.js';
 import { record, releaseIntermediates } from '../autograd/node.js';
 import { copyStrided, gatherStrided, sumTo } from './copy.js';
+import { i32View } from '../wasm/heap.js';
+import { noGrad } from '../autograd/node.js';
+import { arange } from './creation.js';
+import { ge, le, sub, where } from './elementwise.js';
+import { indexSelect } from './indexing.js';
 
 /** A view with another shape of the same size; `view` is the same here (all tensors are contiguous). */
 export function reshape(x: Tensor, shape: readonly number[], op = 'reshape'): Tensor {
@@ -231,4 +236,152 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   const d = normDim('chunk', dim, x.ndim, x.shape);
   const size = Math.max(1, Math.ceil(x.shape[d] / chunks));
   return split(x, size, d);
+}
+
+// ------------------------------------------------------------------ triangles, flips, rolls, repeats
+
+/** `x` indexed along `d` by the given positions: one indexSelect, so its gradient scatter-adds. */
+export function selectAlong(x: Tensor, d: number, positions: Int32Array): Tensor {
+  const idx = Tensor.empty([positions.length], 'int32');
+  i32View(idx.ptr, positions.length).set(positions);
+  const out = indexSelect(x, d, idx);
+  releaseIntermediates(out, [idx]);
+  return out;
+}
+
+/** `tril` (keep `col - row <= diagonal`) and `triu` (keep `col - row >= diagonal`) of the last two dims. */
+function triangle(op: 'tril' | 'triu', x: Tensor, diagonal: number): Tensor {
+  if (x.ndim < 2) {
+    throw new ShapeError(`${op}: input must have at least 2 dims, got shape ${fmt(x.shape)}`);
+  }
+  if (!Number.isInteger(diagonal)) {
+    throw new ValueError(`${op}: diagonal must be an integer, got ${diagonal}`);
+  }
+  const [n, m] = x.shape.slice(-2);
+  const keep = noGrad(() => {
+    const rows = arange(n);
+    const column = reshape(rows, [n, 1]);
+    const cols = arange(m);
+    const offset = sub(cols, column);
+    const mask = op === 'tril' ? le(offset, diagonal) : ge(offset, diagonal);
+    [rows, column, cols, offset].forEach((t) => t.dispose());
+    return mask;
+  });
+  const out = where(keep, x, 0);
+  releaseIntermediates(out, [keep]);
+  return out;
+}
+
+/** The lower triangle of the last two dims (PyTorch's `tril`), zero above `diagonal`. */
+export function tril(x: Tensor, diagonal = 0): Tensor {
+  return triangle('tril', x, diagonal);
+}
+
+/** The upper triangle of the last two dims (PyTorch's `triu`), zero below `diagonal`. */
+export function triu(x: Tensor, diagonal = 0): Tensor {
+  return triangle('triu', x, diagonal);
+}
+
+/** Reverses the order of elements along each of `dims`. */
+export function flip(x: Tensor, dims: number | readonly number[]): Tensor {
+  const ds = normDims('flip', dims, x.shape);
+  let out = x;
+  const temps: Tensor[] = [];
+  for (const d of ds) {
+    const n = x.shape[d];
+    if (out !== x) temps.push(out);
+    out = selectAlong(
+      out,
+      d,
+      Int32Array.from({ length: n }, (_, i) => n - 1 - i),
+    );
+  }
+  if (out === x) return reshape(x, x.shape, 'flip');
+  releaseIntermediates(out, temps);
+  return out;
+}
+
+/**
+ * Rotates elements by `shifts` along `dims` (those pushed past the end come back at the
+ * start). Without `dims` the tensor is rolled as if flattened, then restored to its shape.
+ */
+export function roll(
+  x: Tensor,
+  shifts: number | readonly number[],
+  dims?: number | readonly number[],
+): Tensor {
+  const sh = typeof shifts === 'number' ? [shifts] : [...shifts];
+  if (sh.some((s) => !Number.isInteger(s))) {
+    throw new ValueError(`roll: shifts must be integers, got ${fmt(sh)}`);
+  }
+  if (dims === undefined) {
+    if (sh.length !== 1) {
+      throw new ShapeError(`roll: without dims, shifts must be one number, got ${fmt(sh)}`);
+    }
+    const flat = reshape(x, [x.size], 'roll');
+    const rolled = roll(flat, sh[0], 0);
+    const out = reshape(rolled, x.shape, 'roll');
+    releaseIntermediates(out, [flat, rolled]);
+    return out;
+  }
+  const dl = typeof dims === 'number' ? [dims] : [...dims];
+  if (dl.length !== sh.length) {
+    throw new ShapeError(`roll: shifts ${fmt(sh)} and dims ${fmt(dl)} must have the same length`);
+  }
+  let out = x;
+  const temps: Tensor[] = [];
+  dl.forEach((dim, k) => {
+    const d = normDim('roll', dim, x.ndim, x.shape);
+    const n = x.shape[d];
+    if (n === 0) return;
+    const s = ((sh[k] % n) + n) % n;
+    if (s === 0) return;
+    if (out !== x) temps.push(out);
+    out = selectAlong(
+      out,
+      d,
+      Int32Array.from({ length: n }, (_, i) => (i - s + n) % n),
+    );
+  });
+  if (out === x) return reshape(x, x.shape, 'roll');
+  releaseIntermediates(out, temps);
+  return out;
+}
+
+/**
+ * PyTorch's `Tensor.repeat`: tiles the tensor `repeats[i]` times along dim `i`; extra leading
+ * repeats add new dims. A reshape, an expand and a reshape, so the gradient sums the copies.
+ */
+export function repeat(x: Tensor, repeats: readonly number[]): Tensor {
+  if (repeats.length < x.ndim || repeats.some((r) => !Number.isInteger(r) || r < 0)) {
+    throw new ShapeError(
+      `repeat: repeats ${fmt(repeats)} must be non-negative integers, at least one per dim of shape ${fmt(x.shape)}`,
+    );
+  }
+  const shape = [...repeats.slice(0, repeats.length - x.ndim).map(() => 1), ...x.shape];
+  const spread = reshape(
+    x,
+    shape.flatMap((s) => [1, s]),
+    'repeat',
+  );
+  const wide = expand(
+    spread,
+    shape.flatMap((s, i) => [repeats[i], s]),
+  );
+  const out = reshape(
+    wide,
+    shape.map((s, i) => s * repeats[i]),
+    'repeat',
+  );
+  releaseIntermediates(out, [spread, wide]);
+  return out;
+}
+
+/** `torch.tile`: `repeat` with `dims` padded by leading 1s when shorter than the rank. */
+export function tile(x: Tensor, dims: readonly number[]): Tensor {
+  const full = [...new Array<number>(Math.max(0, x.ndim - dims.length)).fill(1), ...dims];
+  if (full.some((r) => !Number.isInteger(r) || r < 0)) {
+    throw new ShapeError(`tile: dims ${fmt(dims)} must be non-negative integers`);
+  }
+  return repeat(x, full);
 }

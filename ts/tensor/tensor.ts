@@ -18,6 +18,8 @@ import { matmul, type MatmulOptions } from '../ops/matmul.js';
 import { softmax, logSoftmax } from '../ops/softmax.js';
 import { broadcastTo, castTo, clone, copyStrided } from '../ops/copy.js';
 import { fullLike } from '../ops/creation.js';
+import * as Sort from '../ops/sort.js';
+import { multinomial, type MultinomialOptions } from '../ops/random.js';
 
 export type Scalar = number;
 export type TensorLike = Tensor | Scalar;
@@ -477,6 +479,54 @@ export class Tensor implements Disposable {
   }
   oneHot(numClasses = -1): Tensor {
     return I.oneHot(this, numClasses);
+  }
+
+  // ------------------------------------------------------------------ shape, sort, sample
+
+  tril(diagonal = 0): Tensor {
+    return S.tril(this, diagonal);
+  }
+  triu(diagonal = 0): Tensor {
+    return S.triu(this, diagonal);
+  }
+  flip(dims: Dims): Tensor {
+    return S.flip(this, dims);
+  }
+  /** Rotates along `dims`, or over the flattened tensor when `dims` is omitted. */
+  roll(shifts: Dims, dims?: Dims): Tensor {
+    return S.roll(this, shifts, dims);
+  }
+  repeat(repeats: readonly number[]): Tensor {
+    return S.repeat(this, repeats);
+  }
+  tile(dims: readonly number[]): Tensor {
+    return S.tile(this, dims);
+  }
+  /** Out-of-place `scatter_`: `src` (or one value) written at `index` along `dim`. */
+  scatter(dim: number, index: Tensor, src: Tensor | number): Tensor {
+    return I.scatter(this, dim, index, src);
+  }
+  maskedSelect(mask: Tensor): Tensor {
+    return I.maskedSelect(this, mask);
+  }
+  nonzero(opts: { asTuple: true }): Tensor[];
+  nonzero(opts?: I.NonzeroOptions): Tensor;
+  nonzero(opts: I.NonzeroOptions = {}): Tensor | Tensor[] {
+    return I.nonzero(this, opts);
+  }
+  /** `[values, indices]` of the `k` largest (or smallest) entries along `dim`. */
+  topk(k: number, dim = -1, largest = true, sorted = true): [Tensor, Tensor] {
+    return Sort.topk(this, k, dim, largest, sorted);
+  }
+  /** `[values, indices]` sorted along `dim` (stable). */
+  sort(dim = -1, descending = false, opts: Sort.SortOptions = {}): [Tensor, Tensor] {
+    return Sort.sort(this, dim, descending, opts);
+  }
+  argsort(dim = -1, descending = false, opts: Sort.SortOptions = {}): Tensor {
+    return Sort.argsort(this, dim, descending, opts);
+  }
+  multinomial(numSamples: number, opts: MultinomialOptions = {}): Tensor {
+    return multinomial(this, numSamples, opts);
   }
 
   // ------------------------------------------------------------------ linear algebra
