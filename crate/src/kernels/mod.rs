@@ -9,5 +9,7 @@ pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod rng;
+pub mod scan;
 pub mod softmax;
+pub mod special;
 pub mod strided;
