@@ -2,6 +2,16 @@
 // they can sit in a Sequential (and take a slot in its numbering, as in PyTorch).
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
+import {
+  elu,
+  hardtanh,
+  mish,
+  silu,
+  softplus,
+  type EluOptions,
+  type HardtanhOptions,
+  type SoftplusOptions,
+} from '../ops/math.js';
 import { Module } from './module.js';
 
 export class ReLU extends Module {
@@ -73,5 +83,94 @@ export class LogSoftmax extends Module {
 
   forward(x: Tensor): Tensor {
     return x.logSoftmax(this.dim);
+  }
+}
+
+/** Python's repr of a float: integers keep a `.0` (PyTorch prints `min_val=-1.0`). */
+function pyFloat(v: number): string {
+  return Number.isInteger(v) ? v.toFixed(1) : String(v);
+}
+
+export class Softplus extends Module {
+  readonly beta: number;
+  readonly threshold: number;
+
+  constructor(opts: SoftplusOptions = {}) {
+    super();
+    this.beta = opts.beta ?? 1;
+    this.threshold = opts.threshold ?? 20;
+    if (this.beta === 0 || !Number.isFinite(this.beta)) {
+      throw new ValueError(`Softplus: beta must be finite and non-zero, got ${this.beta}`);
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    return softplus(x, { beta: this.beta, threshold: this.threshold });
+  }
+
+  /** PyTorch's `extra_repr` (its beta and threshold are ints by default, printed as such). */
+  extraRepr(): string {
+    return `beta=${this.beta}, threshold=${this.threshold}`;
+  }
+}
+
+export class SiLU extends Module {
+  forward(x: Tensor): Tensor {
+    return silu(x);
+  }
+
+  extraRepr(): string {
+    return '';
+  }
+}
+
+export class Mish extends Module {
+  forward(x: Tensor): Tensor {
+    return mish(x);
+  }
+
+  extraRepr(): string {
+    return '';
+  }
+}
+
+export class Hardtanh extends Module {
+  readonly minVal: number;
+  readonly maxVal: number;
+
+  constructor(opts: HardtanhOptions = {}) {
+    super();
+    this.minVal = opts.minVal ?? -1;
+    this.maxVal = opts.maxVal ?? 1;
+    if (!(this.minVal <= this.maxVal)) {
+      throw new ValueError(
+        `Hardtanh: minVal (${this.minVal}) cannot be greater than maxVal (${this.maxVal})`,
+      );
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    return hardtanh(x, { minVal: this.minVal, maxVal: this.maxVal });
+  }
+
+  extraRepr(): string {
+    return `min_val=${pyFloat(this.minVal)}, max_val=${pyFloat(this.maxVal)}`;
+  }
+}
+
+export class ELU extends Module {
+  readonly alpha: number;
+
+  constructor(opts: EluOptions = {}) {
+    super();
+    this.alpha = opts.alpha ?? 1;
+  }
+
+  forward(x: Tensor): Tensor {
+    return elu(x, { alpha: this.alpha });
+  }
+
+  extraRepr(): string {
+    return `alpha=${pyFloat(this.alpha)}`;
   }
 }

@@ -317,7 +317,8 @@ mod tests {
     fn special_values() {
         let same = |a: f32, b: f32| (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits();
         let inf = f32::INFINITY;
-        let checks: &[(&str, fn(F32x4) -> F32x4, f32, f32)] = &[
+        type Check = (&'static str, fn(F32x4) -> F32x4, f32, f32);
+        let checks: &[Check] = &[
             ("sin -0", sin4, -0.0, -0.0),
             ("log1p -0", log1p4, -0.0, -0.0),
             ("log1p -1", log1p4, -1.0, -inf),
