@@ -92,20 +92,22 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: Dims, keepdim: boolean): Te
   const dims = normDims(op, dim, x.shape);
   const kept = reduceKeep(op, x, op === 'max' ? ReduceOp.MAX : ReduceOp.MIN, dims);
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(
-    out,
-    op,
-    [x],
-    (g) => {
-      const hits = E.eq(x, kept).float();
-      const count = sum(hits, dims, true);
-      const gk = g._alias(kept.shape);
-      const share = E.div(gk, count);
-      const gx = E.mul(hits, share);
-      [hits, count, gk, share].forEach((t) => t.dispose());
-      return [gx];
-    },
-    [kept],
+  return recordKept(kept, out, () =>
+    record(
+      out,
+      op,
+      [x],
+      (g) => {
+        const hits = E.eq(x, kept).float();
+        const count = sum(hits, dims, true);
+        const gk = g._alias(kept.shape);
+        const share = E.div(gk, count);
+        const gx = E.mul(hits, share);
+        [hits, count, gk, share].forEach((t) => t.dispose());
+        return [gx];
+      },
+      [kept],
+    ),
   );
 }
 
@@ -121,20 +123,22 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
   const kept = reduceKeep('logsumexp', xf, ReduceOp.LOGSUMEXP, dims);
   if (xf !== x) xf.dispose();
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(
-    out,
-    'logsumexp',
-    [x],
-    (g) => {
-      // d/dx = softmax(x) = exp(x - lse), scaled by the incoming gradient.
-      const shifted = E.sub(x, kept);
-      const p = E.exp(shifted);
-      const gk = g._alias(kept.shape);
-      const gx = E.mul(p, gk);
-      [shifted, p, gk].forEach((t) => t.dispose());
-      return [gx];
-    },
-    [kept],
+  return recordKept(kept, out, () =>
+    record(
+      out,
+      'logsumexp',
+      [x],
+      (g) => {
+        // d/dx = softmax(x) = exp(x - lse), scaled by the incoming gradient.
+        const shifted = E.sub(x, kept);
+        const p = E.exp(shifted);
+        const gk = g._alias(kept.shape);
+        const gx = E.mul(p, gk);
+        [shifted, p, gk].forEach((t) => t.dispose());
+        return [gx];
+      },
+      [kept],
+    ),
   );
 }
 
@@ -250,8 +254,9 @@ export function cumsum(x: Tensor, dim: number): Tensor {
 
 /** 1 where any element (along `dim`) is non-zero; NaN counts as true. int32 result. */
 export function any(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  const dims = normDims('any', dim, x.shape);
   const hits = E.ne(x, 0);
-  const count = sum(hits, dim, keepdim);
+  const count = sum(hits, dims, keepdim);
   const out = E.gt(count, 0);
   hits.dispose();
   count.dispose();
@@ -260,8 +265,9 @@ export function any(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 
 /** 1 where every element (along `dim`) is non-zero; true over an empty dim. int32 result. */
 export function all(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  const dims = normDims('all', dim, x.shape);
   const zeros = E.eq(x, 0);
-  const count = sum(zeros, dim, keepdim);
+  const count = sum(zeros, dims, keepdim);
   const out = E.eq(count, 0);
   zeros.dispose();
   count.dispose();
@@ -295,18 +301,27 @@ export function norm(x: Tensor, p: NormOrd = 2, dim?: Dims, keepdim = false): Te
   }
   const kept = noGrad(() => normKeep(x, ord, dims));
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(
-    out,
-    'norm',
-    [x],
-    (g) => {
-      const gk = g._alias(kept.shape);
-      const gx = normBackward(x, ord, dims, kept, gk);
-      gk.dispose();
-      return [gx];
-    },
-    [kept],
+  return recordKept(kept, out, () =>
+    record(
+      out,
+      'norm',
+      [x],
+      (g) => {
+        const gk = g._alias(kept.shape);
+        const gx = normBackward(x, ord, dims, kept, gk);
+        gk.dispose();
+        return [gx];
+      },
+      [kept],
+    ),
   );
+}
+
+/** Runs `rec` (a `record` call saving `kept`) and frees `kept` when no graph was recorded. */
+function recordKept(kept: Tensor, out: Tensor, rec: () => Tensor): Tensor {
+  rec();
+  if (out._node === null) kept.dispose();
+  return out;
 }
 
 /** The norm with reduced dims kept (size 1), computed from existing ops. */
