@@ -93,7 +93,7 @@ const OPS: Record<string, Op> = {
   norm_2_zero_row: (x) => x.norm(2, 1),
   norm_3_zero_row: (x) => x.norm(3, 1),
   var_correction_kw: (x) => x.var(1, { correction: 0, keepdim: true }),
-  var_correction_2_all: (x) => nb.var(x, null, { correction: 2 }),
+  var_correction_2_all: (x) => nb.var(x, { correction: 2 }),
   std_correction_kw: (x) => x.std([0, 2], { correction: 0 }),
   std_default_dim: (x) => nb.std(x, 1, true),
   any_all: (x) => x.any(),
@@ -182,6 +182,8 @@ const GRAD_CASES: Record<string, { fn: Op; inputs: () => nb.Tensor[] }> = {
   erf: { fn: (x) => x.erf(), inputs: () => [randn([3, 4])] },
   log1p: { fn: (x) => x.log1p(), inputs: () => [uniform([3, 4], -0.5, 3)] },
   expm1: { fn: (x) => x.expm1(), inputs: () => [randn([3, 4])] },
+  floor: { fn: (x) => x.floor().add(x), inputs: () => [away([3, 4], [-2, -1, 0, 1, 2])] },
+  round: { fn: (x) => x.round().mul(x), inputs: () => [away([3, 4], [-1.5, -0.5, 0.5, 1.5])] },
   softplus: { fn: (x) => x.softplus({ beta: 1.5 }), inputs: () => [randn([3, 4], 3)] },
   silu: { fn: (x) => x.silu(), inputs: () => [randn([3, 4], 3)] },
   mish: { fn: (x) => x.mish(), inputs: () => [randn([3, 4], 3)] },
@@ -210,6 +212,8 @@ const GRAD_CASES: Record<string, { fn: Op; inputs: () => nb.Tensor[] }> = {
   norm_2: { fn: (x) => x.norm(2, 1), inputs: () => [randn([3, 4])] },
   norm_1: { fn: (x) => x.norm(1), inputs: () => [away([3, 4])] },
   norm_2p5: { fn: (x) => x.norm(2.5, [0, 1], true), inputs: () => [away([2, 3, 2])] },
+  norm_half: { fn: (x) => x.norm(0.5, 1), inputs: () => [away([2, 3], [0], 0.3)] },
+  norm_fro: { fn: (x) => x.norm('fro'), inputs: () => [randn([2, 3])] },
   norm_inf: {
     fn: (x) => x.norm(Infinity, 0),
     inputs: () => [fixed([1, -3, 0.5, 2, 0.2, -4], [2, 3])],
@@ -351,6 +355,20 @@ describe('math op semantics', () => {
       expect(m.extraRepr()).toBe(repr);
       expect(m.parameters()).toEqual([]);
     }
+  });
+
+  it('var/std: the options object works in the dim slot, with null dim, and positionally', () => {
+    const x = nb.randn([3, 4]);
+    const same = (a: nb.Tensor, b: nb.Tensor) =>
+      expect(Array.from(a.toArray())).toEqual(Array.from(b.toArray()));
+    same(x.var({ correction: 0 }), x.var(null, { correction: 0 }));
+    same(x.var(undefined, false, 0), x.var(null, { correction: 0 }));
+    same(x.std(1, true, 2), x.std(1, { keepdim: true, correction: 2 }));
+    same(nb.std(x, { keepdim: true }), x.std(undefined, true));
+    expect(x.std({ keepdim: true }).shape).toEqual([1, 1]);
+    // correction 0 vs 1 differ by the factor n / (n - 1)
+    const ratio = x.var(1, { correction: 0 }).div(x.var(1)).toArray();
+    for (const r of ratio) expect(r).toBeCloseTo(3 / 4, 6);
   });
 
   it('cumsum accumulates float32 in float64 like PyTorch', () => {

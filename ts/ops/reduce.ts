@@ -149,6 +149,11 @@ export interface VarOptions {
   keepdim?: boolean;
 }
 
+/** An options object in the `dim` slot: `t.var({ correction: 0 })` reduces everything. */
+function isVarOptions(v: unknown): v is VarOptions {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** `(keepdim, correction)` from either the positional form or an options object. */
 function varArgs(
   op: string,
@@ -175,10 +180,11 @@ function varArgs(
  */
 export function variance(
   x: Tensor,
-  dim?: Dims | null,
+  dim?: Dims | null | VarOptions,
   keepdimOrOpts?: boolean | VarOptions,
   correctionArg?: number,
 ): Tensor {
+  if (isVarOptions(dim)) return variance(x, null, dim, keepdimOrOpts as undefined);
   const [keepdim, correction] = varArgs('var', keepdimOrOpts, correctionArg);
   const dims = normDims('var', dim ?? undefined, x.shape);
   const n = numel(dims.map((d) => x.shape[d]));
@@ -194,10 +200,11 @@ export function variance(
 /** Standard deviation: the square root of `variance`, with the same arguments. */
 export function std(
   x: Tensor,
-  dim?: Dims | null,
+  dim?: Dims | null | VarOptions,
   keepdimOrOpts?: boolean | VarOptions,
   correction?: number,
 ): Tensor {
+  if (isVarOptions(dim)) return std(x, null, dim, keepdimOrOpts as undefined);
   const [keepdim, c] = varArgs('std', keepdimOrOpts, correction);
   const v = variance(x, dim, keepdim, c);
   const out = E.sqrt(v);

@@ -430,12 +430,20 @@ export class Tensor implements Disposable {
   }
   /**
    * Variance with Bessel's `correction` (1 = unbiased, PyTorch's default):
-   * `var(dim, keepdim, correction)` or `var(dim, { correction, keepdim })`.
+   * `var(dim, keepdim, correction)`, `var(dim, { correction, keepdim })` or `var({ correction })`.
    */
-  var(dim?: Dims | null, keepdim?: boolean | R.VarOptions, correction?: number): Tensor {
+  var(
+    dim?: Dims | null | R.VarOptions,
+    keepdim?: boolean | R.VarOptions,
+    correction?: number,
+  ): Tensor {
     return R.variance(this, dim, keepdim, correction);
   }
-  std(dim?: Dims | null, keepdim?: boolean | R.VarOptions, correction?: number): Tensor {
+  std(
+    dim?: Dims | null | R.VarOptions,
+    keepdim?: boolean | R.VarOptions,
+    correction?: number,
+  ): Tensor {
     return R.std(this, dim, keepdim, correction);
   }
 
