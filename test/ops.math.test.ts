@@ -371,6 +371,15 @@ describe('math op semantics', () => {
     for (const r of ratio) expect(r).toBeCloseTo(3 / 4, 6);
   });
 
+  it('sin/cos beyond |x| = 8192 fall back to float64 lane by lane', () => {
+    const v = Float32Array.from([0.5, 1e5, -3e7, 1e30, 8193, -2, 3.4e38, 7]);
+    const x = nb.tensor(v);
+    const f32 = (f: (a: number) => number) => Array.from(v, (a) => Math.fround(f(a)));
+    assertClose(x.sin().toArray(), f32(Math.sin), { rtol: 1.2e-7, atol: 0 }, 'sin');
+    assertClose(x.cos().toArray(), f32(Math.cos), { rtol: 1.2e-7, atol: 0 }, 'cos');
+    expect(Number.isNaN(nb.tensor([Infinity]).sin().item())).toBe(true);
+  });
+
   it('cumsum accumulates float32 in float64 like PyTorch', () => {
     // 1 + 1e-8 * k: f32 accumulation would lose every small term.
     const v = new Float32Array(1001).fill(1e-8);
