@@ -68,6 +68,35 @@ export {
   where,
   maskedFill,
 } from './ops/elementwise.js';
+export {
+  sin,
+  cos,
+  erf,
+  log1p,
+  expm1,
+  floor,
+  ceil,
+  round,
+  isnan,
+  isfinite,
+  softplus,
+  silu,
+  mish,
+  hardtanh,
+  elu,
+  prod,
+  cumsum,
+  norm,
+  std,
+  any,
+  all,
+  type RoundOptions,
+  type SoftplusOptions,
+  type HardtanhOptions,
+  type EluOptions,
+  type NormOrd,
+  type VarOptions,
+} from './ops/math.js';
 export { sum, mean, max, min, argmax, argmin, logsumexp, variance as var } from './ops/reduce.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
 export {

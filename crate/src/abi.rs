@@ -41,7 +41,7 @@ pub const UNARY_LEAKY_RELU: u32 = 11;
 pub const UNARY_POW_SCALAR: u32 = 12;
 /// `min(max(x, p0), p1)`; TypeScript passes ±inf for a missing bound.
 pub const UNARY_CLAMP: u32 = 13;
-/// -1, 0 or 1 (0 for ±0, NaN stays NaN).
+/// -1, 0 or 1 (0 for ±0 and NaN, as PyTorch).
 pub const UNARY_SIGN: u32 = 14;
 /// `x * p0 + p1`: scalar add/sub/mul/div without a broadcast.
 pub const UNARY_AFFINE: u32 = 15;
@@ -53,6 +53,25 @@ pub const UNARY_SQUARE: u32 = 17;
 pub const UNARY_RPOW_SCALAR: u32 = 18;
 /// `x / p0`, correctly rounded (multiplying by `1 / p0` can be 1 ulp off).
 pub const UNARY_DIV_SCALAR: u32 = 19;
+pub const UNARY_SIN: u32 = 20;
+pub const UNARY_COS: u32 = 21;
+pub const UNARY_ERF: u32 = 22;
+/// `ln(1 + x)`, accurate near 0.
+pub const UNARY_LOG1P: u32 = 23;
+/// `e^x - 1`, accurate near 0.
+pub const UNARY_EXPM1: u32 = 24;
+pub const UNARY_FLOOR: u32 = 25;
+pub const UNARY_CEIL: u32 = 26;
+/// Round half to even; with decimals, `p0 = 10^|decimals|` and `p1` = sign of decimals.
+pub const UNARY_ROUND: u32 = 27;
+/// `p0` = beta, `p1` = threshold (PyTorch's softplus).
+pub const UNARY_SOFTPLUS: u32 = 28;
+pub const UNARY_SILU: u32 = 29;
+pub const UNARY_MISH: u32 = 30;
+/// `p0` = alpha.
+pub const UNARY_ELU: u32 = 31;
+/// Clamp to `[p0, p1]` whose gradient is zero *at* the bounds too (PyTorch's hardtanh).
+pub const UNARY_HARDTANH: u32 = 32;
 
 // Binary op codes (`binary_f32`, `binary_i32`).
 pub const BINARY_ADD: u32 = 0;
@@ -396,6 +415,126 @@ pub unsafe extern "C" fn where_u32(
         sc,
         sa,
         sb,
+    )
+}
+
+// ---------------------------------------------------------------- scans and products
+
+/// Cumulative sum along the middle axis of a contiguous `[outer, r, inner]` array, for the
+/// outer rows `begin..end`; `reverse != 0` sums from the end (cumsum's backward). f32 sums
+/// accumulate in f64.
+#[no_mangle]
+pub unsafe extern "C" fn cumsum_f32(
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    reverse: u32,
+    begin: usize,
+    end: usize,
+) {
+    let n = outer * r * inner;
+    crate::kernels::scan::cumsum_f32(
+        src!(f32, x, n),
+        dst!(f32, out, n),
+        r,
+        inner,
+        reverse != 0,
+        begin,
+        end,
+    )
+}
+
+/// `cumsum_f32` for int32 (wrapping).
+#[no_mangle]
+pub unsafe extern "C" fn cumsum_i32(
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    reverse: u32,
+    begin: usize,
+    end: usize,
+) {
+    let n = outer * r * inner;
+    crate::kernels::scan::cumsum_i32(
+        src!(i32, x, n),
+        dst!(i32, out, n),
+        r,
+        inner,
+        reverse != 0,
+        begin,
+        end,
+    )
+}
+
+/// Product over the middle axis of `[outer, r, inner]` into `[outer, inner]` for the outer
+/// rows `begin..end`; `r` may be 0 (the product is 1).
+#[no_mangle]
+pub unsafe extern "C" fn prod_f32(
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::scan::prod_f32(
+        src!(f32, x, outer * r * inner),
+        dst!(f32, out, outer * inner),
+        r,
+        inner,
+        begin,
+        end,
+    )
+}
+
+/// `prod_f32` for int32 (wrapping).
+#[no_mangle]
+pub unsafe extern "C" fn prod_i32(
+    x: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::scan::prod_i32(
+        src!(i32, x, outer * r * inner),
+        dst!(i32, out, outer * inner),
+        r,
+        inner,
+        begin,
+        end,
+    )
+}
+
+/// Gradient of `prod_f32`: `out[o, j, i] = g[o, i] * prod_{j' != j} x[o, j', i]`, without
+/// division (zeros in `x` are handled exactly). `out` is `[outer, r, inner]`.
+#[no_mangle]
+pub unsafe extern "C" fn prod_bwd_f32(
+    x: usize,
+    g: usize,
+    out: usize,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    begin: usize,
+    end: usize,
+) {
+    let n = outer * r * inner;
+    crate::kernels::scan::prod_bwd_f32(
+        src!(f32, x, n),
+        src!(f32, g, outer * inner),
+        dst!(f32, out, n),
+        r,
+        inner,
+        begin,
+        end,
     )
 }
 

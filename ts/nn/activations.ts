@@ -3,6 +3,16 @@
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module, pyFloat } from './module.js';
+import {
+  elu,
+  hardtanh,
+  mish,
+  silu,
+  softplus,
+  type EluOptions,
+  type HardtanhOptions,
+  type SoftplusOptions,
+} from '../ops/math.js';
 
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
@@ -89,5 +99,89 @@ export class LogSoftmax extends Module {
 
   override extraRepr(): string {
     return `dim=${this.dim}`;
+  }
+}
+
+export class Softplus extends Module {
+  readonly beta: number;
+  readonly threshold: number;
+
+  constructor(opts: SoftplusOptions = {}) {
+    super();
+    this.beta = opts.beta ?? 1;
+    this.threshold = opts.threshold ?? 20;
+    if (this.beta === 0 || !Number.isFinite(this.beta)) {
+      throw new ValueError(`Softplus: beta must be finite and non-zero, got ${this.beta}`);
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    return softplus(x, { beta: this.beta, threshold: this.threshold });
+  }
+
+  /** PyTorch's `extra_repr` (its beta and threshold are ints by default, printed as such). */
+  override extraRepr(): string {
+    return `beta=${this.beta}, threshold=${this.threshold}`;
+  }
+}
+
+export class SiLU extends Module {
+  forward(x: Tensor): Tensor {
+    return silu(x);
+  }
+
+  override extraRepr(): string {
+    return '';
+  }
+}
+
+export class Mish extends Module {
+  forward(x: Tensor): Tensor {
+    return mish(x);
+  }
+
+  override extraRepr(): string {
+    return '';
+  }
+}
+
+export class Hardtanh extends Module {
+  readonly minVal: number;
+  readonly maxVal: number;
+
+  constructor(opts: HardtanhOptions = {}) {
+    super();
+    this.minVal = opts.minVal ?? -1;
+    this.maxVal = opts.maxVal ?? 1;
+    if (!(this.minVal <= this.maxVal)) {
+      throw new ValueError(
+        `Hardtanh: minVal (${this.minVal}) cannot be greater than maxVal (${this.maxVal})`,
+      );
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    return hardtanh(x, { minVal: this.minVal, maxVal: this.maxVal });
+  }
+
+  override extraRepr(): string {
+    return `min_val=${pyFloat(this.minVal)}, max_val=${pyFloat(this.maxVal)}`;
+  }
+}
+
+export class ELU extends Module {
+  readonly alpha: number;
+
+  constructor(opts: EluOptions = {}) {
+    super();
+    this.alpha = opts.alpha ?? 1;
+  }
+
+  forward(x: Tensor): Tensor {
+    return elu(x, { alpha: this.alpha });
+  }
+
+  override extraRepr(): string {
+    return `alpha=${pyFloat(this.alpha)}`;
   }
 }

@@ -11,6 +11,7 @@ import { wasm } from '../wasm/core.js';
 
 export { relu, sigmoid, tanh, gelu, leakyRelu } from '../ops/elementwise.js';
 export { softmax, logSoftmax } from '../ops/softmax.js';
+export { softplus, silu, mish, hardtanh, elu } from '../ops/math.js';
 export {
   mseLoss,
   l1Loss,

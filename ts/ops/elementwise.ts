@@ -13,7 +13,7 @@ import {
   type Shape,
 } from '../tensor/shape.js';
 import { Tensor, type TensorLike } from '../tensor/tensor.js';
-import { record } from '../autograd/node.js';
+import { noGrad, record } from '../autograd/node.js';
 import { castTo, sumTo } from './copy.js';
 import { full } from './creation.js';
 
@@ -92,8 +92,9 @@ function unaryBackward(code: number, saved: Tensor, g: Tensor, p0 = 0, p1 = 0): 
 /**
  * A differentiable float unary op. `savesOutput` says whether the backward kernel reads the
  * forward output (exp, sqrt, rsqrt, relu, sigmoid, tanh) or the input (all others).
+ * @internal Shared with ts/ops/math.ts.
  */
-function unaryOp(
+export function unaryOp(
   name: string,
   x: Tensor,
   code: number,
@@ -123,7 +124,18 @@ export const square = (x: Tensor): Tensor =>
   x.dtype === 'int32' ? mul(x, x) : unaryOp('square', x, UnaryOp.SQUARE, false);
 export const reciprocal = (x: Tensor): Tensor =>
   unaryOp('reciprocal', x, UnaryOp.RECIPROCAL, false);
-export const sign = (x: Tensor): Tensor => unaryOp('sign', x, UnaryOp.SIGN, false);
+/** -1, 0 or 1 (0 for NaN, as PyTorch); an int32 tensor keeps its dtype. */
+export const sign = (x: Tensor): Tensor =>
+  x.dtype === 'int32' ? intSign(x) : unaryOp('sign', x, UnaryOp.SIGN, false);
+
+function intSign(x: Tensor): Tensor {
+  const pos = gt(x, 0);
+  const negs = lt(x, 0);
+  const out = sub(pos, negs);
+  pos.dispose();
+  negs.dispose();
+  return out;
+}
 export const relu = (x: Tensor): Tensor => unaryOp('relu', x, UnaryOp.RELU, true);
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x, UnaryOp.SIGMOID, true);
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x, UnaryOp.TANH, true);
@@ -141,10 +153,16 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
   return unaryOp('leakyRelu', x, UnaryOp.LEAKY_RELU, false, negativeSlope);
 }
 
-/** Clamps into `[min, max]`; either bound may be omitted (null/undefined). */
-export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+/**
+ * Clamps into `[min, max]`; either bound may be omitted (null/undefined). Bounds may be
+ * tensors that broadcast with `x` (the result takes the broadcast shape, as in PyTorch).
+ */
+export function clamp(x: Tensor, min?: TensorLike | null, max?: TensorLike | null): Tensor {
   if ((min === undefined || min === null) && (max === undefined || max === null)) {
     throw new ValueError('clamp: at least one of min and max must be given');
+  }
+  if (typeof min === 'object' || typeof max === 'object') {
+    return clampTensor(x, min ?? null, max ?? null);
   }
   if (x.dtype === 'int32') {
     let out = x;
@@ -155,6 +173,66 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   const lo = min ?? -Infinity;
   const hi = max ?? Infinity;
   return unaryOp('clamp', x, UnaryOp.CLAMP, false, lo, hi);
+}
+
+/**
+ * clamp with a tensor bound: `minimum(maximum(x, min), max)`, with PyTorch's gradient routing
+ * (clamp_backward and clamp_backward_min_max): `x` gets `g` where `min <= x <= max`; `min`
+ * gets it where `x < min` (and `min < max` when both are given), `max` where `x > max` (or
+ * where `max < min`, since then the result is `max`).
+ */
+function clampTensor(x: Tensor, min: TensorLike | null, max: TensorLike | null): Tensor {
+  const bounds = [min, max].filter((v): v is Tensor => v !== null && typeof v !== 'number');
+  broadcastShapes('clamp', x.shape, ...bounds.map((b) => b.shape));
+  const out = noGrad(() => {
+    const lo = min === null ? x : maximum(x, min);
+    const r = max === null ? lo : minimum(lo, max);
+    if (lo !== x && lo !== r) lo.dispose();
+    return r === x ? x.clone() : r;
+  });
+  const inputs = [x, ...bounds];
+  const both = (a: Tensor, b: Tensor, fn: (a: Tensor, b: Tensor) => Tensor): Tensor => {
+    const r = fn(a, b);
+    a.dispose();
+    b.dispose();
+    return r;
+  };
+  const gradWhere = (mask: Tensor, g: Tensor, shape: Shape): Tensor => {
+    const full = where(mask, g, 0);
+    mask.dispose();
+    return reduceTo(full, shape, g);
+  };
+  return record(out, 'clamp', inputs, (g) => {
+    const grads: (Tensor | null)[] = [];
+    if (x.requiresGrad) {
+      const mask =
+        min !== null && max !== null
+          ? both(ge(x, min), le(x, max), mul)
+          : min !== null
+            ? ge(x, min)
+            : le(x, max as TensorLike);
+      grads.push(gradWhere(mask, g, x.shape));
+    } else grads.push(null);
+    if (min !== null && typeof min !== 'number') {
+      grads.push(
+        min.requiresGrad
+          ? gradWhere(max !== null ? both(lt(x, min), lt(min, max), mul) : lt(x, min), g, min.shape)
+          : null,
+      );
+    }
+    if (max !== null && typeof max !== 'number') {
+      grads.push(
+        max.requiresGrad
+          ? gradWhere(
+              min !== null ? both(gt(x, max), lt(max, min), maximum) : gt(x, max),
+              g,
+              max.shape,
+            )
+          : null,
+      );
+    }
+    return grads;
+  });
 }
 
 /** `x * scale + shift` in one pass, differentiable in `x`. */

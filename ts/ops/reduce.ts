@@ -1,11 +1,11 @@
 // Reductions over one or more dims. Runs of adjacent dims reduce in one kernel call over a
 // [outer, r, inner] view; separate runs chain (sum, max, min and logsumexp all compose).
-import { ShapeError, fmt } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { ArgOp, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
 import { normDim, normDims, numel } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { record, releaseIntermediates } from '../autograd/node.js';
+import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { broadcastTo, castTo } from './copy.js';
 import { full } from './creation.js';
 import * as E from './elementwise.js';
@@ -92,20 +92,22 @@ function extremum(op: 'max' | 'min', x: Tensor, dim: Dims, keepdim: boolean): Te
   const dims = normDims(op, dim, x.shape);
   const kept = reduceKeep(op, x, op === 'max' ? ReduceOp.MAX : ReduceOp.MIN, dims);
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(
-    out,
-    op,
-    [x],
-    (g) => {
-      const hits = E.eq(x, kept).float();
-      const count = sum(hits, dims, true);
-      const gk = g._alias(kept.shape);
-      const share = E.div(gk, count);
-      const gx = E.mul(hits, share);
-      [hits, count, gk, share].forEach((t) => t.dispose());
-      return [gx];
-    },
-    [kept],
+  return recordKept(kept, out, () =>
+    record(
+      out,
+      op,
+      [x],
+      (g) => {
+        const hits = E.eq(x, kept).float();
+        const count = sum(hits, dims, true);
+        const gk = g._alias(kept.shape);
+        const share = E.div(gk, count);
+        const gx = E.mul(hits, share);
+        [hits, count, gk, share].forEach((t) => t.dispose());
+        return [gx];
+      },
+      [kept],
+    ),
   );
 }
 
@@ -121,26 +123,70 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
   const kept = reduceKeep('logsumexp', xf, ReduceOp.LOGSUMEXP, dims);
   if (xf !== x) xf.dispose();
   const out = finish(kept.clone(), x, dims, keepdim);
-  return record(
-    out,
-    'logsumexp',
-    [x],
-    (g) => {
-      // d/dx = softmax(x) = exp(x - lse), scaled by the incoming gradient.
-      const shifted = E.sub(x, kept);
-      const p = E.exp(shifted);
-      const gk = g._alias(kept.shape);
-      const gx = E.mul(p, gk);
-      [shifted, p, gk].forEach((t) => t.dispose());
-      return [gx];
-    },
-    [kept],
+  return recordKept(kept, out, () =>
+    record(
+      out,
+      'logsumexp',
+      [x],
+      (g) => {
+        // d/dx = softmax(x) = exp(x - lse), scaled by the incoming gradient.
+        const shifted = E.sub(x, kept);
+        const p = E.exp(shifted);
+        const gk = g._alias(kept.shape);
+        const gx = E.mul(p, gk);
+        [shifted, p, gk].forEach((t) => t.dispose());
+        return [gx];
+      },
+      [kept],
+    ),
   );
 }
 
-/** Variance with `correction` (1 = Bessel's, PyTorch's default); differentiable by composition. */
-export function variance(x: Tensor, dim: Dims, keepdim = false, correction = 1): Tensor {
-  const dims = normDims('var', dim, x.shape);
+/** PyTorch's keyword arguments of `var`/`std`. */
+export interface VarOptions {
+  /** Subtracted from the count in the divisor: 1 (default) is Bessel's, 0 the population. */
+  correction?: number;
+  keepdim?: boolean;
+}
+
+/** An options object in the `dim` slot: `t.var({ correction: 0 })` reduces everything. */
+function isVarOptions(v: unknown): v is VarOptions {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `(keepdim, correction)` from either the positional form or an options object. */
+function varArgs(
+  op: string,
+  keepdimOrOpts: boolean | VarOptions | undefined,
+  correction: number | undefined,
+): [boolean, number] {
+  if (typeof keepdimOrOpts === 'object' && keepdimOrOpts !== null) {
+    if (correction !== undefined) {
+      throw new ValueError(`${op}: pass correction either in the options object or positionally`);
+    }
+    return varArgs(op, keepdimOrOpts.keepdim ?? false, keepdimOrOpts.correction ?? 1);
+  }
+  const c = correction ?? 1;
+  if (typeof c !== 'number' || !Number.isFinite(c)) {
+    throw new ValueError(`${op}: correction must be a finite number, got ${String(c)}`);
+  }
+  return [keepdimOrOpts ?? false, c];
+}
+
+/**
+ * Variance with `correction` (1 = Bessel's, PyTorch's default); differentiable by composition.
+ * `var(dim, keepdim, correction)` or PyTorch's keywords: `var(dim, { correction, keepdim })`;
+ * `dim` null or undefined reduces everything.
+ */
+export function variance(
+  x: Tensor,
+  dim?: Dims | null | VarOptions,
+  keepdimOrOpts?: boolean | VarOptions,
+  correctionArg?: number,
+): Tensor {
+  if (isVarOptions(dim)) return variance(x, null, dim, keepdimOrOpts as undefined);
+  const [keepdim, correction] = varArgs('var', keepdimOrOpts, correctionArg);
+  const dims = normDims('var', dim ?? undefined, x.shape);
   const n = numel(dims.map((d) => x.shape[d]));
   const mu = mean(x, dims, true);
   const centered = E.sub(x, mu);
@@ -149,6 +195,183 @@ export function variance(x: Tensor, dim: Dims, keepdim = false, correction = 1):
   const out = E.div(total, Math.max(n - correction, 0));
   releaseIntermediates(out, [mu, centered, sq, total]);
   return out;
+}
+
+/** Standard deviation: the square root of `variance`, with the same arguments. */
+export function std(
+  x: Tensor,
+  dim?: Dims | null | VarOptions,
+  keepdimOrOpts?: boolean | VarOptions,
+  correction?: number,
+): Tensor {
+  if (isVarOptions(dim)) return std(x, null, dim, keepdimOrOpts as undefined);
+  const [keepdim, c] = varArgs('std', keepdimOrOpts, correction);
+  const v = variance(x, dim, keepdim, c);
+  const out = E.sqrt(v);
+  releaseIntermediates(out, [v]);
+  return out;
+}
+
+/** `[outer, r, inner]` around `dim`; a 0-d tensor is one element along its only "dim". */
+function around(x: Tensor, d: number): [number, number, number] {
+  if (x.ndim === 0) return [1, 1, 1];
+  return [numel(x.shape.slice(0, d)), x.shape[d], numel(x.shape.slice(d + 1))];
+}
+
+/**
+ * Product of all elements, or along `dim`. The gradient is the product of the other
+ * elements (no division), so zeros get PyTorch's gradient. int32 stays int32 (wrapping).
+ */
+export function prod(x: Tensor, dim?: number, keepdim = false): Tensor {
+  const d = dim === undefined ? null : normDim('prod', dim, x.ndim, x.shape);
+  const [outer, r, inner] = d === null ? [1, x.size, 1] : around(x, d);
+  const shape =
+    d === null
+      ? keepdim
+        ? x.shape.map(() => 1)
+        : []
+      : reducedShape(x.shape, x.ndim === 0 ? [] : [d], keepdim);
+  const out = Tensor.empty(shape, x.dtype);
+  if (outer * inner > 0) {
+    const kernel = x.dtype === 'float32' ? wasm().prod_f32 : wasm().prod_i32;
+    kernel(x.ptr, out.ptr, outer, r, inner, 0, outer);
+  }
+  return record(out, 'prod', [x], (g) => {
+    const gx = Tensor.empty(x.shape, 'float32');
+    if (x.size > 0) wasm().prod_bwd_f32(x.ptr, g.ptr, gx.ptr, outer, r, inner, 0, outer);
+    return [gx];
+  });
+}
+
+/** Running sum along `dim` (same shape and dtype); f32 sums accumulate in f64 as PyTorch's. */
+export function cumsum(x: Tensor, dim: number): Tensor {
+  const d = normDim('cumsum', dim, x.ndim, x.shape);
+  const [outer, r, inner] = around(x, d);
+  const scan = (src: Tensor, reverse: number): Tensor => {
+    const out = Tensor.empty(src.shape, src.dtype);
+    if (src.size > 0) {
+      const kernel = src.dtype === 'float32' ? wasm().cumsum_f32 : wasm().cumsum_i32;
+      kernel(src.ptr, out.ptr, outer, r, inner, reverse, 0, outer);
+    }
+    return out;
+  };
+  // The gradient of a prefix sum is the suffix sum of the gradient.
+  return record(scan(x, 0), 'cumsum', [x], (g) => [scan(g, 1)]);
+}
+
+/** 1 where any element (along `dim`) is non-zero; NaN counts as true. int32 result. */
+export function any(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  const dims = normDims('any', dim, x.shape);
+  const hits = E.ne(x, 0);
+  const count = sum(hits, dims, keepdim);
+  const out = E.gt(count, 0);
+  hits.dispose();
+  count.dispose();
+  return out;
+}
+
+/** 1 where every element (along `dim`) is non-zero; true over an empty dim. int32 result. */
+export function all(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  const dims = normDims('all', dim, x.shape);
+  const zeros = E.eq(x, 0);
+  const count = sum(zeros, dims, keepdim);
+  const out = E.eq(count, 0);
+  zeros.dispose();
+  count.dispose();
+  return out;
+}
+
+/** The order of a vector norm: a number (Infinity and -Infinity too) or 'fro' (= 2). */
+export type NormOrd = number | 'fro';
+
+/**
+ * The vector `p`-norm over `dim` (all elements by default), following
+ * `torch.linalg.vector_norm(x, ord=p, dim, keepdim)`: p = 2 (default) or 'fro' (the same
+ * value, as `torch.norm(p='fro')`), 1, any p > 0, 0 (count of non-zeros), Infinity (max |x|)
+ * and -Infinity (min |x|). Gradients are PyTorch's, including 0 (not NaN) at a zero norm.
+ */
+export function norm(x: Tensor, p: NormOrd = 2, dim?: Dims, keepdim = false): Tensor {
+  const ord = p === 'fro' ? 2 : p;
+  if (typeof ord !== 'number' || Number.isNaN(ord) || (ord < 0 && ord !== -Infinity)) {
+    throw new ValueError(
+      `norm: p must be a number >= 0, Infinity, -Infinity or 'fro', got ${String(p)}`,
+    );
+  }
+  if (x.dtype !== 'float32') {
+    throw new DTypeError(`norm: expected a float32 tensor, got ${x.dtype}`);
+  }
+  const dims = normDims('norm', dim, x.shape);
+  if (!Number.isFinite(ord) && dims.some((d) => x.shape[d] === 0)) {
+    throw new ShapeError(
+      `norm: the ${ord}-norm of an empty dim is undefined, shape ${fmt(x.shape)}`,
+    );
+  }
+  const kept = noGrad(() => normKeep(x, ord, dims));
+  const out = finish(kept.clone(), x, dims, keepdim);
+  return recordKept(kept, out, () =>
+    record(
+      out,
+      'norm',
+      [x],
+      (g) => {
+        const gk = g._alias(kept.shape);
+        const gx = normBackward(x, ord, dims, kept, gk);
+        gk.dispose();
+        return [gx];
+      },
+      [kept],
+    ),
+  );
+}
+
+/** Runs `rec` (a `record` call saving `kept`) and frees `kept` when no graph was recorded. */
+function recordKept(kept: Tensor, out: Tensor, rec: () => Tensor): Tensor {
+  rec();
+  if (out._node === null) kept.dispose();
+  return out;
+}
+
+/** The norm with reduced dims kept (size 1), computed from existing ops. */
+function normKeep(x: Tensor, p: number, dims: number[]): Tensor {
+  const temps: Tensor[] = [];
+  const t = <T extends Tensor>(v: T): T => (temps.push(v), v);
+  let out: Tensor;
+  if (p === 2) out = E.sqrt(t(sum(t(E.square(x)), dims, true)));
+  else if (p === 1) out = sum(t(E.abs(x)), dims, true);
+  else if (p === Infinity) out = max(t(E.abs(x)), dims, true);
+  else if (p === -Infinity) out = min(t(E.abs(x)), dims, true);
+  else if (p === 0) out = sum(t(t(E.ne(x, 0)).float()), dims, true);
+  else out = E.pow(t(sum(t(E.pow(t(E.abs(x)), p)), dims, true)), 1 / p);
+  temps.forEach((v) => v.dispose());
+  return out;
+}
+
+/** PyTorch's norm_backward, with `gk` and `n` (the norm) in keepdim shape. */
+function normBackward(x: Tensor, p: number, dims: number[], n: Tensor, gk: Tensor): Tensor {
+  const temps: Tensor[] = [];
+  const t = <T extends Tensor>(v: T): T => (temps.push(v), v);
+  let gx: Tensor;
+  if (p === 0) {
+    gx = E.mul(x, 0);
+  } else if (p === 1) {
+    gx = E.mul(t(E.sign(x)), gk);
+  } else if (!Number.isFinite(p)) {
+    // The gradient of max |x| (min |x|), shared evenly by the elements that attain it.
+    const a = t(E.abs(x));
+    const hits = t(E.maximum(t(E.eq(a, n)), t(E.ne(a, a))));
+    const share = t(E.div(gk, t(sum(t(hits.float()), dims, true))));
+    gx = E.mul(t(E.mul(t(E.sign(x)), hits)), share);
+  } else {
+    // x |x|^(p-2) g / n^(p-1) written as sgn(x) |x|^(p-1) (0 at x = 0), and 0 where n = 0.
+    const scale = t(E.where(t(E.eq(n, 0)), 0, t(E.div(gk, t(E.pow(n, p - 1))))));
+    const scaled =
+      p === 2
+        ? x
+        : t(E.where(t(E.eq(x, 0)), 0, t(E.mul(t(E.sign(x)), t(E.pow(t(E.abs(x)), p - 1))))));
+    gx = E.mul(scaled, scale);
+  }
+  temps.forEach((v) => v.dispose());
+  return gx;
 }
 
 function argExtremum(

@@ -12,6 +12,7 @@ import { setTensorCheck, track, untrack, type Scope } from './scope.js';
 import { step, type Release } from './steps.js';
 import * as E from '../ops/elementwise.js';
 import * as R from '../ops/reduce.js';
+import * as M from '../ops/math.js';
 import * as S from '../ops/shape.js';
 import * as I from '../ops/indexing.js';
 import { matmul, type MatmulOptions } from '../ops/matmul.js';
@@ -313,7 +314,8 @@ export class Tensor implements Disposable {
   sign(): Tensor {
     return E.sign(this);
   }
-  clamp(min?: number | null, max?: number | null): Tensor {
+  /** Clamps into `[min, max]`; bounds may be numbers or tensors that broadcast. */
+  clamp(min?: TensorLike | null, max?: TensorLike | null): Tensor {
     return E.clamp(this, min, max);
   }
   relu(): Tensor {
@@ -357,6 +359,73 @@ export class Tensor implements Disposable {
   where(cond: Tensor, other: TensorLike): Tensor {
     return E.where(cond, this, other);
   }
+  sin(): Tensor {
+    return M.sin(this);
+  }
+  cos(): Tensor {
+    return M.cos(this);
+  }
+  erf(): Tensor {
+    return M.erf(this);
+  }
+  log1p(): Tensor {
+    return M.log1p(this);
+  }
+  expm1(): Tensor {
+    return M.expm1(this);
+  }
+  floor(): Tensor {
+    return M.floor(this);
+  }
+  ceil(): Tensor {
+    return M.ceil(this);
+  }
+  /** Rounds half to even; `{decimals}` as PyTorch's keyword. */
+  round(opts: M.RoundOptions = {}): Tensor {
+    return M.round(this, opts);
+  }
+  /** int32 mask: 1 where NaN. */
+  isnan(): Tensor {
+    return M.isnan(this);
+  }
+  /** int32 mask: 1 where finite. */
+  isfinite(): Tensor {
+    return M.isfinite(this);
+  }
+  softplus(opts: M.SoftplusOptions = {}): Tensor {
+    return M.softplus(this, opts);
+  }
+  silu(): Tensor {
+    return M.silu(this);
+  }
+  mish(): Tensor {
+    return M.mish(this);
+  }
+  hardtanh(opts: M.HardtanhOptions = {}): Tensor {
+    return M.hardtanh(this, opts);
+  }
+  elu(opts: M.EluOptions = {}): Tensor {
+    return M.elu(this, opts);
+  }
+  /** Product of all elements, or along `dim`. */
+  prod(dim?: number, keepdim = false): Tensor {
+    return M.prod(this, dim, keepdim);
+  }
+  cumsum(dim: number): Tensor {
+    return M.cumsum(this, dim);
+  }
+  /** Vector p-norm (torch.linalg.vector_norm semantics; 'fro' is the 2-norm). */
+  norm(p: M.NormOrd = 2, dim?: Dims, keepdim = false): Tensor {
+    return M.norm(this, p, dim, keepdim);
+  }
+  /** int32: 1 where any element (along `dim`) is non-zero. */
+  any(dim?: Dims, keepdim = false): Tensor {
+    return M.any(this, dim, keepdim);
+  }
+  /** int32: 1 where all elements (along `dim`) are non-zero. */
+  all(dim?: Dims, keepdim = false): Tensor {
+    return M.all(this, dim, keepdim);
+  }
 
   // ------------------------------------------------------------------ softmax
 
@@ -391,12 +460,23 @@ export class Tensor implements Disposable {
   logsumexp(dim: Dims, keepdim = false): Tensor {
     return R.logsumexp(this, dim, keepdim);
   }
-  /** Variance with Bessel's `correction` (1 = unbiased, PyTorch's default). */
-  var(dim?: Dims, keepdim = false, correction = 1): Tensor {
+  /**
+   * Variance with Bessel's `correction` (1 = unbiased, PyTorch's default):
+   * `var(dim, keepdim, correction)`, `var(dim, { correction, keepdim })` or `var({ correction })`.
+   */
+  var(
+    dim?: Dims | null | R.VarOptions,
+    keepdim?: boolean | R.VarOptions,
+    correction?: number,
+  ): Tensor {
     return R.variance(this, dim, keepdim, correction);
   }
-  std(dim?: Dims, keepdim = false, correction = 1): Tensor {
-    return R.variance(this, dim, keepdim, correction).sqrt();
+  std(
+    dim?: Dims | null | R.VarOptions,
+    keepdim?: boolean | R.VarOptions,
+    correction?: number,
+  ): Tensor {
+    return R.std(this, dim, keepdim, correction);
   }
 
   // ------------------------------------------------------------------ shape

@@ -7,6 +7,7 @@
 //! `v128` code by itself.
 //! Every op is picked once per call (a closure per op), never per element.
 
+use super::special;
 use super::strided::{contiguous_strides, for_each_row};
 use crate::abi::{
     BINARY_ADD, BINARY_DIV, BINARY_MAXIMUM, BINARY_MINIMUM, BINARY_MUL, BINARY_POW, BINARY_SUB,
@@ -14,6 +15,10 @@ use crate::abi::{
     UNARY_DIV_SCALAR, UNARY_EXP, UNARY_GELU, UNARY_GELU_TANH, UNARY_LEAKY_RELU, UNARY_LOG,
     UNARY_NEG, UNARY_POW_SCALAR, UNARY_RECIPROCAL, UNARY_RELU, UNARY_RPOW_SCALAR, UNARY_RSQRT,
     UNARY_SIGMOID, UNARY_SIGN, UNARY_SQRT, UNARY_SQUARE, UNARY_TANH,
+};
+use crate::abi::{
+    UNARY_CEIL, UNARY_COS, UNARY_ELU, UNARY_ERF, UNARY_EXPM1, UNARY_FLOOR, UNARY_HARDTANH,
+    UNARY_LOG1P, UNARY_MISH, UNARY_ROUND, UNARY_SILU, UNARY_SIN, UNARY_SOFTPLUS,
 };
 use crate::math;
 use crate::simd::F32x4;
@@ -317,11 +322,11 @@ fn relu(x: F32x4) -> F32x4 {
     F32x4::select(x.le(k(0.0)), k(0.0), x)
 }
 
-/// -1, +0 or 1; `x + 0` turns -0 into +0 and keeps NaN.
+/// -1, +0 or 1, and 0 for NaN as `torch.sign`.
 #[inline(always)]
 fn sign(x: F32x4) -> F32x4 {
     let zero = k(0.0);
-    let inner = F32x4::select(x.lt(zero), k(-1.0), x.add(zero));
+    let inner = F32x4::select(x.lt(zero), k(-1.0), zero);
     F32x4::select(x.gt(zero), k(1.0), inner)
 }
 
@@ -419,6 +424,19 @@ pub fn unary_f32(op: u32, x: &[f32], out: &mut [f32], p0: f32, p1: f32) {
         UNARY_SQUARE => map1(out, x, |v| v.mul(v)),
         UNARY_RPOW_SCALAR => map1(out, x, |v| math::pow4(a, v)),
         UNARY_DIV_SCALAR => map1(out, x, |v| v.div(a)),
+        UNARY_SIN => map1(out, x, special::sin4),
+        UNARY_COS => map1(out, x, special::cos4),
+        UNARY_ERF => map1(out, x, math::erf4),
+        UNARY_LOG1P => map1(out, x, special::log1p4),
+        UNARY_EXPM1 => map1(out, x, special::expm1_4),
+        UNARY_FLOOR => map1(out, x, special::floor4),
+        UNARY_CEIL => map1(out, x, special::ceil4),
+        UNARY_ROUND => map1(out, x, |v| special::round_decimals4(v, a, p1)),
+        UNARY_SOFTPLUS => map1(out, x, |v| special::softplus4(v, a, b)),
+        UNARY_SILU => map1(out, x, special::silu4),
+        UNARY_MISH => map1(out, x, special::mish4),
+        UNARY_ELU => map1(out, x, |v| special::elu4(v, a)),
+        UNARY_HARDTANH => map1(out, x, |v| v.max(a).min(b)),
         _ => debug_assert!(false, "unknown unary op {op}"),
     }
 }
@@ -503,6 +521,22 @@ pub fn unary_bwd_f32(op: u32, saved: &[f32], g: &[f32], out: &mut [f32], p0: f32
         UNARY_SQUARE => map2(out, saved, g, |x, g| g.mul(x.add(x))),
         UNARY_RPOW_SCALAR => rpow_scalar_bwd(saved, g, out, p0),
         UNARY_DIV_SCALAR => map2(out, saved, g, |_, g| g.div(a)),
+        UNARY_SIN => map2(out, saved, g, |x, g| g.mul(special::cos4(x))),
+        UNARY_COS => map2(out, saved, g, |x, g| g.mul(special::sin4(x)).neg()),
+        UNARY_ERF => map2(out, saved, g, |x, g| g.mul(special::erf_grad4(x))),
+        UNARY_LOG1P => map2(out, saved, g, |x, g| g.div(x.add(one))),
+        UNARY_EXPM1 => map2(out, saved, g, |x, g| g.mul(math::exp4(x))),
+        UNARY_FLOOR | UNARY_CEIL | UNARY_ROUND => out.fill(0.0),
+        UNARY_SOFTPLUS => map2(out, saved, g, |x, g| {
+            g.mul(special::softplus_grad4(x, a, b))
+        }),
+        UNARY_SILU => map2(out, saved, g, |x, g| g.mul(special::silu_grad4(x))),
+        UNARY_MISH => map2(out, saved, g, |x, g| g.mul(special::mish_grad4(x))),
+        UNARY_ELU => map2(out, saved, g, |x, g| g.mul(special::elu_grad4(x, a))),
+        // hardtanh_backward: zero at and beyond the bounds; a NaN input passes the gradient.
+        UNARY_HARDTANH => map2(out, saved, g, |x, g| {
+            F32x4::select(x.le(a).or(x.ge(b)), zero, g)
+        }),
         _ => debug_assert!(false, "unknown unary op {op}"),
     }
 }
@@ -655,7 +689,7 @@ pub fn where_u32(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::math::reference::erfc64_signed;
+    use crate::math::reference::{erf64, erfc64_signed};
     use core::f64::consts::PI;
 
     /// Lengths that exercise empty input, the scalar-only tail and SIMD body plus tails.
@@ -796,6 +830,57 @@ mod tests {
     const RECIP: [f64; 4] = [6e-8, 0.0, 3e-7, 0.0];
     const POW: [f64; 4] = [5e-7, 1e-30, 5e-7, 1e-30];
 
+    /// sin/cos: a few ulp, and an absolute bound next to their zeros (see `special`).
+    const TRIG: [f64; 4] = [3e-7, 6e-8, 3e-7, 1.2e-7];
+    /// Smooth activations: a few ulp; SiLU's and Mish's derivatives cross zero.
+    const ACT: [f64; 4] = [4e-7, 1e-10, 5e-7, 1e-7];
+
+    fn round_even64(x: f64) -> f64 {
+        if (x - x.trunc()).abs() == 0.5 {
+            2.0 * (x / 2.0).round()
+        } else {
+            x.round()
+        }
+    }
+    fn softplus64(x: f64, beta: f64, threshold: f64) -> f64 {
+        if x * beta > threshold {
+            x
+        } else {
+            (x * beta).exp().ln_1p() / beta
+        }
+    }
+    fn softplus_grad64(x: f64, beta: f64, threshold: f64) -> f64 {
+        if x * beta > threshold {
+            1.0
+        } else {
+            sigmoid64(x * beta)
+        }
+    }
+    fn mish64(x: f64, _: f64, _: f64) -> f64 {
+        x * x.exp().ln_1p().tanh()
+    }
+    fn mish_grad64(x: f64, _: f64, _: f64) -> f64 {
+        let t = x.exp().ln_1p().tanh();
+        t + x * sigmoid64(x) * (1.0 - t * t)
+    }
+    fn elu64(x: f64, a: f64, _: f64) -> f64 {
+        if x > 0.0 {
+            x
+        } else {
+            a * x.exp_m1()
+        }
+    }
+    fn elu_grad64(x: f64, a: f64, _: f64) -> f64 {
+        if x > 0.0 {
+            1.0
+        } else {
+            a * x.exp()
+        }
+    }
+    fn hardtanh_grad64(x: f64, lo: f64, hi: f64) -> f64 {
+        (lo < x && x < hi) as i32 as f64
+    }
+
     /// Error growth with the input, for the ops where it is inherent (see `GELU_TANH`).
     fn rtol_scale(op: u32, x: f64) -> f64 {
         if op == UNARY_GELU_TANH {
@@ -836,6 +921,23 @@ mod tests {
             c("div_scalar", UNARY_DIV_SCALAR, (255.0, 0.0), (-8.0, 8.0), |x, a, _| x / a, |_, a, _| 1.0 / a, false, EXACT, &[]),
             c("div_scalar", UNARY_DIV_SCALAR, (-0.3, 0.0), (-8.0, 8.0), |x, a, _| x / a, |_, a, _| 1.0 / a, false, EXACT, &[]),
             c("square", UNARY_SQUARE, none, (-8.0, 8.0), |x, _, _| x * x, |x, _, _| 2.0 * x, false, EXACT, &[]),
+            c("sin", UNARY_SIN, none, (-20.0, 20.0), |x, _, _| x.sin(), |x, _, _| x.cos(), false, TRIG, &[]),
+            c("cos", UNARY_COS, none, (-20.0, 20.0), |x, _, _| x.cos(), |x, _, _| -x.sin(), false, TRIG, &[]),
+            c("erf", UNARY_ERF, none, (-5.0, 5.0), |x, _, _| erf64(x), |x, _, _| 2.0 / PI.sqrt() * (-x * x).exp(), false, FEW_ULP, &[]),
+            c("log1p", UNARY_LOG1P, none, (-0.9, 20.0), |x, _, _| x.ln_1p(), |x, _, _| 1.0 / (1.0 + x), false, FEW_ULP, &[]),
+            c("log1p", UNARY_LOG1P, none, (-1e-3, 1e-3), |x, _, _| x.ln_1p(), |x, _, _| 1.0 / (1.0 + x), false, FEW_ULP, &[]),
+            c("expm1", UNARY_EXPM1, none, (-10.0, 10.0), |x, _, _| x.exp_m1(), |x, _, _| x.exp(), false, FEW_ULP, &[]),
+            c("expm1", UNARY_EXPM1, none, (-1e-3, 1e-3), |x, _, _| x.exp_m1(), |x, _, _| x.exp(), false, FEW_ULP, &[]),
+            c("floor", UNARY_FLOOR, none, (-8.0, 8.0), |x, _, _| x.floor(), |_, _, _| 0.0, false, EXACT, &[]),
+            c("ceil", UNARY_CEIL, none, (-8.0, 8.0), |x, _, _| x.ceil(), |_, _, _| 0.0, false, EXACT, &[]),
+            c("round", UNARY_ROUND, none, (-8.0, 8.0), |x, _, _| round_even64(x), |_, _, _| 0.0, false, EXACT, &[]),
+            c("softplus", UNARY_SOFTPLUS, (1.0, 20.0), (-30.0, 30.0), softplus64, softplus_grad64, false, ACT, &[20.0]),
+            c("softplus", UNARY_SOFTPLUS, (2.0, 5.0), (-10.0, 10.0), softplus64, softplus_grad64, false, ACT, &[2.5]),
+            c("silu", UNARY_SILU, none, (-20.0, 20.0), |x, _, _| x * sigmoid64(x), |x, _, _| { let s = sigmoid64(x); s * (1.0 + x * (1.0 - s)) }, false, ACT, &[]),
+            c("mish", UNARY_MISH, none, (-20.0, 20.0), mish64, mish_grad64, false, ACT, &[]),
+            c("elu", UNARY_ELU, (1.0, 0.0), (-8.0, 8.0), elu64, elu_grad64, false, FEW_ULP, &[0.0]),
+            c("elu", UNARY_ELU, (0.5, 0.0), (-8.0, 8.0), elu64, elu_grad64, false, FEW_ULP, &[0.0]),
+            c("hardtanh", UNARY_HARDTANH, (-1.0, 2.0), (-8.0, 8.0), clamp64, hardtanh_grad64, false, EXACT, &[-1.0, 2.0]),
         ];
         // Every shortcut exponent and a few general ones; negative bases only where real.
         let pows = [(0.0, -8.0), (1.0, -8.0), (2.0, -8.0), (3.0, -8.0), (-2.0, 0.1), (0.5, 0.01), (-0.5, 0.01), (-1.0, 0.1), (2.5, 0.0), (-1.7, 0.1), (4.0, -4.0)];
@@ -1003,7 +1105,7 @@ mod tests {
             (UNARY_RELU, -0.0, 0.0, 0.0, 0.0),
             (UNARY_RELU, -inf, 0.0, 0.0, 0.0),
             (UNARY_RELU, inf, 0.0, 0.0, inf),
-            (UNARY_SIGN, nan, 0.0, 0.0, nan),
+            (UNARY_SIGN, nan, 0.0, 0.0, 0.0),
             (UNARY_SIGN, -0.0, 0.0, 0.0, 0.0),
             (UNARY_SIGN, -inf, 0.0, 0.0, -1.0),
             (UNARY_SIGN, 1e-40, 0.0, 0.0, 1.0),
@@ -1090,6 +1192,15 @@ mod tests {
             (UNARY_RPOW_SCALAR, 0.0, 2.0, 0.0, 0.0, 0.0),
             (UNARY_RPOW_SCALAR, -1.0, 2.0, 0.0, 0.0, f32::NEG_INFINITY),
             (UNARY_SQRT, 0.0, 1.0, 0.0, 0.0, f32::INFINITY),
+            // hardtanh, unlike clamp, passes no gradient at the bounds; NaN passes it
+            (UNARY_HARDTANH, -1.0, 3.0, -1.0, 2.0, 0.0),
+            (UNARY_HARDTANH, 2.0, 3.0, -1.0, 2.0, 0.0),
+            (UNARY_HARDTANH, 0.5, 3.0, -1.0, 2.0, 3.0),
+            (UNARY_HARDTANH, nan, 3.0, -1.0, 2.0, 3.0),
+            // elu_backward takes the x <= 0 branch at 0: alpha
+            (UNARY_ELU, 0.0, 3.0, 0.5, 0.0, 1.5),
+            (UNARY_ABS, nan, 3.0, 0.0, 0.0, 0.0),
+            (UNARY_ROUND, 0.5, 3.0, 1.0, 0.0, 0.0),
         ];
         for &(op, s, g, p0, p1, want) in checks {
             let got = bwd1(op, s, g, p0, p1);
