@@ -5,7 +5,7 @@
 // The contract is PyTorch's: a walk frees the graph it passed through, so a second backward
 // through it throws unless the first passed `retainGraph`; and a node refuses to run if a
 // tensor it reads was modified in place after the op recorded it (version counters).
-import { ShapeError, ValueError, fmt } from '../errors.js';
+import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Storage } from '../tensor/storage.js';
 import { keep } from '../tensor/scope.js';
@@ -66,6 +66,9 @@ function seedFor(op: string, root: Tensor, grad: Tensor | null | undefined): Ten
     throw new ShapeError(
       `${op}: grad shape ${fmt(grad.shape)} does not match output shape ${fmt(root.shape)}`,
     );
+  }
+  if (grad.dtype !== root.dtype) {
+    throw new DTypeError(`${op}: grad is ${grad.dtype} but the output is ${root.dtype}`);
   }
   return clone(grad);
 }
