@@ -4,7 +4,7 @@
 // scripts/fixtures/make_op_fixtures.py.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as nb from '../ts/index.js';
-import { EXACT, expectClose, loadOpFixtures, tensorFromSpec, tolFor } from './helpers/fixtures.js';
+import { loadOpFixtures, opFixtureTests } from './helpers/fixtures.js';
 
 type Op = (...xs: nb.Tensor[]) => nb.Tensor;
 
@@ -239,44 +239,7 @@ describe(`op fixtures vs PyTorch ${fixtures.torch}`, () => {
     await nb.init();
   });
 
-  it('every fixture case has a table entry and every entry a fixture case', () => {
-    const names = new Set(fixtures.cases.map((c) => c.name));
-    expect(fixtures.cases.filter((c) => !(c.name in OPS)).map((c) => c.name)).toEqual([]);
-    expect(Object.keys(OPS).filter((n) => !names.has(n))).toEqual([]);
-  });
-
-  for (const c of fixtures.cases) {
-    it(c.name, () => {
-      const op = OPS[c.name];
-      if (!op) throw new Error(`${c.name}: no entry in the OPS table`);
-      const inputs = c.inputs.map((spec) => tensorFromSpec(spec));
-      const out = op(...inputs);
-
-      expect(out.shape, `${c.name} output shape`).toEqual(c.output.shape);
-      expect(out.dtype, `${c.name} output dtype`).toBe(c.output.dtype);
-      const tol = c.output.dtype === 'int32' ? EXACT : tolFor(c.name);
-      expectClose(out.toArray(), c.output.data, tol, `${c.name} forward`);
-
-      if (c.upstream === null) return;
-      const upstream = tensorFromSpec({
-        shape: c.output.shape,
-        dtype: 'float32',
-        data: c.upstream,
-      });
-      out.backward(upstream);
-      inputs.forEach((input, i) => {
-        const expected = c.grads[i] ?? null;
-        if (expected === null) {
-          expect(input.grad, `${c.name} input ${i} needs no grad`).toBeNull();
-          return;
-        }
-        const grad = input.grad;
-        if (grad === null) throw new Error(`${c.name}: input ${i} got no grad`);
-        expect(grad.shape, `${c.name} grad ${i} shape`).toEqual(input.shape);
-        expectClose(grad.toArray(), expected, tol, `${c.name} grad of input ${i}`);
-      });
-    });
-  }
+  opFixtureTests(fixtures, OPS);
 });
 
 // The fixtures see list-returning ops only through rcat; pin the piece shapes directly.

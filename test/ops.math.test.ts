@@ -9,8 +9,7 @@ import * as nb from '../ts/index.js';
 import {
   EXACT,
   SUM_TOL,
-  expectClose,
-  tensorFromSpec,
+  opFixtureTests,
   type OpFixtures,
   type Tolerance,
 } from './helpers/fixtures.js';
@@ -117,35 +116,7 @@ beforeAll(async () => {
 });
 
 describe(`math op fixtures vs PyTorch ${fixtures.torch}`, () => {
-  it('every fixture case has a table entry and every entry a fixture case', () => {
-    const names = new Set(fixtures.cases.map((c) => c.name));
-    expect(fixtures.cases.filter((c) => !(c.name in OPS)).map((c) => c.name)).toEqual([]);
-    expect(Object.keys(OPS).filter((n) => !names.has(n))).toEqual([]);
-  });
-
-  for (const c of fixtures.cases) {
-    it(c.name, () => {
-      const inputs = c.inputs.map((spec) => tensorFromSpec(spec));
-      const out = OPS[c.name](...inputs);
-      expect(out.shape, `${c.name} output shape`).toEqual(c.output.shape);
-      expect(out.dtype, `${c.name} output dtype`).toBe(c.output.dtype);
-      const tol = c.output.dtype === 'int32' ? EXACT : tolFor(c.name);
-      expectClose(out.toArray(), c.output.data, tol, `${c.name} forward`);
-      if (c.upstream === null) return;
-      out.backward(tensorFromSpec({ shape: c.output.shape, dtype: 'float32', data: c.upstream }));
-      inputs.forEach((input, i) => {
-        const expected = c.grads[i] ?? null;
-        if (expected === null) {
-          expect(input.grad, `${c.name} input ${i} needs no grad`).toBeNull();
-          return;
-        }
-        const grad = input.grad;
-        if (grad === null) throw new Error(`${c.name}: input ${i} got no grad`);
-        expect(grad.shape).toEqual(input.shape);
-        expectClose(grad.toArray(), expected, tol, `${c.name} grad of input ${i}`);
-      });
-    });
-  }
+  opFixtureTests(fixtures, OPS, tolFor);
 });
 
 // ------------------------------------------------------------------ gradcheck

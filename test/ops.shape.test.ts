@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as nb from '../ts/index.js';
-import { EXACT, expectClose, tensorFromSpec, type OpFixtures } from './helpers/fixtures.js';
+import { EXACT, expectClose, opFixtureTests, type OpFixtures } from './helpers/fixtures.js';
 
 const F = nb.nn.functional;
 type Op = (...xs: nb.Tensor[]) => nb.Tensor;
@@ -131,35 +131,7 @@ beforeAll(async () => {
 });
 
 describe(`shape ops vs PyTorch ${fixtures.torch}`, () => {
-  it('every fixture case has a table entry and every entry a fixture case', () => {
-    const names = new Set(fixtures.cases.map((c) => c.name));
-    expect(fixtures.cases.filter((c) => !(c.name in OPS)).map((c) => c.name)).toEqual([]);
-    expect(Object.keys(OPS).filter((n) => !names.has(n))).toEqual([]);
-  });
-
-  for (const c of fixtures.cases) {
-    it(c.name, () => {
-      const op = OPS[c.name];
-      const inputs = c.inputs.map((spec) => tensorFromSpec(spec));
-      const out = op(...inputs);
-      expect(out.shape, `${c.name} output shape`).toEqual(c.output.shape);
-      expect(out.dtype, `${c.name} output dtype`).toBe(c.output.dtype);
-      const tol = c.output.dtype === 'int32' ? EXACT : tolFor(c.name);
-      expectClose(out.toArray(), c.output.data, tol, `${c.name} forward`);
-      if (c.upstream === null) return;
-      out.backward(nb.tensor(Float32Array.from(c.upstream), { shape: c.output.shape }));
-      inputs.forEach((input, i) => {
-        const expected = c.grads[i] ?? null;
-        if (expected === null) {
-          expect(input.grad, `${c.name} input ${i} needs no grad`).toBeNull();
-          return;
-        }
-        if (input.grad === null) throw new Error(`${c.name}: input ${i} got no grad`);
-        expect(input.grad.shape).toEqual(input.shape);
-        expectClose(input.grad.toArray(), expected, tol, `${c.name} grad of input ${i}`);
-      });
-    });
-  }
+  opFixtureTests(fixtures, OPS, tolFor);
 });
 
 // ------------------------------------------------------------------ gradcheck

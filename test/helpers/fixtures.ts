@@ -13,6 +13,7 @@
 // - int32 results (comparisons, argmax, indices, one-hot, integer arithmetic) must match exactly.
 // - Models (LSTM, attention) chain dozens of ops: rtol 1e-4, atol 1e-5.
 import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
 import * as nb from '../../ts/index.js';
 import { assertClose } from './close.js';
 
@@ -122,4 +123,48 @@ export function expectClose(
   label = 'values',
 ): void {
   assertClose(actual, expected, { ...DEFAULT_TOL, ...tol }, label);
+}
+
+export type FixtureOp = (...xs: nb.Tensor[]) => nb.Tensor;
+
+/**
+ * The tests every op-fixture file runs: the case table and the fixtures name the same cases,
+ * and each case's forward (shape, dtype, values) and every input's gradient after
+ * `out.backward(upstream)` match PyTorch's within `tol(name)` (int32 outputs exactly).
+ */
+export function opFixtureTests(
+  fixtures: OpFixtures,
+  ops: Record<string, FixtureOp>,
+  tol: (name: string) => Partial<Tolerance> = tolFor,
+): void {
+  it('every fixture case has a table entry and every entry a fixture case', () => {
+    const names = new Set(fixtures.cases.map((c) => c.name));
+    expect(fixtures.cases.filter((c) => !(c.name in ops)).map((c) => c.name)).toEqual([]);
+    expect(Object.keys(ops).filter((n) => !names.has(n))).toEqual([]);
+  });
+  for (const c of fixtures.cases) {
+    it(c.name, () => {
+      const op = ops[c.name];
+      if (!op) throw new Error(`${c.name}: no entry in the ops table`);
+      const inputs = c.inputs.map((spec) => tensorFromSpec(spec));
+      const out = op(...inputs);
+      expect(out.shape, `${c.name} output shape`).toEqual(c.output.shape);
+      expect(out.dtype, `${c.name} output dtype`).toBe(c.output.dtype);
+      const t = c.output.dtype === 'int32' ? EXACT : tol(c.name);
+      expectClose(out.toArray(), c.output.data, t, `${c.name} forward`);
+      if (c.upstream === null) return;
+      out.backward(tensorFromSpec({ shape: c.output.shape, dtype: 'float32', data: c.upstream }));
+      inputs.forEach((input, i) => {
+        const expected = c.grads[i] ?? null;
+        if (expected === null) {
+          expect(input.grad, `${c.name} input ${i} needs no grad`).toBeNull();
+          return;
+        }
+        const grad = input.grad;
+        if (grad === null) throw new Error(`${c.name}: input ${i} got no grad`);
+        expect(grad.shape, `${c.name} grad ${i} shape`).toEqual(input.shape);
+        expectClose(grad.toArray(), expected, t, `${c.name} grad of input ${i}`);
+      });
+    });
+  }
 }

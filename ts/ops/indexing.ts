@@ -108,6 +108,26 @@ function scatterInto(dst: Tensor, d: number, index: Tensor, src: Tensor): Tensor
   return dst;
 }
 
+/**
+ * The gradient of a scatter's `src`: `g` gathered at `index`, zero where `src` reaches past the
+ * index's extent (those elements were never scattered).
+ */
+function srcGrad(g: Tensor, d: number, index: Tensor, srcShape: readonly number[]): Tensor {
+  const picked = gather(g, d, index);
+  const out = zeros(srcShape);
+  copyStrided(
+    picked,
+    0,
+    out,
+    0,
+    index.shape,
+    contiguousStrides(index.shape),
+    contiguousStrides(srcShape),
+  );
+  picked.dispose();
+  return out;
+}
+
 /** Out-of-place `scatter_add`: a copy of `x` with `src` added at the positions `index` names. */
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   const d = normDim('scatterAdd', dim, x.ndim, x.shape);
@@ -132,21 +152,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
     [x, src],
     (g) => {
       // d src = g gathered at index (zero where src was not scattered).
-      let gsrc: Tensor | null = null;
-      if (src.requiresGrad) {
-        const picked = gather(g, d, index);
-        gsrc = zeros(src.shape);
-        copyStrided(
-          picked,
-          0,
-          gsrc,
-          0,
-          index.shape,
-          contiguousStrides(index.shape),
-          contiguousStrides(src.shape),
-        );
-        picked.dispose();
-      }
+      const gsrc = src.requiresGrad ? srcGrad(g, d, index, src.shape) : null;
       return [g, gsrc];
     },
     [index],
@@ -234,21 +240,7 @@ export function scatter(x: Tensor, dim: number, index: Tensor, src: Tensor | num
         scatterWrite(gx, d, index, 0);
       }
       if (typeof src === 'number') return [gx];
-      let gsrc: Tensor | null = null;
-      if (src.requiresGrad) {
-        const picked = gather(g, d, index);
-        gsrc = zeros(src.shape);
-        copyStrided(
-          picked,
-          0,
-          gsrc,
-          0,
-          index.shape,
-          contiguousStrides(index.shape),
-          contiguousStrides(src.shape),
-        );
-        picked.dispose();
-      }
+      const gsrc = src.requiresGrad ? srcGrad(g, d, index, src.shape) : null;
       return [gx, gsrc];
     },
     [index],
