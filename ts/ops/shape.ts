@@ -14,6 +14,11 @@ import { Tensor } from '../tensor/tensor.js';
 import { record, releaseIntermediates } from '../autograd/node.js';
 import { copyStrided, gatherStrided, sumTo } from './copy.js';
 
+/** PyTorch refuses to slice or concatenate a 0-d tensor: it has no dim to index. */
+function notScalar(op: string, x: Tensor, what = 'a 0-d tensor'): void {
+  if (x.ndim === 0) throw new ShapeError(`${op}: cannot be applied to ${what} (shape [])`);
+}
+
 /** A view with another shape of the same size; `view` is the same here (all tensors are contiguous). */
 export function reshape(x: Tensor, shape: readonly number[], op = 'reshape'): Tensor {
   const target = inferShape(op, x.shape, shape);
@@ -70,6 +75,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const a = normDim('transpose', dim0, x.ndim, x.shape);
   const b = normDim('transpose', dim1, x.ndim, x.shape);
+  if (x.ndim === 0) return reshape(x, [], 'transpose'); // dims 0 and -1 name the tensor itself
   const perm = x.shape.map((_, i) => i);
   [perm[a], perm[b]] = [perm[b], perm[a]];
   return permute(x, perm);
@@ -103,6 +109,7 @@ export function slice(
   end?: number | null,
   step = 1,
 ): Tensor {
+  notScalar('slice', x);
   const d = normDim('slice', dim, x.ndim, x.shape);
   if (!Number.isInteger(step) || step <= 0) {
     throw new ValueError(`slice: step must be a positive integer, got ${step}`);
@@ -131,6 +138,7 @@ export function slice(
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  notScalar('narrow', x);
   const d = normDim('narrow', dim, x.ndim, x.shape);
   const s = start < 0 ? start + x.shape[d] : start;
   if (
@@ -151,6 +159,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ValueError('cat: expected a non-empty list of tensors');
   const first = tensors[0];
+  tensors.forEach((t, i) => notScalar('cat', t, `the 0-d tensor at position ${i}`));
   const d = normDim('cat', dim, first.ndim, first.shape);
   const dtype = first.dtype;
   for (const t of tensors) {
