@@ -3,7 +3,9 @@
 // nothing, a heap above 2 GiB must keep working, and loads must validate before they write.
 // Some tests allocate GiBs on purpose; each stays within a few seconds (fills, not random draws).
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import * as nb from '../ts/index.js';
+import { sizeClass } from '../ts/tensor/storage.js';
 
 type Tensor = nb.Tensor;
 const GiB = 2 ** 30;
@@ -95,6 +97,18 @@ describe('finding 1: sizes past 4 GiB are OutOfMemoryErrors, never wrapped', () 
     live.dispose();
   });
 
+  it('a 3.5–4 GiB request keeps its size (its size class no longer rounds up to 2^32)', () => {
+    for (const bytes of [3.5 * GiB, 3.75 * GiB + 12, 4 * GiB - 65536 - 4]) {
+      const block = sizeClass(bytes);
+      expect(block).toBeGreaterThanOrEqual(bytes);
+      expect(block - bytes).toBeLessThan(65536);
+      expect(block).toBeLessThan(2 ** 32);
+    }
+    // small sizes keep their four classes per power of two
+    expect(sizeClass(100)).toBe(112);
+    expect(sizeClass(1000)).toBe(1024);
+  });
+
   it('a 12-byte IDX file or a safetensors file with shape [0, 4294967295] is a typed error', () => {
     const before = nb.memory();
     const e1 = thrown(() => nb.data.readIdx(idx([0, 4294967295])));
@@ -120,6 +134,14 @@ describe('finding 1: sizes past 4 GiB are OutOfMemoryErrors, never wrapped', () 
 });
 
 describe('findings 2 and 3: a heap above 2 GiB works, and out of memory is recoverable', () => {
+  it('the module can grow its memory to the full 4 GiB (65536 pages)', async () => {
+    const bytes = readFileSync(new URL('../ts/wasm/nabla.wasm', import.meta.url));
+    const { instance } = await WebAssembly.instantiate(bytes, {});
+    const memory = instance.exports.memory as WebAssembly.Memory;
+    memory.grow(65536 - memory.buffer.byteLength / 65536);
+    expect(memory.buffer.byteLength).toBe(2 ** 32);
+  });
+
   it('a 2.3 GiB dataset tensor stays alive through Linear creation and a training step', () => {
     // 2,457,600,000 bytes, allocated without a fill: the first write to 600,000 fresh pages
     // costs the OS tens of seconds on a loaded machine, and grown wasm memory reads as zeros.
@@ -395,6 +417,51 @@ describe('finding 6: edge cases that trapped or produced nonsense', () => {
     expect(
       nb.gradcheck((x: Tensor) => x.mul(x).sum(0), [nb.tensor(1.5, { requiresGrad: true })]),
     ).toMatchObject({ ok: true });
+  });
+
+  it('0-d reductions and 0-d shape ops match the PyTorch fixtures (value, shape, gradient)', () => {
+    const fx = JSON.parse(
+      readFileSync(new URL('./fixtures/memsafe.json', import.meta.url), 'utf8'),
+    ) as {
+      reductions: {
+        op: 'sum' | 'mean' | 'max' | 'min' | 'logsumexp' | 'argmax';
+        x: number;
+        dim: number;
+        keepdim: boolean;
+        shape: number[];
+        y: number;
+        grad: number | null;
+      }[];
+      scalarForms: Record<string, boolean>;
+    };
+    expect(fx.reductions.length).toBe(42);
+    for (const c of fx.reductions) {
+      const x = nb.tensor(c.x, { dtype: 'float32', requiresGrad: c.grad !== null });
+      const y = c.op === 'argmax' ? x.argmax(c.dim, c.keepdim) : x[c.op](c.dim, c.keepdim);
+      expect(y.shape, `${c.op}(${c.dim}, ${c.keepdim})`).toEqual(c.shape);
+      expect(y.item()).toBeCloseTo(c.y, 6);
+      if (c.grad !== null) {
+        y.mul(3).sum().backward();
+        expect(x.grad!.item(), `grad of ${c.op}`).toBeCloseTo(c.grad, 6);
+      }
+    }
+    const a = nb.tensor(2);
+    const accepts = (fn: () => unknown): boolean => {
+      try {
+        fn();
+        return true;
+      } catch (e) {
+        expect(e).toBeInstanceOf(nb.ShapeError);
+        return false;
+      }
+    };
+    expect({
+      cat: accepts(() => nb.cat([a, nb.tensor(3)])),
+      slice: accepts(() => a.slice(0, 0, 1)),
+      narrow: accepts(() => a.narrow(0, 0, 1)),
+      transpose: accepts(() => a.transpose(0, -1)),
+      sum_dim_1: accepts(() => a.sum(1)),
+    }).toEqual(fx.scalarForms);
   });
 
   it('cat, slice and narrow of 0-d tensors are ShapeErrors and nb.memory().bytes stays finite', () => {
