@@ -481,6 +481,11 @@ describe('finding 6: edge cases that trapped or produced nonsense', () => {
     expect(Number.isFinite(nb.memory().bytes)).toBe(true);
     expect(nb.memory().bytes).toBeLessThanOrEqual(bytes + 4); // only the [1] made in the list
     expect(a.transpose(0, -1).item()).toBe(2);
+    // flatten of a 0-d tensor takes dims 0 and -1 only (found by the op fuzzer)
+    expect(a.flatten(0, -1).shape).toEqual([1]);
+    const f = thrown(() => a.flatten(0, 5));
+    expect(f).toBeInstanceOf(nb.ShapeError);
+    expect(f.message).toMatch(/flatten: dim 5 is out of range/);
   });
 
   it('randint bounds outside int32 are ValueErrors', () => {

@@ -338,7 +338,7 @@ function partner(r, s) {
 function opsCase(nb, r, ctx) {
   const shape = randomShape(r);
   const a = tensorOf(nb, r, shape, ctx);
-  const form = int(r, 0, 11);
+  const form = int(r, 0, 21);
   let call;
   let want;
   const tryRef = (f) => {
@@ -356,6 +356,18 @@ function opsCase(nb, r, ctx) {
   } else if (form === 1) {
     const op = pick(r, Object.keys(ref.BINARY));
     const b = tensorOf(nb, r, partner(r, shape), ctx);
+    if (r() < 0.3) {
+      // int32 operands: exact integer results, int32 out
+      for (const o of [a, b]) {
+        o.ref.data = o.ref.data.map((v) => Math.round(v * 3));
+        const it = nb.tensor(Int32Array.from(o.ref.data), {
+          shape: o.ref.shape,
+        });
+        ctx.owned.push(it);
+        o.t = it;
+      }
+      ctx.dtype = 'int32';
+    }
     const [x, y] = r() < 0.5 ? [a, b] : [b, a];
     call = () => x.t[op](y.t);
     want = tryRef(() => ref.binary(op, x.ref, y.ref));
@@ -438,6 +450,72 @@ function opsCase(nb, r, ctx) {
       if (index.some((i) => i < 0)) throw new ref.Invalid('negative index');
       return ref.indexSelect(src.ref, dim, index);
     });
+  } else if (form === 12) {
+    const op = pick(r, Object.keys(ref.COMPARE));
+    const b = tensorOf(nb, r, partner(r, shape), ctx);
+    if (r() < 0.5) b.t.copy_(a.t.sum()); // some equal values
+    b.ref.data = Float64Array.from(b.t.toArray());
+    call = () => a.t[op](b.t);
+    want = tryRef(() => ref.compare(op, a.ref, b.ref));
+    ctx.dtype = 'int32';
+  } else if (form === 13) {
+    const lo = r() < 0.3 ? null : (r() - 0.5) * 4;
+    const hi = r() < 0.3 ? null : (r() - 0.5) * 4;
+    call = () => a.t.clamp(lo, hi);
+    want = tryRef(() =>
+      ref.clamp(a.ref, lo == null ? null : Math.fround(lo), hi == null ? null : Math.fround(hi)),
+    );
+  } else if (form === 14) {
+    const op = pick(r, ['argmax', 'argmin']);
+    const dim = r() < 0.3 ? undefined : randDim(r, shape.length);
+    const keepdim = dim !== undefined && r() < 0.5;
+    call = () => a.t[op](dim, keepdim);
+    want = tryRef(() => ref.argReduce(op, a.ref, dim, keepdim));
+    ctx.dtype = 'int32';
+  } else if (form === 15) {
+    const dim = randDim(r, shape.length);
+    call = () => a.t.logSoftmax(dim);
+    want = tryRef(() => ref.logSoftmax(a.ref, dim));
+  } else if (form === 16) {
+    const dim = r() < 0.8 ? randDim(r, shape.length) : undefined;
+    const keepdim = r() < 0.5;
+    call = () => a.t.var(dim, keepdim);
+    want = tryRef(() => ref.variance(a.ref, dim, keepdim));
+  } else if (form === 17) {
+    const dim = randDim(r, shape.length + 1);
+    call = () => a.t.unsqueeze(dim);
+    want = tryRef(() => ref.unsqueeze(a.ref, dim));
+  } else if (form === 18) {
+    const dim = r() < 0.3 ? undefined : randDim(r, shape.length);
+    call = () => a.t.squeeze(dim);
+    want = tryRef(() => ref.squeeze(a.ref, dim));
+  } else if (form === 19) {
+    const [s0, s1] = [randDim(r, shape.length), randDim(r, shape.length)];
+    call = () => a.t.flatten(s0, s1);
+    want = tryRef(() => ref.flatten(a.ref, s0, s1));
+  } else if (form === 20) {
+    const target = [
+      ...(r() < 0.5 ? [int(r, 0, 3)] : []),
+      ...shape.map((s) => (s === 1 ? int(r, 0, 3) : r() < 0.2 ? -1 : r() < 0.1 ? s + 1 : s)),
+    ];
+    call = () => a.t.expand(target);
+    want = tryRef(() => ref.expand(a.ref, target));
+  } else if (form === 21) {
+    const parts = [a];
+    for (let k = 0; k < int(r, 0, 2); k++)
+      parts.push(tensorOf(nb, r, r() < 0.15 ? randomShape(r) : shape, ctx));
+    const dim = randDim(r, shape.length + 1);
+    call = () =>
+      nb.stack(
+        parts.map((p) => p.t),
+        dim,
+      );
+    want = tryRef(() =>
+      ref.stack(
+        parts.map((p) => p.ref),
+        dim,
+      ),
+    );
   } else {
     const dim = randDim(r, shape.length);
     const start = int(r, -6, 6);
@@ -466,6 +544,7 @@ function opsCase(nb, r, ctx) {
   ctx.owned.push(out);
   if (want === null) return 'garbage'; // accepted an invalid call
   if (JSON.stringify(out.shape) !== JSON.stringify(want.shape)) return 'garbage';
+  if (out.dtype !== (ctx.dtype ?? 'float32')) return 'garbage';
   const got = out.toArray();
   for (let i = 0; i < got.length; i++) {
     const w = want.data[i];
@@ -584,7 +663,13 @@ export function runCase(nb, seed, surface, index, opts = {}) {
   const sentinels = [nb.full([257], 1.5), nb.arange(31)];
   const sentinelValues = sentinels.map((t) => Array.from(t.toArray()));
   const base = nb.memory();
-  const ctx = { owned: [], disposers: [], corrupted: null, why: null };
+  const ctx = {
+    owned: [],
+    disposers: [],
+    corrupted: null,
+    why: null,
+    dtype: null,
+  };
   let outcome;
   let detail = '';
   try {

@@ -254,3 +254,135 @@ export function softmax(t, dim) {
   });
   return { shape: t.shape, data };
 }
+
+export const COMPARE = {
+  eq: (x, y) => +(x === y),
+  ne: (x, y) => +(x !== y),
+  lt: (x, y) => +(x < y),
+  le: (x, y) => +(x <= y),
+  gt: (x, y) => +(x > y),
+  ge: (x, y) => +(x >= y),
+};
+
+export function compare(op, a, b) {
+  const shape = broadcast(a.shape, b.shape);
+  const data = new Float64Array(numel(shape));
+  for (let i = 0; i < data.length; i++) {
+    const idx = unravel(i, shape);
+    data[i] = COMPARE[op](at(a, idx), at(b, idx));
+  }
+  return { shape, data };
+}
+
+export function clamp(t, lo, hi) {
+  return {
+    shape: t.shape,
+    data: t.data.map((v) => {
+      let y = v;
+      if (lo != null) y = Math.max(y, lo);
+      if (hi != null) y = Math.min(y, hi);
+      return y;
+    }),
+  };
+}
+
+export function argReduce(op, t, dim, keepdim) {
+  if (t.data.length === 0) bad('empty arg');
+  const better = op === 'argmax' ? (x, y) => x > y : (x, y) => x < y;
+  if (dim === undefined) {
+    let best = 0;
+    for (let i = 1; i < t.data.length; i++) if (better(t.data[i], t.data[best])) best = i;
+    return {
+      shape: keepdim ? t.shape.map(() => 1) : [],
+      data: Float64Array.of(best),
+    };
+  }
+  const d = normDim(dim, t.shape.length);
+  if (t.shape.length === 0) return { shape: [], data: Float64Array.of(0) };
+  const keptShape = t.shape.map((s, k) => (k === d ? 1 : s));
+  const n = numel(keptShape);
+  const data = new Float64Array(n);
+  const st = strides(t.shape);
+  for (let i = 0; i < n; i++) {
+    const idx = unravel(i, keptShape);
+    let best = 0;
+    const val = (j) => t.data[idx.reduce((a, v, k) => a + (k === d ? j : v) * st[k], 0)];
+    for (let j = 1; j < t.shape[d]; j++) if (better(val(j), val(best))) best = j;
+    data[i] = best;
+  }
+  return {
+    shape: keepdim ? keptShape : t.shape.filter((_, k) => k !== d),
+    data,
+  };
+}
+
+export function logSoftmax(t, dim) {
+  const s = softmax(t, dim);
+  return { shape: s.shape, data: s.data.map(Math.log) };
+}
+
+export function variance(t, dim, keepdim) {
+  const m = reduce('mean', t, dim, true);
+  const dims = normDims(dim, t.shape.length);
+  const n = dims.reduce((a, d) => a * t.shape[d], 1);
+  const sq = {
+    shape: t.shape,
+    data: t.data.map((v, i) => (v - at(m, unravel(i, t.shape))) ** 2),
+  };
+  const s = reduce('sum', sq, dim, keepdim);
+  return { shape: s.shape, data: s.data.map((v) => v / Math.max(n - 1, 0)) };
+}
+
+export function unsqueeze(t, dim) {
+  const d = normDim(dim, t.shape.length + 1);
+  const shape = [...t.shape];
+  shape.splice(d, 0, 1);
+  return { shape, data: t.data.slice() };
+}
+
+export function squeeze(t, dim) {
+  const dims = normDims(dim, t.shape.length);
+  return {
+    shape: t.shape.filter((s, k) => !(s === 1 && dims.includes(k))),
+    data: t.data.slice(),
+  };
+}
+
+export function flatten(t, start, end) {
+  if (t.shape.length === 0) {
+    normDim(start, 0);
+    normDim(end, 0);
+    return { shape: [1], data: t.data.slice() };
+  }
+  const s = normDim(start, t.shape.length);
+  const e = normDim(end, t.shape.length);
+  if (s > e) bad('flatten order');
+  const merged = t.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
+  return {
+    shape: [...t.shape.slice(0, s), merged, ...t.shape.slice(e + 1)],
+    data: t.data.slice(),
+  };
+}
+
+export function expand(t, target) {
+  const off = target.length - t.shape.length;
+  if (off < 0) bad('expand rank');
+  const shape = target.map((s, i) => (s === -1 && i >= off ? t.shape[i - off] : s));
+  shape.forEach((s, i) => {
+    if (!Number.isInteger(s) || s < 0) bad('expand size');
+    if (i >= off && t.shape[i - off] !== s && t.shape[i - off] !== 1) bad('expand');
+  });
+  const data = new Float64Array(numel(shape));
+  for (let i = 0; i < data.length; i++) data[i] = at(t, unravel(i, shape));
+  return { shape, data };
+}
+
+export function stack(ts, dim) {
+  if (ts.length === 0) bad('stack empty');
+  if (ts.some((t) => JSON.stringify(t.shape) !== JSON.stringify(ts[0].shape))) bad('stack shapes');
+  const d = normDim(dim, ts[0].shape.length + 1);
+  return cat(
+    ts.map((t) => unsqueeze(t, d)),
+    d,
+  );
+}

@@ -18,7 +18,7 @@ const opt = (name, dflt) => {
 const seed = Number(opt('seed', 1));
 const seconds = Number(opt('seconds', 60));
 const hangMs = Number(opt('hang-ms', 60_000));
-const maxAllocBytes = Number(opt('max-alloc-mb', 256)) * 2 ** 20;
+const maxAllocBytes = Number(opt('max-alloc-mb', 64)) * 2 ** 20;
 const self = fileURLToPath(import.meta.url);
 
 if (args.includes('--child')) await child();
@@ -130,8 +130,14 @@ async function parent() {
   console.log(`fuzz: seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   console.log(table(counts));
   if (failures.length) {
-    console.log(`\n${failures.length} case(s) ended badly (first 30):`);
-    for (const f of failures.slice(0, 30)) {
+    // one line per kind of failure (its message with the numbers taken out), 30 at most
+    const seen = new Set();
+    const distinct = failures.filter((f) => {
+      const key = `${f.surface} ${f.outcome} ${f.detail.replace(/[-\d.e]+/g, '#')}`;
+      return seen.has(key) ? false : (seen.add(key), true);
+    });
+    console.log(`\n${failures.length} case(s) ended badly; ${distinct.length} kind(s) (first 30):`);
+    for (const f of distinct.slice(0, 30)) {
       console.log(
         `  ${f.surface} #${f.index} ${f.outcome}: ${f.detail}\n    replay: npm run fuzz -- --seed ${seed} --surface ${f.surface} --case ${f.index}`,
       );

@@ -27,9 +27,9 @@ export function reshape(x: Tensor, shape: readonly number[], op = 'reshape'): Te
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  if (x.ndim === 0) return reshape(x, [1], 'flatten');
   const s = normDim('flatten', startDim, x.ndim, x.shape);
   const e = normDim('flatten', endDim, x.ndim, x.shape);
+  if (x.ndim === 0) return reshape(x, [1], 'flatten'); // dims 0 and -1 only, as in PyTorch
   if (s > e)
     throw new ShapeError(
       `flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmt(x.shape)}`,
