@@ -323,6 +323,20 @@ describe('finding 4: loadCheckpoint validates everything before it applies anyth
     });
   });
 
+  it('saveCheckpoint refuses an epoch that loadCheckpoint would refuse', () => {
+    const model = new nb.nn.Linear(2, 2);
+    for (const epoch of [1.5, -1, NaN]) {
+      const e = thrown(() => nb.train.saveCheckpoint({ model }, { epoch }));
+      expect(e).toBeInstanceOf(nb.ValueError);
+      expect(e.message).toMatch(/^saveCheckpoint: epoch must be a non-negative integer/);
+    }
+    const info = nb.train.loadCheckpoint(nb.train.saveCheckpoint({ model }, { epoch: 4 }), {
+      model,
+    });
+    expect(info.epoch).toBe(4);
+    model.dispose();
+  });
+
   it('setRngState rejects a bad counter or seed, and a huge valid counter does not freeze', () => {
     nb.manualSeed(5);
     const at = nb.getRngState();

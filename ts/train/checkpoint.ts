@@ -32,6 +32,12 @@ const KEY = 'nabla.checkpoint';
 
 /** Serialises the parts, the epoch and the RNG position as safetensors bytes. */
 export function saveCheckpoint(parts: CheckpointParts, info: CheckpointInfo): Uint8Array {
+  // what loadCheckpoint accepts, so every saved checkpoint loads
+  if (!Number.isSafeInteger(info?.epoch) || info.epoch < 0) {
+    throw new ValueError(
+      `saveCheckpoint: epoch must be a non-negative integer, got ${JSON.stringify(info?.epoch)}`,
+    );
+  }
   const tensors: Record<string, Tensor> = {};
   const model = parts.model.stateDict();
   for (const [k, t] of Object.entries(model)) tensors[`model.${k}`] = t;
