@@ -69,6 +69,9 @@ export function readIdx(bytes: Uint8Array, opts: ReadIdxOptions = {}): Tensor {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape = Array.from({ length: ndim }, (_, d) => view.getUint32(4 + 4 * d));
+  if (shape.some((s) => s >= 2 ** 31)) {
+    throw new ValueError(`readIdx: shape ${fmt(shape)} has a size of 2^31 or more`);
+  }
   const n = shape.reduce((a, b) => a * b, 1);
   const expected = header + n * type.size;
   if (bytes.length !== expected) {

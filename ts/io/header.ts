@@ -32,6 +32,19 @@ function sniff(bytes: Uint8Array): string {
   return '';
 }
 
+/**
+ * Largest rank a header may give a tensor. The format sets none, but nothing real comes close
+ * and every op walks the shape, so a rank of 100,000 would make a one-element tensor slow.
+ */
+export const MAX_RANK = 64;
+
+/**
+ * Deepest nesting the format needs: the header object, a tensor entry (or `__metadata__`), its
+ * shape or offsets array. Checked on the raw text before JSON.parse, which would otherwise
+ * recurse until the stack overflows.
+ */
+export const MAX_DEPTH = 3;
+
 /** Defines an own property, so names like `__proto__` stay ordinary keys. */
 export function setKey<V>(obj: Record<string, V>, key: string, value: V): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
@@ -84,6 +97,11 @@ export function parseHeader(
     );
   } catch {
     notSafetensors(context, bytes, 'the header is not valid UTF-8');
+  }
+  if (nestingDepth(text) > MAX_DEPTH) {
+    fail(
+      `the header nests arrays or objects more than ${MAX_DEPTH} levels deep (the format needs ${MAX_DEPTH})`,
+    );
   }
   let json: unknown;
   try {
@@ -167,6 +185,14 @@ function readEntry(name: string, info: unknown, dataLength: number, fail: Fail):
       `tensor ${q(name)} has an invalid shape ${JSON.stringify(shape)} (expected non-negative integers)`,
     );
   }
+  if ((shape as unknown[]).length > MAX_RANK) {
+    fail(
+      `tensor ${q(name)} has rank ${(shape as unknown[]).length}, more than the ${MAX_RANK} dims nabla accepts`,
+    );
+  }
+  if ((shape as number[]).some((s) => s >= 2 ** 31)) {
+    fail(`tensor ${q(name)} has shape ${fmt(shape as number[])} with a size of 2^31 or more`);
+  }
   if (
     !Array.isArray(offsets) ||
     offsets.length !== 2 ||
@@ -191,6 +217,26 @@ function readEntry(name: string, info: unknown, dataLength: number, fail: Fail):
     );
   }
   return { name, dtype: dtype as string, type, shape: dims, begin, end };
+}
+
+/**
+ * How deeply arrays and objects nest in JSON text (strings skipped, escapes honoured). The text
+ * need not be valid JSON: this runs before parsing, and stops early once past `MAX_DEPTH`.
+ */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    } else if (c === '{' || c === '[') {
+      deepest = Math.max(deepest, ++depth);
+      if (deepest > MAX_DEPTH + 1) return deepest;
+    } else if (c === '}' || c === ']') depth--;
+  }
+  return deepest;
 }
 
 /**

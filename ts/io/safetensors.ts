@@ -2,6 +2,7 @@
 // header mapping each name to {dtype, shape, data_offsets} (plus an optional string map
 // "__metadata__"), then the raw little-endian tensor bytes, which exactly tile the rest.
 import { ValueError } from '../errors.js';
+import { itemSize } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
 import { f32View, i32View } from '../wasm/heap.js';
@@ -20,7 +21,7 @@ function byteOrder(a: string, b: string): number {
 
 /** The bytes of a tensor as wasm stores them (little-endian, like the file). */
 function tensorBytes(t: Tensor): Uint8Array {
-  return new Uint8Array(wasm().memory.buffer, t.ptr, t.size * 4);
+  return new Uint8Array(wasm().memory.buffer, t.ptr, t.size * itemSize(t.dtype));
 }
 
 /**
@@ -59,7 +60,7 @@ export function saveSafetensors(
   }
   let offset = 0;
   for (const [name, t] of items) {
-    const end = offset + t.size * 4;
+    const end = offset + t.size * itemSize(t.dtype);
     fields.push(
       `${JSON.stringify(name)}:{"dtype":"${WRITE_NAME[t.dtype]}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
     );
@@ -75,7 +76,7 @@ export function saveSafetensors(
   let at = 8 + headerLength;
   for (const [, t] of items) {
     out.set(tensorBytes(t), at);
-    at += t.size * 4;
+    at += t.size * itemSize(t.dtype);
   }
   return out;
 }

@@ -245,7 +245,8 @@ export abstract class Module {
   loadStateDict(stateDict: Record<string, Tensor>, opts: LoadOptions = {}): LoadResult {
     const strict = opts.strict ?? true;
     const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers(true)]);
-    const missingKeys = [...own.keys()].filter((k) => !(k in stateDict));
+    const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(stateDict, k);
+    const missingKeys = [...own.keys()].filter((k) => !has(k));
     const unexpectedKeys = Object.keys(stateDict).filter((k) => !own.has(k));
     if (strict && (missingKeys.length || unexpectedKeys.length)) {
       throw new ValueError(
@@ -254,9 +255,14 @@ export abstract class Module {
     }
     const pairs: [Tensor, Tensor][] = [];
     for (const [name, target] of own) {
-      const src = stateDict[name];
-      if (!src) continue;
-      if (!(src instanceof Tensor)) throw new ValueError(`loadStateDict: ${name} is not a Tensor`);
+      if (!has(name)) continue;
+      // A present key must hold a tensor: `{ bias: null }` is an error, not a skipped entry.
+      const src: unknown = stateDict[name];
+      if (!(src instanceof Tensor)) {
+        throw new ValueError(
+          `loadStateDict: ${name} is ${src === null ? 'null' : typeof src}, not a Tensor`,
+        );
+      }
       if (
         src.shape.length !== target.shape.length ||
         src.shape.some((s, i) => s !== target.shape[i])

@@ -213,6 +213,12 @@ export function randint(
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) {
     throw new ValueError(`randint: need integers low < high, got low=${low}, high=${high}`);
   }
+  // The kernel draws int32 values, so both bounds must be int32 (high is exclusive).
+  if (low < -(2 ** 31) || high > 2 ** 31 - 1) {
+    throw new ValueError(
+      `randint: low=${low} and high=${high} must lie in int32's range [-2147483648, 2147483647]`,
+    );
+  }
   const dtype = resolveDType('randint', opts, 'int32');
   const ints = Tensor.empty(shape, 'int32');
   const [hi, lo] = nextKey();

@@ -21,8 +21,10 @@ export function manualSeed(seed: number): void {
 
 /** The key for the next random call: [hi, lo] words, distinct for every call after a seed. */
 export function nextKey(): [number, number] {
-  const key: [number, number] = [seedWord, counter >>> 0];
-  counter++;
+  const key: [number, number] = [seedWord, counter];
+  // The key only holds 32 bits of the counter, so it wraps there (a float past 2^53 would
+  // stop counting and repeat one stream for ever).
+  counter = (counter + 1) % 2 ** 32;
   return key;
 }
 
@@ -31,9 +33,38 @@ export function getRngState(): { seed: number; counter: number } {
   return { seed: seedWord, counter };
 }
 
-export function setRngState(state: { seed: number; counter: number }): void {
-  seedWord = state.seed >>> 0;
-  counter = state.counter;
+export interface RngState {
+  seed: number;
+  counter: number;
+}
+
+/**
+ * Checks a saved generator position without applying it: an object whose `seed` is an integer
+ * in [0, 2^32) and whose `counter` is a non-negative safe integer. Throws a ValueError naming
+ * `op` and the bad value.
+ */
+export function checkRngState(op: string, state: unknown): RngState {
+  if (state === null || typeof state !== 'object' || Array.isArray(state)) {
+    throw new ValueError(
+      `${op}: the RNG state must be an object { seed, counter }, got ${show(state)}`,
+    );
+  }
+  const { seed, counter: c } = state as Record<string, unknown>;
+  if (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) >= 2 ** 32) {
+    throw new ValueError(`${op}: RNG seed must be an integer in [0, 2^32), got ${show(seed)}`);
+  }
+  if (!Number.isSafeInteger(c) || (c as number) < 0) {
+    throw new ValueError(`${op}: RNG counter must be a non-negative safe integer, got ${show(c)}`);
+  }
+  return { seed: seed as number, counter: c as number };
+}
+
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+
+export function setRngState(state: RngState): void {
+  const checked = checkRngState('setRngState', state);
+  seedWord = checked.seed;
+  counter = checked.counter % 2 ** 32;
 }
 
 // ------------------------------------------------------------------ sampling

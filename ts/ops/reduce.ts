@@ -12,6 +12,14 @@ import * as E from './elementwise.js';
 
 type Dims = number | readonly number[] | undefined;
 
+/**
+ * The dims to reduce. A 0-d tensor accepts dim 0 and -1 as PyTorch does, and reducing it over
+ * that dim is the identity, so the dim (which has no size) drops out here.
+ */
+function reduceDims(op: string, dim: Dims, shape: readonly number[]): number[] {
+  return normDims(op, dim, shape).filter((d) => d < shape.length);
+}
+
 /** Groups sorted dims into runs of consecutive dims. */
 function runs(dims: number[]): number[][] {
   const out: number[][] = [];
@@ -71,13 +79,13 @@ function spread(g: Tensor, x: Tensor, dims: number[]): Tensor {
 }
 
 export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  const dims = normDims('sum', dim, x.shape);
+  const dims = reduceDims('sum', dim, x.shape);
   const out = finish(reduceKeep('sum', x, ReduceOp.SUM, dims), x, dims, keepdim);
   return record(out, 'sum', [x], (g) => [spread(g, x, dims)]);
 }
 
 export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  const dims = normDims('mean', dim, x.shape);
+  const dims = reduceDims('mean', dim, x.shape);
   const count = numel(dims.map((d) => x.shape[d]));
   const xf = x.dtype === 'float32' ? x : castTo(x, 'float32');
   const total = sum(xf, dims, keepdim);
@@ -89,7 +97,7 @@ export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 
 /** Max (or min) values; the gradient is shared evenly among tied maxima, like `torch.amax`. */
 function extremum(op: 'max' | 'min', x: Tensor, dim: Dims, keepdim: boolean): Tensor {
-  const dims = normDims(op, dim, x.shape);
+  const dims = reduceDims(op, dim, x.shape);
   const kept = reduceKeep(op, x, op === 'max' ? ReduceOp.MAX : ReduceOp.MIN, dims);
   const out = finish(kept.clone(), x, dims, keepdim);
   return recordKept(kept, out, () =>
@@ -118,7 +126,7 @@ export const min = (x: Tensor, dim?: Dims, keepdim = false): Tensor =>
 
 /** `log(sum(exp(x)))` over `dim`, computed stably in one kernel. */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
-  const dims = normDims('logsumexp', dim, x.shape);
+  const dims = reduceDims('logsumexp', dim, x.shape);
   const xf = x.dtype === 'float32' ? x : castTo(x, 'float32');
   const kept = reduceKeep('logsumexp', xf, ReduceOp.LOGSUMEXP, dims);
   if (xf !== x) xf.dispose();
@@ -186,7 +194,7 @@ export function variance(
 ): Tensor {
   if (isVarOptions(dim)) return variance(x, null, dim, keepdimOrOpts as undefined);
   const [keepdim, correction] = varArgs('var', keepdimOrOpts, correctionArg);
-  const dims = normDims('var', dim ?? undefined, x.shape);
+  const dims = reduceDims('var', dim ?? undefined, x.shape);
   const n = numel(dims.map((d) => x.shape[d]));
   const mu = mean(x, dims, true);
   const centered = E.sub(x, mu);
@@ -261,7 +269,7 @@ export function cumsum(x: Tensor, dim: number): Tensor {
 
 /** 1 where any element (along `dim`) is non-zero; NaN counts as true. int32 result. */
 export function any(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  const dims = normDims('any', dim, x.shape);
+  const dims = reduceDims('any', dim, x.shape);
   const hits = E.ne(x, 0);
   const count = sum(hits, dims, keepdim);
   const out = E.gt(count, 0);
@@ -272,7 +280,7 @@ export function any(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 
 /** 1 where every element (along `dim`) is non-zero; true over an empty dim. int32 result. */
 export function all(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  const dims = normDims('all', dim, x.shape);
+  const dims = reduceDims('all', dim, x.shape);
   const zeros = E.eq(x, 0);
   const count = sum(zeros, dims, keepdim);
   const out = E.eq(count, 0);
@@ -300,7 +308,7 @@ export function norm(x: Tensor, p: NormOrd = 2, dim?: Dims, keepdim = false): Te
   if (x.dtype !== 'float32') {
     throw new DTypeError(`norm: expected a float32 tensor, got ${x.dtype}`);
   }
-  const dims = normDims('norm', dim, x.shape);
+  const dims = reduceDims('norm', dim, x.shape);
   if (!Number.isFinite(ord) && dims.some((d) => x.shape[d] === 0)) {
     throw new ShapeError(
       `norm: the ${ord}-norm of an empty dim is undefined, shape ${fmt(x.shape)}`,

@@ -19,6 +19,11 @@ import { arange } from './creation.js';
 import { ge, le, sub, where } from './elementwise.js';
 import { indexSelect } from './indexing.js';
 
+/** PyTorch refuses to slice or concatenate a 0-d tensor: it has no dim to index. */
+function notScalar(op: string, x: Tensor, what = 'a 0-d tensor'): void {
+  if (x.ndim === 0) throw new ShapeError(`${op}: cannot be applied to ${what} (shape [])`);
+}
+
 /** A view with another shape of the same size; `view` is the same here (all tensors are contiguous). */
 export function reshape(x: Tensor, shape: readonly number[], op = 'reshape'): Tensor {
   const target = inferShape(op, x.shape, shape);
@@ -27,9 +32,9 @@ export function reshape(x: Tensor, shape: readonly number[], op = 'reshape'): Te
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  if (x.ndim === 0) return reshape(x, [1], 'flatten');
   const s = normDim('flatten', startDim, x.ndim, x.shape);
   const e = normDim('flatten', endDim, x.ndim, x.shape);
+  if (x.ndim === 0) return reshape(x, [1], 'flatten'); // dims 0 and -1 only, as in PyTorch
   if (s > e)
     throw new ShapeError(
       `flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmt(x.shape)}`,
@@ -75,6 +80,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const a = normDim('transpose', dim0, x.ndim, x.shape);
   const b = normDim('transpose', dim1, x.ndim, x.shape);
+  if (x.ndim === 0) return reshape(x, [], 'transpose'); // dims 0 and -1 name the tensor itself
   const perm = x.shape.map((_, i) => i);
   [perm[a], perm[b]] = [perm[b], perm[a]];
   return permute(x, perm);
@@ -108,6 +114,7 @@ export function slice(
   end?: number | null,
   step = 1,
 ): Tensor {
+  notScalar('slice', x);
   const d = normDim('slice', dim, x.ndim, x.shape);
   if (!Number.isInteger(step) || step <= 0) {
     throw new ValueError(`slice: step must be a positive integer, got ${step}`);
@@ -136,6 +143,7 @@ export function slice(
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  notScalar('narrow', x);
   const d = normDim('narrow', dim, x.ndim, x.shape);
   const s = start < 0 ? start + x.shape[d] : start;
   if (
@@ -156,6 +164,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ValueError('cat: expected a non-empty list of tensors');
   const first = tensors[0];
+  tensors.forEach((t, i) => notScalar('cat', t, `the 0-d tensor at position ${i}`));
   const d = normDim('cat', dim, first.ndim, first.shape);
   const dtype = first.dtype;
   for (const t of tensors) {

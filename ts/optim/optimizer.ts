@@ -364,7 +364,9 @@ export abstract class Optimizer<O extends { lr: number }> {
     });
     const entries: [Tensor, number, [string, Tensor][]][] = [];
     for (const [key, value] of Object.entries(sd.state)) {
-      const target = byIndex.get(Number(key));
+      // Only canonical indices ("1", not "01" or "1.0"): two spellings of one index would load
+      // one parameter twice and leak the first copy's buffers.
+      const target = /^(0|[1-9][0-9]*)$/.test(key) ? byIndex.get(Number(key)) : undefined;
       if (!target) throw new ValueError(`${where}: state ${key} belongs to no parameter`);
       entries.push([target.p, ...this.checkEntry(`${where}: state ${key}`, value, target)]);
     }

@@ -7,6 +7,14 @@ export type TypedArray = Float32Array | Int32Array;
 
 export const BYTES_PER_ELEMENT = 4;
 
+/**
+ * Bytes one element of `dtype` takes in wasm memory. Every byte count goes through here (not a
+ * literal `4 *`), so narrower storage types (f16, bf16) only change this table.
+ */
+export function itemSize(dtype: DType): number {
+  return dtype === 'float32' || dtype === 'int32' ? 4 : BYTES_PER_ELEMENT;
+}
+
 export function isDType(v: unknown): v is DType {
   return v === 'float32' || v === 'int32';
 }

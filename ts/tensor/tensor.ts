@@ -65,7 +65,7 @@ export class Tensor implements Disposable {
 
   /** @internal An uninitialised tensor with its own storage. */
   static empty(shape: Shape, dtype: DType = 'float32'): Tensor {
-    return new Tensor(Storage.allocate(numel(shape) * 4), shape, dtype);
+    return new Tensor(Storage.forTensor(shape, dtype), shape, dtype);
   }
 
   /** @internal A tensor sharing this one's storage under another shape (same size). */

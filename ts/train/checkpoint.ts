@@ -5,7 +5,7 @@
 import { ValueError } from '../errors.js';
 import type { Module } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
-import { getRngState, setRngState } from '../ops/random.js';
+import { checkRngState, getRngState, setRngState, type RngState } from '../ops/random.js';
 import { describe, readTensors, saveSafetensors } from '../io/safetensors.js';
 import { parseHeader } from '../io/header.js';
 import type { OptimizerStateDict } from '../optim/optimizer.js';
@@ -33,6 +33,12 @@ const KEY = 'nabla.checkpoint';
 
 /** Serialises the parts, the epoch and the RNG position as safetensors bytes. */
 export function saveCheckpoint(parts: CheckpointParts, info: CheckpointInfo): Uint8Array {
+  // what loadCheckpoint accepts, so every saved checkpoint loads
+  if (!Number.isSafeInteger(info?.epoch) || info.epoch < 0) {
+    throw new ValueError(
+      `saveCheckpoint: epoch must be a non-negative integer, got ${JSON.stringify(info?.epoch)}`,
+    );
+  }
   const tensors: Record<string, Tensor> = {};
   const model = parts.model.stateDict();
   for (const [k, t] of Object.entries(model)) tensors[`model.${k}`] = t;
@@ -61,30 +67,79 @@ export function saveCheckpoint(parts: CheckpointParts, info: CheckpointInfo): Ui
   }
 }
 
+/** The `nabla.checkpoint` metadata, checked field by field before anything is applied. */
+interface Meta {
+  epoch: number;
+  extra: unknown;
+  rng: RngState;
+  optimizer: {
+    state: Record<string, Record<string, number | string>>;
+    paramGroups: OptimizerStateDict['paramGroups'];
+  } | null;
+  scheduler: SchedulerStateDict | null;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function fail(msg: string): never {
+  throw new ValueError(`loadCheckpoint: ${msg}`);
+}
+
+function readMeta(raw: string | undefined): Meta {
+  if (raw === undefined) fail(`no '${KEY}' metadata: not a nabla checkpoint`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(raw);
+  } catch (e) {
+    fail(`the '${KEY}' metadata is not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(meta)) fail(`the '${KEY}' metadata must be a JSON object`);
+  const { epoch, optimizer, scheduler } = meta;
+  if (!Number.isSafeInteger(epoch) || (epoch as number) < 0) {
+    fail(`epoch must be a non-negative integer, got ${JSON.stringify(epoch)}`);
+  }
+  const rng = checkRngState('loadCheckpoint', meta.rng);
+  if (optimizer !== null && optimizer !== undefined) {
+    if (!isObject(optimizer) || !isObject(optimizer.state) || !Array.isArray(optimizer.paramGroups))
+      fail('optimizer must be { state, paramGroups } or null');
+    for (const [idx, entry] of Object.entries(optimizer.state)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(idx))
+        fail(`optimizer state key ${JSON.stringify(idx)} is not an index`);
+      if (!isObject(entry)) fail(`optimizer state ${idx} must be an object`);
+      for (const [name, v] of Object.entries(entry)) {
+        if (v !== 'tensor' && typeof v !== 'number')
+          fail(
+            `optimizer state ${idx}.${name} must be a number or "tensor", got ${JSON.stringify(v)}`,
+          );
+      }
+    }
+  }
+  if (scheduler !== null && scheduler !== undefined && !isObject(scheduler))
+    fail('scheduler must be an object or null');
+  return {
+    epoch: epoch as number,
+    extra: meta.extra ?? null,
+    rng,
+    optimizer: (optimizer ?? null) as Meta['optimizer'],
+    scheduler: (scheduler ?? null) as Meta['scheduler'],
+  };
+}
+
 /**
- * Restores a checkpoint into the given parts and the global RNG. Everything is validated by
- * the parts' own `loadStateDict` before it writes, so a mismatched checkpoint throws and
- * leaves the model as it was.
+ * Restores a checkpoint into the given parts and the global RNG, all or nothing: the metadata
+ * (epoch, RNG position, optimizer and scheduler layout) is validated before anything is
+ * written, each part's own `loadStateDict` validates before it writes, and a part that still
+ * refuses undoes the parts loaded before it. The RNG moves last, when nothing can fail.
  */
 export function loadCheckpoint(bytes: Uint8Array, parts: CheckpointParts): CheckpointInfo {
   if (!(bytes instanceof Uint8Array))
     throw new ValueError(`loadCheckpoint: expected a Uint8Array, got ${describe(bytes)}`);
-  // The metadata first: a file that is no checkpoint fails before any tensor is made.
-  const raw = parseHeader(bytes, 'loadCheckpoint').metadata[KEY];
-  if (raw === undefined)
-    throw new ValueError(`loadCheckpoint: no '${KEY}' metadata: not a nabla checkpoint`);
+  // The metadata first, checked field by field: a file that is no valid checkpoint fails
+  // before any tensor is made.
+  const meta = readMeta(parseHeader(bytes, 'loadCheckpoint').metadata[KEY]);
   const tensors = readTensors(bytes, 'loadCheckpoint');
   try {
-    const meta = JSON.parse(raw) as {
-      epoch: number;
-      extra: unknown;
-      rng: { seed: number; counter: number };
-      optimizer: {
-        state: Record<string, Record<string, number | string>>;
-        paramGroups: OptimizerStateDict['paramGroups'];
-      } | null;
-      scheduler: SchedulerStateDict | null;
-    };
     const model: Record<string, Tensor> = {};
     for (const [k, t] of Object.entries(tensors)) if (k.startsWith('model.')) model[k.slice(6)] = t;
     if (parts.optimizer && !meta.optimizer)

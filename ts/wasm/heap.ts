@@ -1,6 +1,10 @@
 // Buffers in wasm linear memory. TypeScript owns them: it allocates every output and scratch
 // buffer before a kernel runs and frees it when the last tensor using it is disposed.
 // Typed-array views are made on demand, because growing memory detaches old views.
+//
+// wasm32 addresses are unsigned 32-bit: an `i32` result comes back to JavaScript as a signed
+// number, so every pointer read from the module goes through `>>> 0`, and every byte count is
+// checked here before it reaches `nb_alloc` (a JavaScript number past 2^32 would wrap).
 import { NablaError } from '../errors.js';
 import { MAX_DIMS } from './abi.js';
 import { wasm } from './core.js';
@@ -9,11 +13,27 @@ export class OutOfMemoryError extends NablaError {
   override name = 'OutOfMemoryError';
 }
 
-/** Allocates `bytes` bytes (16-byte aligned) and returns the byte offset. */
+/** The most linear memory wasm32 can address: 65536 pages of 64 KiB. */
+export const WASM32_MAX_BYTES = 2 ** 32;
+
+/** Reads a pointer (or any `usize`) returned by the module as the unsigned number it is. */
+export const unsigned = (v: number): number => v >>> 0;
+
+/**
+ * Allocates `bytes` bytes (16-byte aligned) and returns the byte offset, or throws an
+ * OutOfMemoryError when the size cannot exist in wasm32 or memory cannot grow that far.
+ */
 export function alloc(bytes: number): number {
-  const ptr = wasm().nb_alloc(bytes);
+  if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > WASM32_MAX_BYTES - 65536) {
+    throw new OutOfMemoryError(
+      `alloc: ${bytes} bytes cannot be allocated (wasm32 memory holds at most ${WASM32_MAX_BYTES} bytes)`,
+    );
+  }
+  const ptr = unsigned(wasm().nb_alloc(bytes));
   if (ptr === 0) {
-    throw new OutOfMemoryError(`alloc: cannot grow wasm memory by ${bytes} bytes`);
+    throw new OutOfMemoryError(
+      `alloc: cannot allocate ${bytes} bytes (wasm memory is ${heapBytes()} of at most ${WASM32_MAX_BYTES} bytes)`,
+    );
   }
   return ptr;
 }
@@ -23,11 +43,11 @@ export function free(ptr: number, bytes: number): void {
 }
 
 export function f32View(ptr: number, n: number): Float32Array {
-  return new Float32Array(wasm().memory.buffer, ptr, n);
+  return new Float32Array(wasm().memory.buffer, unsigned(ptr), n);
 }
 
 export function i32View(ptr: number, n: number): Int32Array {
-  return new Int32Array(wasm().memory.buffer, ptr, n);
+  return new Int32Array(wasm().memory.buffer, unsigned(ptr), n);
 }
 
 /** Current size of linear memory in bytes (it only grows). */
@@ -56,6 +76,6 @@ let matmulScratchPtr = 0;
 
 /** The packing scratch `matmul_f32` needs, allocated once. */
 export function matmulScratch(): number {
-  if (matmulScratchPtr === 0) matmulScratchPtr = alloc(wasm().matmul_scratch_len() * 4);
+  if (matmulScratchPtr === 0) matmulScratchPtr = alloc(unsigned(wasm().matmul_scratch_len()) * 4);
   return matmulScratchPtr;
 }
