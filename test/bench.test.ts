@@ -259,6 +259,15 @@ describe('the step checks themselves', () => {
     const { checkLossFalls } = await stepChecks();
     const flat = Array.from({ length: 8 }, () => 2.3);
     expect(() => checkLossFalls({ library: 'x', losses: flat, cycle: 2 })).toThrow(/did not fall/);
+    // fewer than two cycles: the halves are compared
+    expect(() => checkLossFalls({ library: 'x', losses: flat, cycle: 32 })).toThrow(/did not fall/);
+    const short = Array.from({ length: 26 }, (_, i) => 2.3 - 0.05 * i);
+    expect(checkLossFalls({ library: 'x', losses: short, cycle: 32 }).lastCycleLoss).toBeCloseTo(
+      2.3 - 0.05 * 19,
+    );
+    expect(() => checkLossFalls({ library: 'x', losses: [2, 1, 0], cycle: 2 })).toThrow(
+      /3 losses recorded/,
+    );
     const falling = Array.from({ length: 8 }, (_, i) => 2.3 - 0.2 * i);
     expect(checkLossFalls({ library: 'x', losses: falling, cycle: 2 }).lastCycleLoss).toBeCloseTo(
       1.0,
