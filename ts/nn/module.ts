@@ -69,6 +69,16 @@ export interface LoadResult {
 /** How deep the current module calls are nested (0 outside every forward). */
 let callDepth = 0;
 
+/** Modules seen to own parameters (a model keeps them; walking the tree per call would not pay). */
+const withParameters = new WeakSet<Module>();
+
+function hasParameters(m: Module): boolean {
+  if (withParameters.has(m)) return true;
+  if (m.parameters().length === 0) return false;
+  withParameters.add(m);
+  return true;
+}
+
 /**
  * The one entry point of every module call: `forward` of each instance goes through here, so
  * whatever must see every call (step boundaries now; hooks and adapters later) lives in one
@@ -76,7 +86,7 @@ let callDepth = 0;
  * inference step: a step boundary of that model (its arguments count as in use).
  */
 function callModule(m: Module, forward: (...args: unknown[]) => unknown, args: unknown[]): unknown {
-  if (callDepth === 0 && !isGradEnabled() && m.parameters().length > 0) {
+  if (callDepth === 0 && !isGradEnabled() && hasParameters(m)) {
     stepBoundary(m, `${m.constructor.name}.forward()`, tensorsIn(args));
   }
   callDepth++;
