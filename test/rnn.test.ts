@@ -82,7 +82,13 @@ interface CharLSTMFixture {
   batches: { x: number[][]; y: number[][] }[];
   losses: number[];
 }
+interface FromNablaCase {
+  x: Shaped;
+  output: Shaped;
+  hN: Shaped;
+}
 interface Fixtures {
+  fromNabla: Record<'lstm' | 'gru' | 'rnn', FromNablaCase>;
   modules: ModuleCase[];
   cells: CellCase[];
   reprs: ReprCase[];
@@ -241,6 +247,29 @@ describe('reprs and state dicts', () => {
     const [ya] = a.forward(x);
     const [yb] = b.forward(x);
     expect([...yb.toArray()]).toEqual([...ya.toArray()]);
+  });
+
+  it("nabla's state dicts load strictly into torch and give torch's outputs there", () => {
+    // The generator loaded these bytes into torch.nn modules with strict=True.
+    const bytes = readFileSync(new URL('./fixtures/rnn_nabla_state.safetensors', import.meta.url));
+    const state = nb.io.loadSafetensors(bytes);
+    const modules = {
+      lstm: new nn.LSTM(3, 4, { numLayers: 2, bidirectional: true, projSize: 2, batchFirst: true }),
+      gru: new nn.GRU(3, 4, { numLayers: 2, bidirectional: true }),
+      rnn: new nn.RNN(3, 4, { nonlinearity: 'relu', bias: false }),
+    };
+    for (const [prefix, m] of Object.entries(modules)) {
+      const own = Object.fromEntries(
+        Object.entries(state)
+          .filter(([k]) => k.startsWith(`${prefix}.`))
+          .map(([k, v]) => [k.slice(prefix.length + 1), v]),
+      );
+      m.loadStateDict(own);
+      const c = fx.fromNabla[prefix as 'lstm' | 'gru' | 'rnn'];
+      const [y, h] = call(m, t(c.x), null, null);
+      close(y as Tensor, c.output, TOL, `${prefix} output`);
+      close(h, c.hN, TOL, `${prefix} h_n`);
+    }
   });
 
   it('initialises every parameter in U(±1/√hiddenSize), as PyTorch', () => {
