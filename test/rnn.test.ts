@@ -398,16 +398,21 @@ describe('gradcheck (finite differences) through the recurrences', () => {
       nb.manualSeed(7);
       const m = make();
       const x = nb.randn([3, 2, 2], { requiresGrad: true });
+      const k = m.numLayers * m.numDirections();
+      const h0 = nb.randn([k, 2, m.outSize()], { requiresGrad: true });
+      const isLSTM = m instanceof nn.LSTM;
+      const c0 = isLSTM ? nb.randn([k, 2, m.hiddenSize], { requiresGrad: true }) : null;
       const params = m.parameters();
-      const fn = (xi: Tensor): Tensor => {
+      const fn = (xi: Tensor, hi: Tensor, ci: Tensor): Tensor => {
         const input = lengths
           ? nn.utils.rnn.packPaddedSequence(xi, lengths, { enforceSorted: false })
           : xi;
-        const [y, h] = call(m, input, null, null);
+        const [y, h, c] = call(m, input, hi, isLSTM ? ci : null);
         const out = y instanceof nn.PackedSequence ? nn.utils.rnn.padPackedSequence(y)[0] : y;
-        return nb.cat([out.flatten(), h.flatten()]);
+        return nb.cat([out.flatten(), h.flatten(), ...(c ? [c.flatten()] : [])]);
       };
-      const r = nb.gradcheck(fn, [x, ...params]);
+      const states = c0 ? [h0, c0] : [h0, nb.zeros([1])];
+      const r = nb.gradcheck(fn as (...xs: Tensor[]) => Tensor, [x, ...states, ...params]);
       expect(r.ok, JSON.stringify(r.worst)).toBe(true);
     });
   }
@@ -486,6 +491,42 @@ describe('long sequences', () => {
     const [, [h1b, c1b]] = m.forward(x1);
     m.forward(x2, [h1b, c1b])[0].sum().backward();
     expect(x1.grad).not.toBeNull();
+  });
+});
+
+describe('unbatched input and plain loops', () => {
+  it('an unbatched [T, in] input equals the batch of one, squeezed', () => {
+    nb.manualSeed(9);
+    const m = new nn.LSTM(3, 4, { numLayers: 2, bidirectional: true });
+    const x = nb.randn([5, 3]);
+    const h0 = nb.randn([4, 4]);
+    const c0 = nb.randn([4, 4]);
+    const [y, [h, c]] = m.forward(x, [h0, c0]);
+    const [yb, [hb, cb]] = m.forward(x.unsqueeze(1), [h0.unsqueeze(1), c0.unsqueeze(1)]);
+    expect(y.shape).toEqual([5, 8]);
+    expect(h.shape).toEqual([4, 4]);
+    expect([...y.toArray()]).toEqual([...yb.toArray()]);
+    expect([...h.toArray()]).toEqual([...hb.toArray()]);
+    expect([...c.toArray()]).toEqual([...cb.toArray()]);
+    expect(() => m.forward(x, [nb.zeros([4, 1, 4]), c0])).toThrow(/LSTM: h0 must be \[4, 4\]/);
+  });
+
+  it('a plain training loop over packed batches keeps the live tensor count flat', () => {
+    nb.manualSeed(2);
+    const m = new nn.GRU(3, 4, { bidirectional: true });
+    const opt = new nb.optim.Adam(m.parameters(), { lr: 0.01 });
+    const x = nb.randn([6, 3, 3]);
+    const counts: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const packed = nn.utils.rnn.packPaddedSequence(x, [4, 6, 2], { enforceSorted: false });
+      const [y, h] = m.forward(packed);
+      const loss = y.data.square().mean().add(h.square().mean());
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+      counts.push(nb.memory().tensors);
+    }
+    expect(counts[29]).toBe(counts[9]);
   });
 });
 
