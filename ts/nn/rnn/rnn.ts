@@ -120,6 +120,11 @@ export abstract class RNNBase extends Module {
     for (const p of this.parameters()) init.uniform_(p, -k, k);
   }
 
+  /** PyTorch's cuDNN weight compaction; nabla's weights are always usable as they are. */
+  flattenParameters(): void {
+    // Nothing to do: kept so code written for torch runs unchanged.
+  }
+
   /** The parameter called `name` (a PyTorch state-dict key), or null. */
   protected param(name: string): Tensor | null {
     return (this as unknown as Record<string, Tensor | undefined>)[name] ?? null;
