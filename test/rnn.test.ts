@@ -331,6 +331,12 @@ describe('nn.utils.rnn', () => {
     expect(() => nn.utils.rnn.packPaddedSequence(x, [4, 2, 0])).toThrow(/lengths\[2\] = 0/);
     expect(() => nn.utils.rnn.packPaddedSequence(x, [5, 2, 1])).toThrow(/lengths\[0\] = 5/);
     const p = nn.utils.rnn.packPaddedSequence(x, [4, 2, 1]);
+    expect(() => new nn.PackedSequence(nb.zeros([5, 2]), [2, 3])).toThrow(
+      /PackedSequence: batchSizes \[2, 3\] must be positive and non-increasing/,
+    );
+    expect(() => new nn.PackedSequence(nb.zeros([4, 2]), [3, 2])).toThrow(
+      /PackedSequence: data \[4, 2\] must have sum\(batchSizes\) = 5 rows/,
+    );
     expect(() => nn.utils.rnn.padPackedSequence(p, { totalLength: 3 })).toThrow(
       /padPackedSequence: totalLength 3 is shorter than the longest sequence \(4 steps\)/,
     );

@@ -21,6 +21,13 @@ export class PackedSequence {
     readonly sortedIndices: Tensor | null = null,
     readonly unsortedIndices: Tensor | null = null,
   ) {
+    batchSizes.forEach((n, t) => {
+      if (!Number.isInteger(n) || n < 1 || (t > 0 && n > batchSizes[t - 1])) {
+        throw new ValueError(
+          `PackedSequence: batchSizes [${batchSizes.join(', ')}] must be positive and non-increasing`,
+        );
+      }
+    });
     const total = batchSizes.reduce((a, b) => a + b, 0);
     if (data.ndim < 1 || data.shape[0] !== total) {
       throw new ShapeError(
