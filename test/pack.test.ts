@@ -116,8 +116,10 @@ describe('the packed tarball', () => {
       dependencies?: object;
     };
     expect(manifest.dependencies ?? {}).toEqual({});
-    expect(pack.size).toBeLessThan(1.5e6);
-    expect(pack.unpackedSize).toBeLessThan(4e6);
+    // A guard against shipping something by mistake, not a target: three bundles with source
+    // maps (which embed their sources) grow with the library.
+    expect(pack.size).toBeLessThan(2.5e6);
+    expect(pack.unpackedSize).toBeLessThan(8e6);
   });
 
   it('installs offline into an empty project, as nabla with no dependencies', () => {

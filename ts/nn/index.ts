@@ -18,3 +18,6 @@ export { summary, type SummaryInfo, type SummaryRow, type SummaryOptions } from 
 export * as init from './init.js';
 export * as functional from './functional.js';
 export * as utils from './utils.js';
+// Recurrent modules and cells (the packing utilities are nn.utils.rnn).
+export * from './rnn/index.js';
+export { PackedSequence } from './rnn/packing.js';

@@ -70,3 +70,6 @@ export function clipGradValue(parameters: Tensor | Iterable<Tensor>, clipValue: 
     }
   });
 }
+
+// nn.utils.rnn: PackedSequence and the padding / packing functions.
+export * as rnn from './rnn/packing.js';
