@@ -1460,7 +1460,8 @@ pub unsafe extern "C" fn lstm_cell_f32(
 
 /// Backward of `lstm_cell_f32` for rows `begin..end` from `dh`, `dc` (`[batch, H]`, or 0 for
 /// zero), the saved `act` and `c` and `c_prev`: writes the pre-activation gate gradients
-/// `dgates` `[batch, 4H]`, `dh_prev` and `dc_prev` `[batch, H]`.
+/// `dgates` `[batch, 4H]`, `dh_prev` (added to its contents when `accumulate != 0`) and
+/// `dc_prev` `[batch, H]`.
 #[no_mangle]
 pub unsafe extern "C" fn lstm_cell_bwd_f32(
     dh: usize,
@@ -1476,6 +1477,7 @@ pub unsafe extern "C" fn lstm_cell_bwd_f32(
     hidden: usize,
     begin: usize,
     end: usize,
+    accumulate: u32,
     scratch: usize,
 ) {
     let (bh, g) = (batch * hidden, 4 * hidden);
@@ -1492,6 +1494,7 @@ pub unsafe extern "C" fn lstm_cell_bwd_f32(
         hidden,
         begin,
         end,
+        accumulate != 0,
         dst!(f32, scratch, matmul::SCRATCH_LEN),
     )
 }

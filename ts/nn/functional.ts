@@ -184,3 +184,12 @@ export {
   type PadOptions,
   type UnfoldOptions,
 } from '../ops/pad.js';
+
+export {
+  lstmCell,
+  gruCell,
+  rnnCell,
+  lstmLayer,
+  type LstmLayerOptions,
+  type RnnNonlinearity,
+} from '../ops/rnn.js';

@@ -289,6 +289,7 @@ export const EXPORTS = {
     'hidden',
     'begin',
     'end',
+    'accumulate',
     'scratch',
   ]),
   gru_cell_f32: fn([

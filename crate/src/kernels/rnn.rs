@@ -208,7 +208,8 @@ pub fn lstm_cell_f32(
 /// The LSTM step's backward for rows `begin..end` from `dh`, `dc` (either empty for zero), the
 /// saved `act` and `c`, and `c_prev`: writes the pre-activation gate gradients `dgates`
 /// (`[batch, 4H]`, which are `d(gx)` and the rows of `d(b_hh)`; `dW_hh = dgatesᵀ · h_prev`),
-/// `dh_prev = dgates · W_hh` and `dc_prev`.
+/// `dh_prev (+)= dgates · W_hh` (added when `accumulate`: a layer adds it onto the output
+/// gradient of the previous step in place) and `dc_prev`.
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_cell_bwd_f32(
     dh: &[f32],
@@ -223,6 +224,7 @@ pub fn lstm_cell_bwd_f32(
     hidden: usize,
     begin: usize,
     end: usize,
+    accumulate: bool,
     scratch: &mut [f32],
 ) {
     let g4 = 4 * hidden;
@@ -257,7 +259,7 @@ pub fn lstm_cell_bwd_f32(
         );
     }
     recurrent_gemm_bwd(
-        dgates, w_hh, dh_prev, g4, hidden, begin, end, false, scratch,
+        dgates, w_hh, dh_prev, g4, hidden, begin, end, accumulate, scratch,
     );
 }
 
@@ -540,6 +542,7 @@ mod tests {
                 hid,
                 0,
                 BATCH,
+                false,
                 &mut scratch,
             );
             for r in 0..BATCH {
@@ -603,20 +606,35 @@ mod tests {
         assert!(h[..hid].iter().chain(&h[2 * hid..]).all(|&v| v == 7.0));
         assert!(h[hid..2 * hid].iter().all(|&v| v != 7.0));
         let zeros = vec![0.0; BATCH * hid];
-        let run = |dh: &[f32], dc: &[f32]| {
+        let run = |dh: &[f32], dc: &[f32], start: f32, accumulate: bool| {
             let mut s = vec![0.0; matmul::SCRATCH_LEN];
             let (mut dg, mut dhp, mut dcp) = (
                 vec![0.0; BATCH * g],
-                vec![0.0; BATCH * hid],
+                vec![start; BATCH * hid],
                 vec![0.0; BATCH * hid],
             );
             lstm_cell_bwd_f32(
-                dh, dc, &act, &k.c0, &c, &k.w, &mut dg, &mut dhp, &mut dcp, hid, 1, 2, &mut s,
+                dh, dc, &act, &k.c0, &c, &k.w, &mut dg, &mut dhp, &mut dcp, hid, 1, 2, accumulate,
+                &mut s,
             );
             (dg, dhp, dcp)
         };
-        assert!(run(&[], &k.dc) == run(&zeros, &k.dc));
-        assert!(run(&k.dh, &[]) == run(&k.dh, &zeros));
+        assert!(run(&[], &k.dc, 0.0, false) == run(&zeros, &k.dc, 0.0, false));
+        assert!(run(&k.dh, &[], 0.0, false) == run(&k.dh, &zeros, 0.0, false));
+        // accumulate adds dh_prev onto what the buffer held, on the range's rows only.
+        let (_, plain, _) = run(&k.dh, &k.dc, 0.0, false);
+        let (_, added, _) = run(&k.dh, &k.dc, 0.5, true);
+        for (j, (&p, &a)) in plain.iter().zip(&added).enumerate() {
+            let want = if (hid..2 * hid).contains(&j) {
+                p + 0.5
+            } else {
+                0.5
+            };
+            assert!(
+                (a - want).abs() < 1e-6,
+                "accumulated dh_prev[{j}]: {a} vs {want}"
+            );
+        }
     }
 
     #[test]
