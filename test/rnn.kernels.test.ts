@@ -1,6 +1,7 @@
 // The fused recurrent cells and the LSTM layer against the same computation composed from
 // existing ops (matmul, chunk, sigmoid, tanh, ...), forward and every gradient, plus gradcheck
 // and typed errors.
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as nb from '../ts/index.js';
 
@@ -374,4 +375,85 @@ describe('lstmLayer', () => {
       nb.ShapeError,
     );
   });
+});
+
+// ------------------------------------------------------------------ PyTorch fixtures
+
+interface Arr {
+  shape: number[];
+  data: number[];
+}
+interface FixtureCase {
+  inputs: Record<string, Arr>;
+  outputs: Record<string, Arr>;
+  upstream: Record<string, Arr>;
+  grads: Record<string, Arr>;
+}
+const fixtures = (
+  JSON.parse(readFileSync(new URL('./fixtures/rnn_kernels.json', import.meta.url), 'utf8')) as {
+    cases: Record<string, FixtureCase>;
+  }
+).cases;
+
+/** Each case's nabla expression: named inputs in, named outputs out (the fixture's names). */
+const CASES: Record<string, (a: Record<string, T>) => Record<string, T>> = {
+  lstm_cell: (a) => {
+    const gx = nb.nn.functional.linear(a.x, a.wIh, a.bIh);
+    const [h, c] = nb.lstmCell(gx, a.h, a.c, a.wHh, a.bHh);
+    return { h, c };
+  },
+  gru_cell: (a) => ({
+    h: nb.gruCell(nb.nn.functional.linear(a.x, a.wIh, a.bIh), a.h, a.wHh, a.bHh),
+  }),
+  rnn_cell_tanh: (a) => ({
+    h: nb.rnnCell(nb.nn.functional.linear(a.x, a.wIh, a.bIh), a.h, a.wHh, a.bHh, 'tanh'),
+  }),
+  rnn_cell_relu: (a) => ({
+    h: nb.rnnCell(nb.nn.functional.linear(a.x, a.wIh, a.bIh), a.h, a.wHh, a.bHh, 'relu'),
+  }),
+  lstm_layer: (a) => {
+    const [y, hN, cN] = nb.lstmLayer(a.x, a.h0, a.c0, a.wIh, a.wHh, a.bIh, a.bHh);
+    return { y, hN, cN };
+  },
+  lstm_layer_reverse: (a) => {
+    const [y, hN, cN] = nb.lstmLayer(a.x, a.h0, a.c0, a.wIh, a.wHh, a.bIh, a.bHh, {
+      reverse: true,
+    });
+    return { y, hN, cN };
+  },
+};
+
+describe('PyTorch fixtures (scripts/fixtures/make_rnn_fixtures.py)', () => {
+  it('has an expression for every case', () => {
+    expect(Object.keys(CASES).sort()).toEqual(Object.keys(fixtures).sort());
+  });
+
+  for (const [name, fx] of Object.entries(fixtures)) {
+    it(`${name}: outputs and every gradient match torch`, () => {
+      const ins: Record<string, T> = {};
+      for (const [k, v] of Object.entries(fx.inputs)) {
+        ins[k] = nb.tensor(v.data, { shape: v.shape, requiresGrad: true });
+      }
+      const outs = CASES[name](ins);
+      let loss = nb.tensor(0);
+      for (const [k, v] of Object.entries(fx.outputs)) {
+        const got = Array.from(outs[k].toArray());
+        expect(outs[k].shape).toEqual(v.shape);
+        got.forEach((g, i) =>
+          expect(Math.abs(g - v.data[i])).toBeLessThan(1e-5 * (1 + Math.abs(v.data[i]))),
+        );
+        const up = fx.upstream[k];
+        loss = loss.add(outs[k].mul(nb.tensor(up.data, { shape: up.shape })).sum());
+      }
+      loss.backward();
+      for (const [k, v] of Object.entries(fx.grads)) {
+        const got = Array.from(ins[k].grad!.toArray());
+        got.forEach((g, i) =>
+          expect(Math.abs(g - v.data[i]), `${k}[${i}]`).toBeLessThan(
+            1e-4 * (1 + Math.abs(v.data[i])),
+          ),
+        );
+      }
+    });
+  }
 });
