@@ -377,6 +377,102 @@ describe('lstmLayer', () => {
   });
 });
 
+/** A GRU or Elman layer composed step by step from the reference cells. */
+function seqRef(
+  step: (gx: T, h: T) => T,
+  x: T,
+  h0: T,
+  wIh: T,
+  bIh: T | null,
+  reverse: boolean,
+): T[] {
+  const [steps, batch] = x.shape;
+  let gx = nb.matmul(x, wIh, { transB: true });
+  if (bIh) gx = gx.add(bIh);
+  const gxs = gx.split(1, 0).map((t) => t.reshape([batch, -1]));
+  let h = h0;
+  const ys: T[] = new Array<T>(steps);
+  for (let s = 0; s < steps; s++) {
+    const t = reverse ? steps - 1 - s : s;
+    h = step(gxs[t], h);
+    ys[t] = h;
+  }
+  return [nb.stack(ys, 0), h];
+}
+
+describe('gruLayer and rnnLayer', () => {
+  const kinds = [
+    ['gru', 3],
+    ['tanh', 1],
+    ['relu', 1],
+  ] as const;
+  for (const [kind, gates] of kinds) {
+    for (const reverse of [false, true]) {
+      it(`${kind}: equals the composition over 50 steps${reverse ? ' (reverse)' : ''}`, () => {
+        nb.manualSeed(gates * 7 + (reverse ? 1 : 0) + kind.length);
+        const [T_, B, I, H] = [50, 3, 5, 6];
+        const G = gates * H;
+        const ins = [
+          leaf([T_, B, I]),
+          leaf([B, H]),
+          leaf([G, I], 0.4),
+          leaf([G, H], 0.4),
+          leaf([G], 0.4),
+          leaf([G], 0.4),
+        ];
+        const [x, h0, wIh, wHh, bIh, bHh] = ins;
+        const fused = () =>
+          kind === 'gru'
+            ? nb.gruLayer(x, h0, wIh, wHh, bIh, bHh, { reverse })
+            : nb.rnnLayer(x, h0, wIh, wHh, bIh, bHh, { reverse, nonlinearity: kind });
+        const step =
+          kind === 'gru'
+            ? (gx: T, h: T) => gruRef(gx, h, wHh, bHh)
+            : (gx: T, h: T) => rnnRef(gx, h, wHh, bHh, kind);
+        const r = compare(ins, fused, () => seqRef(step, x, h0, wIh, bIh, reverse));
+        expect(r.fwd).toBeLessThan(1e-6);
+        expect(r.grad).toBeLessThan(1e-5);
+      });
+    }
+  }
+
+  it('pass gradcheck', () => {
+    nb.manualSeed(21);
+    const ins = (G: number) => [
+      leaf([4, 2, 3]),
+      leaf([2, 2]),
+      leaf([G, 3], 0.5),
+      leaf([G, 2], 0.5),
+      leaf([G], 0.5),
+      leaf([G], 0.5),
+    ];
+    const flat = ([y, hN]: T[]) => nb.cat([y.reshape([8, 2]), hN], 0);
+    const gru = (...a: T[]) =>
+      flat(nb.gruLayer(a[0], a[1], a[2], a[3], a[4], a[5], { reverse: true }));
+    expect(nb.gradcheck(gru, ins(6)).ok).toBe(true);
+    const rnn = (...a: T[]) => flat(nb.rnnLayer(a[0], a[1], a[2], a[3], a[4], a[5]));
+    expect(nb.gradcheck(rnn, ins(2)).ok).toBe(true);
+  });
+
+  it('throw typed errors naming the op and shapes', () => {
+    const z = (...s: number[]) => nb.zeros(s);
+    expect(() => nb.gruLayer(z(5, 2, 2), z(2, 4), z(16, 2), z(12, 4))).toThrow(
+      /gruLayer: expected wIh \[12, 2\].*got wIh \[16, 2\]/,
+    );
+    expect(() => nb.gruLayer(z(5, 2, 2), z(2, 4), z(12, 2), z(16, 4))).toThrow(
+      /gruLayer.*wHh \[12, 4\].*got wHh \[16, 4\]/,
+    );
+    expect(() => nb.rnnLayer(z(5, 3, 2), z(2, 4), z(4, 2), z(4, 4))).toThrow(
+      /rnnLayer: x must be .*\[5, 3, 2\]/,
+    );
+    expect(() =>
+      nb.rnnLayer(z(5, 2, 2), z(2, 4), z(4, 2), z(4, 4), null, null, {
+        nonlinearity: 'sigmoid' as 'tanh',
+      }),
+    ).toThrow(/rnnLayer: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'/);
+  });
+});
+
 // ------------------------------------------------------------------ PyTorch fixtures
 
 interface Arr {
@@ -414,6 +510,25 @@ const CASES: Record<string, (a: Record<string, T>) => Record<string, T>> = {
   lstm_layer: (a) => {
     const [y, hN, cN] = nb.lstmLayer(a.x, a.h0, a.c0, a.wIh, a.wHh, a.bIh, a.bHh);
     return { y, hN, cN };
+  },
+  gru_layer: (a) => {
+    const [y, hN] = nb.gruLayer(a.x, a.h0, a.wIh, a.wHh, a.bIh, a.bHh);
+    return { y, hN };
+  },
+  gru_layer_reverse: (a) => {
+    const [y, hN] = nb.gruLayer(a.x, a.h0, a.wIh, a.wHh, a.bIh, a.bHh, { reverse: true });
+    return { y, hN };
+  },
+  rnn_layer_tanh: (a) => {
+    const [y, hN] = nb.rnnLayer(a.x, a.h0, a.wIh, a.wHh, a.bIh, a.bHh);
+    return { y, hN };
+  },
+  rnn_layer_relu_reverse: (a) => {
+    const [y, hN] = nb.rnnLayer(a.x, a.h0, a.wIh, a.wHh, a.bIh, a.bHh, {
+      reverse: true,
+      nonlinearity: 'relu',
+    });
+    return { y, hN };
   },
   lstm_layer_reverse: (a) => {
     const [y, hN, cN] = nb.lstmLayer(a.x, a.h0, a.c0, a.wIh, a.wHh, a.bIh, a.bHh, {

@@ -127,7 +127,10 @@ export {
   gruCell,
   rnnCell,
   lstmLayer,
+  gruLayer,
+  rnnLayer,
   type LstmLayerOptions,
+  type RnnLayerOptions,
   type RnnNonlinearity,
 } from './ops/rnn.js';
 export { memory, emptyCache, setCacheLimit, type MemoryInfo } from './memory.js';

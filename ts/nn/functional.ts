@@ -190,6 +190,9 @@ export {
   gruCell,
   rnnCell,
   lstmLayer,
+  gruLayer,
+  rnnLayer,
   type LstmLayerOptions,
+  type RnnLayerOptions,
   type RnnNonlinearity,
 } from '../ops/rnn.js';

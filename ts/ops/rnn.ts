@@ -239,29 +239,38 @@ export interface LstmLayerOptions {
   reverse?: boolean;
 }
 
-/**
- * One LSTM layer and direction over a sequence, as ONE autograd node: `x` `[T, batch, input]`,
- * `h0`, `c0` `[batch, H]`, `wIh` `[4H, input]`, `wHh` `[4H, H]`, biases `[4H]` or null.
- * Returns `[output [T, batch, H], hN, cN]` like PyTorch's `output, (h_n, c_n)`.
- *
- * The input projection of all steps is one GEMM; the steps run the fused kernel in a loop. The
- * backward runs the fused backward per step into a `[T, batch, 4H]` gate-gradient buffer, then
- * `dx`, `dW_ih` and `dW_hh` are one GEMM each over all steps (`dW_hh` plus one small GEMM for
- * the step that reads h0) and both bias gradients one row sum. The graph keeps the inputs and
- * the saved activations (gates, cell states, outputs) only; the projection is freed at once.
- */
-export function lstmLayer(
+export interface RnnLayerOptions extends LstmLayerOptions {
+  /** PyTorch's `nonlinearity` (default 'tanh'). */
+  nonlinearity?: RnnNonlinearity;
+}
+
+/** What every layer shares: checked sizes, the step order and the input projection. */
+interface Layer {
+  T: number;
+  batch: number;
+  hidden: number;
+  input: number;
+  /** Gates per step, G·H. */
+  G: number;
+  reverse: boolean;
+  /** The time index of the s-th step run. */
+  time: (s: number) => number;
+}
+
+/** Checks a layer's operands (`c0` only for the LSTM). */
+function checkLayer(
+  op: string,
+  gates: number,
   x: Tensor,
   h0: Tensor,
-  c0: Tensor,
+  c0: Tensor | null,
   wIh: Tensor,
   wHh: Tensor,
-  bIh: Tensor | null = null,
-  bHh: Tensor | null = null,
-  opts: LstmLayerOptions = {},
-): [Tensor, Tensor, Tensor] {
-  const op = 'lstmLayer';
-  const [batch, hidden] = checkCell(op, 4, null, h0, wHh, bHh, c0);
+  bIh: Tensor | null,
+  bHh: Tensor | null,
+  reverse: boolean,
+): Layer {
+  const [batch, hidden] = checkCell(op, gates, null, h0, wHh, bHh, c0);
   for (const [name, t] of [
     ['x', x],
     ['wIh', wIh],
@@ -270,7 +279,7 @@ export function lstmLayer(
     if (t && t.dtype !== 'float32')
       throw new DTypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
   }
-  const G = 4 * hidden;
+  const G = gates * hidden;
   if (x.ndim !== 3 || x.shape[0] === 0 || x.shape[1] !== batch) {
     throw new ShapeError(
       `${op}: x must be [seq (> 0), batch, input] with batch ${batch} (from h0 ${fmt(h0.shape)}), got ${fmt(x.shape)}`,
@@ -288,20 +297,106 @@ export function lstmLayer(
         `hidden ${hidden}; got wIh ${fmt(wIh.shape)}${bIh ? `, bIh ${fmt(bIh.shape)}` : ''}`,
     );
   }
-  const reverse = opts.reverse === true;
-  const BH = batch * hidden;
+  const time = (s: number): number => (reverse ? T - 1 - s : s);
+  return { T, batch, hidden, input, G, reverse, time };
+}
+
+/** The input projection of all steps, `x · W_ihᵀ + b_ih` `[T, batch, G]`: one GEMM. */
+function project(L: Layer, x: Tensor, wIh: Tensor, bIh: Tensor | null): Tensor {
+  const rows = L.T * L.batch;
+  const gx = Tensor.empty([L.T, L.batch, L.G], 'float32');
+  if (bIh) copyStrided(bIh, 0, gx, 0, [rows, L.G], [0, 1], [L.G, 1]);
+  else wasm().fill_u32(gx.ptr, gx.size, 0);
+  gemm(x, 0, [L.input, 1], wIh, 0, [1, L.input], gx, 0, rows, L.input, L.G, true);
+  return gx;
+}
+
+/**
+ * The gradients of `x`, `W_ih`, `W_hh` and the biases from the per-step gradients of the input
+ * projection `dgx` and of the recurrent projection `dgh` (the same tensor for LSTM and Elman):
+ * one GEMM each over all steps. The steps after the first read the previous step's output (one
+ * GEMM over contiguous rows of `y`); the first step reads h0 (one small GEMM).
+ */
+function layerGrads(
+  L: Layer,
+  x: Tensor,
+  h0: Tensor,
+  y: Tensor,
+  wIh: Tensor,
+  wHh: Tensor,
+  bIh: Tensor | null,
+  bHh: Tensor | null,
+  dgx: Tensor,
+  dgh: Tensor,
+): { dx: Tensor | null; dwIh: Tensor | null; dwHh: Tensor | null; biases: (Tensor | null)[] } {
+  const { T, batch, hidden, input, G } = L;
   const rows = T * batch;
+  let dx: Tensor | null = null;
+  if (x.requiresGrad) {
+    dx = Tensor.empty(x.shape, 'float32');
+    gemm(dgx, 0, [G, 1], wIh, 0, [input, 1], dx, 0, rows, G, input, false);
+  }
+  let dwIh: Tensor | null = null;
+  if (wIh.requiresGrad) {
+    dwIh = Tensor.empty(wIh.shape, 'float32');
+    gemm(dgx, 0, [1, G], x, 0, [input, 1], dwIh, 0, G, rows, input, false);
+  }
+  let dwHh: Tensor | null = null;
+  if (wHh.requiresGrad) {
+    dwHh = Tensor.empty(wHh.shape, 'float32');
+    const n = (T - 1) * batch;
+    const [dOff, yOff, firstOff] = L.reverse ? [0, batch * hidden, n * G] : [batch * G, 0, 0];
+    gemm(dgh, dOff, [1, G], y, yOff, [hidden, 1], dwHh, 0, G, n, hidden, false);
+    gemm(dgh, firstOff, [1, G], h0, 0, [hidden, 1], dwHh, 0, G, batch, hidden, true);
+  }
+  const rowSum = (g: Tensor): Tensor => sum(g._alias([rows, G]), 0);
+  const dbIh = bIh?.requiresGrad ? rowSum(dgx) : null;
+  const dbHh = bHh?.requiresGrad ? (dgh === dgx && dbIh ? clone2(dbIh) : rowSum(dgh)) : null;
+  const biases = [...(bIh ? [dbIh] : []), ...(bHh ? [dbHh] : [])];
+  return { dx, dwIh, dwHh, biases };
+}
+
+/** `dH[t]`: the gradient reaching each step's output, `dy` plus `dhN` at the last step run. */
+function outputGrads(L: Layer, dy: Tensor | null, dhN: Tensor | null): Tensor {
+  const BH = L.batch * L.hidden;
+  const dH = dy ? clone2(dy) : zerosF32([L.T, L.batch, L.hidden]);
+  if (dhN && BH > 0) wasm().add_inplace_f32(dH.ptr + 4 * L.time(L.T - 1) * BH, dhN.ptr, BH);
+  return dH;
+}
+
+/** Disposes the backward's buffers that are not among the returned gradients. */
+function disposeUnused(grads: readonly (Tensor | null)[], temps: readonly Tensor[]): void {
+  for (const t of temps) if (!grads.includes(t)) t.dispose();
+}
+
+/**
+ * One LSTM layer and direction over a sequence, as ONE autograd node: `x` `[T, batch, input]`,
+ * `h0`, `c0` `[batch, H]`, `wIh` `[4H, input]`, `wHh` `[4H, H]`, biases `[4H]` or null.
+ * Returns `[output [T, batch, H], hN, cN]` like PyTorch's `output, (h_n, c_n)`.
+ *
+ * The input projection of all steps is one GEMM; the steps run the fused kernel in a loop. The
+ * backward runs the fused backward per step into a `[T, batch, 4H]` gate-gradient buffer, then
+ * `dx`, `dW_ih` and `dW_hh` are one GEMM each over all steps (`dW_hh` plus one small GEMM for
+ * the step that reads h0) and the bias gradients one row sum. The graph keeps the inputs and
+ * the saved activations (gates, cell states, outputs) only; the projection is freed at once.
+ */
+export function lstmLayer(
+  x: Tensor,
+  h0: Tensor,
+  c0: Tensor,
+  wIh: Tensor,
+  wHh: Tensor,
+  bIh: Tensor | null = null,
+  bHh: Tensor | null = null,
+  opts: LstmLayerOptions = {},
+): [Tensor, Tensor, Tensor] {
+  const op = 'lstmLayer';
+  const L = checkLayer(op, 4, x, h0, c0, wIh, wHh, bIh, bHh, opts.reverse === true);
+  const { T, batch, hidden, G, time } = L;
+  const BH = batch * hidden;
   const core = wasm();
   const scratch = matmulScratch();
-  /** The time index of the s-th step run. */
-  const time = (s: number): number => (reverse ? T - 1 - s : s);
-
-  // The input projection of all steps: gx = x · W_ihᵀ + b_ih, one GEMM.
-  const gx = Tensor.empty([T, batch, G], 'float32');
-  if (bIh) copyStrided(bIh, 0, gx, 0, [rows, G], [0, 1], [G, 1]);
-  else core.fill_u32(gx.ptr, gx.size, 0);
-  gemm(x, 0, [input, 1], wIh, 0, [1, input], gx, 0, rows, input, G, true);
-
+  const gx = project(L, x, wIh, bIh);
   const y = Tensor.empty([T, batch, hidden], 'float32');
   const cs = Tensor.empty([T, batch, hidden], 'float32');
   const act = Tensor.empty([T, batch, G], 'float32');
@@ -335,10 +430,8 @@ export function lstmLayer(
       const k = wasm();
       const sc = matmulScratch();
       const dgates = zerosF32([T, batch, G]);
-      // dH[t] is the gradient reaching y[t]: dy (+ dhN at the last step), to which each step's
-      // backward adds dh_prev for the step before it (the kernel accumulates in place).
-      const dH = dy ? clone2(dy) : zerosF32([T, batch, hidden]);
-      if (dhN && BH > 0) k.add_inplace_f32(dH.ptr + 4 * last * BH, dhN.ptr, BH);
+      // Each step's backward adds dh_prev onto dH of the step before, in place.
+      const dH = outputGrads(L, dy, dhN);
       const dh0 = zerosF32([batch, hidden]);
       const dcBufs = [zerosF32([batch, hidden]), zerosF32([batch, hidden])];
       let dcIn = ptr(dcN);
@@ -359,39 +452,16 @@ export function lstmLayer(
       dH.dispose();
       dcBufs[1].dispose();
       const dc0 = dcBufs[0];
-      let gx2: Tensor | null = null;
-      if (x.requiresGrad) {
-        gx2 = Tensor.empty(x.shape, 'float32');
-        gemm(dgates, 0, [G, 1], wIh, 0, [input, 1], gx2, 0, rows, G, input, false);
-      }
-      let gwIh: Tensor | null = null;
-      if (wIh.requiresGrad) {
-        gwIh = Tensor.empty(wIh.shape, 'float32');
-        gemm(dgates, 0, [1, G], x, 0, [input, 1], gwIh, 0, G, rows, input, false);
-      }
-      let gwHh: Tensor | null = null;
-      if (wHh.requiresGrad) {
-        // Σ_t dgates[t]ᵀ · h_prev(t): the steps after the first read y of the step before (one
-        // GEMM over contiguous rows), the first step reads h0.
-        gwHh = Tensor.empty(wHh.shape, 'float32');
-        const n = (T - 1) * batch;
-        const [dOff, yOff, firstOff] = reverse ? [0, batch * hidden, n * G] : [batch * G, 0, 0];
-        gemm(dgates, dOff, [1, G], y, yOff, [hidden, 1], gwHh, 0, G, n, hidden, false);
-        gemm(dgates, firstOff, [1, G], h0, 0, [hidden, 1], gwHh, 0, G, batch, hidden, true);
-      }
-      const needBias = bIh?.requiresGrad || bHh?.requiresGrad;
-      const gb = needBias ? sum(dgates._alias([rows, G]), 0) : null;
-      const grads: (Tensor | null)[] = [
-        gx2,
+      const w = layerGrads(L, x, h0, y, wIh, wHh, bIh, bHh, dgates, dgates);
+      const grads = [
+        w.dx,
         h0.requiresGrad ? dh0 : null,
         c0.requiresGrad ? dc0 : null,
-        gwIh,
-        gwHh,
+        w.dwIh,
+        w.dwHh,
+        ...w.biases,
       ];
-      if (bIh) grads.push(bIh.requiresGrad ? gb : null);
-      if (bHh) grads.push(bHh.requiresGrad ? (bIh?.requiresGrad ? clone2(gb!) : gb) : null);
-      if (gb && !grads.includes(gb)) gb.dispose();
-      for (const t of [dgates, dh0, dc0]) if (!grads.includes(t)) t.dispose();
+      disposeUnused(grads, [dgates, dh0, dc0]);
       return grads;
     },
     [act, cs, y],
@@ -401,6 +471,157 @@ export function lstmLayer(
     cs.dispose();
   }
   return outs;
+}
+
+/**
+ * One GRU layer and direction (PyTorch's formulation) as ONE node: `x` `[T, batch, input]`,
+ * `h0` `[batch, H]`, `wIh` `[3H, input]`, `wHh` `[3H, H]`, biases `[3H]` or null. Returns
+ * `[output [T, batch, H], hN]`. Same structure as `lstmLayer`; the saved activations are
+ * `(r, z, n, W_hn h + b_hn)` per step and the outputs.
+ */
+export function gruLayer(
+  x: Tensor,
+  h0: Tensor,
+  wIh: Tensor,
+  wHh: Tensor,
+  bIh: Tensor | null = null,
+  bHh: Tensor | null = null,
+  opts: LstmLayerOptions = {},
+): [Tensor, Tensor] {
+  const op = 'gruLayer';
+  const L = checkLayer(op, 3, x, h0, null, wIh, wHh, bIh, bHh, opts.reverse === true);
+  const { T, batch, hidden, G, time } = L;
+  const BH = batch * hidden;
+  const core = wasm();
+  const scratch = matmulScratch();
+  const gx = project(L, x, wIh, bIh);
+  const y = Tensor.empty([T, batch, hidden], 'float32');
+  const act = Tensor.empty([T, batch, 4 * hidden], 'float32');
+  const pre = Tensor.empty([batch, G], 'float32');
+  const hN = Tensor.empty([batch, hidden], 'float32');
+  const hPrevOf = (s: number): number => (s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH);
+  if (BH > 0) {
+    for (let s = 0; s < T; s++) {
+      const t = time(s);
+      core.gru_cell_f32(
+        ...[gx.ptr + 4 * t * batch * G, hPrevOf(s), wHh.ptr, ptr(bHh), y.ptr + 4 * t * BH],
+        ...[act.ptr + 16 * t * BH, pre.ptr, batch, hidden, 0, batch, scratch],
+      );
+    }
+    copyStrided(y, time(T - 1) * BH, hN, 0, [BH], [1], [1]);
+  }
+  gx.dispose();
+  pre.dispose();
+
+  const inputs = [x, h0, wIh, wHh, ...(bIh ? [bIh] : []), ...(bHh ? [bHh] : [])];
+  const outs = recordMulti(
+    [y, hN] as [Tensor, Tensor],
+    op,
+    inputs,
+    ([dy, dhN]) => {
+      const k = wasm();
+      const sc = matmulScratch();
+      const dgx = zerosF32([T, batch, G]);
+      const dgh = zerosF32([T, batch, G]);
+      const dH = outputGrads(L, dy, dhN);
+      // The kernel writes dh_prev (not accumulates), so it lands here and is added on.
+      const dhPrev = zerosF32([batch, hidden]);
+      if (BH > 0) {
+        for (let s = T - 1; s >= 0; s--) {
+          const t = time(s);
+          k.gru_cell_bwd_f32(
+            ...[dH.ptr + 4 * t * BH, act.ptr + 16 * t * BH, hPrevOf(s), wHh.ptr],
+            ...[dgx.ptr + 4 * t * batch * G, dgh.ptr + 4 * t * batch * G, dhPrev.ptr],
+            ...[batch, hidden, 0, batch, sc],
+          );
+          if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, BH);
+        }
+      }
+      dH.dispose();
+      const w = layerGrads(L, x, h0, y, wIh, wHh, bIh, bHh, dgx, dgh);
+      dgh.dispose();
+      const grads = [w.dx, h0.requiresGrad ? dhPrev : null, w.dwIh, w.dwHh, ...w.biases];
+      disposeUnused(grads, [dgx, dhPrev]);
+      return grads;
+    },
+    [act, y],
+  );
+  if (!y.requiresGrad) act.dispose();
+  return outs;
+}
+
+/**
+ * One Elman RNN layer and direction as ONE node: `x` `[T, batch, input]`, `h0` `[batch, H]`,
+ * `wIh` `[H, input]`, `wHh` `[H, H]`, biases `[H]` or null, `nonlinearity` tanh (default) or
+ * relu. Returns `[output [T, batch, H], hN]`; the outputs are all it saves.
+ */
+export function rnnLayer(
+  x: Tensor,
+  h0: Tensor,
+  wIh: Tensor,
+  wHh: Tensor,
+  bIh: Tensor | null = null,
+  bHh: Tensor | null = null,
+  opts: RnnLayerOptions = {},
+): [Tensor, Tensor] {
+  const op = 'rnnLayer';
+  const nl = opts.nonlinearity ?? 'tanh';
+  if (nl !== 'tanh' && nl !== 'relu') {
+    throw new ValueError(`${op}: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
+  }
+  const relu = nl === 'relu' ? 1 : 0;
+  const L = checkLayer(op, 1, x, h0, null, wIh, wHh, bIh, bHh, opts.reverse === true);
+  const { T, batch, hidden, time } = L;
+  const BH = batch * hidden;
+  const core = wasm();
+  const scratch = matmulScratch();
+  const gx = project(L, x, wIh, bIh);
+  const y = Tensor.empty([T, batch, hidden], 'float32');
+  const pre = Tensor.empty([batch, hidden], 'float32');
+  const hN = Tensor.empty([batch, hidden], 'float32');
+  const hPrevOf = (s: number): number => (s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH);
+  if (BH > 0) {
+    for (let s = 0; s < T; s++) {
+      const t = time(s);
+      core.rnn_cell_f32(
+        ...[gx.ptr + 4 * t * BH, hPrevOf(s), wHh.ptr, ptr(bHh), y.ptr + 4 * t * BH, pre.ptr],
+        ...[relu, batch, hidden, 0, batch, scratch],
+      );
+    }
+    copyStrided(y, time(T - 1) * BH, hN, 0, [BH], [1], [1]);
+  }
+  gx.dispose();
+  pre.dispose();
+
+  const inputs = [x, h0, wIh, wHh, ...(bIh ? [bIh] : []), ...(bHh ? [bHh] : [])];
+  return recordMulti(
+    [y, hN] as [Tensor, Tensor],
+    op,
+    inputs,
+    ([dy, dhN]) => {
+      const k = wasm();
+      const sc = matmulScratch();
+      const dpre = zerosF32([T, batch, hidden]);
+      const dH = outputGrads(L, dy, dhN);
+      const dhPrev = zerosF32([batch, hidden]);
+      if (BH > 0) {
+        for (let s = T - 1; s >= 0; s--) {
+          const t = time(s);
+          k.rnn_cell_bwd_f32(
+            ...[dH.ptr + 4 * t * BH, y.ptr + 4 * t * BH, wHh.ptr, dpre.ptr + 4 * t * BH],
+            ...[dhPrev.ptr, relu, batch, hidden, 0, batch, sc],
+          );
+          if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, BH);
+        }
+      }
+      dH.dispose();
+      const w = layerGrads(L, x, h0, y, wIh, wHh, bIh, bHh, dpre, dpre);
+      const grads = [w.dx, h0.requiresGrad ? dhPrev : null, w.dwIh, w.dwHh, ...w.biases];
+      disposeUnused(grads, [dpre, dhPrev]);
+      return grads;
+    },
+    [y],
+  );
 }
 
 type Strides2 = readonly [number, number];
