@@ -122,6 +122,22 @@ describe('multi-output nodes', () => {
     expect(arr(b.grad)).toEqual([6, 12]);
   });
 
+  it('an integer output gets no gradient function; the float one still backpropagates', () => {
+    const x = leaf([3, 1, 2]);
+    const log: (number[] | null)[][] = [];
+    const vals = nb.noGrad(() => x.mul(1));
+    const idx = nb.tensor([0, 1, 2], { dtype: 'int32' });
+    recordMulti([vals, idx], 'valuesAndIndices', [x], (gs) => {
+      log.push(gs.map((g) => (g ? arr(g) : null)));
+      return [gs[0]!.mul(1)];
+    });
+    expect(idx.requiresGrad).toBe(false);
+    expect(idx.gradFn).toBe(null);
+    vals.sum().backward();
+    expect(log).toEqual([[[1, 1, 1], null]]);
+    expect(arr(x.grad)).toEqual([1, 1, 1]);
+  });
+
   it('a tidy that returns one output keeps the node working for backward', () => {
     const x = leaf([1, 2]);
     const b = nb.tidy(() => twoOutputs(x, [])[1]);

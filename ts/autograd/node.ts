@@ -123,6 +123,8 @@ export function recordMulti<T extends readonly Tensor[]>(
     t.isDisposed ? -1 : t.storage().version,
   );
   outs.forEach((out, k) => {
+    // An integer output (topk's indices) carries no gradient; its slot in `gs` stays null.
+    if (out.dtype !== 'float32') return;
     out.requiresGrad = true;
     out._node = node;
     if (k > 0) outputIndices.set(out, k);
