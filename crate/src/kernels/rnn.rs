@@ -771,4 +771,84 @@ mod tests {
             }
         }
     }
+
+    /// Calls its argument with the row ranges of one way to split a step.
+    type Ranges<'a> = &'a dyn Fn(&mut dyn FnMut(usize, usize));
+
+    /// Running each batch row as its own range gives the same bits as one full-range call, for
+    /// every kernel (so a pool can split a step by rows).
+    #[test]
+    fn row_ranges_compose_to_the_full_call() {
+        let hid = 17;
+        let split = |f: &mut dyn FnMut(usize, usize)| {
+            for r in 0..BATCH {
+                f(r, r + 1);
+            }
+        };
+        // LSTM
+        let g = 4 * hid;
+        let k = case(g, hid, 5);
+        let run_lstm = |ranges: Ranges| {
+            let mut sc = vec![0.0; matmul::SCRATCH_LEN];
+            let (mut h, mut c) = (vec![0.0; BATCH * hid], vec![0.0; BATCH * hid]);
+            let (mut act, mut pre) = (vec![0.0; BATCH * g], vec![0.0; BATCH * g]);
+            let (mut dg, mut dhp, mut dcp) = (
+                vec![0.0; BATCH * g],
+                vec![0.0; BATCH * hid],
+                vec![0.0; BATCH * hid],
+            );
+            ranges(&mut |b, e| {
+                lstm_cell_f32(
+                    &k.gx, &k.h0, &k.c0, &k.w, &k.b, &mut h, &mut c, &mut act, &mut pre, hid, b, e,
+                    &mut sc,
+                );
+                lstm_cell_bwd_f32(
+                    &k.dh, &k.dc, &act, &k.c0, &c, &k.w, &mut dg, &mut dhp, &mut dcp, hid, b, e,
+                    false, &mut sc,
+                );
+            });
+            [h, c, dg, dhp, dcp]
+        };
+        assert!(run_lstm(&|f| f(0, BATCH)) == run_lstm(&split));
+        // GRU
+        let g = 3 * hid;
+        let k = case(g, hid, 6);
+        let run_gru = |ranges: Ranges| {
+            let mut sc = vec![0.0; matmul::SCRATCH_LEN];
+            let mut h = vec![0.0; BATCH * hid];
+            let (mut act, mut pre) = (vec![0.0; BATCH * 4 * hid], vec![0.0; BATCH * g]);
+            let (mut dgx, mut dgh, mut dhp) = (
+                vec![0.0; BATCH * g],
+                vec![0.0; BATCH * g],
+                vec![0.0; BATCH * hid],
+            );
+            ranges(&mut |b, e| {
+                gru_cell_f32(
+                    &k.gx, &k.h0, &k.w, &k.b, &mut h, &mut act, &mut pre, hid, b, e, &mut sc,
+                );
+                gru_cell_bwd_f32(
+                    &k.dh, &act, &k.h0, &k.w, &mut dgx, &mut dgh, &mut dhp, hid, b, e, &mut sc,
+                );
+            });
+            [h, dgx, dgh, dhp]
+        };
+        assert!(run_gru(&|f| f(0, BATCH)) == run_gru(&split));
+        // Elman
+        let k = case(hid, hid, 7);
+        let run_rnn = |ranges: Ranges| {
+            let mut sc = vec![0.0; matmul::SCRATCH_LEN];
+            let (mut h, mut pre) = (vec![0.0; BATCH * hid], vec![0.0; BATCH * hid]);
+            let (mut dp, mut dhp) = (vec![0.0; BATCH * hid], vec![0.0; BATCH * hid]);
+            ranges(&mut |b, e| {
+                rnn_cell_f32(
+                    &k.gx, &k.h0, &k.w, &k.b, &mut h, &mut pre, false, hid, b, e, &mut sc,
+                );
+                rnn_cell_bwd_f32(
+                    &k.dh, &h, &k.w, &mut dp, &mut dhp, false, hid, b, e, &mut sc,
+                );
+            });
+            [h, dp, dhp]
+        };
+        assert!(run_rnn(&|f| f(0, BATCH)) == run_rnn(&split));
+    }
 }
