@@ -360,6 +360,32 @@ describe('lstmLayer', () => {
     expect(maxErr(wIh.grad!, wIh2.grad!)).toBeLessThan(1e-4);
   });
 
+  it('keeps the heap flat over repeated forward/backward in tidy', () => {
+    nb.manualSeed(16);
+    const params = [leaf([16, 3], 0.5), leaf([16, 4], 0.5), leaf([16]), leaf([16])];
+    const step = () =>
+      nb.tidy(() => {
+        const x = nb.randn([5, 2, 3]);
+        const [y, hN, cN] = nb.lstmLayer(x, nb.zeros([2, 4]), nb.zeros([2, 4]), ...params);
+        y.sum().add(hN.sum()).add(cN.sum()).backward();
+      });
+    step();
+    const before = nb.memory();
+    for (let i = 0; i < 200; i++) step();
+    const after = nb.memory();
+    expect(after.tensors).toBe(before.tensors);
+    expect(after.bytes).toBe(before.bytes);
+    expect(after.heapBytes).toBe(before.heapBytes);
+  });
+
+  it('refuses a backward after the saved cell state was modified in place', () => {
+    nb.manualSeed(17);
+    const [h, c] = nb.lstmCell(leaf([2, 8]), leaf([2, 2]), leaf([2, 2]), leaf([8, 2]));
+    const loss = h.sum();
+    nb.noGrad(() => c.mul_(2));
+    expect(() => loss.backward()).toThrow(/modified by an inplace operation.*lstmCell/);
+  });
+
   it('throws typed errors naming the op and shapes', () => {
     const z = (...s: number[]) => nb.zeros(s);
     expect(() => nb.lstmLayer(z(5, 3, 2), z(2, 4), z(2, 4), z(16, 2), z(16, 4))).toThrow(
