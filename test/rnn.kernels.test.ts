@@ -362,11 +362,11 @@ describe('lstmLayer', () => {
 
   it('keeps the heap flat over repeated forward/backward in tidy', () => {
     nb.manualSeed(16);
-    const params = [leaf([16, 3], 0.5), leaf([16, 4], 0.5), leaf([16]), leaf([16])];
+    const [wIh, wHh, bIh, bHh] = [leaf([16, 3], 0.5), leaf([16, 4], 0.5), leaf([16]), leaf([16])];
     const step = () =>
       nb.tidy(() => {
         const x = nb.randn([5, 2, 3]);
-        const [y, hN, cN] = nb.lstmLayer(x, nb.zeros([2, 4]), nb.zeros([2, 4]), ...params);
+        const [y, hN, cN] = nb.lstmLayer(x, nb.zeros([2, 4]), nb.zeros([2, 4]), wIh, wHh, bIh, bHh);
         y.sum().add(hN.sum()).add(cN.sum()).backward();
       });
     step();
