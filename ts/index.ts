@@ -122,6 +122,17 @@ export { multinomial, randperm, type MultinomialOptions } from './ops/random.js'
 export { linspace } from './ops/creation.js';
 export { einsum } from './ops/einsum.js';
 export { matmul, type MatmulOptions } from './ops/matmul.js';
+export {
+  lstmCell,
+  gruCell,
+  rnnCell,
+  lstmLayer,
+  gruLayer,
+  rnnLayer,
+  type LstmLayerOptions,
+  type RnnLayerOptions,
+  type RnnNonlinearity,
+} from './ops/rnn.js';
 export { memory, emptyCache, setCacheLimit, type MemoryInfo } from './memory.js';
 export * as nn from './nn/index.js';
 export * as data from './data/index.js';

@@ -1416,3 +1416,218 @@ pub unsafe extern "C" fn multinomial_f32(
 pub unsafe extern "C" fn shuffle_i32(u: usize, out: usize, n: usize) {
     crate::kernels::sample::shuffle_i32(src!(f32, u, n), dst!(i32, out, n))
 }
+
+// ---------------------------------------------------------------- recurrent cells
+
+/// One LSTM step for batch rows `begin..end` (kernels/rnn.rs): `gx` `[batch, 4H]` (input
+/// projection with `b_ih` added), `h_prev`, `c_prev` `[batch, H]`, `w_hh` `[4H, H]`, `b_hh` `4H`
+/// floats or 0 for none; writes `h`, `c` `[batch, H]` and the activated gates `act`
+/// `[batch, 4H]`. `pre` is `[batch, 4H]` scratch, `scratch` `matmul_scratch_len()` floats.
+#[no_mangle]
+pub unsafe extern "C" fn lstm_cell_f32(
+    gx: usize,
+    h_prev: usize,
+    c_prev: usize,
+    w_hh: usize,
+    b_hh: usize,
+    h: usize,
+    c: usize,
+    act: usize,
+    pre: usize,
+    batch: usize,
+    hidden: usize,
+    begin: usize,
+    end: usize,
+    scratch: usize,
+) {
+    let (bh, g) = (batch * hidden, 4 * hidden);
+    crate::kernels::rnn::lstm_cell_f32(
+        src!(f32, gx, batch * g),
+        src!(f32, h_prev, bh),
+        src!(f32, c_prev, bh),
+        src!(f32, w_hh, g * hidden),
+        maybe_f32(b_hh, g),
+        dst!(f32, h, bh),
+        dst!(f32, c, bh),
+        dst!(f32, act, batch * g),
+        dst!(f32, pre, batch * g),
+        hidden,
+        begin,
+        end,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Backward of `lstm_cell_f32` for rows `begin..end` from `dh`, `dc` (`[batch, H]`, or 0 for
+/// zero), the saved `act` and `c` and `c_prev`: writes the pre-activation gate gradients
+/// `dgates` `[batch, 4H]`, `dh_prev` (added to its contents when `accumulate != 0`) and
+/// `dc_prev` `[batch, H]`.
+#[no_mangle]
+pub unsafe extern "C" fn lstm_cell_bwd_f32(
+    dh: usize,
+    dc: usize,
+    act: usize,
+    c_prev: usize,
+    c: usize,
+    w_hh: usize,
+    dgates: usize,
+    dh_prev: usize,
+    dc_prev: usize,
+    batch: usize,
+    hidden: usize,
+    begin: usize,
+    end: usize,
+    accumulate: u32,
+    scratch: usize,
+) {
+    let (bh, g) = (batch * hidden, 4 * hidden);
+    crate::kernels::rnn::lstm_cell_bwd_f32(
+        maybe_f32(dh, bh),
+        maybe_f32(dc, bh),
+        src!(f32, act, batch * g),
+        src!(f32, c_prev, bh),
+        src!(f32, c, bh),
+        src!(f32, w_hh, g * hidden),
+        dst!(f32, dgates, batch * g),
+        dst!(f32, dh_prev, bh),
+        dst!(f32, dc_prev, bh),
+        hidden,
+        begin,
+        end,
+        accumulate != 0,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// One GRU step for rows `begin..end`: `gx` `[batch, 3H]` (with `b_ih`), `h_prev` `[batch, H]`,
+/// `w_hh` `[3H, H]`, `b_hh` `3H` floats or 0; writes `h` and `act` `[batch, 4H]` (r, z, n and
+/// the recurrent part of n). `pre` is `[batch, 3H]` scratch.
+#[no_mangle]
+pub unsafe extern "C" fn gru_cell_f32(
+    gx: usize,
+    h_prev: usize,
+    w_hh: usize,
+    b_hh: usize,
+    h: usize,
+    act: usize,
+    pre: usize,
+    batch: usize,
+    hidden: usize,
+    begin: usize,
+    end: usize,
+    scratch: usize,
+) {
+    let (bh, g) = (batch * hidden, 3 * hidden);
+    crate::kernels::rnn::gru_cell_f32(
+        src!(f32, gx, batch * g),
+        src!(f32, h_prev, bh),
+        src!(f32, w_hh, g * hidden),
+        maybe_f32(b_hh, g),
+        dst!(f32, h, bh),
+        dst!(f32, act, 4 * bh),
+        dst!(f32, pre, batch * g),
+        hidden,
+        begin,
+        end,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Backward of `gru_cell_f32` for rows `begin..end` from `dh`, the saved `act` and `h_prev`:
+/// writes `dgx` and `dgh` `[batch, 3H]` (gradients of the input and recurrent projections) and
+/// `dh_prev` `[batch, H]`.
+#[no_mangle]
+pub unsafe extern "C" fn gru_cell_bwd_f32(
+    dh: usize,
+    act: usize,
+    h_prev: usize,
+    w_hh: usize,
+    dgx: usize,
+    dgh: usize,
+    dh_prev: usize,
+    batch: usize,
+    hidden: usize,
+    begin: usize,
+    end: usize,
+    scratch: usize,
+) {
+    let (bh, g) = (batch * hidden, 3 * hidden);
+    crate::kernels::rnn::gru_cell_bwd_f32(
+        src!(f32, dh, bh),
+        src!(f32, act, 4 * bh),
+        src!(f32, h_prev, bh),
+        src!(f32, w_hh, g * hidden),
+        dst!(f32, dgx, batch * g),
+        dst!(f32, dgh, batch * g),
+        dst!(f32, dh_prev, bh),
+        hidden,
+        begin,
+        end,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// One Elman step for rows `begin..end`: `h = tanh` (or relu when `relu != 0`) of
+/// `gx + b_hh + h_prev · W_hhᵀ`; `gx`, `h_prev`, `h` and the scratch `pre` are `[batch, H]`,
+/// `w_hh` `[H, H]`, `b_hh` `H` floats or 0.
+#[no_mangle]
+pub unsafe extern "C" fn rnn_cell_f32(
+    gx: usize,
+    h_prev: usize,
+    w_hh: usize,
+    b_hh: usize,
+    h: usize,
+    pre: usize,
+    relu: u32,
+    batch: usize,
+    hidden: usize,
+    begin: usize,
+    end: usize,
+    scratch: usize,
+) {
+    let bh = batch * hidden;
+    crate::kernels::rnn::rnn_cell_f32(
+        src!(f32, gx, bh),
+        src!(f32, h_prev, bh),
+        src!(f32, w_hh, hidden * hidden),
+        maybe_f32(b_hh, hidden),
+        dst!(f32, h, bh),
+        dst!(f32, pre, bh),
+        relu != 0,
+        hidden,
+        begin,
+        end,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Backward of `rnn_cell_f32` for rows `begin..end` from `dh` and the saved `h`: writes the
+/// pre-activation gradient `dpre` and `dh_prev` (`[batch, H]` each).
+#[no_mangle]
+pub unsafe extern "C" fn rnn_cell_bwd_f32(
+    dh: usize,
+    h: usize,
+    w_hh: usize,
+    dpre: usize,
+    dh_prev: usize,
+    relu: u32,
+    batch: usize,
+    hidden: usize,
+    begin: usize,
+    end: usize,
+    scratch: usize,
+) {
+    let bh = batch * hidden;
+    crate::kernels::rnn::rnn_cell_bwd_f32(
+        src!(f32, dh, bh),
+        src!(f32, h, bh),
+        src!(f32, w_hh, hidden * hidden),
+        dst!(f32, dpre, bh),
+        dst!(f32, dh_prev, bh),
+        relu != 0,
+        hidden,
+        begin,
+        end,
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}

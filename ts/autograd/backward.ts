@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Storage } from '../tensor/storage.js';
 import { keep } from '../tensor/scope.js';
 import { sameShape } from '../tensor/shape.js';
-import { checkedTensors, noGrad, type GradNode } from './node.js';
+import { checkedTensors, noGrad, outputIndex, type GradNode } from './node.js';
 import { addInPlace, clone } from '../ops/copy.js';
 import { onesLike } from '../ops/creation.js';
 
@@ -198,32 +198,53 @@ function walk(
     if (!push(r, seeds[i], 'backward')) seeds[i].dispose();
   });
 
+  // A node with several outputs runs once, when the last of its outputs in the order has been
+  // reached: every output comes after the node's inputs in `order`, so the inputs are still
+  // ahead in the reverse walk. `pending` holds the outputs' gradients until then.
+  const remaining = new Map<GradNode, number>();
+  for (const t of order) if (t._node) remaining.set(t._node, (remaining.get(t._node) ?? 0) + 1);
+  const pending = new Map<GradNode, (Tensor | null)[]>();
+
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     const g = grads.get(t);
-    if (!g) continue;
-    grads.delete(t);
-    held.delete(g.storage());
-    if (capture?.targets.has(t)) {
-      capture.found.set(t, keep(clone(g)));
-    } else if (!capture && t._retainsGrad && t._node !== null) {
-      storeGrad(t, clone(g));
+    if (g) {
+      grads.delete(t);
+      if (capture?.targets.has(t)) {
+        capture.found.set(t, keep(clone(g)));
+      } else if (!capture && t._retainsGrad && t._node !== null) {
+        storeGrad(t, clone(g));
+      }
     }
     const node = t._node;
     if (node === null) {
+      if (!g) continue;
+      held.delete(g.storage());
       if (capture) g.dispose();
       else accumulateLeaf(t, g);
       continue;
     }
-    const results = node.backward(g);
+    let gs = pending.get(node);
+    if (!gs) {
+      gs = new Array<Tensor | null>(node.nOutputs).fill(null);
+      pending.set(node, gs);
+    }
+    if (g) gs[outputIndex(t)] = g;
+    const left = remaining.get(node)! - 1;
+    remaining.set(node, left);
+    if (left > 0) continue;
+    pending.delete(node);
+    if (gs.every((x) => x === null)) continue;
+    for (const x of gs) if (x) held.delete(x.storage());
+    const results = node.backward(gs);
     if (!retainGraph) node.freed = true;
     const stored = new Set<Tensor>();
     node.inputs.forEach((input, k) => {
       const gi = results[k];
       if (input && gi && push(input, gi, node.name)) stored.add(gi);
     });
-    // The op's gradient and whatever its backward made are done unless stored above.
-    for (const x of new Set([g, ...results])) if (x && !stored.has(x)) x.dispose();
+    // The outputs' gradients and whatever the backward made are done unless stored above.
+    for (const x of new Set([...gs, ...results])) if (x && !stored.has(x)) x.dispose();
   }
 }
 

@@ -1,6 +1,8 @@
 // How an op records itself for reverse mode: its output gets a GradNode holding the inputs
 // and a backward closure that maps the output's gradient to the inputs' gradients. The op's
 // forward and backward are written side by side in the op's own function (micrograd style).
+// An op with several outputs (split, an LSTM cell's h and c) records ONE node shared by all of
+// them; its backward runs once and receives every output's gradient (null where none came).
 import type { Tensor } from '../tensor/tensor.js';
 import { context, isAsyncFunction, runAsync } from '../tensor/scope.js';
 
@@ -12,11 +14,14 @@ export interface GradNode {
   readonly name: string;
   /** The op's inputs; entries that need no gradient are null. */
   readonly inputs: readonly (Tensor | null)[];
+  /** How many outputs share this node (1 for most ops). */
+  readonly nOutputs: number;
   /**
-   * Maps the output's gradient to one gradient per input (same shapes as the inputs). Each
-   * result is a new tensor or `g` itself; the walk disposes them once they are accumulated.
+   * Maps the outputs' gradients (in output order, null for an output that got none; at least
+   * one is non-null) to one gradient per input (same shapes as the inputs). Each result is a
+   * new tensor or one of `gs`; the walk disposes them once they are accumulated.
    */
-  readonly backward: (g: Tensor) => Grads;
+  readonly backward: (gs: readonly (Tensor | null)[]) => Grads;
   /** Tensors the backward reads besides the inputs and the output (masks, indices, maxima). */
   readonly saved: readonly Tensor[];
   /**
@@ -78,13 +83,37 @@ export function record(
   backward: (g: Tensor) => Grads,
   saved: readonly Tensor[] = [],
 ): Tensor {
-  if (!context().grad || !inputs.some((t) => t.requiresGrad)) return out;
-  out.requiresGrad = true;
+  recordMulti([out], name, inputs, (gs) => backward(gs[0]!), saved);
+  return out;
+}
+
+/** Which output of its node a tensor is (absent: 0, the only one). */
+const outputIndices = new WeakMap<Tensor, number>();
+
+/** @internal The position of `t` among its node's outputs. */
+export function outputIndex(t: Tensor): number {
+  return outputIndices.get(t) ?? 0;
+}
+
+/**
+ * `record` for an op with several outputs: ONE node shared by all of `outs`, whose backward
+ * gets every output's gradient at once (null for outputs that got none), so a fused kernel
+ * pair needs no per-output workaround. Returns `outs`.
+ */
+export function recordMulti<T extends readonly Tensor[]>(
+  outs: T,
+  name: string,
+  inputs: readonly Tensor[],
+  backward: (gs: readonly (Tensor | null)[]) => Grads,
+  saved: readonly Tensor[] = [],
+): T {
+  if (!context().grad || !inputs.some((t) => t.requiresGrad)) return outs;
   // Inputs that need no gradient may still be read by the backward (mul reads the other factor).
   const constants = inputs.filter((t) => !t.requiresGrad);
   const node: GradNode = {
     name,
     inputs: inputs.map((t) => (t.requiresGrad ? t : null)),
+    nOutputs: outs.length,
     backward,
     saved: constants.length ? [...constants, ...saved] : saved,
     versions: [],
@@ -93,8 +122,14 @@ export function record(
   (node as unknown as { versions: number[] }).versions = checkedTensors(node).map((t) =>
     t.isDisposed ? -1 : t.storage().version,
   );
-  out._node = node;
-  return out;
+  outs.forEach((out, k) => {
+    // An integer output (topk's indices) carries no gradient; its slot in `gs` stays null.
+    if (out.dtype !== 'float32') return;
+    out.requiresGrad = true;
+    out._node = node;
+    if (k > 0) outputIndices.set(out, k);
+  });
+  return outs;
 }
 
 /**
@@ -102,11 +137,15 @@ export function record(
  * Walks the graph from `out` back through tensors created during the op (ids only grow, so
  * anything older than the first temporary is outside it) and disposes the unreached ones.
  */
-export function releaseIntermediates(out: Tensor, temps: readonly Tensor[]): void {
+export function releaseIntermediates(
+  out: Tensor | readonly Tensor[],
+  temps: readonly Tensor[],
+): void {
   if (temps.length === 0) return;
   const start = Math.min(...temps.map((t) => t.id));
-  const reached = new Set<Tensor>([out]);
-  const stack = [out];
+  const outs: Tensor[] = Array.isArray(out) ? [...(out as Tensor[])] : [out as Tensor];
+  const reached = new Set<Tensor>(outs);
+  const stack = [...outs];
   while (stack.length) {
     const node = stack.pop()!._node;
     if (!node) continue;

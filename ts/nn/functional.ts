@@ -184,3 +184,15 @@ export {
   type PadOptions,
   type UnfoldOptions,
 } from '../ops/pad.js';
+
+export {
+  lstmCell,
+  gruCell,
+  rnnCell,
+  lstmLayer,
+  gruLayer,
+  rnnLayer,
+  type LstmLayerOptions,
+  type RnnLayerOptions,
+  type RnnNonlinearity,
+} from '../ops/rnn.js';

@@ -11,7 +11,7 @@ import {
   type Shape,
 } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { record, releaseIntermediates } from '../autograd/node.js';
+import { record, recordMulti, releaseIntermediates } from '../autograd/node.js';
 import { copyStrided, gatherStrided, sumTo } from './copy.js';
 import { i32View } from '../wasm/heap.js';
 import { noGrad } from '../autograd/node.js';
@@ -230,11 +230,46 @@ export function split(x: Tensor, sizeOrSections: number | readonly number[], dim
       );
     }
   }
+  // One node for all pieces: its backward writes every piece's gradient into ONE buffer and
+  // zeroes only the regions of pieces that got none.
+  const strides = contiguousStrides(x.shape);
+  const starts: number[] = [];
+  const shapes: Shape[] = [];
   let at = 0;
-  return sizes.map((s) => {
-    const piece = slice(x, d, at, at + s);
+  const pieces = sizes.map((s) => {
+    const shape = [...x.shape];
+    shape[d] = s;
+    starts.push(at);
+    shapes.push(shape);
+    const piece = gatherStrided(x, shape, strides, at * strides[d]);
     at += s;
     return piece;
+  });
+  return recordMulti(pieces, 'split', [x], (gs) => {
+    const gx = Tensor.empty(x.shape, 'float32');
+    let zero: Tensor | null = null;
+    gs.forEach((g, i) => {
+      const off = starts[i] * strides[d];
+      if (g) {
+        copyStrided(g, 0, gx, off, shapes[i], contiguousStrides(shapes[i]), strides);
+        return;
+      }
+      if (!zero) {
+        zero = Tensor.empty([1], 'float32');
+        wasm().fill_u32(zero.ptr, 1, 0);
+      }
+      copyStrided(
+        zero,
+        0,
+        gx,
+        off,
+        shapes[i],
+        shapes[i].map(() => 0),
+        strides,
+      );
+    });
+    (zero as Tensor | null)?.dispose();
+    return [gx];
   });
 }
 

@@ -9,6 +9,7 @@ pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod rng;
+pub mod rnn;
 pub mod sample;
 pub mod scan;
 pub mod select;
