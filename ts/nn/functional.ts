@@ -184,3 +184,5 @@ export {
   type PadOptions,
   type UnfoldOptions,
 } from '../ops/pad.js';
+
+export { scaledDotProductAttention, type SdpaOptions } from '../ops/attention.js';

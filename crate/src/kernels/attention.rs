@@ -52,7 +52,13 @@ impl Mask<'_> {
 
 /// Query blocks per (batch, head): the forward's work range runs over `bh * query_blocks(t)`.
 pub fn query_blocks(t: usize) -> usize {
-    (t + QB - 1) / QB
+    // Written out: `usize::div_ceil` is newer than the Rust 1.63 this crate builds with.
+    let full = t / QB;
+    if full * QB < t {
+        full + 1
+    } else {
+        full
+    }
 }
 
 /// Scratch floats the forward needs.
