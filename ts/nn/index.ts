@@ -18,3 +18,4 @@ export { summary, type SummaryInfo, type SummaryRow, type SummaryOptions } from 
 export * as init from './init.js';
 export * as functional from './functional.js';
 export * as utils from './utils.js';
+export * from './transformer/index.js';
