@@ -529,6 +529,8 @@ mod tests {
         run(2, 1, 17, 257, 16, 8, false);
         run(1, 1, 257, 257, 4, 4, true);
         run(1, 1, 33, 65, 5, 3, false);
+        // A head width past the SIMD body's many chunks.
+        run(1, 2, 3, 5, 257, 257, false);
     }
 
     #[test]
