@@ -113,10 +113,13 @@ function call(
       });
     case 'encoderLayer':
     case 'encoder':
-      return [(m as nb.nn.TransformerEncoder).forward(x.src, masks), null];
+      return [(m as nb.nn.TransformerEncoder).forward(x.src, { ...c.forward, ...masks }), null];
     case 'decoderLayer':
     case 'decoder':
-      return [(m as nb.nn.TransformerDecoder).forward(x.tgt, x.memory, masks), null];
+      return [
+        (m as nb.nn.TransformerDecoder).forward(x.tgt, x.memory, { ...c.forward, ...masks }),
+        null,
+      ];
   }
 }
 

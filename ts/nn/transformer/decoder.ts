@@ -24,6 +24,8 @@ export interface DecoderForwardOptions {
   memoryKeyPaddingMask?: Tensor | null;
   /** Without tgtMask, a causal mask on the self-attention. */
   tgtIsCausal?: boolean;
+  /** Without memoryMask, a causal mask (top-left aligned) on the attention over memory. */
+  memoryIsCausal?: boolean;
 }
 
 /** Self-attention, attention over the encoder's memory, then a feed-forward block. */
@@ -83,6 +85,7 @@ export class TransformerDecoderLayer extends Module {
       const [y] = this.multihead_attn.forward(x, memory, memory, {
         attnMask: opts.memoryMask,
         keyPaddingMask: opts.memoryKeyPaddingMask,
+        isCausal: opts.memoryIsCausal,
         needWeights: false,
       });
       return this.dropout2.forward(y);
