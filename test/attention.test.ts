@@ -189,6 +189,11 @@ describe('scaledDotProductAttention equals the composition', () => {
       const plain = values(F.scaledDotProductAttention(q, k, v));
       expect(a).toEqual(b);
       expect(a).not.toEqual(plain);
+      // The same draws as nn.functional.dropout on the weights of the composition.
+      nb.manualSeed(3);
+      const s = q.matmul(k.transpose(-2, -1)).mul(0.5);
+      const c = values(F.dropout(F.softmax(s, -1), { p: 0.5 }).matmul(v));
+      assertClose(a, c, { rtol: 1e-5, atol: 1e-6 }, 'dropout vs composition');
     });
   });
 

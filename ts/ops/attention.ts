@@ -10,7 +10,7 @@ import { wasm } from '../wasm/core.js';
 import { full } from './creation.js';
 import { where } from './elementwise.js';
 import { softmax } from './softmax.js';
-import { dropout } from '../nn/functional.js';
+import { nextKey } from './random.js';
 
 export interface SdpaOptions {
   /**
@@ -117,8 +117,21 @@ function composed(
   }
   if (mask) scores = scores.add(additive(mask));
   let w = softmax(scores, -1);
-  if (p > 0) w = dropout(w, { p });
+  if (p > 0) w = dropWeights(w, p);
   return w.matmul(v);
+}
+
+/**
+ * Zeroes each weight with probability `p` and scales the rest by 1/(1-p), from nabla's RNG
+ * stream exactly as `nn.functional.dropout` draws (ops do not import nn).
+ */
+function dropWeights(w: Tensor, p: number): Tensor {
+  const mask = Tensor.empty(w.shape, 'float32');
+  const [hi, lo] = nextKey();
+  if (mask.size > 0) wasm().rng_bernoulli_f32(mask.ptr, mask.size, hi, lo, 1 - p, 1 / (1 - p));
+  const out = w.mul(mask);
+  releaseIntermediates(out, [mask]);
+  return out;
 }
 
 function fused(
