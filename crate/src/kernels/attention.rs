@@ -539,6 +539,9 @@ mod tests {
         run(1, 1, 1, 1, 1, 1, true);
         run(1, 1, 4, 0, 3, 2, false);
         run(1, 1, 0, 4, 3, 2, false);
+        // Zero-width heads: the SIMD loops run zero times.
+        run(1, 1, 3, 4, 0, 2, false);
+        run(1, 1, 3, 4, 2, 0, true);
     }
 
     #[test]
