@@ -112,8 +112,15 @@ function call(
         keyPaddingMask: masks.keyPaddingMask,
       });
     case 'encoderLayer':
-    case 'encoder':
-      return [(m as nb.nn.TransformerEncoder).forward(x.src, { ...c.forward, ...masks }), null];
+      return [
+        (m as nb.nn.TransformerEncoderLayer).forward(x.src, { ...c.forward, ...masks }),
+        null,
+      ];
+    case 'encoder': {
+      const { srcMask, ...rest } = masks;
+      const opts = { ...c.forward, ...rest, mask: srcMask };
+      return [(m as nb.nn.TransformerEncoder).forward(x.src, opts), null];
+    }
     case 'decoderLayer':
     case 'decoder':
       return [

@@ -148,6 +148,16 @@ export class TransformerEncoderLayer extends Module {
   }
 }
 
+/** TransformerEncoder.forward's options: torch names the attention mask `mask` there. */
+export interface TransformerEncoderForwardOptions {
+  /** [L, L] or [N·nhead, L, L]; int32 non-zero = may not attend, float32 added (as torch). */
+  mask?: Tensor | null;
+  /** [N, L]; int32 non-zero = padding to ignore, float32 added. */
+  srcKeyPaddingMask?: Tensor | null;
+  /** Without mask, a causal mask. */
+  isCausal?: boolean;
+}
+
 export interface EncoderOptions {
   /** A final LayerNorm (or any module) applied after the last layer. */
   norm?: Module | null;
@@ -173,9 +183,14 @@ export class TransformerEncoder extends Module {
     this.norm = opts.norm ?? null;
   }
 
-  forward(src: Tensor, opts: EncoderForwardOptions = {}): Tensor {
+  forward(src: Tensor, opts: TransformerEncoderForwardOptions = {}): Tensor {
+    const layerOpts: EncoderForwardOptions = {
+      srcMask: opts.mask,
+      srcKeyPaddingMask: opts.srcKeyPaddingMask,
+      isCausal: opts.isCausal,
+    };
     let x = src;
-    for (const layer of this.layers) x = layer.forward(x, opts);
+    for (const layer of this.layers) x = layer.forward(x, layerOpts);
     if (this.norm) x = (this.norm as unknown as { forward(t: Tensor): Tensor }).forward(x);
     return x;
   }

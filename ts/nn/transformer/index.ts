@@ -12,6 +12,7 @@ export {
   type TransformerActivation,
   type TransformerLayerOptions,
   type EncoderForwardOptions,
+  type TransformerEncoderForwardOptions,
   type EncoderOptions,
 } from './encoder.js';
 export {
