@@ -434,6 +434,26 @@ describe('transformer errors', () => {
       expect(() => new nn.TransformerEncoderLayer(4, 2, { activation: 'tanh' as 'relu' })).toThrow(
         /TransformerEncoderLayer: activation must be 'relu' or 'gelu', got tanh/,
       );
+      const layer = new nn.TransformerEncoderLayer(4, 2, { dimFeedforward: 8 });
+      expect(() => new nn.TransformerEncoder(layer, 1.5)).toThrow(
+        /TransformerEncoder: numLayers must be a non-negative integer, got 1.5/,
+      );
+      expect(() => layer.forward(nb.zeros([3, 2, 5]))).toThrow(
+        /MultiheadAttention: query \[3, 2, 5\]/,
+      );
+      layer.dispose();
+      const dec = new nn.TransformerDecoderLayer(4, 2, { dimFeedforward: 8 });
+      expect(() => new nn.TransformerDecoder(dec, -1)).toThrow(nb.ValueError);
+      expect(() => dec.forward(nb.zeros([3, 2, 4]), nb.zeros([5, 3, 4]))).toThrow(nb.ShapeError);
+      dec.dispose();
+      const learned = new nn.LearnedPositionalEncoding(3, 4);
+      expect(() => learned.forward(nb.zeros([4, 1, 4]))).toThrow(
+        /LearnedPositionalEncoding: sequence length 4 exceeds maxLen 3/,
+      );
+      expect(() => learned.forward(nb.zeros([2, 1, 5]))).toThrow(
+        /LearnedPositionalEncoding: input \[2, 1, 5\] must be \[L, N, 4\]/,
+      );
+      learned.dispose();
       expect(() => nn.rotaryEmbedding(4, 3)).toThrow(/dim must be a positive even integer, got 3/);
       const t = nn.rotaryEmbedding(4, 4);
       expect(() => nn.applyRotaryEmbedding(nb.zeros([3, 4]), t)).toThrow(
