@@ -1629,5 +1629,149 @@ pub unsafe extern "C" fn rnn_cell_bwd_f32(
         begin,
         end,
         dst!(f32, scratch, matmul::SCRATCH_LEN),
+
+// ---------------------------------------------------------------- attention
+
+/// Scratch floats `sdpa_fwd_f32` and `sdpa_bwd_f32` need for `t` query rows.
+#[no_mangle]
+pub extern "C" fn sdpa_scratch_len(t: usize) -> usize {
+    crate::kernels::attention::FWD_SCRATCH.max(crate::kernels::attention::bwd_scratch(t))
+}
+
+/// Work items of `sdpa_fwd_f32` per (batch, head): the query blocks of `t` rows.
+#[no_mangle]
+pub extern "C" fn sdpa_query_blocks(t: usize) -> usize {
+    crate::kernels::attention::query_blocks(t)
+}
+
+fn sdpa_dims(
+    heads: usize,
+    t: usize,
+    s: usize,
+    d: usize,
+    dv: usize,
+    scale: f32,
+    causal: u32,
+) -> crate::kernels::attention::Dims {
+    crate::kernels::attention::Dims {
+        heads,
+        t,
+        s,
+        d,
+        dv,
+        scale,
+        causal: causal != 0,
+    }
+}
+
+unsafe fn sdpa_mask<'a>(
+    mask: usize,
+    mask_len: usize,
+    mb: usize,
+    mh: usize,
+    mt: usize,
+    ms: usize,
+) -> crate::kernels::attention::Mask<'a> {
+    crate::kernels::attention::Mask {
+        data: if mask == 0 {
+            &[]
+        } else {
+            src!(f32, mask, mask_len)
+        },
+        strides: [mb, mh, mt, ms],
+    }
+}
+
+/// Fused attention forward over work items `begin..end` of `bh * sdpa_query_blocks(t)`:
+/// `q [bh, t, d]`, `k [bh, s, d]`, `v [bh, s, dv]` f32 → `out [bh, t, dv]` and the per-row
+/// log-sum-exp `lse [bh, t]`. `mask` is 0 or `mask_len` f32 added to the scores, read at
+/// `(bh / heads) * mb + (bh % heads) * mh + i * mt + j * ms`; `causal != 0` hides `j > i`.
+/// `scratch` holds `sdpa_scratch_len(t)` floats.
+#[no_mangle]
+pub unsafe extern "C" fn sdpa_fwd_f32(
+    q: usize,
+    k: usize,
+    v: usize,
+    mask: usize,
+    mask_len: usize,
+    out: usize,
+    lse: usize,
+    scratch: usize,
+    bh: usize,
+    heads: usize,
+    t: usize,
+    s: usize,
+    d: usize,
+    dv: usize,
+    scale: f32,
+    causal: u32,
+    mb: usize,
+    mh: usize,
+    mt: usize,
+    ms: usize,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::attention::sdpa_fwd_f32(
+        src!(f32, q, bh * t * d),
+        src!(f32, k, bh * s * d),
+        src!(f32, v, bh * s * dv),
+        sdpa_mask(mask, mask_len, mb, mh, mt, ms),
+        dst!(f32, out, bh * t * dv),
+        dst!(f32, lse, bh * t),
+        dst!(f32, scratch, sdpa_scratch_len(t)),
+        sdpa_dims(heads, t, s, d, dv, scale, causal),
+        begin,
+        end,
+    )
+}
+
+/// Backward of `sdpa_fwd_f32` over heads `begin..end` of `bh`: from the upstream gradient
+/// `g [bh, t, dv]`, the forward's `out` and `lse`, writes (overwrites) `gq`, `gk` and `gv`,
+/// shaped like `q`, `k` and `v`. Other arguments as in the forward.
+#[no_mangle]
+pub unsafe extern "C" fn sdpa_bwd_f32(
+    q: usize,
+    k: usize,
+    v: usize,
+    mask: usize,
+    mask_len: usize,
+    out: usize,
+    lse: usize,
+    g: usize,
+    gq: usize,
+    gk: usize,
+    gv: usize,
+    scratch: usize,
+    bh: usize,
+    heads: usize,
+    t: usize,
+    s: usize,
+    d: usize,
+    dv: usize,
+    scale: f32,
+    causal: u32,
+    mb: usize,
+    mh: usize,
+    mt: usize,
+    ms: usize,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::attention::sdpa_bwd_f32(
+        src!(f32, q, bh * t * d),
+        src!(f32, k, bh * s * d),
+        src!(f32, v, bh * s * dv),
+        sdpa_mask(mask, mask_len, mb, mh, mt, ms),
+        src!(f32, out, bh * t * dv),
+        src!(f32, lse, bh * t),
+        src!(f32, g, bh * t * dv),
+        dst!(f32, gq, bh * t * d),
+        dst!(f32, gk, bh * s * d),
+        dst!(f32, gv, bh * s * dv),
+        dst!(f32, scratch, sdpa_scratch_len(t)),
+        sdpa_dims(heads, t, s, d, dv, scale, causal),
+        begin,
+        end,
     )
 }

@@ -196,3 +196,4 @@ export {
   type RnnLayerOptions,
   type RnnNonlinearity,
 } from '../ops/rnn.js';
+export { scaledDotProductAttention, type SdpaOptions } from '../ops/attention.js';

@@ -21,3 +21,4 @@ export * as utils from './utils.js';
 // Recurrent modules and cells (the packing utilities are nn.utils.rnn).
 export * from './rnn/index.js';
 export { PackedSequence } from './rnn/packing.js';
+export * from './transformer/index.js';
