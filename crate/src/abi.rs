@@ -1629,6 +1629,8 @@ pub unsafe extern "C" fn rnn_cell_bwd_f32(
         begin,
         end,
         dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
 
 // ---------------------------------------------------------------- attention
 

@@ -346,6 +346,7 @@ export const EXPORTS = {
     'begin',
     'end',
     'scratch',
+  ]),
   sdpa_scratch_len: fnReturning(['t']),
   sdpa_query_blocks: fnReturning(['t']),
   sdpa_fwd_f32: fn([
