@@ -13,6 +13,7 @@ import { dropout, linear } from '../functional.js';
 import * as init from '../init.js';
 import { PackedSequence } from './packing.js';
 import { gruCellStep, lstmCellStep, rnnReluCellStep, rnnTanhCellStep } from './step.js';
+import { gruLayer, lstmLayer, rnnLayer } from '../../ops/rnn.js';
 
 export type RNNMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
 
@@ -263,6 +264,26 @@ export abstract class RNNBase extends Module {
     const bIh = this.param(`bias_ih${sfx}`);
     const bHh = this.param(`bias_hh${sfx}`);
     const wHr = this.param(`weight_hr${sfx}`);
+    const T0 = batchSizes.length;
+    const B0 = batchSizes[0] ?? 0;
+    if (wHr === null && T0 > 0 && batchSizes.every((n) => n === B0)) {
+      // Every sequence runs all steps (padded input): the fused layer kernels do the projection
+      // of all steps as one GEMM, one kernel call per step, and one GEMM per weight gradient.
+      const xs = x.reshape([T0, B0, x.shape[1]]);
+      const [h0, c0] = init0;
+      const flat = (y: Tensor): Tensor => y.reshape([T0 * B0, y.shape[2]]);
+      if (this.mode === 'LSTM') {
+        const [y, hN, cN] = lstmLayer(xs, h0, c0 as Tensor, wIh, wHh, bIh, bHh, { reverse });
+        return [flat(y), [hN, cN]];
+      }
+      if (this.mode === 'GRU') {
+        const [y, hN] = gruLayer(xs, h0, wIh, wHh, bIh, bHh, { reverse });
+        return [flat(y), [hN, null]];
+      }
+      const nonlinearity = this.mode === 'RNN_TANH' ? 'tanh' : 'relu';
+      const [y, hN] = rnnLayer(xs, h0, wIh, wHh, bIh, bHh, { reverse, nonlinearity });
+      return [flat(y), [hN, null]];
+    }
     const gx = linear(x, wIh, bIh); // all timesteps in one matmul
     const offsets: number[] = [];
     let total = 0;
