@@ -10,10 +10,13 @@ import { record } from '../autograd/node.js';
 import { copyStrided, sumTo } from './copy.js';
 
 /** Element strides of a 2-D operand: row stride and column stride. */
-type Strides2 = readonly [number, number];
+export type Strides2 = readonly [number, number];
 
-/** `C (m×n) (+)= op(A) (m×k) · op(B) (k×n)` at element offsets into the three tensors. */
-function gemm(
+/**
+ * `C (m×n) (+)= op(A) (m×k) · op(B) (k×n)` at element offsets into the three tensors, operands
+ * read through strides (the one GEMM call site every op shares). Empty products do nothing.
+ */
+export function gemm(
   a: Tensor,
   aOff: number,
   aS: Strides2,
@@ -27,6 +30,7 @@ function gemm(
   n: number,
   accumulate: boolean,
 ): void {
+  if (m === 0 || n === 0) return;
   wasm().matmul_f32(
     a.ptr + 4 * aOff,
     b.ptr + 4 * bOff,

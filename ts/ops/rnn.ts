@@ -13,6 +13,7 @@ import { matmulScratch } from '../wasm/heap.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, recordMulti } from '../autograd/node.js';
 import { copyStrided } from './copy.js';
+import { gemm } from './matmul.js';
 import { sum } from './reduce.js';
 
 /** Checks a cell's operands; returns `[batch, hidden]`. */
@@ -621,30 +622,6 @@ export function rnnLayer(
       return grads;
     },
     [y],
-  );
-}
-
-type Strides2 = readonly [number, number];
-
-/** `C (m×n) (+)= op(A) (m×k) · op(B) (k×n)` at element offsets, operands read through strides. */
-function gemm(
-  a: Tensor,
-  aOff: number,
-  aS: Strides2,
-  b: Tensor,
-  bOff: number,
-  bS: Strides2,
-  c: Tensor,
-  cOff: number,
-  m: number,
-  k: number,
-  n: number,
-  accumulate: boolean,
-): void {
-  if (m === 0 || n === 0) return;
-  wasm().matmul_f32(
-    ...[a.ptr + 4 * aOff, b.ptr + 4 * bOff, c.ptr + 4 * cOff, m, k, n],
-    ...[aS[0], aS[1], bS[0], bS[1], accumulate ? 1 : 0, matmulScratch()],
   );
 }
 
