@@ -76,6 +76,12 @@ describe('ported programs', () => {
     expect(summary.testAccuracy).toBeGreaterThan(0.9);
   });
 
+  it('LSTM sequence regressor (BPTT over 20 steps) beats the repeat-last-value baseline 5x', () => {
+    const { summary } = run('examples/ports/lstm-sequence.mjs');
+    expect(summary.last).toBeLessThan(summary.first / 20);
+    expect(summary.testMse).toBeLessThan(summary.naive / 5);
+  });
+
   it('2-4-1 sigmoid network with BCE and SGD(0.01) separates the two classes', () => {
     const { summary } = run('examples/ports/binary.mjs');
     expect(summary.last).toBeLessThan(summary.first / 3);
