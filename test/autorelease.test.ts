@@ -206,6 +206,43 @@ describe('what the steps release, and what they do not', () => {
     expect(y.isDisposed).toBe(false);
   });
 
+  it('a validation pass inside the training loop does not release what the training holds', () => {
+    // Truncated BPTT: the detached state is carried from step to step; every 5 steps a
+    // validation loop calls the model under noGrad (its own boundaries) many times.
+    nb.manualSeed(7);
+    const emb = new nn.Embedding(8, 4);
+    const lstm = new nn.LSTM(4, 6, { batchFirst: true });
+    const head = new nn.Linear(6, 8);
+    const params = [...emb.parameters(), ...lstm.parameters(), ...head.parameters()];
+    const opt = new optim.Adam(params, { lr: 1e-2 });
+    const lossFn = new nn.CrossEntropyLoss();
+    const x = nb.randint(0, 8, [2, 5]);
+    const y = nb.randint(0, 8, [10]);
+    const forward = (s: [nb.Tensor, nb.Tensor] | null) => {
+      const [out, next] = lstm.forward(emb.forward(x), s);
+      return [head.forward(out).reshape([10, 8]), next] as const;
+    };
+    let state: [nb.Tensor, nb.Tensor] | null = null;
+    let before = nb.memory();
+    for (let i = 0; i < 60; i++) {
+      opt.zeroGrad();
+      const [logits, next] = forward(state);
+      lossFn.forward(logits, y).backward();
+      opt.step();
+      state = [next[0].detach(), next[1].detach()];
+      if (i % 5 === 4) {
+        nb.noGrad(() => {
+          let s: [nb.Tensor, nb.Tensor] | null = null;
+          for (let k = 0; k < 10; k++) s = [...lstm.forward(emb.forward(x), s)[1]];
+        });
+      }
+      if (i === 19) before = nb.memory();
+    }
+    expect(state![0].isDisposed).toBe(false);
+    expect(nb.memory().tensors).toBe(before.tensors);
+    expect(nb.memory().heapBytes).toBe(before.heapBytes);
+  });
+
   it('a tidy inside a loop still frees its block at once', () => {
     const model = mlp(4, 2);
     const opt = new optim.SGD(model.parameters(), { lr: 0.01 });

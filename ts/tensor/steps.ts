@@ -6,13 +6,15 @@
 //   - each model's top-level call under noGrad  (an inference or generation step; only modules
 //                                                that have parameters, so losses do not count)
 //
-// Every tensor made outside any scope after the first such boundary is "stepped", and each op
-// that reads it stamps it with the current boundary count. When a driver reaches a boundary, it
-// releases the stepped tensors made since its own first boundary that no op has read since its
-// previous boundary: a loop advances twice past a tensor's last use before it goes. So a loop
-// body's tensors live through the next iteration (`loss.item()` after `optimizer.step()` works),
-// tensors in use stay alive however old, data prepared before a loop began is never that
-// loop's to release, and nothing accumulates. Tensors made before the first boundary, kept with
+// Every tensor made outside any scope after the first such boundary is "stepped": it belongs to
+// the driver whose boundary came last before it was made (its loop), and each op that reads it
+// stamps it with the current boundary count. When a driver reaches a boundary, it releases its
+// own stepped tensors that no op has read since its previous boundary: a loop advances twice
+// past a tensor's last use before it goes. So a loop body's tensors live through the next
+// iteration (`loss.item()` after `optimizer.step()` works), tensors in use stay alive however
+// old, another loop running in between (a validation pass inside training) never releases the
+// outer loop's tensors, data prepared before a loop began is never that loop's to release, and
+// nothing accumulates. Tensors made before the first boundary, kept with
 // `nb.keep`, owned by a scope, a module (parameters, buffers), an optimizer, a dataset, or held
 // as a gradient are never stepped. A released tensor used later throws a DisposedError saying
 // when and why.
@@ -48,7 +50,7 @@ export function onUnstepped(f: (t: Tensor) => void): void {
 /** @internal Hands an unowned tensor to the steps. */
 export function manage(t: Tensor): void {
   t._lastRead = step;
-  t._born = step;
+  t._home = lastDriver;
   stepped.add(t);
 }
 
@@ -57,8 +59,10 @@ export function unmanage(t: Tensor): void {
   stepped.delete(t);
 }
 
-/** Each driver's first and latest boundary counts. */
-const boundaries = new WeakMap<object, { first: number; last: number }>();
+/** Each driver's latest boundary count. */
+const lastBoundary = new WeakMap<object, number>();
+/** The driver of the latest boundary: tensors made now belong to its loop. */
+let lastDriver: object | null = null;
 
 /**
  * Marks a boundary of `driver` (`what` names it in error messages): releases every stepped
@@ -70,15 +74,12 @@ export function stepBoundary(driver: object, what: string, inUse: Iterable<Tenso
   started = true;
   step++;
   for (const t of inUse) t._lastRead = step;
-  const seen = boundaries.get(driver);
-  if (!seen) {
-    boundaries.set(driver, { first: step, last: step });
-    return;
-  }
-  const prev = seen.last;
-  seen.last = step;
+  const prev = lastBoundary.get(driver);
+  lastBoundary.set(driver, step);
+  lastDriver = driver;
+  if (prev === undefined) return;
   for (const t of stepped) {
-    if (t._lastRead < prev && t._born >= seen.first) {
+    if (t._home === driver && t._lastRead < prev) {
       stepped.delete(t);
       t._release = { step, boundary: what, lastRead: t._lastRead, previous: prev };
       t.dispose();
@@ -111,4 +112,5 @@ export function resetSteps(): void {
   setAutoRelease(false);
   enabled = true;
   step = 0;
+  lastDriver = null;
 }

@@ -43,8 +43,8 @@ export class Tensor implements Disposable {
   _kept = false;
   /** @internal The step at which an op last read this tensor (see steps.ts). */
   _lastRead = 0;
-  /** @internal The step at which the steps took it over (see steps.ts). */
-  _born = 0;
+  /** @internal The loop driver whose step it was made in (see steps.ts). */
+  _home: object | null = null;
   /** @internal Why a step boundary released it, for the error a later use throws. */
   _release: Release | null = null;
   /** @internal Set by `retainGrad()`: backward also stores this non-leaf tensor's gradient. */
