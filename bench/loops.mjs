@@ -1,20 +1,25 @@
 // The plain PyTorch-style MNIST loop (no memory calls) against the same loop inside nb.tidy, in
 // one run, alternating blocks so machine drift hits both alike:
 //
-//   node bench/loops.mjs [--steps 10000] [--block 500]
+//   node bench/loops.mjs [--steps 10000] [--block 500] [--out bench/results]
 //
-// Prints steps/s of each and the wasm heap / live tensors after the plain steps.
+// Prints steps/s of each and the wasm heap / live tensors after the plain steps, and writes the
+// same JSON (with the commit and machine) to <out>/loops-<ISO date>.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as nb from 'nabla';
+import { machineInfo, repoState } from './lib/machine.mjs';
 
 const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '10000' },
     block: { type: 'string', default: '500' },
+    out: { type: 'string', default: join(dirname(new URL(import.meta.url).pathname), 'results') },
   },
 });
+const date = new Date().toISOString();
 const steps = Number(args.steps);
 const block = Number(args.block);
 
@@ -87,18 +92,24 @@ for (let done = 0; done < steps; done += block) {
 }
 const end = nb.memory();
 const mb = (b) => (b / 2 ** 20).toFixed(1);
-console.log(
-  JSON.stringify(
-    {
-      steps,
-      plainStepsPerSec: (1000 * plain.count) / plain.ms,
-      tidyStepsPerSec: (1000 * tidied.count) / tidied.ms,
-      plainFinalLoss: plain.loss,
-      tidyFinalLoss: tidied.loss,
-      afterWarmup: warm && { tensors: warm.tensors, heapMB: mb(warm.heapBytes) },
-      atEnd: { tensors: end.tensors, bytesMB: mb(end.bytes), heapMB: mb(end.heapBytes) },
-    },
-    null,
-    2,
-  ),
+const report = JSON.stringify(
+  {
+    date,
+    commit: repoState().commit,
+    machine: machineInfo(),
+    steps,
+    plainStepsPerSec: (1000 * plain.count) / plain.ms,
+    tidyStepsPerSec: (1000 * tidied.count) / tidied.ms,
+    plainFinalLoss: plain.loss,
+    tidyFinalLoss: tidied.loss,
+    afterWarmup: warm && { tensors: warm.tensors, heapMB: mb(warm.heapBytes) },
+    atEnd: { tensors: end.tensors, bytesMB: mb(end.bytes), heapMB: mb(end.heapBytes) },
+  },
+  null,
+  2,
 );
+console.log(report);
+mkdirSync(args.out, { recursive: true });
+const file = join(args.out, `loops-${date.replace(/:/g, '-')}.json`);
+writeFileSync(file, report);
+console.error(`wrote ${file}`);
