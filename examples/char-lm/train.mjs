@@ -135,7 +135,7 @@ for (let epoch = 0; epoch < num('epochs') && !stopped; epoch++) {
     windowLoss += loss.item();
     windowSteps++;
     step++;
-    if (step % evalEvery === 0 || (evalEvery === train.chunks && k === train.chunks - 1)) {
+    if (step % evalEvery === 0 || k === train.chunks - 1) {
       const seconds = (performance.now() - windowStart) / 1000;
       const valLoss = validate();
       const entry = {
