@@ -9,6 +9,7 @@ import {
   activate,
   cloneLayer,
   layerConfig,
+  residual,
   type LayerConfig,
   type TransformerLayerOptions,
 } from './encoder.js';
@@ -94,17 +95,9 @@ export class TransformerDecoderLayer extends Module {
       const h = this.dropout.forward(activate(this.linear1.forward(x), this.config.activation));
       return this.dropout3.forward(this.linear2.forward(h));
     };
-    let x = tgt;
-    if (this.config.normFirst) {
-      x = x.add(sa(this.norm1.forward(x)));
-      x = x.add(mha(this.norm2.forward(x)));
-      x = x.add(ff(this.norm3.forward(x)));
-    } else {
-      x = this.norm1.forward(x.add(sa(x)));
-      x = this.norm2.forward(x.add(mha(x)));
-      x = this.norm3.forward(x.add(ff(x)));
-    }
-    return x;
+    const nf = this.config.normFirst;
+    const x = residual(residual(tgt, this.norm1, sa, nf), this.norm2, mha, nf);
+    return residual(x, this.norm3, ff, nf);
   }
 
   /** A copy with the same configuration and parameter values. */

@@ -68,6 +68,19 @@ export function activate(x: Tensor, a: TransformerActivation): Tensor {
   return a === 'relu' ? F.relu(x) : F.gelu(x);
 }
 
+/**
+ * One residual sub-block in either norm order: `x + f(norm(x))` (normFirst) or
+ * `norm(x + f(x))` (PyTorch's default post-norm). Shared by the encoder and decoder layers.
+ */
+export function residual(
+  x: Tensor,
+  norm: LayerNorm,
+  f: (x: Tensor) => Tensor,
+  normFirst: boolean,
+): Tensor {
+  return normFirst ? x.add(f(norm.forward(x))) : norm.forward(x.add(f(x)));
+}
+
 /** A fresh module of the same class and configuration holding copies of `m`'s parameters. */
 export function cloneLayer<M extends Module>(m: M, make: () => M): M {
   const copy = make();
@@ -128,15 +141,8 @@ export class TransformerEncoderLayer extends Module {
       const h = this.dropout.forward(activate(this.linear1.forward(x), this.config.activation));
       return this.dropout2.forward(this.linear2.forward(h));
     };
-    let x = src;
-    if (this.config.normFirst) {
-      x = x.add(sa(this.norm1.forward(x)));
-      x = x.add(ff(this.norm2.forward(x)));
-    } else {
-      x = this.norm1.forward(x.add(sa(x)));
-      x = this.norm2.forward(x.add(ff(x)));
-    }
-    return x;
+    const nf = this.config.normFirst;
+    return residual(residual(src, this.norm1, sa, nf), this.norm2, ff, nf);
   }
 
   /** A copy with the same configuration and parameter values. */
