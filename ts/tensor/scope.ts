@@ -258,12 +258,8 @@ export function tidy<T>(fn: () => T): T {
     s.end();
     throw e;
   }
-  if (result instanceof Promise) {
-    // A plain function that returned a promise: what it made synchronously is all this scope
-    // saw, so end it now rather than catch concurrent work later.
-    s.end(returned(result, s));
-    return result;
-  }
+  // A plain (non-async) function that returned a promise ends here too: what it made
+  // synchronously is all this scope saw, and waiting would catch concurrent work.
   s.end(returned(result, s));
   return result;
 }
