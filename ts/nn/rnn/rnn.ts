@@ -1,8 +1,9 @@
-// nn.RNN / nn.LSTM / nn.GRU as compositions of ops: per layer and direction, ONE matmul projects
-// the inputs of all timesteps (x·W_ihᵀ + b_ih), then a loop runs the recurrent half one step at
-// a time through the cell functions of ./step.ts. Padded and packed inputs share one path: a
-// padded batch is a packed one whose batch sizes are all B. Parameter names, their order, gate
-// order and initialisation are PyTorch's, so state dicts move both ways unchanged.
+// nn.RNN / nn.LSTM / nn.GRU: per layer and direction, ONE matmul projects the inputs of all
+// timesteps (x·W_ihᵀ + b_ih), then the recurrent half runs one step at a time. A padded batch
+// (every sequence runs all steps) goes through the fused layer ops (nb.lstmLayer etc.: one
+// autograd node per layer and direction); a packed one, whose batch shrinks as sequences end,
+// runs the fused cell of ./step.ts once per step on the rows still running. Parameter names,
+// their order, gate order and initialisation are PyTorch's, so state dicts move both ways.
 import { ShapeError, DTypeError, ValueError, fmt } from '../../errors.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { zeros } from '../../ops/creation.js';

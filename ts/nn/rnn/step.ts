@@ -1,19 +1,22 @@
 // One timestep of each recurrent cell, given the input half of the gates already projected
 // (`gx = x·W_ihᵀ + b_ih`, computed for all timesteps at once by the caller). Every module and
-// cell goes through these four functions only, so a fused kernel for one step can replace a
-// body here without touching the module logic. Gate orders are PyTorch's: LSTM (i, f, g, o),
+// cell goes through these four functions only. Each runs the fused cell kernel pair
+// (ts/ops/rnn.ts: the recurrent GEMM, every gate and the state update in one call, one autograd
+// node per step); only the LSTM with a projection (`projSize`) composes ops, since its state `h`
+// is narrower than the gates' hidden width. Gate orders are PyTorch's: LSTM (i, f, g, o),
 // GRU (r, z, n).
 import { Tensor } from '../../tensor/tensor.js';
+import { gruCell, lstmCell, rnnCell } from '../../ops/rnn.js';
 import { linear } from '../functional.js';
 
 /** h' = tanh(gx + h·W_hhᵀ + b_hh). */
 export function rnnTanhCellStep(gx: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | null): Tensor {
-  return gx.add(linear(h, wHh, bHh)).tanh();
+  return rnnCell(gx, h, wHh, bHh, 'tanh');
 }
 
 /** h' = relu(gx + h·W_hhᵀ + b_hh). */
 export function rnnReluCellStep(gx: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | null): Tensor {
-  return gx.add(linear(h, wHh, bHh)).relu();
+  return rnnCell(gx, h, wHh, bHh, 'relu');
 }
 
 /**
@@ -28,10 +31,11 @@ export function lstmCellStep(
   bHh: Tensor | null,
   wHr: Tensor | null = null,
 ): [Tensor, Tensor] {
+  if (wHr === null) return lstmCell(gx, h, c, wHh, bHh);
   const [i, f, g, o] = gx.add(linear(h, wHh, bHh)).chunk(4, 1);
   const c2 = f.sigmoid().mul(c).add(i.sigmoid().mul(g.tanh()));
   const h2 = o.sigmoid().mul(c2.tanh());
-  return [wHr ? linear(h2, wHr) : h2, c2];
+  return [linear(h2, wHr), c2];
 }
 
 /**
@@ -39,10 +43,5 @@ export function lstmCellStep(
  * where gh = h·W_hhᵀ + b_hh: b_hn stays inside the reset gate's product, as in PyTorch.
  */
 export function gruCellStep(gx: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | null): Tensor {
-  const [xr, xz, xn] = gx.chunk(3, 1);
-  const [hr, hz, hn] = linear(h, wHh, bHh).chunk(3, 1);
-  const r = xr.add(hr).sigmoid();
-  const z = xz.add(hz).sigmoid();
-  const n = xn.add(r.mul(hn)).tanh();
-  return n.add(z.mul(h.sub(n)));
+  return gruCell(gx, h, wHh, bHh);
 }
