@@ -612,3 +612,87 @@ describe('char-LSTM trained with Adam', () => {
     expect(losses[29]).toBeLessThan(losses[0]); // it learns
   });
 });
+
+describe('layer ops over a shrinking batch (batchSizes, the packed path)', () => {
+  // Rows sorted by length, as a packed batch: row b runs lengths[b] steps.
+  const lengths = [5, 4, 2, 1];
+  const batchSizes = [4, 3, 2, 2, 1];
+  const [T, B, I, H] = [5, 4, 3, 4];
+  const kinds = [
+    { name: 'lstmLayer', G: 4 },
+    { name: 'gruLayer', G: 3 },
+    { name: 'rnnLayer', G: 1 },
+  ] as const;
+
+  for (const { name, G } of kinds) {
+    it(`${name}: each row equals its own run (outputs, final states, every gradient)`, () => {
+      nb.manualSeed(3);
+      const leaf = (shape: number[]): Tensor => nb.randn(shape).mul(0.5).requiresGrad_();
+      const [x, h0, c0] = [leaf([T, B, I]), leaf([B, H]), leaf([B, H])];
+      const params = [leaf([G * H, I]), leaf([G * H, H]), leaf([G * H]), leaf([G * H])];
+      const wy = nb.randn([T, B, H]);
+      const [wh, wc] = [nb.randn([B, H]), nb.randn([B, H])];
+      const run = (xs: Tensor, h: Tensor, c: Tensor, opts: object): Tensor[] => {
+        const [wIh, wHh, bIh, bHh] = params;
+        if (name === 'lstmLayer') return nb.lstmLayer(xs, h, c, wIh, wHh, bIh, bHh, opts);
+        const f = name === 'gruLayer' ? nb.gruLayer : nb.rnnLayer;
+        return f(xs, h, wIh, wHh, bIh, bHh, opts);
+      };
+      const loss = (outs: Tensor[], rows: [number, number], steps: number): Tensor => {
+        const [y, hN, cN] = outs;
+        const pick = (w: Tensor): Tensor => w.narrow(0, rows[0], rows[1]);
+        let l = y.mul(wy.narrow(0, 0, steps).narrow(1, rows[0], rows[1])).sum();
+        l = l.add(hN.mul(pick(wh)).sum());
+        return cN ? l.add(cN.mul(pick(wc)).sum()) : l;
+      };
+      const all = [x, h0, c0, ...params];
+      const grads = (l: Tensor): number[][] =>
+        nb.autograd
+          .grad(l, all, { allowUnused: true })
+          .map((g, i) => (g ? Array.from(g.toArray()) : new Array<number>(all[i].size).fill(0)));
+
+      const outs = run(x, h0, c0, { batchSizes });
+      const packed = grads(loss(outs, [0, B], T));
+      const y = outs[0].toArray();
+      const expectedGrads = packed.map((g) => g.map(() => 0));
+      for (let b = 0; b < B; b++) {
+        const n = lengths[b];
+        const row = (t: Tensor): Tensor => t.narrow(t.ndim - 2, b, 1);
+        const own = run(row(x).narrow(0, 0, n), row(h0), row(c0), {});
+        // Outputs of the row's steps, and zeros after its end.
+        for (let t = 0; t < T; t++) {
+          const got = y.slice((t * B + b) * H, (t * B + b + 1) * H);
+          const want = t < n ? own[0].narrow(0, t, 1).toArray() : new Array<number>(H).fill(0);
+          assertClose(got, want, { rtol: 1e-5, atol: 1e-6 }, `${name} y[${t}][${b}]`);
+        }
+        assertClose(row(outs[1]).toArray(), own[1].toArray(), { rtol: 1e-5, atol: 1e-6 }, 'hN');
+        if (own[2])
+          assertClose(row(outs[2]).toArray(), own[2].toArray(), { rtol: 1e-5, atol: 1e-6 }, 'cN');
+        grads(loss(own, [b, 1], n)).forEach((g, i) =>
+          g.forEach((v, j) => (expectedGrads[i][j] += v)),
+        );
+      }
+      packed.forEach((g, i) =>
+        assertClose(g, expectedGrads[i], { rtol: 1e-4, atol: 1e-5 }, `${name} grad of input ${i}`),
+      );
+    });
+  }
+
+  it('rejects increasing batch sizes, a wrong count and reverse with a ValueError', () => {
+    const [x, h, w1, w2] = [
+      nb.zeros([3, 2, 1]),
+      nb.zeros([2, 1]),
+      nb.zeros([1, 1]),
+      nb.zeros([1, 1]),
+    ];
+    expect(() => nb.rnnLayer(x, h, w1, w2, null, null, { batchSizes: [2, 1, 2] })).toThrow(
+      /rnnLayer: batchSizes must be 3 non-increasing positive integers starting at batch 2; got \[2, 1, 2\]/,
+    );
+    expect(() => nb.rnnLayer(x, h, w1, w2, null, null, { batchSizes: [2, 1] })).toThrow(
+      nb.ValueError,
+    );
+    expect(() =>
+      nb.rnnLayer(x, h, w1, w2, null, null, { batchSizes: [2, 1, 1], reverse: true }),
+    ).toThrow(/without reverse/);
+  });
+});

@@ -238,6 +238,13 @@ export function rnnCell(
 export interface LstmLayerOptions {
   /** Run the sequence from its last step to its first (the backward direction of a BiLSTM). */
   reverse?: boolean;
+  /**
+   * Rows still running at each step, non-increasing from `batch` (a packed batch sorted by
+   * length, as `PackedSequence.batchSizes`): step t updates rows `[0, batchSizes[t])` only, the
+   * other rows of the output stay zero, and `hN` holds each row's state after its last step.
+   * Not with `reverse` (reverse each sequence in time instead).
+   */
+  batchSizes?: readonly number[];
 }
 
 export interface RnnLayerOptions extends LstmLayerOptions {
@@ -256,6 +263,8 @@ interface Layer {
   reverse: boolean;
   /** The time index of the s-th step run. */
   time: (s: number) => number;
+  /** Rows running at the s-th step run (0 past the end): `batch` unless `batchSizes` is given. */
+  rows: (s: number) => number;
 }
 
 /** Checks a layer's operands (`c0` only for the LSTM). */
@@ -269,8 +278,9 @@ function checkLayer(
   wHh: Tensor,
   bIh: Tensor | null,
   bHh: Tensor | null,
-  reverse: boolean,
+  opts: LstmLayerOptions,
 ): Layer {
+  const reverse = opts.reverse === true;
   const [batch, hidden] = checkCell(op, gates, null, h0, wHh, bHh, c0);
   for (const [name, t] of [
     ['x', x],
@@ -299,7 +309,22 @@ function checkLayer(
     );
   }
   const time = (s: number): number => (reverse ? T - 1 - s : s);
-  return { T, batch, hidden, input, G, reverse, time };
+  const sizes = opts.batchSizes;
+  if (sizes !== undefined) {
+    const ok =
+      !reverse &&
+      sizes.length === T &&
+      sizes[0] === batch &&
+      sizes.every((n, i) => Number.isInteger(n) && n >= 1 && (i === 0 || n <= sizes[i - 1]));
+    if (!ok) {
+      throw new ValueError(
+        `${op}: batchSizes must be ${T} non-increasing positive integers starting at batch ${batch}` +
+          `${reverse ? ', without reverse' : ''}; got [${sizes.join(', ')}]`,
+      );
+    }
+  }
+  const rows = (s: number): number => (s >= T ? 0 : sizes ? sizes[s] : batch);
+  return { T, batch, hidden, input, G, reverse, time, rows };
 }
 
 /** The input projection of all steps, `x · W_ihᵀ + b_ih` `[T, batch, G]`: one GEMM. */
@@ -357,12 +382,40 @@ function layerGrads(
   return { dx, dwIh, dwHh, biases };
 }
 
-/** `dH[t]`: the gradient reaching each step's output, `dy` plus `dhN` at the last step run. */
+/**
+ * Calls `f(s, lo, hi)` for each step run `s` at which rows `[lo, hi)` run their last step: the
+ * last step for every row, unless `batchSizes` shrinks the batch earlier.
+ */
+function eachLastStep(L: Layer, f: (s: number, lo: number, hi: number) => void): void {
+  for (let s = 0; s < L.T; s++) if (L.rows(s) > L.rows(s + 1)) f(s, L.rows(s + 1), L.rows(s));
+}
+
+/** Each row's state after its last step, from the per-step states `states` `[T, batch, H]`. */
+function lastStates(L: Layer, states: Tensor, out: Tensor): void {
+  const H = L.hidden;
+  eachLastStep(L, (s, lo, hi) => {
+    const from = (L.time(s) * L.batch + lo) * H;
+    copyStrided(states, from, out, lo * H, [(hi - lo) * H], [1], [1]);
+  });
+}
+
+/** `dH[t]`: the gradient reaching each step's output, `dy` plus `dhN` at each row's last step. */
 function outputGrads(L: Layer, dy: Tensor | null, dhN: Tensor | null): Tensor {
-  const BH = L.batch * L.hidden;
-  const dH = dy ? clone2(dy) : zerosF32([L.T, L.batch, L.hidden]);
-  if (dhN && BH > 0) wasm().add_inplace_f32(dH.ptr + 4 * L.time(L.T - 1) * BH, dhN.ptr, BH);
+  const H = L.hidden;
+  const dH = dy ? clone2(dy) : zerosF32([L.T, L.batch, H]);
+  if (dhN && H > 0) {
+    eachLastStep(L, (s, lo, hi) => {
+      const at = dH.ptr + 4 * (L.time(s) * L.batch + lo) * H;
+      wasm().add_inplace_f32(at, dhN.ptr + 4 * lo * H, (hi - lo) * H);
+    });
+  }
   return dH;
+}
+
+/** A layer's `[T, batch, H]` per-step output, zero-filled when rows stop before the end. */
+function outputBuffer(L: Layer): Tensor {
+  const shape = [L.T, L.batch, L.hidden];
+  return L.rows(L.T - 1) < L.batch ? zerosF32(shape) : Tensor.empty(shape, 'float32');
 }
 
 /** Disposes the backward's buffers that are not among the returned gradients. */
@@ -392,19 +445,18 @@ export function lstmLayer(
   opts: LstmLayerOptions = {},
 ): [Tensor, Tensor, Tensor] {
   const op = 'lstmLayer';
-  const L = checkLayer(op, 4, x, h0, c0, wIh, wHh, bIh, bHh, opts.reverse === true);
+  const L = checkLayer(op, 4, x, h0, c0, wIh, wHh, bIh, bHh, opts);
   const { T, batch, hidden, G, time } = L;
   const BH = batch * hidden;
   const core = wasm();
   const scratch = matmulScratch();
   const gx = project(L, x, wIh, bIh);
-  const y = Tensor.empty([T, batch, hidden], 'float32');
-  const cs = Tensor.empty([T, batch, hidden], 'float32');
+  const y = outputBuffer(L);
+  const cs = outputBuffer(L);
   const act = Tensor.empty([T, batch, G], 'float32');
   const pre = Tensor.empty([batch, G], 'float32');
   const hN = Tensor.empty([batch, hidden], 'float32');
   const cN = Tensor.empty([batch, hidden], 'float32');
-  const last = time(T - 1);
   if (BH > 0) {
     for (let s = 0; s < T; s++) {
       const t = time(s);
@@ -413,11 +465,11 @@ export function lstmLayer(
       core.lstm_cell_f32(
         ...[gx.ptr + 4 * t * batch * G, hPrev, cPrev, wHh.ptr, ptr(bHh)],
         ...[y.ptr + 4 * t * BH, cs.ptr + 4 * t * BH, act.ptr + 4 * t * batch * G, pre.ptr],
-        ...[batch, hidden, 0, batch, scratch],
+        ...[batch, hidden, 0, L.rows(s), scratch],
       );
     }
-    copyStrided(y, last * BH, hN, 0, [BH], [1], [1]);
-    copyStrided(cs, last * BH, cN, 0, [BH], [1], [1]);
+    lastStates(L, y, hN);
+    lastStates(L, cs, cN);
   }
   gx.dispose();
   pre.dispose();
@@ -442,10 +494,19 @@ export function lstmLayer(
           const cPrev = s === 0 ? c0.ptr : cs.ptr + 4 * time(s - 1) * BH;
           const dhPrev = s === 0 ? dh0.ptr : dH.ptr + 4 * time(s - 1) * BH;
           const dcOut = dcBufs[s % 2].ptr;
+          // Rows whose last step is s start from dcN (the buffer's rows there are still zero).
+          if (dcN && s < T - 1 && L.rows(s) > L.rows(s + 1)) {
+            const [lo, hi] = [L.rows(s + 1), L.rows(s)];
+            k.add_inplace_f32(
+              dcIn + 4 * lo * hidden,
+              dcN.ptr + 4 * lo * hidden,
+              (hi - lo) * hidden,
+            );
+          }
           k.lstm_cell_bwd_f32(
             ...[dH.ptr + 4 * t * BH, dcIn, act.ptr + 4 * t * batch * G, cPrev, cs.ptr + 4 * t * BH],
             ...[wHh.ptr, dgates.ptr + 4 * t * batch * G, dhPrev, dcOut],
-            ...[batch, hidden, 0, batch, s > 0 ? 1 : 0, sc],
+            ...[batch, hidden, 0, L.rows(s), s > 0 ? 1 : 0, sc],
           );
           dcIn = dcOut;
         }
@@ -490,13 +551,13 @@ export function gruLayer(
   opts: LstmLayerOptions = {},
 ): [Tensor, Tensor] {
   const op = 'gruLayer';
-  const L = checkLayer(op, 3, x, h0, null, wIh, wHh, bIh, bHh, opts.reverse === true);
+  const L = checkLayer(op, 3, x, h0, null, wIh, wHh, bIh, bHh, opts);
   const { T, batch, hidden, G, time } = L;
   const BH = batch * hidden;
   const core = wasm();
   const scratch = matmulScratch();
   const gx = project(L, x, wIh, bIh);
-  const y = Tensor.empty([T, batch, hidden], 'float32');
+  const y = outputBuffer(L);
   const act = Tensor.empty([T, batch, 4 * hidden], 'float32');
   const pre = Tensor.empty([batch, G], 'float32');
   const hN = Tensor.empty([batch, hidden], 'float32');
@@ -506,10 +567,10 @@ export function gruLayer(
       const t = time(s);
       core.gru_cell_f32(
         ...[gx.ptr + 4 * t * batch * G, hPrevOf(s), wHh.ptr, ptr(bHh), y.ptr + 4 * t * BH],
-        ...[act.ptr + 16 * t * BH, pre.ptr, batch, hidden, 0, batch, scratch],
+        ...[act.ptr + 16 * t * BH, pre.ptr, batch, hidden, 0, L.rows(s), scratch],
       );
     }
-    copyStrided(y, time(T - 1) * BH, hN, 0, [BH], [1], [1]);
+    lastStates(L, y, hN);
   }
   gx.dispose();
   pre.dispose();
@@ -533,9 +594,10 @@ export function gruLayer(
           k.gru_cell_bwd_f32(
             ...[dH.ptr + 4 * t * BH, act.ptr + 16 * t * BH, hPrevOf(s), wHh.ptr],
             ...[dgx.ptr + 4 * t * batch * G, dgh.ptr + 4 * t * batch * G, dhPrev.ptr],
-            ...[batch, hidden, 0, batch, sc],
+            ...[batch, hidden, 0, L.rows(s), sc],
           );
-          if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, BH);
+          const n = L.rows(s) * hidden;
+          if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, n);
         }
       }
       dH.dispose();
@@ -571,13 +633,13 @@ export function rnnLayer(
     throw new ValueError(`${op}: nonlinearity must be 'tanh' or 'relu', got '${String(nl)}'`);
   }
   const relu = nl === 'relu' ? 1 : 0;
-  const L = checkLayer(op, 1, x, h0, null, wIh, wHh, bIh, bHh, opts.reverse === true);
+  const L = checkLayer(op, 1, x, h0, null, wIh, wHh, bIh, bHh, opts);
   const { T, batch, hidden, time } = L;
   const BH = batch * hidden;
   const core = wasm();
   const scratch = matmulScratch();
   const gx = project(L, x, wIh, bIh);
-  const y = Tensor.empty([T, batch, hidden], 'float32');
+  const y = outputBuffer(L);
   const pre = Tensor.empty([batch, hidden], 'float32');
   const hN = Tensor.empty([batch, hidden], 'float32');
   const hPrevOf = (s: number): number => (s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH);
@@ -586,10 +648,10 @@ export function rnnLayer(
       const t = time(s);
       core.rnn_cell_f32(
         ...[gx.ptr + 4 * t * BH, hPrevOf(s), wHh.ptr, ptr(bHh), y.ptr + 4 * t * BH, pre.ptr],
-        ...[relu, batch, hidden, 0, batch, scratch],
+        ...[relu, batch, hidden, 0, L.rows(s), scratch],
       );
     }
-    copyStrided(y, time(T - 1) * BH, hN, 0, [BH], [1], [1]);
+    lastStates(L, y, hN);
   }
   gx.dispose();
   pre.dispose();
@@ -610,9 +672,10 @@ export function rnnLayer(
           const t = time(s);
           k.rnn_cell_bwd_f32(
             ...[dH.ptr + 4 * t * BH, y.ptr + 4 * t * BH, wHh.ptr, dpre.ptr + 4 * t * BH],
-            ...[dhPrev.ptr, relu, batch, hidden, 0, batch, sc],
+            ...[dhPrev.ptr, relu, batch, hidden, 0, L.rows(s), sc],
           );
-          if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, BH);
+          const n = L.rows(s) * hidden;
+          if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, n);
         }
       }
       dH.dispose();

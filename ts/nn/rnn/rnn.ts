@@ -1,12 +1,13 @@
 // nn.RNN / nn.LSTM / nn.GRU: per layer and direction, ONE matmul projects the inputs of all
-// timesteps (x·W_ihᵀ + b_ih), then the recurrent half runs one step at a time. A padded batch
-// (every sequence runs all steps) goes through the fused layer ops (nb.lstmLayer etc.: one
-// autograd node per layer and direction); a packed one, whose batch shrinks as sequences end,
-// runs the fused cell of ./step.ts once per step on the rows still running. Parameter names,
-// their order, gate order and initialisation are PyTorch's, so state dicts move both ways.
+// timesteps (x·W_ihᵀ + b_ih), then the recurrent half runs one step at a time, through the fused
+// layer ops (nb.lstmLayer etc.: one autograd node per layer and direction, one GEMM per weight
+// gradient). A packed batch is gathered into a padded block whose rows stop at their lengths
+// (`batchSizes`). Only the LSTM with a projection (`projSize`) steps through the cell functions of
+// ./step.ts. Parameter names, their order, gate order and initialisation are PyTorch's, so state
+// dicts move both ways unchanged.
 import { ShapeError, DTypeError, ValueError, fmt } from '../../errors.js';
 import { Tensor } from '../../tensor/tensor.js';
-import { zeros } from '../../ops/creation.js';
+import { tensor, zeros } from '../../ops/creation.js';
 import { cat, stack } from '../../ops/shape.js';
 import { indexSelect } from '../../ops/indexing.js';
 import { Module, Parameter, pyBool, pyFloat } from '../module.js';
@@ -267,23 +268,32 @@ export abstract class RNNBase extends Module {
     const wHr = this.param(`weight_hr${sfx}`);
     const T0 = batchSizes.length;
     const B0 = batchSizes[0] ?? 0;
-    if (wHr === null && T0 > 0 && batchSizes.every((n) => n === B0)) {
-      // Every sequence runs all steps (padded input): the fused layer kernels do the projection
-      // of all steps as one GEMM, one kernel call per step, and one GEMM per weight gradient.
-      const xs = x.reshape([T0, B0, x.shape[1]]);
+    if (wHr === null && T0 > 0) {
+      // The fused layer kernels: the projection of all steps as one GEMM, one kernel call per
+      // step, one GEMM per weight gradient. Padded input (every sequence runs all steps) goes in
+      // as it is. A packed batch that shrinks is gathered into a zero-padded [T, B] block (each
+      // sequence reversed in time for the reverse direction), runs forward on the rows still
+      // running at each step, and is gathered back.
+      const gather = batchSizes.every((n) => n === B0) ? null : packedGather(batchSizes, reverse);
+      const xs = gather ? indexSelect(cat([x, zeros([1, x.shape[1]])], 0), 0, gather.toPadded) : x;
+      const x3 = xs.reshape([T0, B0, x.shape[1]]);
+      const opts = gather ? { batchSizes } : { reverse };
       const [h0, c0] = init0;
-      const flat = (y: Tensor): Tensor => y.reshape([T0 * B0, y.shape[2]]);
+      const out = (y: Tensor): Tensor => {
+        const flat = y.reshape([T0 * B0, y.shape[2]]);
+        return gather ? indexSelect(flat, 0, gather.toPacked) : flat;
+      };
       if (this.mode === 'LSTM') {
-        const [y, hN, cN] = lstmLayer(xs, h0, c0 as Tensor, wIh, wHh, bIh, bHh, { reverse });
-        return [flat(y), [hN, cN]];
+        const [y, hN, cN] = lstmLayer(x3, h0, c0 as Tensor, wIh, wHh, bIh, bHh, opts);
+        return [out(y), [hN, cN]];
       }
       if (this.mode === 'GRU') {
-        const [y, hN] = gruLayer(xs, h0, wIh, wHh, bIh, bHh, { reverse });
-        return [flat(y), [hN, null]];
+        const [y, hN] = gruLayer(x3, h0, wIh, wHh, bIh, bHh, opts);
+        return [out(y), [hN, null]];
       }
       const nonlinearity = this.mode === 'RNN_TANH' ? 'tanh' : 'relu';
-      const [y, hN] = rnnLayer(xs, h0, wIh, wHh, bIh, bHh, { reverse, nonlinearity });
-      return [flat(y), [hN, null]];
+      const [y, hN] = rnnLayer(x3, h0, wIh, wHh, bIh, bHh, { ...opts, nonlinearity });
+      return [out(y), [hN, null]];
     }
     const gx = linear(x, wIh, bIh); // all timesteps in one matmul
     const offsets: number[] = [];
@@ -405,4 +415,36 @@ export class GRU extends RNNBase {
     const [y, h] = this.run(input, h0 ?? null, null);
     return [y, h];
   }
+}
+
+/**
+ * Index maps between packed rows (time-major, `batchSizes[t]` rows at step t) and a padded
+ * `[T, B]` block: `toPadded[t·B + b]` is the packed row read at padded step t of sequence b (the
+ * row past the end, N, for padding), `toPacked[r]` the padded row of packed row r. With `reverse`,
+ * each sequence's steps run last to first, so the forward kernels compute the reverse direction.
+ */
+function packedGather(
+  batchSizes: readonly number[],
+  reverse: boolean,
+): { toPadded: Tensor; toPacked: Tensor } {
+  const T = batchSizes.length;
+  const B = batchSizes[0];
+  const offsets: number[] = [];
+  let total = 0;
+  for (const n of batchSizes) {
+    offsets.push(total);
+    total += n;
+  }
+  const lengths = Array.from({ length: B }, (_, b) => batchSizes.filter((n) => n > b).length);
+  const toPadded = new Int32Array(T * B).fill(total);
+  const toPacked = new Int32Array(total);
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < batchSizes[t]; b++) {
+      const src = reverse ? lengths[b] - 1 - t : t;
+      toPadded[t * B + b] = offsets[src] + b;
+      toPacked[offsets[src] + b] = t * B + b;
+    }
+  }
+  const int = (a: Int32Array): Tensor => tensor(a, { dtype: 'int32' });
+  return { toPadded: int(toPadded), toPacked: int(toPacked) };
 }

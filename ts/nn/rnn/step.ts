@@ -1,6 +1,6 @@
-// One timestep of each recurrent cell, given the input half of the gates already projected
-// (`gx = x·W_ihᵀ + b_ih`, computed for all timesteps at once by the caller). Every module and
-// cell goes through these four functions only. Each runs the fused cell kernel pair
+// One timestep of each recurrent cell (nn.LSTMCell etc., and nn.LSTM with projSize), given the
+// input half of the gates already projected (`gx = x·W_ihᵀ + b_ih`, computed for all timesteps
+// at once by the caller). Each runs the fused cell kernel pair
 // (ts/ops/rnn.ts: the recurrent GEMM, every gate and the state update in one call, one autograd
 // node per step); only the LSTM with a projection (`projSize`) composes ops, since its state `h`
 // is narrower than the gates' hidden width. Gate orders are PyTorch's: LSTM (i, f, g, o),
