@@ -7,12 +7,12 @@
 // Data: Brown (examples/data/brown.mjs); every 20th sample is held out for validation.
 // Tokenizer: a byte-level BPE trained on the training split (examples/tokenizers/bpe.mjs, run
 // through @huggingface/tokenizers) or characters (--tokenizer char).
-// Model: token + position embeddings, pre-LN causal-attention blocks with a GELU MLP, a tied
-// head (examples/gpt/model.mjs). Training: AdamW (weight decay on 2-D weights only, as
+// Model: nn.GPT2LMHeadModel, small: token + position embeddings, pre-LN blocks of causal
+// attention and a GELU MLP, a head tied to the token embedding. Training: AdamW (weight decay on 2-D weights only, as
 // nanoGPT), linear warmup then cosine decay, gradient clipping at 1, gradient accumulation,
 // validation every --eval-every steps with early stopping, and a checkpoint (model, optimizer,
 // scheduler, RNG) after every validation, so --resume continues exactly where it stopped.
-// Sampling: temperature, top-k and top-p through a key/value cache (examples/gpt/generate.mjs).
+// Sampling: model.generate (temperature, top-k, top-p, key/value cache) via generate.mjs.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,8 +20,7 @@ import * as nb from 'nabla';
 import { loadBrown } from '../data/brown.mjs';
 import { loadTokenizer, saveTokenizerJson, toTokenizerJson, trainBPE } from '../tokenizers/bpe.mjs';
 import { CharTokenizer } from '../tokenizers/char.mjs';
-import { generate } from './generate.mjs';
-import { makeGPT } from './model.mjs';
+import { generateIds } from './generate.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -149,18 +148,24 @@ const valStarts = Array.from({ length: nVal }, (_, i) =>
 );
 
 // ------------------------------------------------------------------ model and optimizer
-const config = {
+const dropout = num('dropout');
+const config = new nb.nn.GPT2Config({
   vocabSize: V,
   nPositions: T,
   nEmbd: num('n-embd'),
   nLayer: num('n-layer'),
   nHead: num('n-head'),
-  dropout: num('dropout'),
-};
-const model = makeGPT(config);
+  residPdrop: dropout,
+  embdPdrop: dropout,
+  attnPdrop: dropout,
+});
+const model = new nb.nn.GPT2LMHeadModel(config);
 const params = model.parameters();
 const nParams = params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
-log(`${model.constructor.name}: ${JSON.stringify(config)}, ${nParams} parameters`);
+const { nEmbd, nLayer, nHead } = config;
+log(
+  `GPT2LMHeadModel: ${nLayer} layers, width ${nEmbd}, ${nHead} heads, context ${T}, ${nParams} parameters`,
+);
 
 // nanoGPT's rule: decay the 2-D weights (matmuls and embeddings), not biases or LayerNorm gains.
 const optimizer = new nb.optim.AdamW(
@@ -193,7 +198,10 @@ const save = () =>
 
 // ------------------------------------------------------------------ training
 const lossOf = (x, y) =>
-  nb.nn.functional.crossEntropy(model.forward(x).logits.reshape([-1, V]), y.reshape([-1]));
+  nb.nn.functional.crossEntropy(
+    model.forward(x, { useCache: false }).logits.reshape([-1, V]),
+    y.reshape([-1]),
+  );
 
 /** Mean validation loss in nats per token. */
 function validate() {
@@ -286,14 +294,14 @@ if (state.step !== stopAfter) {
       `${(state.seconds / 60).toFixed(1)} minutes of training`,
   );
   if (num('sample') > 0) {
+    model.eval();
     const opts = {
       maxNewTokens: num('sample'),
-      nPositions: T,
       temperature: num('temperature'),
       topK: num('top-k'),
       topP: num('top-p'),
     };
-    sample = tokenizer.decode(generate(model, Array.from(tokenizer.encode(args.prompt)), opts));
+    sample = tokenizer.decode(generateIds(model, Array.from(tokenizer.encode(args.prompt)), opts));
     log(
       `\nsample (temperature ${opts.temperature}, top-k ${opts.topK}, top-p ${opts.topP}):\n${sample}\n`,
     );
