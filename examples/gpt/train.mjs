@@ -1,17 +1,18 @@
 // Pretrain a small GPT from scratch on the Brown corpus, then sample from it.
 //
-//   npm run gpt                      (build, then this file with its defaults: ~15 minutes here)
+//   npm run gpt                      (build, then this file with its defaults: ~18 minutes here)
 //   node examples/gpt/train.mjs --tokenizer char --max-iters 300 --n-embd 64
 //   node examples/gpt/train.mjs --resume           (continue the run saved in --out)
 //
 // Data: Brown (examples/data/brown.mjs); every 20th sample is held out for validation.
 // Tokenizer: a byte-level BPE trained on the training split (examples/tokenizers/bpe.mjs, run
 // through @huggingface/tokenizers) or characters (--tokenizer char).
-// Model: nn.GPT2LMHeadModel, small: token + position embeddings, pre-LN blocks of causal
-// attention and a GELU MLP, a head tied to the token embedding. Training: AdamW (weight decay on 2-D weights only, as
-// nanoGPT), linear warmup then cosine decay, gradient clipping at 1, gradient accumulation,
-// validation every --eval-every steps with early stopping, and a checkpoint (model, optimizer,
-// scheduler, RNG) after every validation, so --resume continues exactly where it stopped.
+// Model: a small nn.GPT2LMHeadModel: token + position embeddings, pre-LN blocks of causal
+// attention and a GELU MLP, a head tied to the token embedding. Training: AdamW (weight decay
+// on 2-D weights only, as nanoGPT), linear warmup then cosine decay, gradient clipping at 1,
+// gradient accumulation, validation every --eval-every steps with early stopping, and a
+// checkpoint (model, optimizer, scheduler, RNG) after every validation, so --resume continues
+// exactly where it stopped.
 // Sampling: model.generate (temperature, top-k, top-p, key/value cache) via generate.mjs.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
