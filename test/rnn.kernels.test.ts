@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as nb from '../ts/index.js';
+import { layerTuning } from '../ts/ops/rnn.js';
 
 beforeAll(async () => {
   await nb.init();
@@ -261,29 +262,38 @@ function lstmLayerRef(
   return [nb.stack(ys, 0), h, c];
 }
 
+// Batches of 3 take the GEMM's unpacked path, 6 rows its packed one (W_hh packed once per pass).
+const LAYER_SIZES: [number, number][] = [
+  [3, 6],
+  [6, 9],
+];
+
 describe('lstmLayer', () => {
   for (const reverse of [false, true]) {
-    it(`equals the composition over 50 steps${reverse ? ' (reverse)' : ''}, all outputs and gradients`, () => {
-      nb.manualSeed(reverse ? 11 : 12);
-      const [T_, B, I, H] = [50, 3, 5, 6];
-      const ins = [
-        leaf([T_, B, I]),
-        leaf([B, H]),
-        leaf([B, H]),
-        leaf([4 * H, I], 0.4),
-        leaf([4 * H, H], 0.4),
-        leaf([4 * H], 0.4),
-        leaf([4 * H], 0.4),
-      ];
-      const [x, h0, c0, wIh, wHh, bIh, bHh] = ins;
-      const r = compare(
-        ins,
-        () => nb.lstmLayer(x, h0, c0, wIh, wHh, bIh, bHh, { reverse }),
-        () => lstmLayerRef(x, h0, c0, wIh, wHh, bIh, bHh, reverse),
-      );
-      expect(r.fwd).toBeLessThan(1e-6);
-      expect(r.grad).toBeLessThan(1e-5);
-    });
+    it.each(LAYER_SIZES)(
+      `equals the composition over 50 steps${reverse ? ' (reverse)' : ''}, all outputs and gradients (batch %i, hidden %i)`,
+      (B, H) => {
+        nb.manualSeed(reverse ? 11 : 12);
+        const [T_, I] = [50, 5];
+        const ins = [
+          leaf([T_, B, I]),
+          leaf([B, H]),
+          leaf([B, H]),
+          leaf([4 * H, I], 0.4),
+          leaf([4 * H, H], 0.4),
+          leaf([4 * H], 0.4),
+          leaf([4 * H], 0.4),
+        ];
+        const [x, h0, c0, wIh, wHh, bIh, bHh] = ins;
+        const r = compare(
+          ins,
+          () => nb.lstmLayer(x, h0, c0, wIh, wHh, bIh, bHh, { reverse }),
+          () => lstmLayerRef(x, h0, c0, wIh, wHh, bIh, bHh, reverse),
+        );
+        expect(r.fwd).toBeLessThan(1e-6);
+        expect(r.grad).toBeLessThan(1e-5);
+      },
+    );
   }
 
   it('without biases, with only hN used', () => {
@@ -434,31 +444,34 @@ describe('gruLayer and rnnLayer', () => {
   ] as const;
   for (const [kind, gates] of kinds) {
     for (const reverse of [false, true]) {
-      it(`${kind}: equals the composition over 50 steps${reverse ? ' (reverse)' : ''}`, () => {
-        nb.manualSeed(gates * 7 + (reverse ? 1 : 0) + kind.length);
-        const [T_, B, I, H] = [50, 3, 5, 6];
-        const G = gates * H;
-        const ins = [
-          leaf([T_, B, I]),
-          leaf([B, H]),
-          leaf([G, I], 0.4),
-          leaf([G, H], 0.4),
-          leaf([G], 0.4),
-          leaf([G], 0.4),
-        ];
-        const [x, h0, wIh, wHh, bIh, bHh] = ins;
-        const fused = () =>
-          kind === 'gru'
-            ? nb.gruLayer(x, h0, wIh, wHh, bIh, bHh, { reverse })
-            : nb.rnnLayer(x, h0, wIh, wHh, bIh, bHh, { reverse, nonlinearity: kind });
-        const step =
-          kind === 'gru'
-            ? (gx: T, h: T) => gruRef(gx, h, wHh, bHh)
-            : (gx: T, h: T) => rnnRef(gx, h, wHh, bHh, kind);
-        const r = compare(ins, fused, () => seqRef(step, x, h0, wIh, bIh, reverse));
-        expect(r.fwd).toBeLessThan(1e-6);
-        expect(r.grad).toBeLessThan(1e-5);
-      });
+      it.each(LAYER_SIZES)(
+        `${kind}: equals the composition over 50 steps${reverse ? ' (reverse)' : ''} (batch %i, hidden %i)`,
+        (B, H) => {
+          nb.manualSeed(gates * 7 + (reverse ? 1 : 0) + kind.length);
+          const [T_, I] = [50, 5];
+          const G = gates * H;
+          const ins = [
+            leaf([T_, B, I]),
+            leaf([B, H]),
+            leaf([G, I], 0.4),
+            leaf([G, H], 0.4),
+            leaf([G], 0.4),
+            leaf([G], 0.4),
+          ];
+          const [x, h0, wIh, wHh, bIh, bHh] = ins;
+          const fused = () =>
+            kind === 'gru'
+              ? nb.gruLayer(x, h0, wIh, wHh, bIh, bHh, { reverse })
+              : nb.rnnLayer(x, h0, wIh, wHh, bIh, bHh, { reverse, nonlinearity: kind });
+          const step =
+            kind === 'gru'
+              ? (gx: T, h: T) => gruRef(gx, h, wHh, bHh)
+              : (gx: T, h: T) => rnnRef(gx, h, wHh, bHh, kind);
+          const r = compare(ins, fused, () => seqRef(step, x, h0, wIh, bIh, reverse));
+          expect(r.fwd).toBeLessThan(1e-6);
+          expect(r.grad).toBeLessThan(1e-5);
+        },
+      );
     }
   }
 
@@ -563,6 +576,76 @@ const CASES: Record<string, (a: Record<string, T>) => Record<string, T>> = {
     return { y, hN, cN };
   },
 };
+
+describe('W_hh packed once per layer pass', () => {
+  // 6 rows run the GEMM's packed path; hidden 9 leaves partial panels in both layouts; the
+  // shrinking batch ends on steps of fewer than 4 rows, which stream W_hh unpacked.
+  const [T_, B, I, H] = [7, 6, 5, 9];
+  const opts = [{}, { reverse: true }, { batchSizes: [6, 6, 5, 4, 3, 2, 1] }];
+  const kinds = [
+    ['lstm', 4],
+    ['gru', 3],
+    ['tanh', 1],
+    ['relu', 1],
+  ] as const;
+  const bits = (t: T | null): number[] => {
+    if (t === null) throw new Error('missing gradient');
+    return Array.from(new Uint32Array(Float32Array.from(t.toArray()).buffer));
+  };
+
+  for (const [kind, gates] of kinds) {
+    for (const o of opts) {
+      it(`${kind} ${JSON.stringify(o)}: outputs and every gradient are the same bits as packing per step`, () => {
+        nb.manualSeed(40 + gates);
+        const G = gates * H;
+        const ins = [
+          leaf([T_, B, I]),
+          leaf([B, H]),
+          leaf([B, H]),
+          leaf([G, I], 0.4),
+          leaf([G, H], 0.4),
+          leaf([G], 0.4),
+          leaf([G], 0.4),
+        ];
+        const [x, h0, c0, wIh, wHh, bIh, bHh] = ins;
+        const weights = outsWeights(kind === 'lstm' ? 3 : 2, T_, B, H);
+        const run = (prepack: boolean): number[][] => {
+          layerTuning.prepackWhh = prepack;
+          try {
+            return nb.tidy(() => {
+              const outs =
+                kind === 'lstm'
+                  ? nb.lstmLayer(x, h0, c0, wIh, wHh, bIh, bHh, o)
+                  : kind === 'gru'
+                    ? nb.gruLayer(x, h0, wIh, wHh, bIh, bHh, o)
+                    : nb.rnnLayer(x, h0, wIh, wHh, bIh, bHh, { ...o, nonlinearity: kind });
+              let loss = nb.tensor(0);
+              outs.forEach((t, i) => (loss = loss.add(t.mul(weights[i]).sum())));
+              const used = kind === 'lstm' ? ins : ins.filter((t) => t !== c0);
+              const grads = nb.autograd.grad(loss, used);
+              return [...outs, ...grads].map(bits);
+            });
+          } finally {
+            layerTuning.prepackWhh = true;
+          }
+        };
+        const packedOnce = run(true);
+        const perStep = run(false);
+        expect(packedOnce.length).toBe(kind === 'lstm' ? 10 : 8);
+        packedOnce.forEach((got, i) => expect(got, `output/gradient ${i}`).toEqual(perStep[i]));
+      });
+    }
+  }
+});
+
+/** Fixed random weights for a layer's outputs `[T, B, H]`, then `[B, H]` for each final state. */
+function outsWeights(n: number, steps: number, batch: number, hidden: number): T[] {
+  nb.manualSeed(77);
+  return [
+    nb.randn([steps, batch, hidden]),
+    ...Array.from({ length: n - 1 }, () => nb.randn([batch, hidden])),
+  ];
+}
 
 describe('PyTorch fixtures (scripts/fixtures/make_rnn_kernel_fixtures.py)', () => {
   it('has an expression for every case', () => {

@@ -15,7 +15,7 @@
 // buffers of the stated lengths). Descriptor-heavy kernels take many scalar arguments by design.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 
-use crate::kernels::{copy, elementwise, index, matmul, reduce, rng, softmax};
+use crate::kernels::{copy, elementwise, index, matmul, reduce, rng, rnn, softmax};
 use core::slice::{from_raw_parts, from_raw_parts_mut};
 
 /// Largest rank a strided kernel accepts (TypeScript merges contiguous dims first).
@@ -1418,6 +1418,38 @@ pub unsafe extern "C" fn shuffle_i32(u: usize, out: usize, n: usize) {
 }
 
 // ---------------------------------------------------------------- recurrent cells
+//
+// Every cell kernel takes `w_hh_packed`: W_hh's GEMM panels from `rnn_pack_w_hh_f32` (the
+// forward layout for the forward kernels, the backward layout for the `_bwd` ones), or 0 to
+// pack per call. A layer packs once per pass; the results are the same bits either way.
+
+/// Floats `rnn_pack_w_hh_f32` writes for a `[gates * hidden, hidden]` W_hh, in the forward
+/// layout (`backward == 0`) or the backward's.
+#[no_mangle]
+pub extern "C" fn rnn_w_hh_packed_len(gates: usize, hidden: usize, backward: u32) -> usize {
+    rnn::w_hh_packed_len(gates * hidden, hidden, backward != 0)
+}
+
+/// Packs W_hh (`[gates * hidden, hidden]`) into `packed` (`rnn_w_hh_packed_len` floats) in the
+/// layout the cell kernels' `w_hh_packed` reads: the forward's (`backward == 0`) or the
+/// backward's.
+#[no_mangle]
+pub unsafe extern "C" fn rnn_pack_w_hh_f32(
+    w_hh: usize,
+    gates: usize,
+    hidden: usize,
+    backward: u32,
+    packed: usize,
+) {
+    let (g, bwd) = (gates * hidden, backward != 0);
+    rnn::pack_w_hh_f32(
+        src!(f32, w_hh, g * hidden),
+        g,
+        hidden,
+        bwd,
+        dst!(f32, packed, rnn::w_hh_packed_len(g, hidden, bwd)),
+    )
+}
 
 /// One LSTM step for batch rows `begin..end` (kernels/rnn.rs): `gx` `[batch, 4H]` (input
 /// projection with `b_ih` added), `h_prev`, `c_prev` `[batch, H]`, `w_hh` `[4H, H]`, `b_hh` `4H`
@@ -1429,6 +1461,7 @@ pub unsafe extern "C" fn lstm_cell_f32(
     h_prev: usize,
     c_prev: usize,
     w_hh: usize,
+    w_hh_packed: usize,
     b_hh: usize,
     h: usize,
     c: usize,
@@ -1441,11 +1474,12 @@ pub unsafe extern "C" fn lstm_cell_f32(
     scratch: usize,
 ) {
     let (bh, g) = (batch * hidden, 4 * hidden);
-    crate::kernels::rnn::lstm_cell_f32(
+    rnn::lstm_cell_f32(
         src!(f32, gx, batch * g),
         src!(f32, h_prev, bh),
         src!(f32, c_prev, bh),
         src!(f32, w_hh, g * hidden),
+        maybe_f32(w_hh_packed, rnn::w_hh_packed_len(g, hidden, false)),
         maybe_f32(b_hh, g),
         dst!(f32, h, bh),
         dst!(f32, c, bh),
@@ -1470,6 +1504,7 @@ pub unsafe extern "C" fn lstm_cell_bwd_f32(
     c_prev: usize,
     c: usize,
     w_hh: usize,
+    w_hh_packed: usize,
     dgates: usize,
     dh_prev: usize,
     dc_prev: usize,
@@ -1481,13 +1516,14 @@ pub unsafe extern "C" fn lstm_cell_bwd_f32(
     scratch: usize,
 ) {
     let (bh, g) = (batch * hidden, 4 * hidden);
-    crate::kernels::rnn::lstm_cell_bwd_f32(
+    rnn::lstm_cell_bwd_f32(
         maybe_f32(dh, bh),
         maybe_f32(dc, bh),
         src!(f32, act, batch * g),
         src!(f32, c_prev, bh),
         src!(f32, c, bh),
         src!(f32, w_hh, g * hidden),
+        maybe_f32(w_hh_packed, rnn::w_hh_packed_len(g, hidden, true)),
         dst!(f32, dgates, batch * g),
         dst!(f32, dh_prev, bh),
         dst!(f32, dc_prev, bh),
@@ -1507,6 +1543,7 @@ pub unsafe extern "C" fn gru_cell_f32(
     gx: usize,
     h_prev: usize,
     w_hh: usize,
+    w_hh_packed: usize,
     b_hh: usize,
     h: usize,
     act: usize,
@@ -1518,10 +1555,11 @@ pub unsafe extern "C" fn gru_cell_f32(
     scratch: usize,
 ) {
     let (bh, g) = (batch * hidden, 3 * hidden);
-    crate::kernels::rnn::gru_cell_f32(
+    rnn::gru_cell_f32(
         src!(f32, gx, batch * g),
         src!(f32, h_prev, bh),
         src!(f32, w_hh, g * hidden),
+        maybe_f32(w_hh_packed, rnn::w_hh_packed_len(g, hidden, false)),
         maybe_f32(b_hh, g),
         dst!(f32, h, bh),
         dst!(f32, act, 4 * bh),
@@ -1542,6 +1580,7 @@ pub unsafe extern "C" fn gru_cell_bwd_f32(
     act: usize,
     h_prev: usize,
     w_hh: usize,
+    w_hh_packed: usize,
     dgx: usize,
     dgh: usize,
     dh_prev: usize,
@@ -1552,11 +1591,12 @@ pub unsafe extern "C" fn gru_cell_bwd_f32(
     scratch: usize,
 ) {
     let (bh, g) = (batch * hidden, 3 * hidden);
-    crate::kernels::rnn::gru_cell_bwd_f32(
+    rnn::gru_cell_bwd_f32(
         src!(f32, dh, bh),
         src!(f32, act, 4 * bh),
         src!(f32, h_prev, bh),
         src!(f32, w_hh, g * hidden),
+        maybe_f32(w_hh_packed, rnn::w_hh_packed_len(g, hidden, true)),
         dst!(f32, dgx, batch * g),
         dst!(f32, dgh, batch * g),
         dst!(f32, dh_prev, bh),
@@ -1575,6 +1615,7 @@ pub unsafe extern "C" fn rnn_cell_f32(
     gx: usize,
     h_prev: usize,
     w_hh: usize,
+    w_hh_packed: usize,
     b_hh: usize,
     h: usize,
     pre: usize,
@@ -1586,10 +1627,11 @@ pub unsafe extern "C" fn rnn_cell_f32(
     scratch: usize,
 ) {
     let bh = batch * hidden;
-    crate::kernels::rnn::rnn_cell_f32(
+    rnn::rnn_cell_f32(
         src!(f32, gx, bh),
         src!(f32, h_prev, bh),
         src!(f32, w_hh, hidden * hidden),
+        maybe_f32(w_hh_packed, rnn::w_hh_packed_len(hidden, hidden, false)),
         maybe_f32(b_hh, hidden),
         dst!(f32, h, bh),
         dst!(f32, pre, bh),
@@ -1608,6 +1650,7 @@ pub unsafe extern "C" fn rnn_cell_bwd_f32(
     dh: usize,
     h: usize,
     w_hh: usize,
+    w_hh_packed: usize,
     dpre: usize,
     dh_prev: usize,
     relu: u32,
@@ -1618,10 +1661,11 @@ pub unsafe extern "C" fn rnn_cell_bwd_f32(
     scratch: usize,
 ) {
     let bh = batch * hidden;
-    crate::kernels::rnn::rnn_cell_bwd_f32(
+    rnn::rnn_cell_bwd_f32(
         src!(f32, dh, bh),
         src!(f32, h, bh),
         src!(f32, w_hh, hidden * hidden),
+        maybe_f32(w_hh_packed, rnn::w_hh_packed_len(hidden, hidden, true)),
         dst!(f32, dpre, bh),
         dst!(f32, dh_prev, bh),
         relu != 0,

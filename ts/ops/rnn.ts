@@ -7,9 +7,12 @@
 // The backward kernels return the gradient of the pre-activation gates; the weight gradients
 // are GEMMs over them (`dW_hh = dgatesᵀ · h_prev`), so a layer computes each as one GEMM over
 // all steps instead of T small ones.
+//
+// W_hh is constant over a sequence, so a layer packs its GEMM panels once per pass (`packWhh`)
+// instead of every step re-packing them; a single cell passes 0 and the kernel packs per call.
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
-import { matmulScratch } from '../wasm/heap.js';
+import { matmulScratch, unsigned } from '../wasm/heap.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, recordMulti } from '../autograd/node.js';
 import { copyStrided } from './copy.js';
@@ -77,6 +80,26 @@ function weightGrads(
   return [gw, gb];
 }
 
+/**
+ * Whether the layer ops pack W_hh once per pass. Both settings give the same bits (the test
+ * of that, and before/after profiles, turn it off); not part of the public API.
+ */
+export const layerTuning = { prepackWhh: true };
+
+/**
+ * W_hh `[gates·H, H]` packed for the cell kernels' forward (`backward` false) or backward GEMM,
+ * or null (per-call packing) when the layer has no rows or prepacking is off. The caller
+ * disposes it after the step loop.
+ */
+function packWhh(wHh: Tensor, gates: number, hidden: number, backward: boolean): Tensor | null {
+  if (!layerTuning.prepackWhh || wHh.size === 0) return null;
+  const core = wasm();
+  const b = backward ? 1 : 0;
+  const packed = Tensor.empty([unsigned(core.rnn_w_hh_packed_len(gates, hidden, b))], 'float32');
+  core.rnn_pack_w_hh_f32(wHh.ptr, gates, hidden, b, packed.ptr);
+  return packed;
+}
+
 function zerosF32(shape: number[]): Tensor {
   const t = Tensor.empty(shape, 'float32');
   wasm().fill_u32(t.ptr, t.size, 0);
@@ -103,7 +126,7 @@ export function lstmCell(
   const core = wasm();
   if (batch * hidden > 0) {
     core.lstm_cell_f32(
-      ...[gatesX.ptr, h.ptr, c.ptr, wHh.ptr, ptr(bHh), hOut.ptr, cOut.ptr, act.ptr, pre.ptr],
+      ...[gatesX.ptr, h.ptr, c.ptr, wHh.ptr, 0, ptr(bHh), hOut.ptr, cOut.ptr, act.ptr, pre.ptr],
       ...[batch, hidden, 0, batch, matmulScratch()],
     );
   }
@@ -119,7 +142,7 @@ export function lstmCell(
       const dcPrev = Tensor.empty([batch, hidden], 'float32');
       if (batch * hidden > 0) {
         wasm().lstm_cell_bwd_f32(
-          ...[ptr(dh), ptr(dc), act.ptr, c.ptr, cOut.ptr, wHh.ptr, dgates.ptr, dhPrev.ptr],
+          ...[ptr(dh), ptr(dc), act.ptr, c.ptr, cOut.ptr, wHh.ptr, 0, dgates.ptr, dhPrev.ptr],
           ...[dcPrev.ptr, batch, hidden, 0, batch, 0, matmulScratch()],
         );
       }
@@ -151,7 +174,7 @@ export function gruCell(gatesX: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | nu
   const pre = Tensor.empty([batch, 3 * hidden], 'float32');
   if (batch * hidden > 0) {
     wasm().gru_cell_f32(
-      ...[gatesX.ptr, h.ptr, wHh.ptr, ptr(bHh), hOut.ptr, act.ptr, pre.ptr],
+      ...[gatesX.ptr, h.ptr, wHh.ptr, 0, ptr(bHh), hOut.ptr, act.ptr, pre.ptr],
       ...[batch, hidden, 0, batch, matmulScratch()],
     );
   }
@@ -167,7 +190,7 @@ export function gruCell(gatesX: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | nu
       const dhPrev = Tensor.empty([batch, hidden], 'float32');
       if (batch * hidden > 0) {
         wasm().gru_cell_bwd_f32(
-          ...[dh.ptr, act.ptr, h.ptr, wHh.ptr, dgx.ptr, dgh.ptr, dhPrev.ptr],
+          ...[dh.ptr, act.ptr, h.ptr, wHh.ptr, 0, dgx.ptr, dgh.ptr, dhPrev.ptr],
           ...[batch, hidden, 0, batch, matmulScratch()],
         );
       }
@@ -207,7 +230,7 @@ export function rnnCell(
   const pre = Tensor.empty([batch, hidden], 'float32');
   if (batch * hidden > 0) {
     wasm().rnn_cell_f32(
-      ...[gatesX.ptr, h.ptr, wHh.ptr, ptr(bHh), hOut.ptr, pre.ptr, relu],
+      ...[gatesX.ptr, h.ptr, wHh.ptr, 0, ptr(bHh), hOut.ptr, pre.ptr, relu],
       ...[batch, hidden, 0, batch, matmulScratch()],
     );
   }
@@ -222,7 +245,7 @@ export function rnnCell(
       const dhPrev = Tensor.empty([batch, hidden], 'float32');
       if (batch * hidden > 0) {
         wasm().rnn_cell_bwd_f32(
-          ...[dh.ptr, hOut.ptr, wHh.ptr, dpre.ptr, dhPrev.ptr, relu],
+          ...[dh.ptr, hOut.ptr, wHh.ptr, 0, dpre.ptr, dhPrev.ptr, relu],
           ...[batch, hidden, 0, batch, matmulScratch()],
         );
       }
@@ -458,16 +481,18 @@ export function lstmLayer(
   const hN = Tensor.empty([batch, hidden], 'float32');
   const cN = Tensor.empty([batch, hidden], 'float32');
   if (BH > 0) {
+    const packed = packWhh(wHh, 4, hidden, false);
     for (let s = 0; s < T; s++) {
       const t = time(s);
       const hPrev = s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH;
       const cPrev = s === 0 ? c0.ptr : cs.ptr + 4 * time(s - 1) * BH;
       core.lstm_cell_f32(
-        ...[gx.ptr + 4 * t * batch * G, hPrev, cPrev, wHh.ptr, ptr(bHh)],
+        ...[gx.ptr + 4 * t * batch * G, hPrev, cPrev, wHh.ptr, ptr(packed), ptr(bHh)],
         ...[y.ptr + 4 * t * BH, cs.ptr + 4 * t * BH, act.ptr + 4 * t * batch * G, pre.ptr],
         ...[batch, hidden, 0, L.rows(s), scratch],
       );
     }
+    packed?.dispose();
     lastStates(L, y, hN);
     lastStates(L, cs, cN);
   }
@@ -489,6 +514,7 @@ export function lstmLayer(
       const dcBufs = [zerosF32([batch, hidden]), zerosF32([batch, hidden])];
       let dcIn = ptr(dcN);
       if (BH > 0) {
+        const packed = packWhh(wHh, 4, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
           const t = time(s);
           const cPrev = s === 0 ? c0.ptr : cs.ptr + 4 * time(s - 1) * BH;
@@ -505,11 +531,12 @@ export function lstmLayer(
           }
           k.lstm_cell_bwd_f32(
             ...[dH.ptr + 4 * t * BH, dcIn, act.ptr + 4 * t * batch * G, cPrev, cs.ptr + 4 * t * BH],
-            ...[wHh.ptr, dgates.ptr + 4 * t * batch * G, dhPrev, dcOut],
+            ...[wHh.ptr, ptr(packed), dgates.ptr + 4 * t * batch * G, dhPrev, dcOut],
             ...[batch, hidden, 0, L.rows(s), s > 0 ? 1 : 0, sc],
           );
           dcIn = dcOut;
         }
+        packed?.dispose();
       }
       dH.dispose();
       dcBufs[1].dispose();
@@ -563,13 +590,16 @@ export function gruLayer(
   const hN = Tensor.empty([batch, hidden], 'float32');
   const hPrevOf = (s: number): number => (s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH);
   if (BH > 0) {
+    const packed = packWhh(wHh, 3, hidden, false);
     for (let s = 0; s < T; s++) {
       const t = time(s);
       core.gru_cell_f32(
-        ...[gx.ptr + 4 * t * batch * G, hPrevOf(s), wHh.ptr, ptr(bHh), y.ptr + 4 * t * BH],
-        ...[act.ptr + 16 * t * BH, pre.ptr, batch, hidden, 0, L.rows(s), scratch],
+        ...[gx.ptr + 4 * t * batch * G, hPrevOf(s), wHh.ptr, ptr(packed), ptr(bHh)],
+        ...[y.ptr + 4 * t * BH, act.ptr + 16 * t * BH, pre.ptr, batch, hidden, 0, L.rows(s)],
+        scratch,
       );
     }
+    packed?.dispose();
     lastStates(L, y, hN);
   }
   gx.dispose();
@@ -589,16 +619,18 @@ export function gruLayer(
       // The kernel writes dh_prev (not accumulates), so it lands here and is added on.
       const dhPrev = zerosF32([batch, hidden]);
       if (BH > 0) {
+        const packed = packWhh(wHh, 3, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
           const t = time(s);
           k.gru_cell_bwd_f32(
-            ...[dH.ptr + 4 * t * BH, act.ptr + 16 * t * BH, hPrevOf(s), wHh.ptr],
+            ...[dH.ptr + 4 * t * BH, act.ptr + 16 * t * BH, hPrevOf(s), wHh.ptr, ptr(packed)],
             ...[dgx.ptr + 4 * t * batch * G, dgh.ptr + 4 * t * batch * G, dhPrev.ptr],
             ...[batch, hidden, 0, L.rows(s), sc],
           );
           const n = L.rows(s) * hidden;
           if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, n);
         }
+        packed?.dispose();
       }
       dH.dispose();
       const w = layerGrads(L, x, h0, y, wIh, wHh, bIh, bHh, dgx, dgh);
@@ -644,13 +676,15 @@ export function rnnLayer(
   const hN = Tensor.empty([batch, hidden], 'float32');
   const hPrevOf = (s: number): number => (s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH);
   if (BH > 0) {
+    const packed = packWhh(wHh, 1, hidden, false);
     for (let s = 0; s < T; s++) {
       const t = time(s);
       core.rnn_cell_f32(
-        ...[gx.ptr + 4 * t * BH, hPrevOf(s), wHh.ptr, ptr(bHh), y.ptr + 4 * t * BH, pre.ptr],
-        ...[relu, batch, hidden, 0, L.rows(s), scratch],
+        ...[gx.ptr + 4 * t * BH, hPrevOf(s), wHh.ptr, ptr(packed), ptr(bHh), y.ptr + 4 * t * BH],
+        ...[pre.ptr, relu, batch, hidden, 0, L.rows(s), scratch],
       );
     }
+    packed?.dispose();
     lastStates(L, y, hN);
   }
   gx.dispose();
@@ -668,15 +702,17 @@ export function rnnLayer(
       const dH = outputGrads(L, dy, dhN);
       const dhPrev = zerosF32([batch, hidden]);
       if (BH > 0) {
+        const packed = packWhh(wHh, 1, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
           const t = time(s);
           k.rnn_cell_bwd_f32(
-            ...[dH.ptr + 4 * t * BH, y.ptr + 4 * t * BH, wHh.ptr, dpre.ptr + 4 * t * BH],
-            ...[dhPrev.ptr, relu, batch, hidden, 0, L.rows(s), sc],
+            ...[dH.ptr + 4 * t * BH, y.ptr + 4 * t * BH, wHh.ptr, ptr(packed)],
+            ...[dpre.ptr + 4 * t * BH, dhPrev.ptr, relu, batch, hidden, 0, L.rows(s), sc],
           );
           const n = L.rows(s) * hidden;
           if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, n);
         }
+        packed?.dispose();
       }
       dH.dispose();
       const w = layerGrads(L, x, h0, y, wIh, wHh, bIh, bHh, dpre, dpre);

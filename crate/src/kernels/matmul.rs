@@ -8,6 +8,11 @@
 //!
 //! Vector-matrix and matrix-vector shapes (a handful of rows, or one column) skip packing, which
 //! would cost as much as the product, and stream the operands in place instead.
+//!
+//! A B operand reused by many products (a recurrent layer's `W_hh`, one product per timestep)
+//! can be packed once with `pack_b_f32` into the caller's buffer and passed to
+//! `matmul_prepacked_f32`: the panels are the bytes `blocked` would pack, read in the same
+//! order, so the result is bitwise the same as `matmul_f32`'s.
 
 use crate::simd::F32x4;
 
@@ -50,6 +55,72 @@ pub fn matmul_f32(
     accumulate: bool,
     scratch: &mut [f32],
 ) {
+    matmul_prepacked_f32(
+        a,
+        b,
+        &[],
+        c,
+        m,
+        k,
+        n,
+        a_strides,
+        b_strides,
+        accumulate,
+        scratch,
+    );
+}
+
+/// Floats `pack_b_f32` writes for a `k×n` B: whole `NR`-wide micro-panels, `k` deep.
+pub const fn packed_b_len(k: usize, n: usize) -> usize {
+    round_up(n, NR) * k
+}
+
+/// Packs all of B (`k×n`, strides as in `matmul_f32`) into `dst` (`packed_b_len(k, n)`
+/// floats) in the order the blocked product reads it: `NC`-column blocks, each cut into
+/// `KC`-deep slices of micro-panels. Block `jc`'s slice `pc` starts at
+/// `jc * k + round_up(nc, NR) * pc` (`nc` the block's width).
+pub fn pack_b_f32(b: &[f32], k: usize, n: usize, b_strides: [usize; 2], dst: &mut [f32]) {
+    debug_assert!(dst.len() >= packed_b_len(k, n));
+    if k == 0 || n == 0 {
+        return;
+    }
+    debug_assert!(b.len() > (k - 1) * b_strides[0] + (n - 1) * b_strides[1]);
+    let b = View {
+        data: b,
+        rs: b_strides[0],
+        cs: b_strides[1],
+    };
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack_b(&b, pc, kc, jc, nc, &mut dst[packed_at(k, jc, nc, pc)..]);
+        }
+    }
+}
+
+/// Where block `jc` (of width `nc`), depth slice `pc` of a whole packed B starts.
+fn packed_at(k: usize, jc: usize, nc: usize, pc: usize) -> usize {
+    jc * k + round_up(nc, NR) * pc
+}
+
+/// `matmul_f32` with B's panels taken from `packed_b` (`pack_b_f32` of this same `b`) instead
+/// of packed per call; bitwise the same result. An empty `packed_b` packs per call. `b` is
+/// still read by the shapes that skip packing (fewer than `MR` rows, one column).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_prepacked_f32(
+    a: &[f32],
+    b: &[f32],
+    packed_b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    a_strides: [usize; 2],
+    b_strides: [usize; 2],
+    accumulate: bool,
+    scratch: &mut [f32],
+) {
     debug_assert!(c.len() >= m * n);
     debug_assert!(scratch.len() >= SCRATCH_LEN);
     if m == 0 || n == 0 {
@@ -75,7 +146,8 @@ pub fn matmul_f32(
     };
     let c = &mut c[..m * n];
     if !streamed(&a, &b, k, c, n, accumulate) {
-        blocked(&a, &b, k, c, n, accumulate, scratch);
+        debug_assert!(packed_b.is_empty() || packed_b.len() >= packed_b_len(k, n));
+        blocked(&a, &b, packed_b, k, c, n, accumulate, scratch);
     }
 }
 
@@ -107,16 +179,32 @@ fn streamed(a: &View, b: &View, k: usize, c: &mut [f32], n: usize, add: bool) ->
     false
 }
 
-/// The cache-blocked, packed product for every shape `streamed` declines.
-fn blocked(a: &View, b: &View, k: usize, c: &mut [f32], n: usize, acc: bool, scratch: &mut [f32]) {
+/// The cache-blocked, packed product for every shape `streamed` declines; B's panels come from
+/// `packed_b` when it is not empty.
+#[allow(clippy::too_many_arguments)]
+fn blocked(
+    a: &View,
+    b: &View,
+    packed_b: &[f32],
+    k: usize,
+    c: &mut [f32],
+    n: usize,
+    acc: bool,
+    scratch: &mut [f32],
+) {
     let m = c.len() / n;
-    let (b_pack, rest) = scratch.split_at_mut(KC * NC);
+    let (b_scratch, rest) = scratch.split_at_mut(KC * NC);
     let a_pack = &mut rest[..MC * KC];
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            pack_b(b, pc, kc, jc, nc, b_pack);
+            let b_pack: &[f32] = if packed_b.is_empty() {
+                pack_b(b, pc, kc, jc, nc, b_scratch);
+                b_scratch
+            } else {
+                &packed_b[packed_at(k, jc, nc, pc)..]
+            };
             // The first depth slice overwrites C unless the caller asked to accumulate.
             let add = acc || pc > 0;
             for ic in (0..m).step_by(MC) {
@@ -646,6 +734,81 @@ mod tests {
         for &(m, k, n) in &[(5, 7, NC + 9), (3, KC + 1, 2 * NC + 1)] {
             check_all_forms(m, k, n, 2);
         }
+    }
+
+    /// `matmul_prepacked_f32` with a B packed once by `pack_b_f32` gives the same bits as
+    /// `matmul_f32`, in every form, for shapes whose k and n are not multiples of the panel
+    /// sizes, that cross the KC and NC blocks, and that take the unpacked (streamed) path.
+    #[test]
+    fn prepacked_b_is_bitwise_the_unpacked_product() {
+        let shapes = [
+            (4, 1, 1),
+            (1, 5, 9),
+            (3, 17, 33),
+            (5, 3, 7),
+            (7, 9, 17),
+            (32, 40, 264),
+            (33, 257, 9),
+            (130, 300, 41),
+            (9, 7, NC + 9),
+            (4, KC + 1, NC + 3),
+        ];
+        for (case, &(m, k, n)) in shapes.iter().enumerate() {
+            for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+                let pad = case % 3;
+                let seed = (m * 31 + k * 17 + n * 7) as u32;
+                let (a, sa) = operand(m, k, ta, pad, seed);
+                let (b, sb) = operand(k, n, tb, pad, seed + 1);
+                // The packed buffer has a sentinel tail: packing fills exactly packed_b_len.
+                let len = packed_b_len(k, n);
+                let mut packed = vec![f32::NAN; len + 5];
+                pack_b_f32(&b, k, n, sb, &mut packed);
+                assert!(
+                    packed[..len].iter().all(|v| !v.is_nan()),
+                    "{m}x{k}x{n}: unfilled"
+                );
+                assert!(
+                    packed[len..].iter().all(|v| v.is_nan()),
+                    "{m}x{k}x{n}: overrun"
+                );
+                for &acc in &[false, true] {
+                    let c0 = fill(m * n, seed + 2);
+                    let (mut want, mut got) = (c0.clone(), c0);
+                    let mut scratch = vec![f32::NAN; SCRATCH_LEN];
+                    matmul_f32(&a, &b, &mut want, m, k, n, sa, sb, acc, &mut scratch);
+                    let mut scratch = vec![f32::NAN; SCRATCH_LEN];
+                    matmul_prepacked_f32(
+                        &a,
+                        &b,
+                        &packed[..len],
+                        &mut got,
+                        m,
+                        k,
+                        n,
+                        sa,
+                        sb,
+                        acc,
+                        &mut scratch,
+                    );
+                    let same = want
+                        .iter()
+                        .zip(&got)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{m}x{k}x{n} ta={ta} tb={tb} acc={acc}: bits differ");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pack_b_of_an_empty_operand_writes_nothing() {
+        assert_eq!(packed_b_len(0, 9), 0);
+        assert_eq!(packed_b_len(3, 0), 0);
+        assert_eq!(packed_b_len(3, 9), 3 * 16);
+        let mut dst = vec![1.0f32; 4];
+        pack_b_f32(&[], 0, 9, [9, 1], &mut dst);
+        pack_b_f32(&[], 3, 0, [1, 3], &mut dst);
+        assert_eq!(dst, vec![1.0; 4]);
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! Every function works on the batch rows `begin..end` (GEMM included), so a pool can split a
 //! step by rows. Scratch (`pre`, `scratch`) is the caller's; nothing allocates. Absent optional
 //! inputs (`b_hh`, `dh`, `dc`) are empty slices and read as zeros.
+//!
+//! `W_hh` is the same at every step, so a layer packs it once per pass (`pack_w_hh_f32`, one
+//! layout for the forward GEMM and one for the backward's) and passes the panels as
+//! `w_hh_packed`; an empty `w_hh_packed` packs per call (a cell module's single step). Both give
+//! the same bits.
 
 use crate::kernels::matmul;
 use crate::math::{sigmoid4, tanh4};
@@ -85,13 +90,38 @@ fn parts_mut<const N: usize>(row: &mut [f32], h: usize) -> [&mut [f32]; N] {
     })
 }
 
+/// W_hh (`[g, hidden]` row-major) as the B operand of the forward GEMM (`h_prev · W_hhᵀ`, B is
+/// `hidden×g` read through strides) or of the backward's (`dgates · W_hh`, `g×hidden`).
+fn w_hh_operand(g: usize, hidden: usize, backward: bool) -> (usize, usize, [usize; 2]) {
+    if backward {
+        (g, hidden, [hidden, 1])
+    } else {
+        (hidden, g, [1, hidden])
+    }
+}
+
+/// Floats `pack_w_hh_f32` writes for a `[g, hidden]` W_hh.
+pub fn w_hh_packed_len(g: usize, hidden: usize, backward: bool) -> usize {
+    let (k, n, _) = w_hh_operand(g, hidden, backward);
+    matmul::packed_b_len(k, n)
+}
+
+/// Packs W_hh `[g, hidden]` into `dst` (`w_hh_packed_len` floats) as the cells' forward
+/// (`backward == false`) or backward kernels read it as `w_hh_packed`.
+pub fn pack_w_hh_f32(w_hh: &[f32], g: usize, hidden: usize, backward: bool, dst: &mut [f32]) {
+    let (k, n, strides) = w_hh_operand(g, hidden, backward);
+    matmul::pack_b_f32(w_hh, k, n, strides, dst);
+}
+
 /// Rows `begin..end` of `pre = gx + b_hh + h_prev · W_hhᵀ` (`[batch, g]`; `gx` and `b_hh` may be
-/// empty). `w_hh` is `[g, hidden]` row-major, read transposed through strides.
+/// empty). `w_hh` is `[g, hidden]` row-major, read transposed through strides (or its panels
+/// from `w_packed` when not empty).
 #[allow(clippy::too_many_arguments)]
 fn recurrent_gemm(
     gx: &[f32],
     h_prev: &[f32],
     w_hh: &[f32],
+    w_packed: &[f32],
     b_hh: &[f32],
     pre: &mut [f32],
     g: usize,
@@ -104,25 +134,29 @@ fn recurrent_gemm(
         let out = &mut pre[r * g..(r + 1) * g];
         lanes(g, [row(gx, r, g), b_hh], [out], |[x, b]| [x.add(b)]);
     }
-    matmul::matmul_f32(
+    let (k, n, b_strides) = w_hh_operand(g, hidden, false);
+    matmul::matmul_prepacked_f32(
         &h_prev[begin * hidden..end * hidden],
         w_hh,
+        w_packed,
         &mut pre[begin * g..end * g],
         end - begin,
-        hidden,
-        g,
+        k,
+        n,
         [hidden, 1],
-        [1, hidden],
+        b_strides,
         true,
         scratch,
     );
 }
 
-/// Rows `begin..end` of `out (+)= dgates · W_hh` (`dgates` `[batch, g]`, `out` `[batch, hidden]`).
+/// Rows `begin..end` of `out (+)= dgates · W_hh` (`dgates` `[batch, g]`, `out` `[batch, hidden]`),
+/// W_hh's panels from `w_packed` when not empty.
 #[allow(clippy::too_many_arguments)]
 fn recurrent_gemm_bwd(
     dgates: &[f32],
     w_hh: &[f32],
+    w_packed: &[f32],
     out: &mut [f32],
     g: usize,
     hidden: usize,
@@ -131,15 +165,17 @@ fn recurrent_gemm_bwd(
     accumulate: bool,
     scratch: &mut [f32],
 ) {
-    matmul::matmul_f32(
+    let (k, n, b_strides) = w_hh_operand(g, hidden, true);
+    matmul::matmul_prepacked_f32(
         &dgates[begin * g..end * g],
         w_hh,
+        w_packed,
         &mut out[begin * hidden..end * hidden],
         end - begin,
-        g,
-        hidden,
+        k,
+        n,
         [g, 1],
-        [hidden, 1],
+        b_strides,
         accumulate,
         scratch,
     );
@@ -170,6 +206,7 @@ pub fn lstm_cell_f32(
     h_prev: &[f32],
     c_prev: &[f32],
     w_hh: &[f32],
+    w_hh_packed: &[f32],
     b_hh: &[f32],
     h: &mut [f32],
     c: &mut [f32],
@@ -181,7 +218,19 @@ pub fn lstm_cell_f32(
     scratch: &mut [f32],
 ) {
     let g4 = 4 * hidden;
-    recurrent_gemm(gx, h_prev, w_hh, b_hh, pre, g4, hidden, begin, end, scratch);
+    recurrent_gemm(
+        gx,
+        h_prev,
+        w_hh,
+        w_hh_packed,
+        b_hh,
+        pre,
+        g4,
+        hidden,
+        begin,
+        end,
+        scratch,
+    );
     for r in begin..end {
         let p = &pre[r * g4..(r + 1) * g4];
         let span = r * hidden..(r + 1) * hidden;
@@ -218,6 +267,7 @@ pub fn lstm_cell_bwd_f32(
     c_prev: &[f32],
     c: &[f32],
     w_hh: &[f32],
+    w_hh_packed: &[f32],
     dgates: &mut [f32],
     dh_prev: &mut [f32],
     dc_prev: &mut [f32],
@@ -259,7 +309,16 @@ pub fn lstm_cell_bwd_f32(
         );
     }
     recurrent_gemm_bwd(
-        dgates, w_hh, dh_prev, g4, hidden, begin, end, accumulate, scratch,
+        dgates,
+        w_hh,
+        w_hh_packed,
+        dh_prev,
+        g4,
+        hidden,
+        begin,
+        end,
+        accumulate,
+        scratch,
     );
 }
 
@@ -273,6 +332,7 @@ pub fn gru_cell_f32(
     gx: &[f32],
     h_prev: &[f32],
     w_hh: &[f32],
+    w_hh_packed: &[f32],
     b_hh: &[f32],
     h: &mut [f32],
     act: &mut [f32],
@@ -288,6 +348,7 @@ pub fn gru_cell_f32(
         &[],
         h_prev,
         w_hh,
+        w_hh_packed,
         b_hh,
         pre,
         g3,
@@ -332,6 +393,7 @@ pub fn gru_cell_bwd_f32(
     act: &[f32],
     h_prev: &[f32],
     w_hh: &[f32],
+    w_hh_packed: &[f32],
     dgx: &mut [f32],
     dgh: &mut [f32],
     dh_prev: &mut [f32],
@@ -366,7 +428,18 @@ pub fn gru_cell_bwd_f32(
             },
         );
     }
-    recurrent_gemm_bwd(dgh, w_hh, dh_prev, g3, hidden, begin, end, true, scratch);
+    recurrent_gemm_bwd(
+        dgh,
+        w_hh,
+        w_hh_packed,
+        dh_prev,
+        g3,
+        hidden,
+        begin,
+        end,
+        true,
+        scratch,
+    );
 }
 
 // ---------------------------------------------------------------- Elman RNN
@@ -378,6 +451,7 @@ pub fn rnn_cell_f32(
     gx: &[f32],
     h_prev: &[f32],
     w_hh: &[f32],
+    w_hh_packed: &[f32],
     b_hh: &[f32],
     h: &mut [f32],
     pre: &mut [f32],
@@ -388,7 +462,17 @@ pub fn rnn_cell_f32(
     scratch: &mut [f32],
 ) {
     recurrent_gemm(
-        gx, h_prev, w_hh, b_hh, pre, hidden, hidden, begin, end, scratch,
+        gx,
+        h_prev,
+        w_hh,
+        w_hh_packed,
+        b_hh,
+        pre,
+        hidden,
+        hidden,
+        begin,
+        end,
+        scratch,
     );
     let span = begin * hidden..end * hidden;
     let zero = F32x4::splat(0.0);
@@ -411,6 +495,7 @@ pub fn rnn_cell_bwd_f32(
     dh: &[f32],
     h: &[f32],
     w_hh: &[f32],
+    w_hh_packed: &[f32],
     dpre: &mut [f32],
     dh_prev: &mut [f32],
     relu: bool,
@@ -432,7 +517,16 @@ pub fn rnn_cell_bwd_f32(
         });
     }
     recurrent_gemm_bwd(
-        dpre, w_hh, dh_prev, hidden, hidden, begin, end, false, scratch,
+        dpre,
+        w_hh,
+        w_hh_packed,
+        dh_prev,
+        hidden,
+        hidden,
+        begin,
+        end,
+        false,
+        scratch,
     );
 }
 
@@ -490,14 +584,18 @@ mod tests {
     }
 
     fn case(g: usize, hid: usize, seed: u32) -> Case {
+        case_rows(BATCH, g, hid, seed)
+    }
+
+    fn case_rows(rows: usize, g: usize, hid: usize, seed: u32) -> Case {
         Case {
-            gx: random(BATCH * g, seed, -1.5, 1.5),
-            h0: random(BATCH * hid, seed + 1, -1.0, 1.0),
-            c0: random(BATCH * hid, seed + 2, -1.0, 1.0),
+            gx: random(rows * g, seed, -1.5, 1.5),
+            h0: random(rows * hid, seed + 1, -1.0, 1.0),
+            c0: random(rows * hid, seed + 2, -1.0, 1.0),
             w: random(g * hid, seed + 3, -0.3, 0.3),
             b: random(g, seed + 4, -0.5, 0.5),
-            dh: random(BATCH * hid, seed + 5, -1.0, 1.0),
-            dc: random(BATCH * hid, seed + 6, -1.0, 1.0),
+            dh: random(rows * hid, seed + 5, -1.0, 1.0),
+            dc: random(rows * hid, seed + 6, -1.0, 1.0),
         }
     }
 
@@ -514,6 +612,7 @@ mod tests {
                 &k.h0,
                 &k.c0,
                 &k.w,
+                &[],
                 &k.b,
                 &mut h,
                 &mut c,
@@ -536,6 +635,7 @@ mod tests {
                 &k.c0,
                 &c,
                 &k.w,
+                &[],
                 &mut dg,
                 &mut dhp,
                 &mut dcp,
@@ -593,6 +693,7 @@ mod tests {
             &k.h0,
             &k.c0,
             &k.w,
+            &[],
             &k.b,
             &mut h,
             &mut c,
@@ -614,7 +715,20 @@ mod tests {
                 vec![0.0; BATCH * hid],
             );
             lstm_cell_bwd_f32(
-                dh, dc, &act, &k.c0, &c, &k.w, &mut dg, &mut dhp, &mut dcp, hid, 1, 2, accumulate,
+                dh,
+                dc,
+                &act,
+                &k.c0,
+                &c,
+                &k.w,
+                &[],
+                &mut dg,
+                &mut dhp,
+                &mut dcp,
+                hid,
+                1,
+                2,
+                accumulate,
                 &mut s,
             );
             (dg, dhp, dcp)
@@ -649,6 +763,7 @@ mod tests {
                 &k.gx,
                 &k.h0,
                 &k.w,
+                &[],
                 &k.b,
                 &mut h,
                 &mut act,
@@ -668,6 +783,7 @@ mod tests {
                 &act,
                 &k.h0,
                 &k.w,
+                &[],
                 &mut dgx,
                 &mut dgh,
                 &mut dhp,
@@ -721,6 +837,7 @@ mod tests {
                     &k.gx,
                     &k.h0,
                     &k.w,
+                    &[],
                     &k.b,
                     &mut h,
                     &mut pre,
@@ -735,6 +852,7 @@ mod tests {
                     &k.dh,
                     &h,
                     &k.w,
+                    &[],
                     &mut dp,
                     &mut dhp,
                     relu,
@@ -772,6 +890,103 @@ mod tests {
         }
     }
 
+    /// W_hh packed once (`pack_w_hh_f32`, both layouts) gives every kernel the same bits as
+    /// packing per call, on batches big enough for the packed GEMM path (>= 4 rows) and on row
+    /// ranges of a split step (a 2-row range takes the unpacked path, and must still agree).
+    #[test]
+    fn prepacked_w_hh_gives_the_same_bits() {
+        const ROWS: usize = 6;
+        let splits: [&[(usize, usize)]; 3] = [&[(0, ROWS)], &[(0, 4), (4, ROWS)], &[(1, ROWS)]];
+        let bits =
+            |v: &[Vec<f32>]| -> Vec<u32> { v.concat().iter().map(|x| x.to_bits()).collect() };
+        let pack = |w: &[f32], g: usize, hid: usize, bwd: bool| {
+            let mut p = vec![f32::NAN; w_hh_packed_len(g, hid, bwd)];
+            pack_w_hh_f32(w, g, hid, bwd, &mut p);
+            p
+        };
+        for &hid in &[1, 3, 5, 17, 64, 257] {
+            for ranges in splits {
+                // LSTM
+                let g = 4 * hid;
+                let k = case_rows(ROWS, g, hid, 11 + hid as u32);
+                let run_lstm = |pf: &[f32], pb: &[f32]| {
+                    let mut sc = vec![f32::NAN; matmul::SCRATCH_LEN];
+                    let (mut h, mut c) = (vec![0.0; ROWS * hid], vec![0.0; ROWS * hid]);
+                    let (mut act, mut pre) = (vec![0.0; ROWS * g], vec![0.0; ROWS * g]);
+                    let (mut dg, mut dhp, mut dcp) = (
+                        vec![0.0; ROWS * g],
+                        vec![0.5; ROWS * hid],
+                        vec![0.0; ROWS * hid],
+                    );
+                    for &(b, e) in ranges {
+                        lstm_cell_f32(
+                            &k.gx, &k.h0, &k.c0, &k.w, pf, &k.b, &mut h, &mut c, &mut act,
+                            &mut pre, hid, b, e, &mut sc,
+                        );
+                        lstm_cell_bwd_f32(
+                            &k.dh, &k.dc, &act, &k.c0, &c, &k.w, pb, &mut dg, &mut dhp, &mut dcp,
+                            hid, b, e, true, &mut sc,
+                        );
+                    }
+                    bits(&[h, c, act, dg, dhp, dcp])
+                };
+                let (pf, pb) = (pack(&k.w, g, hid, false), pack(&k.w, g, hid, true));
+                assert!(
+                    run_lstm(&[], &[]) == run_lstm(&pf, &pb),
+                    "lstm hidden {hid}"
+                );
+                // GRU
+                let g = 3 * hid;
+                let k = case_rows(ROWS, g, hid, 12 + hid as u32);
+                let run_gru = |pf: &[f32], pb: &[f32]| {
+                    let mut sc = vec![f32::NAN; matmul::SCRATCH_LEN];
+                    let mut h = vec![0.0; ROWS * hid];
+                    let (mut act, mut pre) = (vec![0.0; ROWS * 4 * hid], vec![0.0; ROWS * g]);
+                    let (mut dgx, mut dgh, mut dhp) = (
+                        vec![0.0; ROWS * g],
+                        vec![0.0; ROWS * g],
+                        vec![0.0; ROWS * hid],
+                    );
+                    for &(b, e) in ranges {
+                        gru_cell_f32(
+                            &k.gx, &k.h0, &k.w, pf, &k.b, &mut h, &mut act, &mut pre, hid, b, e,
+                            &mut sc,
+                        );
+                        gru_cell_bwd_f32(
+                            &k.dh, &act, &k.h0, &k.w, pb, &mut dgx, &mut dgh, &mut dhp, hid, b, e,
+                            &mut sc,
+                        );
+                    }
+                    bits(&[h, act, dgx, dgh, dhp])
+                };
+                let (pf, pb) = (pack(&k.w, g, hid, false), pack(&k.w, g, hid, true));
+                assert!(run_gru(&[], &[]) == run_gru(&pf, &pb), "gru hidden {hid}");
+                // Elman, both nonlinearities
+                let k = case_rows(ROWS, hid, hid, 13 + hid as u32);
+                let run_rnn = |pf: &[f32], pb: &[f32], relu: bool| {
+                    let mut sc = vec![f32::NAN; matmul::SCRATCH_LEN];
+                    let (mut h, mut pre) = (vec![0.0; ROWS * hid], vec![0.0; ROWS * hid]);
+                    let (mut dp, mut dhp) = (vec![0.0; ROWS * hid], vec![0.0; ROWS * hid]);
+                    for &(b, e) in ranges {
+                        rnn_cell_f32(
+                            &k.gx, &k.h0, &k.w, pf, &k.b, &mut h, &mut pre, relu, hid, b, e,
+                            &mut sc,
+                        );
+                        rnn_cell_bwd_f32(
+                            &k.dh, &h, &k.w, pb, &mut dp, &mut dhp, relu, hid, b, e, &mut sc,
+                        );
+                    }
+                    bits(&[h, dp, dhp])
+                };
+                let (pf, pb) = (pack(&k.w, hid, hid, false), pack(&k.w, hid, hid, true));
+                for relu in [false, true] {
+                    let same = run_rnn(&[], &[], relu) == run_rnn(&pf, &pb, relu);
+                    assert!(same, "rnn hidden {hid} relu {relu}");
+                }
+            }
+        }
+    }
+
     /// Calls its argument with the row ranges of one way to split a step.
     type Ranges<'a> = &'a dyn Fn(&mut dyn FnMut(usize, usize));
 
@@ -799,12 +1014,37 @@ mod tests {
             );
             ranges(&mut |b, e| {
                 lstm_cell_f32(
-                    &k.gx, &k.h0, &k.c0, &k.w, &k.b, &mut h, &mut c, &mut act, &mut pre, hid, b, e,
+                    &k.gx,
+                    &k.h0,
+                    &k.c0,
+                    &k.w,
+                    &[],
+                    &k.b,
+                    &mut h,
+                    &mut c,
+                    &mut act,
+                    &mut pre,
+                    hid,
+                    b,
+                    e,
                     &mut sc,
                 );
                 lstm_cell_bwd_f32(
-                    &k.dh, &k.dc, &act, &k.c0, &c, &k.w, &mut dg, &mut dhp, &mut dcp, hid, b, e,
-                    false, &mut sc,
+                    &k.dh,
+                    &k.dc,
+                    &act,
+                    &k.c0,
+                    &c,
+                    &k.w,
+                    &[],
+                    &mut dg,
+                    &mut dhp,
+                    &mut dcp,
+                    hid,
+                    b,
+                    e,
+                    false,
+                    &mut sc,
                 );
             });
             [h, c, dg, dhp, dcp]
@@ -824,10 +1064,32 @@ mod tests {
             );
             ranges(&mut |b, e| {
                 gru_cell_f32(
-                    &k.gx, &k.h0, &k.w, &k.b, &mut h, &mut act, &mut pre, hid, b, e, &mut sc,
+                    &k.gx,
+                    &k.h0,
+                    &k.w,
+                    &[],
+                    &k.b,
+                    &mut h,
+                    &mut act,
+                    &mut pre,
+                    hid,
+                    b,
+                    e,
+                    &mut sc,
                 );
                 gru_cell_bwd_f32(
-                    &k.dh, &act, &k.h0, &k.w, &mut dgx, &mut dgh, &mut dhp, hid, b, e, &mut sc,
+                    &k.dh,
+                    &act,
+                    &k.h0,
+                    &k.w,
+                    &[],
+                    &mut dgx,
+                    &mut dgh,
+                    &mut dhp,
+                    hid,
+                    b,
+                    e,
+                    &mut sc,
                 );
             });
             [h, dgx, dgh, dhp]
@@ -841,10 +1103,31 @@ mod tests {
             let (mut dp, mut dhp) = (vec![0.0; BATCH * hid], vec![0.0; BATCH * hid]);
             ranges(&mut |b, e| {
                 rnn_cell_f32(
-                    &k.gx, &k.h0, &k.w, &k.b, &mut h, &mut pre, false, hid, b, e, &mut sc,
+                    &k.gx,
+                    &k.h0,
+                    &k.w,
+                    &[],
+                    &k.b,
+                    &mut h,
+                    &mut pre,
+                    false,
+                    hid,
+                    b,
+                    e,
+                    &mut sc,
                 );
                 rnn_cell_bwd_f32(
-                    &k.dh, &h, &k.w, &mut dp, &mut dhp, false, hid, b, e, &mut sc,
+                    &k.dh,
+                    &h,
+                    &k.w,
+                    &[],
+                    &mut dp,
+                    &mut dhp,
+                    false,
+                    hid,
+                    b,
+                    e,
+                    &mut sc,
                 );
             });
             [h, dp, dhp]
