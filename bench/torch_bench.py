@@ -384,6 +384,88 @@ def epoch(config, mem):
     }
 
 
+def read_tokens(r):
+    """driver's readTokens: the parent's token batches (lib/tokens.mjs), int32 little-endian."""
+    with open(r["tokenFile"], "rb") as f:
+        raw = f.read()
+    rows, width = r["batches"] * r["batch"], r["seq"] + 1
+    if len(raw) != rows * width * 4:
+        raise ValueError(f"{r['tokenFile']}: {len(raw) // 4} tokens, expected {rows * width}")
+    return torch.frombuffer(bytearray(raw), dtype=torch.int32).long().view(r["batches"], r["batch"], width)
+
+
+class CharModel(torch.nn.Module):
+    """workloads/nabla.mjs's CharModel: Embedding -> one LSTM or GRU layer -> Linear."""
+
+    def __init__(self, r, c):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(r["vocab"], r["embed"])
+        cell = torch.nn.LSTM if c["cell"] == "lstm" else torch.nn.GRU
+        self.rnn = cell(r["embed"], c["hidden"], batch_first=True)
+        self.head = torch.nn.Linear(c["hidden"], r["vocab"])
+
+    def forward(self, x):
+        out, _ = self.rnn(self.embedding(x))
+        return self.head(out)
+
+
+def rnn(config, mem, case_id):
+    """workloads/rnn.mjs rule for rule: the same token batches, step check and timing."""
+    r = config["rnn"]
+    c = next(k for k in r["cases"] if k["id"] == case_id)
+    tokens = read_tokens(r)
+    seq, vocab = r["seq"], r["vocab"]
+    batches = [(b[:, :seq].contiguous(), b[:, 1:].contiguous()) for b in tokens]
+    torch.manual_seed(config["seed"])
+    net = CharModel(r, c)
+    opt = torch.optim.Adam(net.parameters(), lr=r["lr"])
+    mem.sample()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x).reshape(-1, vocab), y.reshape(-1))
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def params():
+        return [encode_f32(p) for p in net.parameters()]
+
+    losses, check = [], {}
+
+    def run(i):
+        if i == 0:
+            check["p0"] = params()
+            losses.append(step(*batches[0]))
+            check["p1"] = params()
+        else:
+            losses.append(step(*batches[i % len(batches)]))
+
+    tm = r["slowTiming"].get("torch", r["timing"])
+    t = time_steps(run, tm["warmupSteps"], tm["windowMs"], tm["windows"], mem.sample)
+    tokens_per_step = r["batch"] * seq
+    return {
+        "rnn": {
+            **c,
+            "batch": r["batch"],
+            "seq": seq,
+            "tokensPerStep": tokens_per_step,
+            "msPerStep": t["ms"],
+            "tokensPerSec": tokens_per_step * 1000 / t["ms"],
+            "windows": t["windows"],
+            "discarded": t["discarded"],
+            "contended": t["contended"],
+            "stepsPerWindow": t["stepsPerWindow"],
+            "stepsRun": len(losses),
+            "spread": t["spread"],
+            "finalLoss": losses[-1],
+            "cannotTrain": None,
+            "variant": None,
+            "stepCheck": {**check, "losses": losses, "cycle": len(batches)},
+        }
+    }
+
+
 def blas():
     """Which BLAS library the process loaded: OpenBLAS, or Debian's reference BLAS (~10x slower)."""
     a = torch.rand(64, 64)
@@ -405,7 +487,10 @@ def main():
         config = json.load(f)
     mem = Memory()
     clock = Meter()
-    out = {"matmul": matmul, "train": train, "epoch": epoch}[workload](config, mem)
+    if workload.startswith("rnn-"):
+        out = rnn(config, mem, workload[4:])
+    else:
+        out = {"matmul": matmul, "train": train, "epoch": epoch}[workload](config, mem)
     wall, busy = clock.read()
     result = {
         "library": library,

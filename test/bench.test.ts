@@ -14,7 +14,7 @@ const FORM_LABEL: Record<string, string> = { AB: 'A·B', AtB: 'Aᵀ·B', ABt: 'A
 
 interface Row {
   id: string;
-  section: 'gemm' | 'mlp';
+  section: 'gemm' | 'mlp' | 'rnn';
   label: string;
   form?: string;
   m?: number;
@@ -43,7 +43,10 @@ interface Report {
   skipped: string[];
   errors: unknown[];
   machine: { cpu: string; cores: number; node: string };
-  config: { matmul: { cases: Case[] } };
+  config: {
+    matmul: { cases: Case[] };
+    rnn: { cases: { id: string; cell: string; hidden: number }[]; batch: number; seq: number };
+  };
   rows: Row[];
   results: Record<
     string,
@@ -65,7 +68,7 @@ beforeAll(async () => {
     maxBuffer: 16 << 20,
   }));
   report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-}, 300_000);
+}, 420_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -122,6 +125,42 @@ describe('npm run bench -- --quick', () => {
     expect(finitePositive(report.results.nabla.epoch.memory.wasmHeapBytes)).toBe(true);
   });
 
+  it('trains the character RNN at every size, tfjs-wasm through its one-hot variant', () => {
+    const { cases, batch, seq } = report.config.rnn;
+    expect(cases.map((c) => c.cell)).toEqual(['lstm', 'lstm', 'gru']);
+    for (const lib of [...JS_LIBRARIES, 'torch']) {
+      if (!report.libraries.includes(lib)) continue;
+      for (const c of cases) {
+        const r = report.results[lib][`rnn-${c.id}`];
+        const t = r.rnn as Record<string, number | string | null> & {
+          stepCheck: Record<string, number>;
+        };
+        expect(t.tokensPerStep).toBe(batch * seq);
+        expect(t.tokensPerSec as number).toBeCloseTo(
+          (batch * seq * 1000) / (t.msPerStep as number),
+          6,
+        );
+        // the parent's checks ran and kept their summary
+        expect(t.stepCheck.movedByLr).toBeGreaterThan(0.8 * t.stepCheck.parameters);
+        expect(t.stepCheck.lastCycleLoss).toBeLessThan(t.stepCheck.firstCycleLoss);
+        expect(finitePositive(r.memory.peakRss), `${lib} ${c.id}`).toBe(true);
+        if (lib === 'tfjs-wasm') {
+          expect(t.cannotTrain).toMatch(/UnsortedSegmentSum/);
+          expect(t.variant).toMatch(/one-hot/);
+        } else {
+          expect(t.cannotTrain).toBeNull();
+        }
+        const row = report.rows.find((w) => w.id === `rnn-${c.id}:tokensPerSec`)!;
+        expect(row.values[lib]).toBe(t.tokensPerSec);
+      }
+    }
+    const row = report.rows.find((w) => w.id === `rnn-${cases[0].id}:tokensPerSec`)!;
+    const line = stdout.split('\n').find((l) => l.startsWith(`| ${row.label} |`))!;
+    expect(line).toMatch(/cannot train: Kernel 'UnsortedSegmentSum' not registered/);
+    expect(line).toContain(`§ (${row.ratios['tfjs-wasm']!.toFixed(2)}x)`);
+    expect(stdout).toContain('### Character-level RNN: Embedding(96, 64)');
+  });
+
   it('computes every ratio as nabla advantage from the reported figures', () => {
     expect(report.rows.length).toBeGreaterThan(report.config.matmul.cases.length);
     let checked = 0;
@@ -139,8 +178,10 @@ describe('npm run bench -- --quick', () => {
         checked++;
       }
     }
-    // Every GEMM row and the train-step, epoch and memory rows have a ratio for each JS peer.
-    expect(checked).toBeGreaterThanOrEqual((report.config.matmul.cases.length + 3) * 2);
+    // Every GEMM row, the train-step, epoch and memory rows and the RNN rows (tokens/s and peak
+    // RSS at each size) have a ratio for each JS peer.
+    const rnnRows = report.config.rnn.cases.length * 2;
+    expect(checked).toBeGreaterThanOrEqual((report.config.matmul.cases.length + 3 + rnnRows) * 2);
     const gemm = report.rows.filter((r) => r.section === 'gemm');
     for (const row of gemm) {
       const entry = (report.results.nabla.matmul.matmul as MatmulEntry[]).find(
@@ -235,10 +276,22 @@ describe('npm run bench rejects planted broken workloads', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/check failed: nabla: the timed training step/);
   }, 60_000);
+
+  it('a character-RNN step without backward, and one with the wrong optimizer', async () => {
+    const r = await planted('no-backward', 'rnn-lstm32');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /check failed: nabla: the timed training step did not apply Adam's first update: only 0 of/,
+    );
+    const s = await planted('sgd-step', 'rnn-lstm32');
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/check failed: nabla: the timed training step moved parameter/);
+  }, 60_000);
 });
 
 interface StepChecks {
-  checkLossFalls(a: { library: string; losses: number[]; cycle: number }): {
+  checkAdamStepSize(a: Record<string, unknown>): { movedByLr: number };
+  checkLossFalls(a: { library: string; losses: number[]; cycle: number; factor?: number }): {
     lastCycleLoss: number;
   };
   checkFirstAdamStep(a: Record<string, unknown>): { checkedElements: number };
@@ -272,6 +325,30 @@ describe('the step checks themselves', () => {
     expect(checkLossFalls({ library: 'x', losses: falling, cycle: 2 }).lastCycleLoss).toBeCloseTo(
       1.0,
     );
+  });
+
+  it("check the RNN's first update by its size: lr, for most weights, and never more", async () => {
+    const { checkAdamStepSize, encodeF32 } = await stepChecks();
+    const lr = 1e-3;
+    const p0 = [Float32Array.from({ length: 100 }, (_, i) => Math.sin(i))];
+    const moved = (f: (i: number) => number) => [p0[0].map((v, i) => v + f(i))].map(encodeF32);
+    const args = { library: 'x', lr, p0: p0.map(encodeF32), least: 100 };
+    // Adam's first step: ±lr, except where the gradient was zero
+    const adam = moved((i) => (i % 10 === 0 ? 0 : i % 3 ? lr : -lr));
+    expect(checkAdamStepSize({ ...args, p1: adam }).movedByLr).toBe(90);
+    expect(() => checkAdamStepSize({ ...args, p1: p0.map(encodeF32) })).toThrow(/only 0 of 100/);
+    expect(() => checkAdamStepSize({ ...args, p1: moved(() => lr / 2) })).toThrow(/only 0 of/);
+    expect(() => checkAdamStepSize({ ...args, p1: moved((i) => (i ? lr : 3 * lr)) })).toThrow(
+      /moved parameter 0\[0\] by 3.000e-3/,
+    );
+    // too few parameters reported: the check would not cover the model
+    expect(() => checkAdamStepSize({ ...args, least: 101, p1: adam })).toThrow(/at least 101/);
+    const { checkLossFalls } = await stepChecks();
+    const slow = Array.from({ length: 6 }, (_, i) => 4.5 - 0.01 * i);
+    expect(() => checkLossFalls({ library: 'x', losses: slow, cycle: 4 })).toThrow(/did not fall/);
+    expect(
+      checkLossFalls({ library: 'x', losses: slow, cycle: 4, factor: 0.995 }).lastCycleLoss,
+    ).toBeCloseTo(4.46);
   });
 
   it('accept exactly Adam first update and reject a half-size one', async () => {

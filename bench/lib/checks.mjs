@@ -1,7 +1,7 @@
 // The parent's checks on every child's result, run before any figure is kept: a workload whose
 // timed work was not the real work fails the run instead of posting a number.
 import { images, labels } from './mnist.mjs';
-import { checkFirstAdamStep, checkLossFalls } from './stepcheck.mjs';
+import { checkAdamStepSize, checkFirstAdamStep, checkLossFalls } from './stepcheck.mjs';
 
 /** Throws when `result` fails its workload's checks; replaces bulky evidence with a summary. */
 export function verifyResult(library, workload, result, config) {
@@ -27,6 +27,19 @@ export function verifyResult(library, workload, result, config) {
     });
     const loss = checkLossFalls({ library, losses: sc.losses, cycle: sc.cycle });
     result.train.stepCheck = { steps: sc.losses.length, ...update, ...loss };
+  } else if (workload.startsWith('rnn-')) {
+    const sc = result.rnn?.stepCheck;
+    if (!sc?.p0 || !sc?.p1) throw new Error(`${library}: the training step reported no parameters`);
+    const r = config.rnn;
+    const { cell, hidden } = result.rnn;
+    const gates = cell === 'lstm' ? 4 : 3;
+    // embedding, input and recurrent weights, one bias, head weight and bias
+    const least =
+      r.vocab * r.embed + gates * hidden * (r.embed + hidden + 1) + hidden * r.vocab + r.vocab;
+    const update = checkAdamStepSize({ library, lr: r.lr, p0: sc.p0, p1: sc.p1, least });
+    // Seconds-a-step libraries take a few steps only, at lr 1e-3: a smaller fall, but a fall.
+    const loss = checkLossFalls({ library, losses: sc.losses, cycle: sc.cycle, factor: 0.995 });
+    result.rnn.stepCheck = { steps: sc.losses.length, ...update, ...loss };
   } else if (workload === 'epoch') {
     const e = result.epoch;
     if (!(e.finalLoss < e.firstLoss)) {

@@ -2,7 +2,17 @@
 // Python) as JSON, so all libraries see identical shapes, budgets and data sizes.
 
 export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch'];
-export const WORKLOADS = ['matmul', 'train', 'epoch'];
+export const WORKLOADS = ['matmul', 'train', 'epoch', 'rnn'];
+
+/** `rnn` runs one child per model size (each with its own memory peak): `rnn-<case id>`. */
+export function expandWorkloads(config, names) {
+  return names.flatMap((w) => (w === 'rnn' ? config.rnn.cases.map((c) => `rnn-${c.id}`) : [w]));
+}
+
+/** The config entry a workload's rounds and budgets come from (`rnn-lstm128` → `rnn`). */
+export function workloadConfig(config, workload) {
+  return config[workload.startsWith('rnn-') ? 'rnn' : workload];
+}
 export const FORMS = ['AB', 'AtB', 'ABt'];
 
 /** The GEMMs of one MLP training step at batch `batch`, in the layout tfjs and the brief use. */
@@ -57,6 +67,55 @@ export function makeConfig({ quick, dataDir }) {
     epoch: quick
       ? { trainSamples: 512, testSamples: 256, extrapolateWarmup: 1, extrapolateSteps: 2 }
       : { trainSamples: 60000, testSamples: 10000, extrapolateWarmup: 3, extrapolateSteps: 40 },
+    rnn: rnnConfig(quick),
+  };
+}
+
+/**
+ * The character-level RNN workload: Embedding(vocab, embed) -> one LSTM or GRU layer ->
+ * Linear(hidden, vocab) at every position, cross-entropy against the next token, Adam. Steps
+ * cycle over `batches` fixed token batches (lib/tokens.mjs). tfjs trains it with its layers'
+ * per-step loops at seconds a step, so it takes a few steps only (`slowTiming`): at least two
+ * cycles' worth of losses are not affordable there, and the loss check compares halves.
+ */
+function rnnConfig(quick) {
+  const cases = (sizes) =>
+    sizes.map(([cell, hidden]) => ({ id: `${cell}${hidden}`, cell, hidden }));
+  const data = { vocab: 96, embed: 64, lr: 1e-3, successors: 3, batches: 4, seed: 11 };
+  if (quick) {
+    return {
+      ...data,
+      seq: 12,
+      batch: 8,
+      cases: cases([
+        ['lstm', 32],
+        ['lstm', 64],
+        ['gru', 64],
+      ]),
+      timing: { warmupSteps: 2, windowMs: 20, windows: 3 },
+      slowTiming: {
+        'tfjs-cpu': { warmupSteps: 2, windowMs: 0, windows: 2 },
+        'tfjs-wasm': { warmupSteps: 2, windowMs: 0, windows: 2 },
+      },
+    };
+  }
+  return {
+    ...data,
+    seq: 64,
+    batch: 32,
+    cases: cases([
+      ['lstm', 128],
+      ['lstm', 256],
+      ['gru', 256],
+    ]),
+    timing: { warmupSteps: 4, windowMs: 1500, windows: 7 },
+    // windowMs 0: windows of two steps (timeSteps' minimum). tfjs-cpu takes ~9 s a step at
+    // hidden 128 and ~19 s at 256 here, tfjs-wasm ~3 and ~6 s; maxMs bounds the retakes of
+    // contended windows so no child nears the 600 s timeout.
+    slowTiming: {
+      'tfjs-cpu': { warmupSteps: 2, windowMs: 0, windows: 2, maxMs: 150_000 },
+      'tfjs-wasm': { warmupSteps: 2, windowMs: 0, windows: 3, maxMs: 120_000 },
+    },
   };
 }
 

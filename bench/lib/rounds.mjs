@@ -1,12 +1,13 @@
 // Runs a workload in several rounds and keeps each figure's best round: interference from
 // other work only slows a run down, so the fastest round is the closest to the library's own
 // speed. Every library gets the same rule; each round's figures stay in the JSON.
+import { workloadConfig } from './config.mjs';
 
 /** Which children to run: workload-major, alternating library order between rounds. */
 export function plan(config, workloads, libraries) {
   const out = [];
   for (const workload of workloads) {
-    const { rounds = 1, singleRound = [] } = config[workload];
+    const { rounds = 1, singleRound = [] } = workloadConfig(config, workload);
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 ? [...libraries].reverse() : libraries;
       for (const library of order) {

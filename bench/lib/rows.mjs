@@ -141,6 +141,69 @@ function mlpRows(results, libraries) {
   });
 }
 
+const CELL_NAME = { lstm: 'LSTM', gru: 'GRU' };
+
+/**
+ * The RNN table: per model size, tokens/s and peak memory. A library that cannot train the
+ * model as written keeps its reason (`cannot`) next to the figure of the variant it ran.
+ */
+function rnnRows(config, results, libraries) {
+  return config.rnn.cases.flatMap((c) => {
+    const workload = `rnn-${c.id}`;
+    const name = `${CELL_NAME[c.cell]} ${c.hidden}`;
+    const few = (r) => {
+      const t = r.rnn;
+      return config.rnn.slowTiming[r.library]
+        ? `${name}: median of ${t.windows} windows of ${t.stepsPerWindow} steps (${t.stepsRun} steps run)`
+        : null;
+    };
+    const spec = [
+      ['tokensPerSec', 'tokens/s', 'tokens/s', 'higher', (r) => r.rnn?.tokensPerSec],
+      ['peakRss', 'peak RSS, MB', 'MB', 'lower', (r) => mb(r.memory?.peakRss)],
+      ['wasmHeap', 'wasm heap, MB', 'MB', 'lower', (r) => mb(r.memory?.wasmHeapBytes)],
+    ];
+    return spec.map(([key, what, unit, better, pick], i) => {
+      const id = `${workload}:${key}`;
+      const { values, contended } = collect(
+        results,
+        libraries,
+        workload,
+        pick,
+        i === 0 ? (r) => r.rnn?.contended : undefined,
+      );
+      const notes = {};
+      const cannot = {};
+      for (const lib of libraries) {
+        const r = results[lib]?.[workload];
+        if (!r) continue;
+        if (i === 0 && few(r)) notes[lib] = few(r);
+        if (r.rnn?.cannotTrain) cannot[lib] = { error: r.rnn.cannotTrain, variant: r.rnn.variant };
+      }
+      const label = `${name}: ${what}`;
+      return withRatios(
+        {
+          id,
+          section: 'rnn',
+          cell: c.cell,
+          hidden: c.hidden,
+          label,
+          unit,
+          better,
+          values,
+          notes,
+          contended,
+          cannot,
+        },
+        libraries,
+      );
+    });
+  });
+}
+
 export function buildRows(config, results, libraries) {
-  return [...gemmRows(config, results, libraries), ...mlpRows(results, libraries)];
+  return [
+    ...gemmRows(config, results, libraries),
+    ...mlpRows(results, libraries),
+    ...rnnRows(config, results, libraries),
+  ];
 }

@@ -141,10 +141,56 @@ export function checkFirstAdamStep({ library, layers, lr, p0, p1, x, y, rows }) 
 }
 
 /**
- * The loss over the timed steps must fall: the mean of the last cycle over the fixed batches
- * below 95% of the first (a slow library that ran under two cycles compares its halves).
+ * The RNN workload's first-update check, which needs no gradient reference: Adam's first step
+ * moves every weight whose gradient is not tiny (|g| ≫ eps) by lr, whatever the library's
+ * layout. No element may move by more than lr, and at least `share` of all elements must move
+ * by lr to within 1%. A step without backward moves nothing; plain SGD moves weights by lr·g.
+ * `least` is the parameter count the model must at least have (all parameters reported).
  */
-export function checkLossFalls({ library, losses, cycle }) {
+export function checkAdamStepSize({ library, lr, p0, p1, least, share = 0.8 }) {
+  const before = p0.map(decodeF32);
+  const after = p1.map(decodeF32);
+  let total = 0;
+  let atLr = 0;
+  let moved = 0;
+  before.forEach((b, t) => {
+    if (b.length !== after[t].length) {
+      throw new Error(
+        `${library}: training step check: parameter ${t} has ${b.length} values before the step and ${after[t].length} after`,
+      );
+    }
+    for (let i = 0; i < b.length; i++) {
+      const d = Math.abs(after[t][i] - b[i]);
+      total++;
+      if (d !== 0) moved++;
+      // float32 rounding of weights up to ~4 in size adds a few 1e-7 to a step of 1e-3
+      if (!(d <= lr * 1.002)) {
+        throw new Error(
+          `${library}: the timed training step moved parameter ${t}[${i}] by ${d.toExponential(3)}, more than Adam's first update (lr ${lr}) allows`,
+        );
+      }
+      if (Math.abs(d - lr) <= 0.01 * lr) atLr++;
+    }
+  });
+  if (total < least) {
+    throw new Error(
+      `${library}: training step check: ${total} parameters reported, the model has at least ${least}`,
+    );
+  }
+  if (atLr < share * total) {
+    throw new Error(
+      `${library}: the timed training step did not apply Adam's first update: only ${atLr} of ${total} parameters moved by lr ${lr} (${moved} moved at all)`,
+    );
+  }
+  return { parameters: total, movedByLr: atLr, moved };
+}
+
+/**
+ * The loss over the timed steps must fall: the mean of the last cycle over the fixed batches
+ * below `factor` (95%) of the first (a slow library that ran under two cycles compares its
+ * halves).
+ */
+export function checkLossFalls({ library, losses, cycle, factor = 0.95 }) {
   if (!Array.isArray(losses) || losses.length < 4) {
     throw new Error(`${library}: training step check: ${losses?.length ?? 0} losses recorded`);
   }
@@ -152,7 +198,7 @@ export function checkLossFalls({ library, losses, cycle }) {
   const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;
   const first = mean(losses.slice(0, window));
   const last = mean(losses.slice(-window));
-  if (!(Number.isFinite(first) && Number.isFinite(last) && last < 0.95 * first)) {
+  if (!(Number.isFinite(first) && Number.isFinite(last) && last < factor * first)) {
     throw new Error(
       `${library}: the loss of the timed training steps did not fall (first cycle ${first}, last cycle ${last})`,
     );

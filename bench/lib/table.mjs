@@ -13,13 +13,22 @@ export function ratioText(r) {
   return r === null ? '' : ` (${r.toFixed(2)}x)`;
 }
 
-/** One cell: the figure, a † when it is extrapolated, and nabla's ratio against this peer. */
+/**
+ * One cell: the figure, a † when it is extrapolated (or from a few steps), and nabla's ratio
+ * against this peer. A library that could not train the model says so, and its figure is the
+ * variant it ran instead (§).
+ */
 function cell(row, lib) {
   const v = row.values[lib];
-  if (v === null) return '—';
-  const mark = (row.notes[lib] ? ' †' : '') + (row.contended?.[lib] ? ' ‡' : '');
-  return `${num(v, row.unit)}${mark}${lib === 'nabla' ? '' : ratioText(row.ratios[lib])}`;
+  const cannot = row.cannot?.[lib];
+  const why = cannot && row.unit === 'tokens/s' ? `cannot train: ${cannot.error}; ` : '';
+  if (v === null) return why ? why.slice(0, -2) : '—';
+  const mark =
+    (row.notes[lib] ? ' †' : '') + (row.contended?.[lib] ? ' ‡' : '') + (cannot ? ' §' : '');
+  return `${why}${num(v, row.unit)}${mark}${lib === 'nabla' ? '' : ratioText(row.ratios[lib])}`;
 }
+
+const hasFigures = (rows) => rows.some((r) => Object.values(r.values).some((v) => v !== null));
 
 function table(header, align, lines) {
   return [
@@ -57,6 +66,15 @@ export function markdown({ rows, libraries, targets, config, meta }) {
     config.matmul.rounds > 1
       ? `; best of ${config.matmul.rounds} rounds${once.length ? `, ${once.join(', ')} 1` : ''}`
       : '';
+  if (hasFigures(gemm)) gemmSection(out, { gemm, peers, rounds });
+  if (hasFigures(mlp)) mlpSection(out, { mlp, peers, config });
+  const rnn = rows.filter((r) => r.section === 'rnn');
+  if (hasFigures(rnn)) rnnSection(out, { rnn, peers, config });
+  footer(out, { rows, targets, meta });
+  return out.join('\n');
+}
+
+function gemmSection(out, { gemm, peers, rounds }) {
   out.push(`### GEMM, GFLOP/s (median${rounds}; higher is better)`);
   out.push('');
   out.push(
@@ -77,6 +95,9 @@ export function markdown({ rows, libraries, targets, config, meta }) {
   out.push(
     'Every library through its public op: nabla `nb.matmul(a, b, { transA, transB })` (transposed operands read through strides, no copy); tfjs `tf.matMul(a, b, transposeA, transposeB)`; torch `a.T @ b` / `a @ b.T` (strided views). The "nabla kernel" column calls the wasm export `matmul_f32` directly: its gap to the "nabla" column is the op layer\'s per-call cost. Each figure\'s last timed product is checked against float64.',
   );
+}
+
+function mlpSection(out, { mlp, peers, config }) {
   out.push('');
   out.push(
     `### MLP ${config.layers.join('-')} (ReLU, Adam ${config.lr}, cross-entropy, batch ${config.batch})`,
@@ -100,6 +121,43 @@ export function markdown({ rows, libraries, targets, config, meta }) {
   out.push(
     `Train step: median over ${config.train.windows} timed windows (best of ${config.train.rounds} rounds) after ${config.train.warmupSteps} warm-up steps, cycling ${config.train.batches} fixed batches; the timed step is checked (its first call must apply Adam's first update to float64 precision, and the loss must fall over the timed steps). Epoch: ${config.epoch.trainSamples} training samples in the same shuffled order for every library, timed cold from the first step (the shuffled order is made before the clock starts; gathering each batch with the library's own index op is timed), test accuracy on ${config.epoch.testSamples} test samples. Samples during which the timing thread got under 90% of a core are discarded and retaken. Memory: each library and workload in its own process; peak RSS = max(sampled RSS, VmHWM).`,
   );
+}
+
+function rnnSection(out, { rnn, peers, config }) {
+  const r = config.rnn;
+  out.push('');
+  out.push(
+    `### Character-level RNN: Embedding(${r.vocab}, ${r.embed}) → one LSTM / GRU layer → Linear(hidden, ${r.vocab}), sequence ${r.seq}, batch ${r.batch}, Adam ${r.lr}`,
+  );
+  out.push('');
+  out.push(
+    table(
+      ['metric', 'nabla', ...peers],
+      ['l', 'r', ...peers.map(() => 'r')],
+      rnn.map((row) => [row.label, cell(row, 'nabla'), ...peers.map((p) => cell(row, p))]),
+    ),
+  );
+  const few = [
+    ...new Set(rnn.flatMap((row) => Object.entries(row.notes).map(([l, n]) => `${l}: ${n}`))),
+  ];
+  if (few.length) out.push('', `† seconds a step, so a few steps only: ${few.join('; ')}.`);
+  const cannot = new Map();
+  for (const row of rnn) {
+    for (const [lib, c] of Object.entries(row.cannot ?? {})) cannot.set(lib, c);
+  }
+  for (const [lib, c] of cannot) {
+    out.push(
+      '',
+      `§ ${lib} cannot train the model as written (${c.error}); its figures are the same model with the ${c.variant}, and its ratios compare against that.`,
+    );
+  }
+  out.push('');
+  out.push(
+    `Tokens/s = batch × sequence per median step time (forward, backward through time, Adam), cycling ${r.batches} fixed token batches from a seeded Markov chain (${r.successors} successors per token), the same for every library; the timed step is checked (its first call must move at least 80% of the weights by Adam's first step, lr, and none by more; the loss must fall over the timed steps). Each library and size in its own process; peak RSS = max(sampled RSS, VmHWM).`,
+  );
+}
+
+function footer(out, { rows, targets, meta }) {
   if (rows.some((r) => Object.keys(r.contended ?? {}).length)) {
     out.push('');
     out.push(
@@ -138,5 +196,4 @@ export function markdown({ rows, libraries, targets, config, meta }) {
       ),
     );
   }
-  return out.join('\n');
 }

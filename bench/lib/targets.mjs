@@ -81,6 +81,26 @@ export function checkTargets(rows) {
     (f) => `lowest ${f.v.toFixed(2)}x (${f.r.label})`,
     (v) => v >= 1,
   );
+  // The character-RNN goals (tokens/s); a peer that trained a variant is compared against it.
+  for (const [id, peer, goal] of [
+    ['rnn-lstm128:tokensPerSec', 'tfjs-wasm', 10],
+    ['rnn-lstm128:tokensPerSec', 'torch', 0.8],
+    ['rnn-lstm256:tokensPerSec', 'torch', 0.6],
+    ['rnn-gru256:tokensPerSec', 'torch', null],
+  ]) {
+    const row = byId[id];
+    const r = row?.ratios[peer];
+    const variant = row?.cannot?.[peer] ? ` (its ${row.cannot[peer].variant})` : '';
+    const name = peer === 'torch' ? 'native PyTorch' : peer;
+    add(
+      goal === null
+        ? `vs native PyTorch: ${row?.label ?? id}`
+        : `${row?.label ?? id} ≥ ${goal}x ${name}`,
+      typeof r === 'number' ? { v: r } : null,
+      (f) => `${f.v.toFixed(2)}x${variant}`,
+      goal === null ? null : (v) => v >= goal,
+    );
+  }
   for (const id of ['train:samplesPerSec', 'epoch:seconds']) {
     const r = byId[id]?.ratios.torch;
     add(

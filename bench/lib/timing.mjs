@@ -16,7 +16,7 @@ const sample = measured;
  * Takes `want` samples of `fn` (each returning its per-op time), keeping clean ones until
  * `want` are clean or `capMs` has passed with at least `min` clean. Returns the median.
  */
-function collect(fn, want, min, capMs) {
+function collect(fn, want, min, capMs, hardCapMs = Infinity) {
   const clean = [];
   const all = [];
   const t0 = now();
@@ -24,7 +24,7 @@ function collect(fn, want, min, capMs) {
     const s = fn();
     all.push(s.ms);
     if (s.busy >= CLEAN) clean.push(s.ms);
-    if (now() - t0 >= 2 * capMs && all.length >= min) break;
+    if (now() - t0 >= Math.min(2 * capMs, hardCapMs) && all.length >= min) break;
   }
   const contended = clean.length < min;
   const used = contended ? all : clean;
@@ -67,9 +67,15 @@ export function timeCalls(fn, { warmupMs, sampleMs, samples, minSamples, budgetM
 /**
  * Times training steps: `warmupSteps` steps, then `windows` windows of N steps each (N sized
  * from the warm-up so a window lasts about `windowMs`, at least 2). Returns the median step
- * time; `step(i)` runs step number i and `onWindow` lets the caller sample memory.
+ * time; `step(i)` runs step number i and `onWindow` lets the caller sample memory. A library
+ * at seconds a step sets `maxMs`: retakes of contended windows stop there (the minimum number
+ * of windows still runs), so its child stays inside the harness's timeout.
  */
-export function timeSteps(step, { warmupSteps, windowMs, windows }, onWindow = () => {}) {
+export function timeSteps(
+  step,
+  { warmupSteps, windowMs, windows, maxMs = Infinity },
+  onWindow = () => {},
+) {
   let i = 0;
   const half = Math.max(1, warmupSteps >> 1);
   for (; i < warmupSteps - half; i++) step(i);
@@ -85,6 +91,6 @@ export function timeSteps(step, { warmupSteps, windowMs, windows }, onWindow = (
     onWindow();
     return { ms: s.wall / n, busy: s.busy };
   };
-  const r = collect(run, windows, Math.max(2, windows >> 1), windows * n * perStep);
+  const r = collect(run, windows, Math.max(2, windows >> 1), windows * n * perStep, maxMs);
   return { ...r, windows: r.samples, stepsPerWindow: n };
 }

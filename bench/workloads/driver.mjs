@@ -11,6 +11,7 @@ import { permutation, uniform } from '../lib/random.mjs';
 import { encodeF32 } from '../lib/stepcheck.mjs';
 import { timeCalls, timeSteps } from '../lib/timing.mjs';
 import { verifyProduct } from '../lib/verify.mjs';
+import { rnn } from './rnn.mjs';
 
 const now = () => performance.now();
 
@@ -196,7 +197,9 @@ export async function runChild(makeLib) {
   const lib = await makeLib(library, config, workload);
   const mem = rssSampler();
   const clock = meter();
-  const out = WORKLOADS[workload](lib, config, mem);
+  const out = workload.startsWith('rnn-')
+    ? rnn(lib, config, mem, library, workload.slice(4))
+    : WORKLOADS[workload](lib, config, mem);
   const { wall, busy } = clock.read();
   const result = {
     library,

@@ -147,6 +147,71 @@ const PLANTED_STEPS = {
   },
 };
 
+/** Inputs (the first `seq` tokens of each row) and targets (the last `seq`), as int32. */
+function rnnBatch(tokens, { batch, seq }) {
+  return nb.tidy(() => {
+    const rows = nb.tensor(tokens, { shape: [batch, seq + 1], dtype: 'int32' });
+    return [rows.narrow(1, 0, seq).contiguous(), rows.narrow(1, 1, seq).contiguous()];
+  });
+}
+
+/** Embedding -> one LSTM or GRU layer -> Linear over every position, as a user writes it. */
+class CharModel extends nb.nn.Module {
+  constructor({ vocab, embed }, { cell, hidden }) {
+    super();
+    this.embedding = new nb.nn.Embedding(vocab, embed);
+    const Rnn = cell === 'lstm' ? nb.nn.LSTM : nb.nn.GRU;
+    this.rnn = new Rnn(embed, hidden, { batchFirst: true });
+    this.head = new nb.nn.Linear(hidden, vocab);
+  }
+
+  /** x [batch, seq] int32 → logits [batch, seq, vocab] */
+  forward(x) {
+    const [out] = this.rnn.forward(this.embedding.forward(x));
+    return this.head.forward(out);
+  }
+}
+
+function rnnModel(r, c, seed) {
+  nb.manualSeed(seed);
+  const net = new CharModel(r, c);
+  return {
+    net,
+    vocab: r.vocab,
+    optimizer: new nb.optim.Adam(net.parameters(), { lr: r.lr }),
+    lossFn: new nb.nn.CrossEntropyLoss(),
+  };
+}
+
+/** One step: cross-entropy of every position's logits against the next token, then Adam. */
+function rnnStep({ net, vocab, optimizer, lossFn }, [x, y]) {
+  const loss = nb.tidy(() => {
+    const l = lossFn.forward(net.forward(x).reshape([-1, vocab]), y.reshape([-1]));
+    l.backward();
+    return l.item();
+  });
+  optimizer.step();
+  optimizer.zeroGrad();
+  return loss;
+}
+
+/** Broken RNN steps the harness must reject (tests only), as PLANTED_STEPS for the MLP. */
+const PLANTED_RNN_STEPS = {
+  'noop-step': () => 4.5,
+  'no-backward': ({ net, vocab, optimizer, lossFn }, [x, y]) => {
+    const loss = nb.tidy(() =>
+      lossFn.forward(net.forward(x).reshape([-1, vocab]), y.reshape([-1])).item(),
+    );
+    optimizer.step();
+    optimizer.zeroGrad();
+    return loss;
+  },
+  'sgd-step': (m, batch) => {
+    m.sgd ??= new nb.optim.SGD(m.net.parameters(), { lr: 0.1 });
+    return rnnStep({ ...m, optimizer: m.sgd }, batch);
+  },
+};
+
 /** Parameters in PyTorch's layout and order (Linear weight [out, in], then bias). */
 function parameters({ net }) {
   return net.parameters().map((p) => Float32Array.from(p.toArray()));
@@ -185,6 +250,10 @@ await runChild(async (_library, config, workload) => {
     step: PLANTED_STEPS[plant] ?? step,
     parameters,
     accuracy,
+    rnnBatch,
+    rnnModel,
+    rnnStep: PLANTED_RNN_STEPS[plant] ?? rnnStep,
+    rnnParameters: parameters,
     extrapolateEpoch: false,
     memory() {
       const m = nb.memory();

@@ -79,6 +79,91 @@ function parameters({ vars }) {
   });
 }
 
+/** Inputs (first `seq` tokens of each row, int32) and one-hot targets (last `seq`). */
+function rnnBatch(tokens, { batch, seq, vocab }) {
+  return tf.tidy(() => {
+    const rows = tf.tensor2d(tokens, [batch, seq + 1], 'int32');
+    const y = tf.slice(rows, [0, 1], [batch, seq]);
+    return { x: tf.slice(rows, [0, 0], [batch, seq]), y: tf.cast(tf.oneHot(y, vocab), 'float32') };
+  });
+}
+
+/**
+ * tf.layers.embedding -> tf.layers.lstm / gru (returnSequences) -> tf.layers.dense, initialised
+ * as PyTorch does (embedding N(0, 1), the rest U(±1/√hidden)) so every library starts from the
+ * same loss and learns at the same pace; sigmoid gates, as in PyTorch (tfjs defaults to hard
+ * sigmoid). `oneHot` writes the embedding as one-hot × matrix (a dense layer without bias): the
+ * same function, for a backend that cannot take the embedding's gradient.
+ */
+function rnnLayers(r, { cell, hidden }, seed, oneHot) {
+  const s = seed * 100;
+  const normal = tf.initializers.randomNormal({ mean: 0, stddev: 1, seed: s });
+  const uniform = (k) => {
+    const b = 1 / Math.sqrt(hidden);
+    return tf.initializers.randomUniform({ minval: -b, maxval: b, seed: s + k });
+  };
+  const embedding = oneHot
+    ? tf.layers.dense({ units: r.embed, useBias: false, kernelInitializer: normal })
+    : tf.layers.embedding({ inputDim: r.vocab, outputDim: r.embed, embeddingsInitializer: normal });
+  const rnn = tf.layers[cell]({
+    units: hidden,
+    returnSequences: true,
+    recurrentActivation: 'sigmoid',
+    kernelInitializer: uniform(1),
+    recurrentInitializer: uniform(2),
+    biasInitializer: uniform(3),
+  });
+  const head = tf.layers.dense({
+    units: r.vocab,
+    kernelInitializer: uniform(4),
+    biasInitializer: uniform(5),
+  });
+  const forward = (x) => {
+    const e = oneHot
+      ? embedding.apply(tf.cast(tf.oneHot(x, r.vocab), 'float32'))
+      : embedding.apply(x);
+    return head.apply(rnn.apply(e));
+  };
+  tf.tidy(() => forward(tf.zeros([1, 2], 'int32'))); // builds the layers' weights
+  const vars = [embedding, rnn, head].flatMap((l) => l.trainableWeights.map((w) => w.read()));
+  // tfjs's Adam defaults eps to 1e-7; use PyTorch's 1e-8 like the other libraries.
+  const optimizer = tf.train.adam(r.lr, 0.9, 0.999, 1e-8);
+  return { forward, vars, optimizer };
+}
+
+/**
+ * The model as written; when the backend cannot train it (tfjs-wasm has no UnsortedSegmentSum,
+ * the embedding's gradient), the reason, and the one-hot variant instead. The probe takes
+ * gradients on two tokens and applies nothing.
+ */
+function rnnModel(r, c, seed) {
+  const m = rnnLayers(r, c, seed, false);
+  try {
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(
+        () => tf.sum(m.forward(tf.tensor2d([[1, 2]], [1, 2], 'int32'))),
+        m.vars,
+      );
+      Object.values(grads).forEach((g) => g.dataSync());
+    });
+    return m;
+  } catch (e) {
+    tf.dispose(m.vars);
+    return {
+      ...rnnLayers(r, c, seed, true),
+      cannotTrain: e.message,
+      variant: 'embedding as one-hot × matrix (tf.layers.dense without bias)',
+    };
+  }
+}
+
+function rnnStep({ forward, optimizer, vars }, { x, y }) {
+  const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(x)), true, vars);
+  const loss = cost.dataSync()[0];
+  cost.dispose();
+  return loss;
+}
+
 function accuracy({ forward }, ds) {
   let correct = 0;
   for (let s = 0; s < ds.count; s += 1000) {
@@ -120,6 +205,10 @@ await runChild(async (library) => {
     step,
     parameters,
     accuracy,
+    rnnBatch,
+    rnnModel,
+    rnnStep,
+    rnnParameters: ({ vars }) => vars.map((v) => Float32Array.from(v.dataSync())),
     // The cpu backend needs about two minutes an epoch here: extrapolate from a few steps.
     extrapolateEpoch: backend === 'cpu',
     memory() {
