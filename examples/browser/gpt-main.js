@@ -40,7 +40,7 @@ function setState(state) {
 // ---------------------------------------------------------------- training
 
 let smooth = { value: 0, weight: 0 }; // a debiased running mean of the per-step loss
-let validations = []; // [step, loss] of this run
+let validations = []; // [step, loss, the worker's live tensors] of this run
 
 function onTrainProgress(p) {
   if (p.kind === 'start') {
@@ -59,7 +59,7 @@ function onTrainProgress(p) {
     $('val-loss').textContent = `validation loss ${p.loss.toFixed(4)} at step ${p.step}`;
     $('val-loss').dataset.value = String(p.loss);
     $('val-loss').dataset.step = String(p.step);
-    validations.push([p.step, p.loss]);
+    validations.push([p.step, p.loss, p.tensors]);
     $('val-loss').dataset.history = JSON.stringify(validations);
     return;
   }

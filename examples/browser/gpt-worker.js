@@ -6,7 +6,7 @@ import * as nb from '/dist/index.js';
 
 await nb.init();
 
-let corpus = null; // { text, vocab: string[], ids: Int32Array, split }
+let corpus = null; // { requested, text, vocab: string[], index: Map, ids: Int32Array, split }
 let model = null;
 let modelVocab = null; // the vocabulary the model was trained with
 let busy = null; // the job holding the model: { name, signal, done }
@@ -80,10 +80,10 @@ async function loadCorpus(chars) {
 }
 
 /**
- * `count` windows of `T + 1` characters from ids[from, to): inputs [count, T] and targets
- * (the same windows shifted by one) [count, T], as int32 tensors.
+ * The windows of `T + 1` characters at `from + starts[i]`: inputs [starts.length, T] and
+ * targets (the same windows shifted by one), as int32 tensors.
  */
-function windows(ids, from, to, starts, T) {
+function windows(ids, from, starts, T) {
   const x = new Int32Array(starts.length * T);
   const y = new Int32Array(starts.length * T);
   starts.forEach((s, b) => {
@@ -111,9 +111,8 @@ function validate(c, T, batch, batches) {
   for (let i = 0; i < n; i += batch) {
     const part = starts.slice(i, i + batch);
     total +=
-      nb.tidy(() =>
-        nb.noGrad(() => lossOf(...windows(c.ids, c.split, c.ids.length, part, T)).item()),
-      ) * part.length;
+      nb.tidy(() => nb.noGrad(() => lossOf(...windows(c.ids, c.split, part, T)).item())) *
+      part.length;
     count += part.length;
   }
   model.train();
@@ -201,7 +200,8 @@ async function train(config, ctx) {
     let step = 0;
     const evaluate = () => {
       valLoss = validate(c, T, B, config.valBatches ?? 8);
-      ctx.report({ kind: 'validation', step, loss: valLoss });
+      // The live tensor count goes along, to show the loop keeps memory flat.
+      ctx.report({ kind: 'validation', step, loss: valLoss, tensors: nb.memory().tensors });
     };
     evaluate(); // the untrained model's loss: about ln(vocabulary)
     while (step < steps) {
@@ -209,7 +209,7 @@ async function train(config, ctx) {
       trainLoss = nb.tidy(() => {
         const starts = Array.from({ length: B }, () => Math.floor(next() * span));
         optimizer.zeroGrad();
-        const loss = lossOf(...windows(c.ids, 0, c.split, starts, T));
+        const loss = lossOf(...windows(c.ids, 0, starts, T));
         loss.backward();
         if ((config.clip ?? 1) > 0) nb.nn.utils.clipGradNorm(parameters, config.clip ?? 1);
         optimizer.step();

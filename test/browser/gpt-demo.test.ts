@@ -95,8 +95,11 @@ describe('the GPT demo page', () => {
     const uniform = Number(await data('#corpus-info', 'uniform'));
     expect(vocab.length).toBeGreaterThan(60); // letters, digits, punctuation, space, newline
     expect(uniform).toBeCloseTo(Math.log(vocab.length), 6);
-    const history = JSON.parse((await data('#val-loss', 'history'))!) as [number, number][];
+    const history = JSON.parse((await data('#val-loss', 'history'))!) as number[][];
     expect(history.map(([step]) => step)).toEqual([0, 50, 100, 150, 200]);
+    // Once the optimizer has its state, the worker's live tensors stay the same.
+    const live = history.slice(1).map(([, , tensors]) => tensors);
+    expect(live.every((n) => n === live[0])).toBe(true);
     // Untrained (GPT-2's small initial weights): about uniform. Trained: far below it.
     expect(Math.abs(history[0][1] - uniform)).toBeLessThan(0.3);
     const valLoss = history[history.length - 1][1];
