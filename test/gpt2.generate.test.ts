@@ -318,6 +318,9 @@ describe('generate', () => {
     expect(r0.slice(4 + e0 + 1).every((v) => v === 0)).toBe(true);
     const e1 = firstEos(row1);
     expect(W).toBe(e1 < 0 ? 10 : 4 + Math.max(e0, e1) + 1);
+    const end1 = e1 < 0 ? W : 4 + e1 + 1;
+    expect(r1.slice(0, end1)).toEqual(row1.slice(0, end1));
+    expect(r1.slice(end1).every((v) => v === 0)).toBe(true);
     m.dispose();
   });
 
