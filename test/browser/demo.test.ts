@@ -1,13 +1,14 @@
 // Drives `npm run demo`'s page in chromium: trains on a subset of MNIST in the worker until
 // validation accuracy passes 90%, draws a 0 and a 1 with the mouse and checks the
 // predictions, saves and reloads the weights, and leaves a screenshot in test/artifacts/.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Nabla from '../../ts/index.js';
 import { launch, type Browser } from './chromium.js';
+import { startDemo } from './demo-server.js';
 import { importFromRoot, root } from './harness.js';
 
 let server: ChildProcess;
@@ -15,21 +16,6 @@ let url: string;
 let browser: Browser;
 let page: Page;
 const errors: string[] = [];
-
-/** Starts scripts/demo.mjs as `npm run demo` does (after the build) and reads its address. */
-function startDemo(): Promise<string> {
-  server = spawn(process.execPath, ['scripts/demo.mjs', '--port', '0'], { cwd: root });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    server.on('exit', (code) => reject(new Error(`demo server exited (${code}): ${out}`)));
-  });
-}
 
 /** Draws a stroke through `points` (fractions of the pad's size) with the mouse. */
 async function stroke(points: [number, number][]): Promise<void> {
@@ -59,7 +45,9 @@ async function clearPad(): Promise<void> {
 }
 
 beforeAll(async () => {
-  url = await startDemo();
+  const demo = await startDemo();
+  url = demo.url;
+  server = demo.process;
   browser = await launch();
   page = await browser.context.newPage();
   page.on('pageerror', (e) => errors.push(e.message));
