@@ -1,8 +1,9 @@
 // What each workload runs, full or --quick. The same object goes to every child (JS and
 // Python) as JSON, so all libraries see identical shapes, budgets and data sizes.
+import { ATTENTION_WORKLOADS, attentionConfig } from './attention.mjs';
 
 export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch'];
-export const WORKLOADS = ['matmul', 'train', 'epoch'];
+export const WORKLOADS = ['matmul', 'train', 'epoch', ...ATTENTION_WORKLOADS];
 export const FORMS = ['AB', 'AtB', 'ABt'];
 
 /** The GEMMs of one MLP training step at batch `batch`, in the layout tfjs and the brief use. */
@@ -57,6 +58,7 @@ export function makeConfig({ quick, dataDir }) {
     epoch: quick
       ? { trainSamples: 512, testSamples: 256, extrapolateWarmup: 1, extrapolateSteps: 2 }
       : { trainSamples: 60000, testSamples: 10000, extrapolateWarmup: 3, extrapolateSteps: 40 },
+    ...attentionConfig(quick),
   };
 }
 

@@ -1,6 +1,7 @@
 // Turns the children's raw results into comparison rows: one figure per library and nabla's
 // ratio against each peer. Ratios read as nabla's advantage, >1 meaning nabla is ahead:
 // nabla ÷ peer for rates (GFLOP/s, samples/s), peer ÷ nabla for times and memory.
+import { attentionRows } from './attention.mjs';
 
 export const FORM_LABEL = { AB: 'A·B', AtB: 'Aᵀ·B', ABt: 'A·Bᵀ' };
 
@@ -142,5 +143,9 @@ function mlpRows(results, libraries) {
 }
 
 export function buildRows(config, results, libraries) {
-  return [...gemmRows(config, results, libraries), ...mlpRows(results, libraries)];
+  return [
+    ...gemmRows(config, results, libraries),
+    ...mlpRows(results, libraries),
+    ...attentionRows(config, results, libraries),
+  ];
 }

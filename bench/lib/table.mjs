@@ -1,5 +1,6 @@
 // Markdown for the terminal (and the JSON's `markdown` field): one GEMM table, one MLP table,
 // the targets, and the notes that say how each figure was taken.
+import { attentionMarkdown } from './attention.mjs';
 import { FORM_LABEL } from './rows.mjs';
 
 export function num(v, unit) {
@@ -113,6 +114,7 @@ export function markdown({ rows, libraries, targets, config, meta }) {
       `Share of each child's wall time its timing thread actually ran (1 = it always had a core): ${cpu.map(([l, [lo, hi]]) => `${l} ${lo.toFixed(2)}–${hi.toFixed(2)}`).join(', ')}.`,
     );
   }
+  out.push(...attentionMarkdown({ rows, libraries, num, ratioText, table }));
   if (meta.notes.length) out.push('', ...meta.notes);
   if (meta.torchBlas) out.push('', `Native PyTorch's BLAS: ${meta.torchBlas.name}.`);
   if (meta.repo) {
