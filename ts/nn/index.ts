@@ -22,3 +22,5 @@ export * as utils from './utils.js';
 export * from './rnn/index.js';
 export { PackedSequence } from './rnn/packing.js';
 export * from './transformer/index.js';
+// GPT-2 (Hugging Face names): GPT2Config, GPT2Model, GPT2LMHeadModel, Conv1D.
+export * from './gpt2/index.js';

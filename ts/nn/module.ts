@@ -180,13 +180,18 @@ export abstract class Module {
     for (const [, m] of this.namedModules()) yield m;
   }
 
-  /** Parameters with dotted names: own parameters first, then each child's, like PyTorch. */
-  namedParameters(prefix = ''): [string, Tensor][] {
+  /**
+   * Parameters with dotted names: own parameters first, then each child's, like PyTorch. A
+   * tensor assigned as a parameter of several modules (tied weights, `lmHead.weight =
+   * wte.weight`) is one parameter: with `removeDuplicate` (the default, as PyTorch) it is
+   * yielded once under its first name, so optimizers update it once; `false` yields every name.
+   */
+  namedParameters(prefix = '', removeDuplicate = true): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules(prefix)) {
       for (const [k, v] of Object.entries(m)) {
-        if (isParameter(v) && !seen.has(v)) {
+        if (isParameter(v) && !(removeDuplicate && seen.has(v))) {
           seen.add(v);
           out.push([path ? `${path}.${k}` : k, v]);
         }
@@ -240,23 +245,39 @@ export abstract class Module {
     return this;
   }
 
-  /** Parameters and persistent buffers by dotted name; the tensors share the module's data. */
+  /**
+   * Parameters and persistent buffers by dotted name; the tensors share the module's data. A
+   * tied parameter appears under every name it has (as PyTorch's `state_dict()`).
+   */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of [...this.namedParameters(), ...this.namedBuffers(true)])
+    for (const [name, t] of [...this.namedParameters('', false), ...this.namedBuffers(true)])
       out[name] = t.detach();
     return out;
   }
 
   /**
    * Copies `stateDict`'s tensors into this module's parameters and buffers. Every name, shape
-   * and dtype is checked before anything is written, so a failed load changes nothing.
+   * and dtype is checked before anything is written, so a failed load changes nothing. A tied
+   * parameter loads from any one of its names; when the dict holds several, their values must
+   * be equal, and a name whose alias is present is not missing.
    */
   loadStateDict(stateDict: Record<string, Tensor>, opts: LoadOptions = {}): LoadResult {
     const strict = opts.strict ?? true;
-    const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers(true)]);
+    const entries: [string, Tensor][] = [
+      ...this.namedParameters('', false),
+      ...this.namedBuffers(true),
+    ];
+    const own = new Map<string, Tensor>(entries);
+    // Names of each distinct tensor, in state-dict order (more than one when tied).
+    const aliases = new Map<Tensor, string[]>();
+    for (const [name, t] of entries) {
+      const names = aliases.get(t);
+      if (names) names.push(name);
+      else aliases.set(t, [name]);
+    }
     const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(stateDict, k);
-    const missingKeys = [...own.keys()].filter((k) => !has(k));
+    const missingKeys = [...own.keys()].filter((k) => !aliases.get(own.get(k)!)!.some(has));
     const unexpectedKeys = Object.keys(stateDict).filter((k) => !own.has(k));
     if (strict && (missingKeys.length || unexpectedKeys.length)) {
       throw new ValueError(
@@ -264,30 +285,18 @@ export abstract class Module {
       );
     }
     const pairs: [Tensor, Tensor][] = [];
-    for (const [name, target] of own) {
-      if (!has(name)) continue;
-      // A present key must hold a tensor: `{ bias: null }` is an error, not a skipped entry.
-      const src: unknown = stateDict[name];
-      if (!(src instanceof Tensor)) {
-        throw new ValueError(
-          `loadStateDict: ${name} is ${src === null ? 'null' : typeof src}, not a Tensor`,
-        );
+    for (const [target, names] of aliases) {
+      const present = names.filter(has);
+      const srcs = present.map((name) => checkSource(name, stateDict[name], target));
+      if (srcs.length === 0) continue;
+      for (let i = 1; i < srcs.length; i++) {
+        if (!sameValues(srcs[0], srcs[i])) {
+          throw new ValueError(
+            `loadStateDict: ${present[0]} and ${present[i]} name one tied parameter but hold different values`,
+          );
+        }
       }
-      if (
-        src.shape.length !== target.shape.length ||
-        src.shape.some((s, i) => s !== target.shape[i])
-      ) {
-        throw new ShapeError(
-          `loadStateDict: ${name} has shape ${fmt(src.shape)} in the state dict but ${fmt(target.shape)} in the module`,
-        );
-      }
-      if (src.dtype !== target.dtype) {
-        throw new DTypeError(
-          `loadStateDict: ${name} is ${src.dtype} in the state dict but ${target.dtype} in the module`,
-        );
-      }
-      src.storage(); // a disposed source fails here, before anything is written
-      pairs.push([target, src]);
+      pairs.push([target, srcs[0]]);
     }
     noGrad(() => pairs.forEach(([target, src]) => target.copy_(src)));
     return { missingKeys, unexpectedKeys };
@@ -301,4 +310,34 @@ export abstract class Module {
     }
     for (const [, b] of this.namedBuffers()) b.dispose();
   }
+}
+
+/** A state-dict entry checked against the module's tensor (type, shape, dtype, not disposed). */
+function checkSource(name: string, src: unknown, target: Tensor): Tensor {
+  // A present key must hold a tensor: `{ bias: null }` is an error, not a skipped entry.
+  if (!(src instanceof Tensor)) {
+    throw new ValueError(
+      `loadStateDict: ${name} is ${src === null ? 'null' : typeof src}, not a Tensor`,
+    );
+  }
+  if (src.shape.length !== target.shape.length || src.shape.some((s, i) => s !== target.shape[i])) {
+    throw new ShapeError(
+      `loadStateDict: ${name} has shape ${fmt(src.shape)} in the state dict but ${fmt(target.shape)} in the module`,
+    );
+  }
+  if (src.dtype !== target.dtype) {
+    throw new DTypeError(
+      `loadStateDict: ${name} is ${src.dtype} in the state dict but ${target.dtype} in the module`,
+    );
+  }
+  src.storage(); // a disposed source fails here, before anything is written
+  return src;
+}
+
+/** Equal contents (NaN equals NaN), for the several names of a tied parameter. */
+function sameValues(a: Tensor, b: Tensor): boolean {
+  const [x, y] = [a.toArray(), b.toArray()];
+  for (let i = 0; i < x.length; i++)
+    if (x[i] !== y[i] && !(x[i] !== x[i] && y[i] !== y[i])) return false;
+  return true;
 }
