@@ -24,3 +24,5 @@ export { PackedSequence } from './rnn/packing.js';
 export * from './transformer/index.js';
 // GPT-2 (Hugging Face names): GPT2Config, GPT2Model, GPT2LMHeadModel, Conv1D.
 export * from './gpt2/index.js';
+// Next-token selection: temperature, top-k, top-p, multinomial or greedy.
+export { filterLogits, sampleLogits, type SamplingOptions } from './sampling.js';

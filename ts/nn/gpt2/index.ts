@@ -14,3 +14,4 @@ export {
   type GPT2LMForwardOptions,
   type GPT2LMOutput,
 } from './model.js';
+export { generate, type GenerateOptions, type CausalLM } from './generate.js';

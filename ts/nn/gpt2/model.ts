@@ -15,6 +15,7 @@ import * as F from '../functional.js';
 import * as init from '../init.js';
 import { loadSafetensors } from '../../io/safetensors.js';
 import { GPT2Config, type GPT2ConfigOptions } from './config.js';
+import { generate, type GenerateOptions } from './generate.js';
 
 /** One layer's cache: keys and values, each [B, nHead, length, headDim]. */
 export type LayerPast = [Tensor, Tensor];
@@ -324,6 +325,16 @@ export class GPT2LMHeadModel extends Module {
     const logits = this.lm_head.forward(lastHiddenState);
     const labels = opts.labels ?? null;
     return { logits, pastKeyValues, loss: labels ? lmLoss(logits, labels) : null };
+  }
+
+  /**
+   * Continues `inputIds` (int32 [B, T]) by up to `maxNewTokens` tokens → int32 [B, T + new]:
+   * greedy with `doSample: false` or temperature 0, else temperature / topK / topP sampling
+   * (`seed` makes it reproducible). Runs under noGrad with the KV cache; call `eval()` first
+   * to switch dropout off, as with HF.
+   */
+  generate(inputIds: Tensor, opts: GenerateOptions = {}): Tensor {
+    return generate(this, inputIds, opts);
   }
 
   /**
