@@ -374,3 +374,248 @@ describe('the step checks themselves', () => {
     );
   });
 });
+
+// The attention workloads (bench/lib/attention.mjs) in the same quick run: nabla and PyTorch
+// run them and check their timed work; tfjs reports what it lacks, from errors it got.
+interface AttentionRow {
+  id: string;
+  section: string;
+  label: string;
+  better: 'higher' | 'lower' | null;
+  values: Record<string, number | null>;
+  ratios: Record<string, number | null>;
+  unsupported: Record<string, string>;
+}
+
+describe('npm run bench -- --quick: attention workloads', () => {
+  const attention = (): AttentionRow[] =>
+    (report.rows as unknown as AttentionRow[]).filter((r) => r.section === 'attention');
+  const part = (lib: string, w: string): Record<string, unknown> =>
+    report.results[lib][w][w] as Record<string, unknown>;
+
+  it('nabla checked every timed SDPA call, GPT step and generation', () => {
+    const sdpa = part('nabla', 'sdpa').cases as {
+      ms: number;
+      verified: string;
+      check: { checkedValues: number; maxAbsError: number };
+    }[];
+    expect(sdpa).toHaveLength(2);
+    for (const c of sdpa) {
+      expect(finitePositive(c.ms)).toBe(true);
+      expect(c.verified).toBe('last timed call');
+      expect(c.check.checkedValues).toBeGreaterThan(0);
+      expect(c.check.maxAbsError).toBeLessThan(1e-4);
+    }
+    const gpt = part('nabla', 'gpt') as {
+      via: string;
+      tokensPerSec: number;
+      msPerStep: number;
+      tokensPerStep: number;
+      stepCheck: {
+        movedByLr: number;
+        parameters: number;
+        lastCycleLoss: number;
+        firstCycleLoss: number;
+      };
+    };
+    expect(gpt.via).toBe('nn.GPT2LMHeadModel');
+    expect(gpt.tokensPerSec).toBeCloseTo((gpt.tokensPerStep * 1000) / gpt.msPerStep, 6);
+    expect(gpt.stepCheck.movedByLr).toBeGreaterThan(0.9 * gpt.stepCheck.parameters);
+    expect(gpt.stepCheck.lastCycleLoss).toBeLessThan(gpt.stepCheck.firstCycleLoss);
+    const kv = part('nabla', 'kvcache') as Record<string, number> & {
+      check: { positions: number };
+    };
+    expect(kv.speedup).toBeCloseTo(kv.rerunMsPerToken / kv.cachedMsPerToken, 9);
+    expect(kv.check.positions).toBe(kv.newTokens);
+  });
+
+  it('tfjs reports what it lacks instead of a figure', () => {
+    for (const lib of ['tfjs-wasm', 'tfjs-cpu']) {
+      for (const w of ['sdpa', 'gpt', 'kvcache']) {
+        const r = part(lib, w);
+        expect(typeof r.unsupported, `${lib} ${w}`).toBe('string');
+        expect(r.why).toMatch(/no attention layer or op/);
+      }
+    }
+    expect(part('tfjs-wasm', 'gpt').why).toMatch(/UnsortedSegmentSum/);
+    expect(part('tfjs-wasm', 'gpt').unsupported).toBe('cannot train');
+    const row = attention().find((r) => r.id === 'gpt:tokensPerSec')!;
+    expect(row.values['tfjs-wasm']).toBeNull();
+    expect(row.ratios['tfjs-wasm']).toBeNull();
+    expect(row.unsupported['tfjs-wasm']).toBe('cannot train');
+  });
+
+  it("prints the attention table with its ratios and the peers' reasons", () => {
+    expect(stdout).toContain('### Attention and a tiny GPT');
+    const lines = stdout.split('\n');
+    const rows = attention();
+    expect(rows.map((r) => r.id)).toEqual([
+      'sdpa:T32:ms',
+      'sdpa:T64:ms',
+      'gpt:tokensPerSec',
+      'gpt:peakRss',
+      'gpt:wasmHeap',
+      'kvcache:cachedMs',
+      'kvcache:rerunMs',
+      'kvcache:speedup',
+    ]);
+    for (const row of rows) {
+      const line = lines.find((l) => l.startsWith(`| ${row.label} |`));
+      expect(line, row.id).toBeDefined();
+      const torch = row.ratios.torch;
+      if (typeof torch === 'number') expect(line).toContain(`(${torch.toFixed(2)}x)`);
+      expect(line).toContain(`${row.unsupported['tfjs-wasm']} ¹`);
+    }
+    expect(stdout).toMatch(/¹ tfjs-wasm, as tried in its child: .*UnsortedSegmentSum/);
+  });
+});
+
+describe('npm run bench rejects planted broken attention workloads', () => {
+  const planted = async (plant: string, workloads: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'nabla-bench-plant-'));
+    try {
+      await run(
+        process.execPath,
+        [
+          'bench/run.mjs',
+          '--quick',
+          '--only',
+          'nabla',
+          '--workloads',
+          workloads,
+          '--plant',
+          plant,
+          '--out',
+          dir,
+        ],
+        { maxBuffer: 16 << 20 },
+      );
+      return { code: 0, stderr: '' };
+    } catch (e) {
+      const err = e as { code: number; stderr: string };
+      return { code: err.code, stderr: err.stderr };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('an SDPA whose timed calls compute nothing', async () => {
+    const r = await planted('noop-sdpa', 'sdpa');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sdpa T 32: output\[head 0, row 0, 0\] = 0, float64 gives/);
+  }, 60_000);
+
+  it('a GPT step without backward', async () => {
+    const r = await planted('gpt-no-backward', 'gpt');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /check failed: nabla: the timed GPT step did not apply AdamW's first update/,
+    );
+  }, 60_000);
+
+  it('a GPT step with SGD instead of AdamW', async () => {
+    const r = await planted('gpt-sgd', 'gpt');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/check failed: nabla: the timed GPT step/);
+  }, 60_000);
+
+  it('a "cached" generation that ignores its cache', async () => {
+    const r = await planted('kvcache-no-past', 'kvcache');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the cached generation's logits differ from re-running the prefix/);
+  }, 60_000);
+});
+
+interface AttentionChecks {
+  checkFirstAdamWStep(a: Record<string, unknown>): { movedByLr: number };
+  checkSdpa(a: Record<string, unknown>): { checkedValues: number };
+}
+const attentionChecks = (): Promise<AttentionChecks> =>
+  import(`../bench/lib/${'attention-check'}.mjs`);
+
+describe('the attention checks themselves', () => {
+  it('accept AdamW first update and reject a no-op, a half step and a step that raises the loss', async () => {
+    const { checkFirstAdamWStep } = await attentionChecks();
+    const { encodeF32, decodeF32 } = (await stepChecks()) as StepChecks & {
+      decodeF32(s: string): Float32Array;
+    };
+    const lr = 1e-3;
+    const wd = 0.01;
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const p0 = [Float32Array.from({ length: 50 }, rnd), Float32Array.from({ length: 7 }, rnd)];
+    const g = p0.map((p) => p.map(() => rnd()));
+    const step = (scale: number) =>
+      p0.map((p, t) =>
+        p.map((v, i) => v * (1 - lr * wd) - (scale * lr * g[t][i]) / (Math.abs(g[t][i]) + 1e-8)),
+      );
+    const args = {
+      library: 'x',
+      lr,
+      weightDecay: wd,
+      p0: p0.map(encodeF32),
+      lossBefore: 2,
+      lossAfter: 1.9,
+      decode: decodeF32,
+    };
+    expect(checkFirstAdamWStep({ ...args, p1: step(1).map(encodeF32) }).movedByLr).toBe(57);
+    expect(() => checkFirstAdamWStep({ ...args, p1: p0.map(encodeF32) })).toThrow(
+      /did not apply AdamW's first update: only 0 of 57/,
+    );
+    expect(() => checkFirstAdamWStep({ ...args, p1: step(0.5).map(encodeF32) })).toThrow(
+      /did not apply AdamW's first update/,
+    );
+    expect(() => checkFirstAdamWStep({ ...args, p1: step(2).map(encodeF32) })).toThrow(
+      /more than AdamW's first step/,
+    );
+    expect(() =>
+      checkFirstAdamWStep({ ...args, p1: step(1).map(encodeF32), lossAfter: 2.1 }),
+    ).toThrow(/did not lower its batch's loss/);
+  });
+
+  it('accept exact attention and reject one wrong gradient entry', async () => {
+    const { checkSdpa } = await attentionChecks();
+    const [B, H, T, E] = [1, 2, 5, 3];
+    const n = B * H * T * E;
+    let seed = 9;
+    const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const [q, k, v, g] = [0, 1, 2, 3].map(() => Float64Array.from({ length: n }, rnd));
+    // float64 causal attention and its gradients, written independently of the checker
+    const o = new Float64Array(n);
+    const [dq, dk, dv] = [0, 1, 2].map(() => new Float64Array(n));
+    const s = 1 / Math.sqrt(E);
+    for (let h = 0; h < B * H; h++) {
+      const at = (a: Float64Array, i: number, e: number) => a[(h * T + i) * E + e];
+      for (let i = 0; i < T; i++) {
+        const w = Array.from({ length: i + 1 }, (_, j) => {
+          let d = 0;
+          for (let e = 0; e < E; e++) d += at(q, i, e) * at(k, j, e);
+          return Math.exp(d * s);
+        });
+        const z = w.reduce((a, b) => a + b, 0);
+        const p = w.map((x) => x / z);
+        for (let j = 0; j <= i; j++)
+          for (let e = 0; e < E; e++) o[(h * T + i) * E + e] += p[j] * at(v, j, e);
+        const dp = p.map((_, j) => {
+          let d = 0;
+          for (let e = 0; e < E; e++) d += at(g, i, e) * at(v, j, e);
+          return d;
+        });
+        const mean = p.reduce((a, pj, j) => a + pj * dp[j], 0);
+        for (let j = 0; j <= i; j++) {
+          const ds = p[j] * (dp[j] - mean) * s;
+          for (let e = 0; e < E; e++) {
+            dq[(h * T + i) * E + e] += ds * at(k, j, e);
+            dk[(h * T + j) * E + e] += ds * at(q, i, e);
+            dv[(h * T + j) * E + e] += p[j] * at(g, i, e);
+          }
+        }
+      }
+    }
+    const args = { shape: [B, H, T, E], q, k, v, g, rows: 3 };
+    expect(checkSdpa({ ...args, got: [o, dq, dk, dv] }).checkedValues).toBe(2 * 4 * 3 * E);
+    const bad = Float64Array.from(dk);
+    bad[(1 * T + 0) * E + 2] += 0.01; // last head, row 0
+    expect(() => checkSdpa({ ...args, got: [o, dq, bad, dv] })).toThrow(/dk\[head 1, row 0, 2\]/);
+  });
+});

@@ -3,11 +3,16 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ATTENTION_WORKLOADS } from './attention.mjs';
 
 const here = new URL('..', import.meta.url).pathname;
 
-/** The command that runs `library`'s child entry point. */
-export function entryFor(library, python) {
+/** The command that runs `library`'s child entry point for `workload`. */
+export function entryFor(library, python, workload) {
+  if (ATTENTION_WORKLOADS.includes(workload)) {
+    if (library === 'torch') return [python, [join(here, 'torch_attention.py')]];
+    return [process.execPath, [join(here, 'workloads/attention.mjs')]];
+  }
   if (library === 'nabla') return [process.execPath, [join(here, 'workloads/nabla.mjs')]];
   if (library.startsWith('tfjs-')) return [process.execPath, [join(here, 'workloads/tfjs.mjs')]];
   if (library === 'torch') return [python, [join(here, 'torch_bench.py')]];
@@ -16,7 +21,7 @@ export function entryFor(library, python) {
 
 /** Resolves to `{result, seconds}` or `{error, seconds}`; never rejects. */
 export function runWorkload({ library, workload, configPath, resultPath, python, timeoutMs }) {
-  const [cmd, pre] = entryFor(library, python);
+  const [cmd, pre] = entryFor(library, python, workload);
   const started = performance.now();
   return new Promise((resolve) => {
     const child = spawn(cmd, [...pre, library, workload, configPath, resultPath], {

@@ -1,6 +1,7 @@
 // Turns the children's raw results into comparison rows: one figure per library and nabla's
 // ratio against each peer. Ratios read as nabla's advantage, >1 meaning nabla is ahead:
 // nabla ÷ peer for rates (GFLOP/s, samples/s), peer ÷ nabla for times and memory.
+import { attentionRows } from './attention.mjs';
 
 export const FORM_LABEL = { AB: 'A·B', AtB: 'Aᵀ·B', ABt: 'A·Bᵀ' };
 
@@ -205,5 +206,6 @@ export function buildRows(config, results, libraries) {
     ...gemmRows(config, results, libraries),
     ...mlpRows(results, libraries),
     ...rnnRows(config, results, libraries),
+    ...attentionRows(config, results, libraries),
   ];
 }

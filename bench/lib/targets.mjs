@@ -1,4 +1,5 @@
 // The speed issue's targets, checked against the rows of this run (single thread).
+import { attentionTargets } from './attention.mjs';
 import { FORM_LABEL } from './rows.mjs';
 
 /** The row where `value(row)` is smallest among rows with a number, or null. */
@@ -110,5 +111,5 @@ export function checkTargets(rows) {
       null,
     );
   }
-  return out;
+  return [...out, ...attentionTargets(rows)];
 }
