@@ -6,11 +6,9 @@ Mirrors workloads/attention.mjs rule for rule with torch_bench.py's timing, thre
 (imported first, so the BLAS is pinned before torch loads), memory and BLAS report.
 """
 
-import json
 import math
-import sys
 
-from torch_bench import Memory, Meter, blas, encode_f32, mulberry32, time_calls, time_steps
+from torch_bench import encode_f32, mulberry32, run_child, time_calls, time_steps
 
 import torch  # noqa: E402  (torch_bench pinned the threads before loading it)
 import torch.nn.functional as F  # noqa: E402
@@ -277,27 +275,9 @@ def kvcache(config, mem):
     }
 
 
-def main():
-    library, workload, config_path, result_path = sys.argv[1:5]
-    with open(config_path) as f:
-        config = json.load(f)
-    mem = Memory()
-    clock = Meter()
-    out = {"sdpa": sdpa, "gpt": gpt, "kvcache": kvcache}[workload](config, mem)
-    wall, busy = clock.read()
-    result = {
-        "library": library,
-        "version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "blas": blas(),
-        "workload": workload,
-        **out,
-        "cpu": {"wallSeconds": wall / 1000, "busy": busy},
-        "memory": mem.report(),
-    }
-    with open(result_path, "w") as f:
-        json.dump(result, f, indent=2)
+def run_workload(workload, config, mem):
+    return {"sdpa": sdpa, "gpt": gpt, "kvcache": kvcache}[workload](config, mem)
 
 
 if __name__ == "__main__":
-    main()
+    run_child(run_workload)

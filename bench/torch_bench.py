@@ -481,16 +481,15 @@ def blas():
     return {"name": name, "libraries": libs}
 
 
-def main():
+def run_child(run_workload):
+    """The child protocol shared by every torch script: argv is library, workload, config path,
+    result path; `run_workload(workload, config, mem)` returns the workload's figures."""
     library, workload, config_path, result_path = sys.argv[1:5]
     with open(config_path) as f:
         config = json.load(f)
     mem = Memory()
     clock = Meter()
-    if workload.startswith("rnn-"):
-        out = rnn(config, mem, workload[4:])
-    else:
-        out = {"matmul": matmul, "train": train, "epoch": epoch}[workload](config, mem)
+    out = run_workload(workload, config, mem)
     wall, busy = clock.read()
     result = {
         "library": library,
@@ -507,5 +506,11 @@ def main():
         json.dump(result, f, indent=2)
 
 
+def run_workload(workload, config, mem):
+    if workload.startswith("rnn-"):
+        return rnn(config, mem, workload[4:])
+    return {"matmul": matmul, "train": train, "epoch": epoch}[workload](config, mem)
+
+
 if __name__ == "__main__":
-    main()
+    run_child(run_workload)

@@ -94,3 +94,43 @@ export function timeSteps(
   const r = collect(run, windows, Math.max(2, windows >> 1), windows * n * perStep, maxMs);
   return { ...r, windows: r.samples, stepsPerWindow: n };
 }
+
+/**
+ * timeSteps over a training step whose timed closure is itself checked: the first call records
+ * `snapshot()` before and after its update (plus `afterFirst()` if given), and every call's loss
+ * is kept, so the parent can recompute the optimizer's first update and see the loss fall.
+ * Returns the timing fields every training workload reports, and the step check.
+ */
+export function timeCheckedSteps({ batches, step, snapshot, afterFirst, timing, onWindow }) {
+  const losses = [];
+  let first = null;
+  const t = timeSteps(
+    (i) => {
+      const bt = batches[i % batches.length];
+      if (i === 0) {
+        const p0 = snapshot();
+        losses.push(step(bt));
+        first = { p0, p1: snapshot(), ...(afterFirst ? afterFirst(bt) : {}) };
+      } else {
+        losses.push(step(bt));
+      }
+    },
+    timing,
+    onWindow,
+  );
+  return {
+    timing: {
+      msPerStep: t.ms,
+      windows: t.windows,
+      discarded: t.discarded,
+      contended: t.contended,
+      stepsPerWindow: t.stepsPerWindow,
+      spread: t.spread,
+    },
+    ms: t.ms,
+    losses,
+    stepsRun: losses.length,
+    finalLoss: losses[losses.length - 1],
+    stepCheck: { ...first, losses, cycle: batches.length },
+  };
+}

@@ -13,7 +13,7 @@ import { meter } from '../lib/cpu.mjs';
 import { rssSampler } from '../lib/memory.mjs';
 import { uniform } from '../lib/random.mjs';
 import { encodeF32 } from '../lib/stepcheck.mjs';
-import { timeCalls, timeSteps } from '../lib/timing.mjs';
+import { timeCalls, timeCheckedSteps } from '../lib/timing.mjs';
 import { checkSdpa } from '../lib/attention-check.mjs';
 
 const [library, workload, configPath, resultPath] = process.argv.slice(2);
@@ -112,36 +112,24 @@ async function nablaWorkloads() {
       return loss;
     };
     const params = () => model.parameters().map((p) => encodeF32(Float32Array.from(p.toArray())));
-    // As driver.mjs's train: the timed closure's first call reports the parameters before and
-    // after its update (and the first batch's loss at both), every call's loss is kept.
-    const losses = [];
-    let stepCheck = null;
-    const t = timeSteps(
-      (i) => {
-        const ids = batches[i % batches.length];
-        if (i === 0) {
-          const p0 = params();
-          losses.push(step(ids));
-          stepCheck = { p0, p1: params(), lossAfter: lossOf(ids) };
-        } else losses.push(step(ids));
-      },
-      c.timing,
-      mem.sample,
-    );
+    // As driver.mjs's train (timeCheckedSteps), plus the first batch's loss after the update.
+    const run = timeCheckedSteps({
+      batches,
+      step,
+      snapshot: params,
+      afterFirst: (ids) => ({ lossAfter: lossOf(ids) }),
+      timing: c.timing,
+      onWindow: mem.sample,
+    });
     const tokens = c.data.batch * c.data.seqLen;
     return {
       gpt: {
         via,
         tokensPerStep: tokens,
-        msPerStep: t.ms,
-        tokensPerSec: (tokens * 1000) / t.ms,
-        windows: t.windows,
-        discarded: t.discarded,
-        contended: t.contended,
-        stepsPerWindow: t.stepsPerWindow,
-        spread: t.spread,
-        finalLoss: losses[losses.length - 1],
-        stepCheck: { ...stepCheck, losses, cycle: batches.length },
+        ...run.timing,
+        tokensPerSec: (tokens * 1000) / run.ms,
+        finalLoss: run.finalLoss,
+        stepCheck: run.stepCheck,
       },
     };
   }

@@ -9,7 +9,7 @@ import { rssSampler } from '../lib/memory.mjs';
 import { images, labels } from '../lib/mnist.mjs';
 import { permutation, uniform } from '../lib/random.mjs';
 import { encodeF32 } from '../lib/stepcheck.mjs';
-import { timeCalls, timeSteps } from '../lib/timing.mjs';
+import { timeCalls, timeCheckedSteps } from '../lib/timing.mjs';
 import { verifyProduct } from '../lib/verify.mjs';
 import { rnn } from './rnn.mjs';
 
@@ -90,37 +90,22 @@ function train(lib, config, mem) {
   );
   const batches = fixedBatches(lib, ds, count, batch);
   const model = lib.model(config);
-  // The timed closure itself is checked: its first call reports the parameters before and after
-  // (the parent recomputes Adam's first update from them), and every call's loss is kept so
-  // the parent can check that the loss falls.
-  const losses = [];
-  let params = null;
-  const t = timeSteps(
-    (i) => {
-      const bt = batches[i % batches.length];
-      if (i === 0) {
-        const p0 = lib.parameters(model);
-        losses.push(lib.step(model, bt));
-        params = { p0: p0.map(encodeF32), p1: lib.parameters(model).map(encodeF32) };
-      } else {
-        losses.push(lib.step(model, bt));
-      }
-    },
-    config.train,
-    mem.sample,
-  );
+  // The timed closure itself is checked (timeCheckedSteps): the parent recomputes Adam's first
+  // update from the parameters around the first call and checks that the loss falls.
+  const run = timeCheckedSteps({
+    batches,
+    step: (bt) => lib.step(model, bt),
+    snapshot: () => lib.parameters(model).map(encodeF32),
+    timing: config.train,
+    onWindow: mem.sample,
+  });
   return {
     train: {
       batch,
-      msPerStep: t.ms,
-      samplesPerSec: (batch * 1000) / t.ms,
-      windows: t.windows,
-      discarded: t.discarded,
-      contended: t.contended,
-      stepsPerWindow: t.stepsPerWindow,
-      spread: t.spread,
-      finalLoss: losses[losses.length - 1],
-      stepCheck: { ...params, losses, cycle: batches.length },
+      ...run.timing,
+      samplesPerSec: (batch * 1000) / run.ms,
+      finalLoss: run.finalLoss,
+      stepCheck: run.stepCheck,
     },
   };
 }

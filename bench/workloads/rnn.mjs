@@ -4,7 +4,7 @@
 // `rnnStep` and `rnnParameters`.
 import { readFileSync } from 'node:fs';
 import { encodeF32 } from '../lib/stepcheck.mjs';
-import { timeSteps } from '../lib/timing.mjs';
+import { timeCheckedSteps } from '../lib/timing.mjs';
 
 /** The parent's token batches (lib/tokens.mjs), `batches` × `batch` rows of `seq + 1`. */
 export function readTokens(r) {
@@ -29,22 +29,13 @@ export function rnn(lib, config, mem, library, caseId) {
   }
   const model = lib.rnnModel(r, c, config.seed);
   mem.sample();
-  const losses = [];
-  let params = null;
-  const t = timeSteps(
-    (i) => {
-      const bt = batches[i % batches.length];
-      if (i === 0) {
-        const p0 = lib.rnnParameters(model);
-        losses.push(lib.rnnStep(model, bt));
-        params = { p0: p0.map(encodeF32), p1: lib.rnnParameters(model).map(encodeF32) };
-      } else {
-        losses.push(lib.rnnStep(model, bt));
-      }
-    },
-    r.slowTiming[library] ?? r.timing,
-    mem.sample,
-  );
+  const run = timeCheckedSteps({
+    batches,
+    step: (bt) => lib.rnnStep(model, bt),
+    snapshot: () => lib.rnnParameters(model).map(encodeF32),
+    timing: r.slowTiming[library] ?? r.timing,
+    onWindow: mem.sample,
+  });
   const tokensPerStep = r.batch * r.seq;
   return {
     rnn: {
@@ -52,19 +43,14 @@ export function rnn(lib, config, mem, library, caseId) {
       batch: r.batch,
       seq: r.seq,
       tokensPerStep,
-      msPerStep: t.ms,
-      tokensPerSec: (tokensPerStep * 1000) / t.ms,
-      windows: t.windows,
-      discarded: t.discarded,
-      contended: t.contended,
-      stepsPerWindow: t.stepsPerWindow,
-      stepsRun: losses.length,
-      spread: t.spread,
-      finalLoss: losses[losses.length - 1],
+      ...run.timing,
+      tokensPerSec: (tokensPerStep * 1000) / run.ms,
+      stepsRun: run.stepsRun,
+      finalLoss: run.finalLoss,
       // A library that cannot train the model as written reports why, and what it ran instead.
       cannotTrain: model.cannotTrain ?? null,
       variant: model.variant ?? null,
-      stepCheck: { ...params, losses, cycle: batches.length },
+      stepCheck: run.stepCheck,
     },
   };
 }
