@@ -8,7 +8,7 @@ Mirrors workloads/attention.mjs rule for rule with torch_bench.py's timing, thre
 
 import math
 
-from torch_bench import encode_f32, mulberry32, run_child, time_calls, time_steps
+from torch_bench import encode_f32, mulberry32, run_child, time_calls, time_checked_steps
 
 import torch  # noqa: E402  (torch_bench pinned the threads before loading it)
 import torch.nn.functional as F  # noqa: E402
@@ -190,34 +190,18 @@ def gpt(config, mem):
     def params():
         return [encode_f32(p) for p in model.parameters()]
 
-    losses, check = [], {}
+    def loss_after(ids):
+        with torch.no_grad():
+            return {"lossAfter": model(ids, ids)[1].item()}
 
-    def run(i):
-        ids = batches[i % len(batches)]
-        if i == 0:
-            check["p0"] = params()
-            losses.append(step(ids))
-            check["p1"] = params()
-            with torch.no_grad():
-                check["lossAfter"] = model(ids, ids)[1].item()
-        else:
-            losses.append(step(ids))
-
-    t = time_steps(run, c["timing"]["warmupSteps"], c["timing"]["windowMs"], c["timing"]["windows"], mem.sample)
+    ms, fields = time_checked_steps(batches, step, params, c["timing"], mem.sample, loss_after)
     tokens = d["batch"] * d["seqLen"]
     return {
         "gpt": {
             "via": "GPT-2 written in torch.nn (F._scaled_dot_product_attention, causal)",
             "tokensPerStep": tokens,
-            "msPerStep": t["ms"],
-            "tokensPerSec": tokens * 1000 / t["ms"],
-            "windows": t["windows"],
-            "discarded": t["discarded"],
-            "contended": t["contended"],
-            "stepsPerWindow": t["stepsPerWindow"],
-            "spread": t["spread"],
-            "finalLoss": losses[-1],
-            "stepCheck": {**check, "losses": losses, "cycle": len(batches)},
+            "tokensPerSec": tokens * 1000 / ms,
+            **fields,
         }
     }
 

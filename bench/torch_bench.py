@@ -143,6 +143,38 @@ def time_steps(step, warmupSteps, windowMs, windows, on_window):
     return {**r, "windows": r["samples"], "stepsPerWindow": n}
 
 
+def time_checked_steps(batches, step, params, timing, on_window, after_first=None):
+    """time_steps over a training step whose timed closure is itself checked (as
+    lib/timing.mjs's timeCheckedSteps): the first call records the parameters before and after
+    its update (plus `after_first(batch)`), and every call's loss is kept."""
+    losses, check = [], {}
+
+    def run(i):
+        batch = batches[i % len(batches)]
+        if i == 0:
+            check["p0"] = params()
+            losses.append(step(batch))
+            check["p1"] = params()
+            if after_first:
+                check.update(after_first(batch))
+        else:
+            losses.append(step(batch))
+
+    t = time_steps(run, timing["warmupSteps"], timing["windowMs"], timing["windows"], on_window)
+    fields = {
+        "msPerStep": t["ms"],
+        "windows": t["windows"],
+        "discarded": t["discarded"],
+        "contended": t["contended"],
+        "stepsPerWindow": t["stepsPerWindow"],
+        "spread": t["spread"],
+        "stepsRun": len(losses),
+        "finalLoss": losses[-1],
+        "stepCheck": {**check, "losses": losses, "cycle": len(batches)},
+    }
+    return t["ms"], fields
+
+
 class Memory:
     """Peak RSS: sampled at checkpoints, plus the kernel's high-water marks."""
 
@@ -298,34 +330,11 @@ def train(config, mem):
     x, y = dataset(config["dataDir"], "train", count)
     batches = [(x[s : s + batch], y[s : s + batch]) for s in range(0, count, batch)]
     m = model(config)
-    # driver.mjs's rule: the first call of the timed closure reports the parameters before and
-    # after its update, and every call's loss is kept; the parent checks both.
-    losses, params = [], {}
-
-    def run(i):
-        if i == 0:
-            params["p0"] = parameters(m)
-            losses.append(step(m, *batches[0]))
-            params["p1"] = parameters(m)
-        else:
-            losses.append(step(m, *batches[i % len(batches)]))
-
-    tr = config["train"]
-    t = time_steps(run, tr["warmupSteps"], tr["windowMs"], tr["windows"], mem.sample)
-    return {
-        "train": {
-            "batch": batch,
-            "msPerStep": t["ms"],
-            "samplesPerSec": batch * 1000 / t["ms"],
-            "windows": t["windows"],
-            "discarded": t["discarded"],
-            "contended": t["contended"],
-            "stepsPerWindow": t["stepsPerWindow"],
-            "spread": t["spread"],
-            "finalLoss": losses[-1],
-            "stepCheck": {**params, "losses": losses, "cycle": len(batches)},
-        }
-    }
+    # driver.mjs's rule (time_checked_steps): the parent checks the first update and the losses.
+    ms, fields = time_checked_steps(
+        batches, lambda b: step(m, *b), lambda: parameters(m), config["train"], mem.sample
+    )
+    return {"train": {"batch": batch, "samplesPerSec": batch * 1000 / ms, **fields}}
 
 
 def accuracy(net, x, y):
@@ -421,7 +430,8 @@ def rnn(config, mem, case_id):
     opt = torch.optim.Adam(net.parameters(), lr=r["lr"])
     mem.sample()
 
-    def step(x, y):
+    def step(batch):
+        x, y = batch
         opt.zero_grad()
         loss = F.cross_entropy(net(x).reshape(-1, vocab), y.reshape(-1))
         loss.backward()
@@ -431,18 +441,8 @@ def rnn(config, mem, case_id):
     def params():
         return [encode_f32(p) for p in net.parameters()]
 
-    losses, check = [], {}
-
-    def run(i):
-        if i == 0:
-            check["p0"] = params()
-            losses.append(step(*batches[0]))
-            check["p1"] = params()
-        else:
-            losses.append(step(*batches[i % len(batches)]))
-
     tm = r["slowTiming"].get("torch", r["timing"])
-    t = time_steps(run, tm["warmupSteps"], tm["windowMs"], tm["windows"], mem.sample)
+    ms, fields = time_checked_steps(batches, step, params, tm, mem.sample)
     tokens_per_step = r["batch"] * seq
     return {
         "rnn": {
@@ -450,18 +450,10 @@ def rnn(config, mem, case_id):
             "batch": r["batch"],
             "seq": seq,
             "tokensPerStep": tokens_per_step,
-            "msPerStep": t["ms"],
-            "tokensPerSec": tokens_per_step * 1000 / t["ms"],
-            "windows": t["windows"],
-            "discarded": t["discarded"],
-            "contended": t["contended"],
-            "stepsPerWindow": t["stepsPerWindow"],
-            "stepsRun": len(losses),
-            "spread": t["spread"],
-            "finalLoss": losses[-1],
+            "tokensPerSec": tokens_per_step * 1000 / ms,
+            **fields,
             "cannotTrain": None,
             "variant": None,
-            "stepCheck": {**check, "losses": losses, "cycle": len(batches)},
         }
     }
 
