@@ -277,6 +277,31 @@ describe('generate', () => {
     m.dispose();
   });
 
+  it('a left-padded batch with attentionMask generates what each prompt does alone', () => {
+    const m = tinyModel(9);
+    const [a, b] = [randomRows(1, 7, 53, 21)[0], randomRows(1, 3, 53, 22)[0]];
+    const opts = { maxNewTokens: 12, doSample: false };
+    const aloneA = Array.from(m.generate(ids([a]), opts).toArray()).slice(7);
+    const aloneB = Array.from(m.generate(ids([b]), opts).toArray()).slice(3);
+    const batch = ids([a, [50, 50, 50, 50, ...b]]);
+    const attentionMask = ids([Array(7).fill(1), [0, 0, 0, 0, 1, 1, 1]]);
+    for (const useCache of [true, false]) {
+      const out = Array.from(m.generate(batch, { ...opts, attentionMask, useCache }).toArray());
+      expect(out.slice(7, 19)).toEqual(aloneA);
+      expect(out.slice(26, 38)).toEqual(aloneB);
+    }
+    // Without the mask the padded row reads the padding and its continuation changes.
+    const unmasked = Array.from(m.generate(batch, opts).toArray());
+    expect(unmasked.slice(26, 38)).not.toEqual(aloneB);
+    expect(() => m.generate(batch, { ...opts, attentionMask: ids([[1, 1]]) })).toThrow(
+      /attentionMask int32 \[1, 2\] must be int32 \[2, 7\]/,
+    );
+    expect(() =>
+      m.generate(batch, { ...opts, attentionMask: ids([Array(7).fill(1), Array(7).fill(0)]) }),
+    ).toThrow(/row 1 has no token/);
+    m.dispose();
+  });
+
   it('seeded sampling is reproducible and leaves the global RNG where it was', () => {
     const m = tinyModel(7);
     const prompt = ids([[1, 2, 3]]);
@@ -321,6 +346,19 @@ describe('generate', () => {
     const end1 = e1 < 0 ? W : 4 + e1 + 1;
     expect(r1.slice(0, end1)).toEqual(row1.slice(0, end1));
     expect(r1.slice(end1).every((v) => v === 0)).toBe(true);
+    m.dispose();
+  });
+
+  it('a plain loop of generate calls reuses its prompt and keeps the heap flat', () => {
+    const m = tinyModel(10);
+    const prompt = ids([[5, 6, 7]]);
+    const live: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const out = m.generate(prompt, { maxNewTokens: 5, seed: i }); // no dispose, as in PyTorch
+      expect(out.shape).toEqual([1, 8]);
+      live.push(nb.memory().tensors);
+    }
+    expect(Math.max(...live.slice(10))).toBe(Math.min(...live.slice(10)));
     m.dispose();
   });
 

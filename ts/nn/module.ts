@@ -97,6 +97,16 @@ function callModule(m: Module, forward: (...args: unknown[]) => unknown, args: u
   }
 }
 
+/**
+ * Runs `body` as ONE top-level call of `m`: a single step boundary, and the forwards it makes
+ * inside are nested calls (no boundaries). For methods such as `generate` that run forward many
+ * times: otherwise each of those forwards would advance the steps and release the caller's
+ * tensors (the prompt) that the method read only once, at its start.
+ */
+export function asOneCall<T>(m: Module, args: unknown[], body: () => T): T {
+  return callModule(m, body, args) as T;
+}
+
 export abstract class Module {
   /** True in training mode (dropout active), false after `eval()`. */
   training = true;

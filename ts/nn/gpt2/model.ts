@@ -8,7 +8,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { noGrad } from '../../autograd/node.js';
 import { arange, full, zeros } from '../../ops/creation.js';
 import { cat } from '../../ops/shape.js';
-import { Module, Parameter } from '../module.js';
+import { Module, Parameter, asOneCall } from '../module.js';
 import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from '../layers.js';
 import { crossEntropy } from '../losses.js';
 import * as F from '../functional.js';
@@ -334,7 +334,11 @@ export class GPT2LMHeadModel extends Module {
    * to switch dropout off, as with HF.
    */
   generate(inputIds: Tensor, opts: GenerateOptions = {}): Tensor {
-    return generate(this, inputIds, opts);
+    // One step boundary per generate (it runs under noGrad, like an inference call), however
+    // many forwards it makes: a loop of generate calls stays flat and the prompt stays alive.
+    return noGrad(() =>
+      asOneCall(this, [inputIds, opts.attentionMask], () => generate(this, inputIds, opts)),
+    );
   }
 
   /**
