@@ -1,0 +1,165 @@
+// The LoRA wrappers (PEFT's lora.Linear and lora.Embedding): `y = base(x) + s · B(A(drop(x)))`
+// with s = alpha / r (alpha / √r with rsLoRA). The base layer is kept as a hidden field and
+// its weight and bias are re-exposed under their own names, so the model's state-dict keys do
+// not change; the adapter's parameters are marked so `stateDict()` leaves them out.
+import { ValueError } from '../../errors.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { noGrad } from '../../autograd/node.js';
+import { zeros } from '../../ops/creation.js';
+import { Module, Parameter, markAdapter, pyFloat } from '../module.js';
+import { Dropout, Embedding, Linear } from '../layers.js';
+import { Identity } from '../containers.js';
+import { Conv1D } from '../gpt2/model.js';
+import * as F from '../functional.js';
+import * as init from '../init.js';
+
+/** What every LoRA wrapper shares: rank, scaling, merge state and the hidden base layer. */
+export abstract class LoraLayer extends Module {
+  /** True while `B·A·s` is added into the base weight (forward then skips the adapter). */
+  merged = false;
+  readonly scaling: number;
+
+  constructor(
+    /** The wrapped layer; hidden (non-enumerable) so it adds no `base_layer.` to any name. */
+    readonly base_layer: Module,
+    readonly r: number,
+    readonly loraAlpha: number,
+    useRslora: boolean,
+  ) {
+    super();
+    Object.defineProperty(this, 'base_layer', { enumerable: false });
+    this.scaling = useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
+    // The base's parameters under their own names, read through to the base layer.
+    for (const k of Object.keys(base_layer)) {
+      if (k !== 'weight' && k !== 'bias') continue;
+      Object.defineProperty(this, k, {
+        get: () => (base_layer as unknown as Record<string, unknown>)[k],
+        set: (v) => ((base_layer as unknown as Record<string, unknown>)[k] = v),
+        enumerable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  /** `s · B A` in the layout of the base weight. */
+  abstract deltaWeight(): Tensor;
+
+  /** Adds the adapter into the base weight (no-op when merged). */
+  merge(): void {
+    if (this.merged) return;
+    noGrad(() => {
+      const d = this.deltaWeight();
+      (this.base_layer as unknown as { weight: Tensor }).weight.add_(d);
+      d.dispose();
+    });
+    this.merged = true;
+  }
+
+  /** Subtracts the adapter from the base weight again (no-op when not merged). */
+  unmerge(): void {
+    if (!this.merged) return;
+    noGrad(() => {
+      const d = this.deltaWeight();
+      (this.base_layer as unknown as { weight: Tensor }).weight.sub_(d);
+      d.dispose();
+    });
+    this.merged = false;
+  }
+
+  protected loraRepr(): string {
+    return `r=${this.r}, lora_alpha=${pyFloat(this.loraAlpha)}, scaling=${pyFloat(this.scaling)}`;
+  }
+}
+
+/** LoRA around a `Linear` (or GPT-2's `Conv1D`, whose weight is [in, out]: fan_in_fan_out). */
+export class LoraLinear extends LoraLayer {
+  declare weight: Tensor;
+  declare bias: Tensor | null;
+  lora_dropout: Module;
+  /** [r, in] as a bias-free Linear: Kaiming-uniform (a = √5), as PEFT. */
+  lora_A: Linear;
+  /** [out, r] as a bias-free Linear: zeros, so the wrapped layer starts equal to the base. */
+  lora_B: Linear;
+  readonly fanInFanOut: boolean;
+
+  constructor(
+    base: Linear | Conv1D,
+    opts: { r: number; alpha: number; dropout: number; useRslora: boolean },
+  ) {
+    super(base, opts.r, opts.alpha, opts.useRslora);
+    this.fanInFanOut = base instanceof Conv1D;
+    const [inF, outF] =
+      base instanceof Conv1D ? [base.nx, base.nf] : [base.inFeatures, base.outFeatures];
+    this.lora_dropout = opts.dropout > 0 ? new Dropout(opts.dropout) : new Identity();
+    this.lora_A = new Linear(inF, opts.r, { bias: false });
+    this.lora_B = new Linear(opts.r, outF, { bias: false });
+    init.kaimingUniform_(this.lora_A.weight, { a: Math.sqrt(5) });
+    init.zeros_(this.lora_B.weight);
+    markAdapter(this.lora_A);
+    markAdapter(this.lora_B);
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = (this.base_layer as unknown as { forward(t: Tensor): Tensor }).forward(x);
+    if (this.merged) return y;
+    const h = (this.lora_dropout as unknown as { forward(t: Tensor): Tensor }).forward(x);
+    return y.add(this.lora_B.forward(this.lora_A.forward(h)).mul(this.scaling));
+  }
+
+  deltaWeight(): Tensor {
+    const d = this.lora_B.weight.matmul(this.lora_A.weight).mul(this.scaling);
+    return this.fanInFanOut ? d.mT : d;
+  }
+
+  override extraRepr(): string {
+    return `${this.base_layer.extraRepr()}, ${this.loraRepr()}`;
+  }
+}
+
+/**
+ * LoRA around an `Embedding` (PEFT's rule): `lora_embedding_A` [r, num] starts at zeros and
+ * `lora_embedding_B` [dim, r] N(0, 1); the path is `embedding(x, Aᵀ) Bᵀ s`, with the base's
+ * padding index and no dropout (PEFT applies none to embeddings).
+ */
+export class LoraEmbedding extends LoraLayer {
+  declare weight: Tensor;
+  lora_embedding_A: Tensor;
+  lora_embedding_B: Tensor;
+
+  constructor(base: Embedding, opts: { r: number; alpha: number; useRslora: boolean }) {
+    super(base, opts.r, opts.alpha, opts.useRslora);
+    this.lora_embedding_A = Parameter(zeros([opts.r, base.numEmbeddings]));
+    this.lora_embedding_B = Parameter(zeros([base.embeddingDim, opts.r]));
+    init.normal_(this.lora_embedding_B);
+    markAdapter([this.lora_embedding_A, this.lora_embedding_B]);
+  }
+
+  forward(indices: Tensor): Tensor {
+    const base = this.base_layer as Embedding;
+    const y = base.forward(indices);
+    if (this.merged) return y;
+    const a = F.embedding(indices, this.lora_embedding_A.mT, { paddingIdx: base.paddingIdx });
+    return y.add(a.matmul(this.lora_embedding_B.mT).mul(this.scaling));
+  }
+
+  deltaWeight(): Tensor {
+    return this.lora_embedding_B.matmul(this.lora_embedding_A).mT.mul(this.scaling);
+  }
+
+  override extraRepr(): string {
+    return `${this.base_layer.extraRepr()}, ${this.loraRepr()}`;
+  }
+}
+
+/** The wrapper for `m`, or a ValueError naming the path and type PEFT would refuse. */
+export function wrapLora(
+  path: string,
+  m: Module,
+  opts: { r: number; alpha: number; dropout: number; useRslora: boolean },
+): LoraLayer {
+  if (m instanceof Linear || m instanceof Conv1D) return new LoraLinear(m, opts);
+  if (m instanceof Embedding) return new LoraEmbedding(m, opts);
+  throw new ValueError(
+    `lora.apply: target module '${path}' is a ${m.constructor.name}; LoRA supports Linear, Embedding and Conv1D`,
+  );
+}
