@@ -113,17 +113,27 @@ class BackwardTracker {
     private readonly hooks: BackwardHook[],
   ) {}
 
+  /** Tensor arguments in order; grad_input has one slot per tensor argument. */
+  private nTensorArgs = 0;
+
   wrapInputs(args: unknown[]): unknown[] {
-    const idx = args.flatMap((v, i) => (v instanceof Tensor && v.requiresGrad ? [i] : []));
-    if (idx.length === 0) return args;
+    const tensorArgs = args.flatMap((v, i) => (v instanceof Tensor ? [i] : []));
+    this.nTensorArgs = tensorArgs.length;
+    const slots = tensorArgs.flatMap((i, slot) => ((args[i] as Tensor).requiresGrad ? [slot] : []));
+    if (slots.length === 0) return args;
     this.inputsTracked = true;
     const views = identity(
-      idx.map((i) => args[i] as Tensor),
+      slots.map((slot) => args[tensorArgs[slot]] as Tensor),
       'BackwardHookFunctionBackward',
-      (gs) => this.fire([...gs]),
+      (gs) => {
+        const gradInput: (Tensor | null)[] = tensorArgs.map(() => null);
+        slots.forEach((slot, k) => (gradInput[slot] = gs[k]));
+        const result = this.fire(gradInput);
+        return slots.map((slot) => result[slot]);
+      },
     );
     const out = [...args];
-    idx.forEach((i, k) => (out[i] = views[k]));
+    slots.forEach((slot, k) => (out[tensorArgs[slot]] = views[k]));
     return out;
   }
 
@@ -139,7 +149,7 @@ class BackwardTracker {
         const slots: (Tensor | null)[] = list.map(() => null);
         idx.forEach((i, k) => (slots[i] = gs[k] ? gs[k]!.clone() : null));
         this.gradOutput = slots;
-        if (!this.inputsTracked) this.fire([]);
+        if (!this.inputsTracked) this.fire(new Array<null>(this.nTensorArgs).fill(null));
         return [...gs];
       },
     );
