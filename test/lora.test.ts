@@ -4,9 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as nb from '../ts/index.js';
+import type { nn as NN } from '../ts/index.js';
 import { assertClose } from './helpers/close.js';
 
-const { nn } = nb;
+const nn = nb.nn;
 
 interface Rec {
   shape: number[];
@@ -70,7 +71,7 @@ const arr = (t: nb.Tensor): number[] => Array.from(t.toArray());
 
 /** A module with one child `layer` (so the LoRA path is `layer`). */
 class Holder extends nn.Module {
-  constructor(public layer: nn.Module) {
+  constructor(public layer: NN.Module) {
     super();
   }
   forward(x: nb.Tensor): nb.Tensor {
@@ -101,7 +102,7 @@ describe('LoRA Linear and Conv1D against PEFT formula (torch)', () => {
   for (const c of fx.linear) {
     it(`${c.name}: output and gradients of x, lora_A, lora_B`, () => {
       const m = linearHolder(c);
-      const w = m.layer as nn.lora.LoraLinear;
+      const w = m.layer as NN.lora.LoraLinear;
       expect(w).toBeInstanceOf(nn.lora.LoraLinear);
       const x = T(c.x, true);
       const y = m.forward(x);
@@ -137,7 +138,7 @@ describe('LoRA Linear and Conv1D against PEFT formula (torch)', () => {
     const x = nb.randn([4, 64]);
     const y0 = arr(m.forward(x));
     nn.lora.apply(m, { targetModules: ['layer'], r: 16, alpha: 32 });
-    const w = m.layer as nn.lora.LoraLinear;
+    const w = m.layer as NN.lora.LoraLinear;
     expect(arr(m.forward(x))).toEqual(y0);
     expect(arr(w.lora_B.weight).every((v) => v === 0)).toBe(true);
     const a = arr(w.lora_A.weight);
@@ -171,7 +172,7 @@ describe('LoRA Embedding against PEFT formula (torch)', () => {
         'base_model.model.layer.lora_embedding_A': T(c.lora_embedding_A),
         'base_model.model.layer.lora_embedding_B': T(c.lora_embedding_B),
       });
-      const w = m.layer as nn.lora.LoraEmbedding;
+      const w = m.layer as NN.lora.LoraEmbedding;
       const idx = I(c.indices);
       const y = m.forward(idx);
       assertClose(arr(y), c.y.data, { rtol: 1e-5, atol: 1e-5 }, 'y');
@@ -310,7 +311,7 @@ describe('nn.lora.apply, stateDict, load', () => {
     ]);
     const bytes = nb.io.saveSafetensors(tensors, { adapter_config: JSON.stringify(config) });
     const back = nb.io.loadSafetensors(bytes);
-    const meta = JSON.parse(nb.io.safetensorsMetadata(bytes).adapter_config) as nn.lora.LoraConfig;
+    const meta = JSON.parse(nb.io.safetensorsMetadata(bytes).adapter_config) as NN.lora.LoraConfig;
     const dst = new Tiny();
     dst.loadStateDict(src.stateDict()); // the same base model
     nn.lora.load(dst, back, meta);
@@ -329,7 +330,7 @@ describe('nn.lora.apply, stateDict, load', () => {
     expect(() => nn.lora.apply(m, { targetModules: ['query'], r: 0 })).toThrow(nb.ValueError);
     expect(() => nn.lora.apply(m, { targetModules: ['query'], dropout: 1 })).toThrow(/dropout/);
     expect(() =>
-      nn.lora.apply(m, { targetModules: ['query'], biases: 'some' as nn.lora.LoraBias }),
+      nn.lora.apply(m, { targetModules: ['query'], biases: 'some' as NN.lora.LoraBias }),
     ).toThrow(/biases/);
     expect(() => nn.lora.apply(m, { targetModules: ['query'], modulesToSave: ['head'] })).toThrow(
       /modulesToSave \[head\]/,
@@ -364,7 +365,7 @@ describe('nn.lora.apply, stateDict, load', () => {
     expect(m.parameters().every((p) => p.requiresGrad)).toBe(true);
     // on a model with adapters, a failed load writes nothing
     nn.lora.load(m, good, cfg);
-    const w = (m.layers[0] as Block).value as unknown as nn.lora.LoraLinear;
+    const w = (m.layers[0] as Block).value as unknown as NN.lora.LoraLinear;
     nb.noGrad(() => w.lora_A.weight.copy_(nb.ones([2, 8])));
     expect(() =>
       nn.lora.load(m, { ...good, 'base_model.model.layers.1.value.lora_B.weight': nb.zeros([8]) }),
@@ -465,6 +466,33 @@ describe('LoRA fine-tuning', () => {
       assertClose(arr(tensors[`base_model.model.${k}`]), v.data, { rtol: 1e-3, atol: 1e-4 }, k);
     }
     for (const k of frozen) expect(arr(m.stateDict()[k])).toEqual(base0[k]);
+  });
+
+  it('training checkpoints carry the adapters (stateDict with adapters: true)', () => {
+    nb.manualSeed(6);
+    const m = new MLP();
+    nn.lora.apply(m, { targetModules: ['fc1'], r: 2 });
+    const full = m.stateDict({ adapters: true });
+    expect(Object.keys(full)).toEqual([
+      'fc1.weight',
+      'fc1.bias',
+      'fc1.lora_A.weight',
+      'fc1.lora_B.weight',
+      'fc2.weight',
+      'fc2.bias',
+      'head.weight',
+      'head.bias',
+    ]);
+    const bytes = nb.train.saveCheckpoint({ model: m }, { epoch: 1 });
+    const w = m.fc1 as unknown as NN.lora.LoraLinear;
+    const saved = arr(w.lora_A.weight);
+    nb.noGrad(() => w.lora_A.weight.copy_(nb.zeros([2, 8])));
+    nb.train.loadCheckpoint(bytes, { model: m });
+    expect(arr(w.lora_A.weight)).toEqual(saved);
+    // a plain load of the base names still works while adapters are attached
+    const other = new MLP();
+    m.loadStateDict(other.stateDict());
+    expect(arr(w.weight)).toEqual(arr(other.fc1.weight));
   });
 
   it('200 LoRA training steps keep the wasm heap flat', () => {

@@ -7,6 +7,7 @@ export {
   pyBool,
   pyTuple,
   type LoadOptions,
+  type StateDictOptions,
   type LoadResult,
 } from './module.js';
 export * from './layers.js';

@@ -78,7 +78,16 @@ function indentTail(s: string, n: number): string {
   return [first, ...rest.map((l) => ' '.repeat(n) + l)].join('\n');
 }
 
-export interface LoadOptions {
+export interface StateDictOptions {
+  /**
+   * Also include adapter parameters (LoRA, bottleneck adapters) under their dotted names
+   * (default false: the state dict of the base model). Training callbacks and checkpoints
+   * pass true, so restoring a LoRA run restores its adapters.
+   */
+  adapters?: boolean;
+}
+
+export interface LoadOptions extends StateDictOptions {
   /** Require exactly the module's keys (default true); false ignores missing and extra keys. */
   strict?: boolean;
 }
@@ -339,17 +348,20 @@ export abstract class Module {
    * Parameters and persistent buffers by dotted name; the tensors share the module's data. A
    * tied parameter appears under every name it has (as PyTorch's `state_dict()`). Adapter
    * parameters (nn.lora, nn.adapters) are left out, so the base names and keys stay those of
-   * the plain model while adapters are attached; `nn.lora.stateDict` saves them.
+   * the plain model while adapters are attached (`nn.lora.stateDict` saves them; or pass
+   * `{adapters: true}`).
    */
-  stateDict(): Record<string, Tensor> {
+  stateDict(opts: StateDictOptions = {}): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of this.stateEntries()) out[name] = t.detach();
+    for (const [name, t] of this.stateEntries(opts.adapters ?? false)) out[name] = t.detach();
     return out;
   }
 
-  /** The state dict's (name, tensor) pairs: adapter parameters are not part of it. */
-  private stateEntries(): [string, Tensor][] {
-    const params = this.namedParameters('', false).filter(([, t]) => !adapterParams.has(t));
+  /** The state dict's (name, tensor) pairs: adapter parameters only when asked. */
+  private stateEntries(adapters: boolean): [string, Tensor][] {
+    const params = this.namedParameters('', false).filter(
+      ([, t]) => adapters || !adapterParams.has(t),
+    );
     return [...params, ...this.namedBuffers(true)];
   }
 
@@ -361,7 +373,7 @@ export abstract class Module {
    */
   loadStateDict(stateDict: Record<string, Tensor>, opts: LoadOptions = {}): LoadResult {
     const strict = opts.strict ?? true;
-    const entries = this.stateEntries();
+    const entries = this.stateEntries(opts.adapters ?? false);
     const own = new Map<string, Tensor>(entries);
     // Names of each distinct tensor, in state-dict order (more than one when tied).
     const aliases = new Map<Tensor, string[]>();
