@@ -58,7 +58,26 @@ interface Trajectory {
   final: Record<string, Rec>;
 }
 
+interface MhaCase {
+  name: string;
+  embedDim: number;
+  numHeads: number;
+  r: number;
+  alpha: number;
+  state: Record<string, Rec>;
+  lora_A: Rec;
+  lora_B: Rec;
+  x: Rec;
+  upstream: Rec;
+  y: Rec;
+  grad_x: Rec;
+  grad_A: Rec;
+  grad_B: Rec;
+  merged_in_proj_weight: Rec;
+}
+
 const fx = JSON.parse(readFileSync('test/fixtures/lora.json', 'utf8')) as {
+  mha: MhaCase[];
   linear: LinearCase[];
   embedding: EmbeddingCase[];
   trajectory: Trajectory;
@@ -185,6 +204,39 @@ describe('LoRA Embedding against PEFT formula (torch)', () => {
       assertClose(arr(m.forward(idx)), c.y.data, { rtol: 1e-5, atol: 1e-5 }, 'merged y');
       nn.lora.unmerge(m);
       assertClose(arr(w.weight), before, { rtol: 0, atol: 1e-6 }, 'unmerged');
+    });
+  }
+});
+
+describe('LoRA on MultiheadAttention in_proj against torch', () => {
+  for (const c of fx.mha) {
+    it(`${c.name}: output, gradients of x, lora_A, lora_B; merge round trip`, () => {
+      const mha = new nn.MultiheadAttention(c.embedDim, c.numHeads);
+      mha.loadStateDict(Object.fromEntries(Object.entries(c.state).map(([k, v]) => [k, T(v)])));
+      const m = new Holder(mha);
+      nn.lora.apply(m, { targetModules: ['layer'], r: c.r, alpha: c.alpha });
+      expect(Object.keys(m.stateDict())).toEqual(Object.keys(c.state).map((k) => `layer.${k}`));
+      nn.lora.load(m, {
+        'base_model.model.layer.lora_A.weight': T(c.lora_A),
+        'base_model.model.layer.lora_B.weight': T(c.lora_B),
+      });
+      const w = m.layer as NN.lora.LoraMultiheadAttention;
+      const x = T(c.x, true);
+      const run = (): nb.Tensor =>
+        (w.forward(x, x, x, { needWeights: false }) as [nb.Tensor, unknown])[0];
+      const y = run();
+      assertClose(arr(y), c.y.data, { rtol: 1e-4, atol: 1e-5 }, 'y');
+      y.backward(T(c.upstream));
+      assertClose(arr(x.grad!), c.grad_x.data, { rtol: 1e-4, atol: 1e-5 }, 'grad x');
+      assertClose(arr(w.lora_A.weight.grad!), c.grad_A.data, { rtol: 1e-4, atol: 1e-5 }, 'A');
+      assertClose(arr(w.lora_B.weight.grad!), c.grad_B.data, { rtol: 1e-4, atol: 1e-5 }, 'B');
+      expect(mha.in_proj_weight!.grad).toBeNull(); // frozen, and restored after the call
+      const before = arr(mha.in_proj_weight!);
+      nn.lora.merge(m);
+      assertClose(arr(mha.in_proj_weight!), c.merged_in_proj_weight.data, { atol: 1e-5 }, 'W');
+      assertClose(arr(run()), c.y.data, { rtol: 1e-4, atol: 1e-5 }, 'merged y');
+      nn.lora.unmerge(m);
+      assertClose(arr(mha.in_proj_weight!), before, { rtol: 0, atol: 1e-6 }, 'unmerged');
     });
   }
 });
@@ -407,9 +459,25 @@ describe('nn.lora.apply, stateDict, load', () => {
       'linear1',
       'linear2',
     ]);
-    expect(() =>
-      nn.lora.apply(new nn.TransformerEncoderLayer(8, 2), { targetModules: ['self_attn'] }),
-    ).toThrow(/MultiheadAttention; LoRA supports Linear, Embedding and Conv1D/);
+    // the in-projection and the out-projection of one attention module, in one call
+    const enc2 = new nn.TransformerEncoderLayer(8, 2, { dropout: 0 });
+    expect(nn.lora.apply(enc2, { targetModules: ['self_attn', 'out_proj'], r: 2 })).toEqual([
+      'self_attn',
+      'self_attn.out_proj',
+    ]);
+    expect(Object.keys(nn.lora.stateDict(enc2).tensors)).toEqual([
+      'base_model.model.self_attn.lora_A.weight',
+      'base_model.model.self_attn.lora_B.weight',
+      'base_model.model.self_attn.out_proj.lora_A.weight',
+      'base_model.model.self_attn.out_proj.lora_B.weight',
+    ]);
+    expect(Object.keys(enc2.stateDict())).toEqual(
+      Object.keys(new nn.TransformerEncoderLayer(8, 2).stateDict()),
+    );
+    const kv = new Holder(new nn.MultiheadAttention(8, 2, { kdim: 4, vdim: 4 }));
+    expect(() => nn.lora.apply(kv, { targetModules: ['layer'] })).toThrow(
+      /MultiheadAttention with separate q\/k\/v projections/,
+    );
   });
 });
 

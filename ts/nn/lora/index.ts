@@ -6,9 +6,15 @@ import { ShapeError, DTypeError, ValueError, fmt } from '../../errors.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { noGrad } from '../../autograd/node.js';
 import { Module } from '../module.js';
-import { LoraEmbedding, LoraLayer, LoraLinear, wrapLora } from './layers.js';
+import {
+  LoraEmbedding,
+  LoraLayer,
+  LoraLinear,
+  LoraMultiheadAttention,
+  wrapLora,
+} from './layers.js';
 
-export { LoraLayer, LoraLinear, LoraEmbedding } from './layers.js';
+export { LoraLayer, LoraLinear, LoraEmbedding, LoraMultiheadAttention } from './layers.js';
 
 export type LoraBias = 'none' | 'all' | 'lora_only';
 
@@ -206,7 +212,7 @@ function markTrainable(model: Module, cfg: LoraConfig, savePaths: string[]): voi
 function adapterEntries(model: Module, bias: LoraBias): [string, Tensor][] {
   const out: [string, Tensor][] = [];
   for (const [path, l] of loraLayers(model)) {
-    if (l instanceof LoraLinear) {
+    if (l instanceof LoraLinear || l instanceof LoraMultiheadAttention) {
       out.push(
         [`${path}.lora_A.weight`, l.lora_A.weight],
         [`${path}.lora_B.weight`, l.lora_B.weight],

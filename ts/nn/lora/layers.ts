@@ -6,10 +6,11 @@ import { ValueError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { noGrad } from '../../autograd/node.js';
 import { zeros } from '../../ops/creation.js';
-import { Module, Parameter, markAdapter, pyFloat } from '../module.js';
+import { Module, Parameter, isParameter, markAdapter, pyFloat } from '../module.js';
 import { Dropout, Embedding, Linear } from '../layers.js';
 import { Identity } from '../containers.js';
 import { Conv1D } from '../gpt2/model.js';
+import { MultiheadAttention } from '../transformer/attention.js';
 import * as F from '../functional.js';
 import * as init from '../init.js';
 
@@ -29,9 +30,10 @@ export abstract class LoraLayer extends Module {
     super();
     Object.defineProperty(this, 'base_layer', { enumerable: false });
     this.scaling = useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
-    // The base's parameters under their own names, read through to the base layer.
-    for (const k of Object.keys(base_layer)) {
-      if (k !== 'weight' && k !== 'bias') continue;
+    // The base's parameters and submodules (MultiheadAttention's out_proj) under their own
+    // names, read and written through to the base layer.
+    for (const [k, v] of Object.entries(base_layer)) {
+      if (!(v === null || isParameter(v) || v instanceof Module) || k in this) continue;
       Object.defineProperty(this, k, {
         get: () => (base_layer as unknown as Record<string, unknown>)[k],
         set: (v) => ((base_layer as unknown as Record<string, unknown>)[k] = v),
@@ -44,12 +46,17 @@ export abstract class LoraLayer extends Module {
   /** `s · B A` in the layout of the base weight. */
   abstract deltaWeight(): Tensor;
 
+  /** The base parameter the adapter's delta belongs to. */
+  protected baseWeight(): Tensor {
+    return (this.base_layer as unknown as { weight: Tensor }).weight;
+  }
+
   /** Adds the adapter into the base weight (no-op when merged). */
   merge(): void {
     if (this.merged) return;
     noGrad(() => {
       const d = this.deltaWeight();
-      (this.base_layer as unknown as { weight: Tensor }).weight.add_(d);
+      this.baseWeight().add_(d);
       d.dispose();
     });
     this.merged = true;
@@ -60,7 +67,7 @@ export abstract class LoraLayer extends Module {
     if (!this.merged) return;
     noGrad(() => {
       const d = this.deltaWeight();
-      (this.base_layer as unknown as { weight: Tensor }).weight.sub_(d);
+      this.baseWeight().sub_(d);
       d.dispose();
     });
     this.merged = false;
@@ -151,6 +158,54 @@ export class LoraEmbedding extends LoraLayer {
   }
 }
 
+/**
+ * LoRA on the packed input projection of `MultiheadAttention` (kdim = vdim = embedDim):
+ * `in_proj_weight + s · B A` with A [r, E] and B [3E, r], formed each call and used in place
+ * of the base weight for that call (B = 0 at the start). The adapter sees the weight, not the
+ * inputs, so no dropout applies. The out projection is a Linear: target `out_proj` for it.
+ */
+export class LoraMultiheadAttention extends LoraLayer {
+  lora_A: Linear;
+  lora_B: Linear;
+
+  constructor(base: MultiheadAttention, opts: { r: number; alpha: number; useRslora: boolean }) {
+    super(base, opts.r, opts.alpha, opts.useRslora);
+    const E = base.embedDim;
+    this.lora_A = new Linear(E, opts.r, { bias: false });
+    this.lora_B = new Linear(opts.r, 3 * E, { bias: false });
+    init.kaimingUniform_(this.lora_A.weight, { a: Math.sqrt(5) });
+    init.zeros_(this.lora_B.weight);
+    markAdapter(this.lora_A);
+    markAdapter(this.lora_B);
+  }
+
+  protected override baseWeight(): Tensor {
+    return (this.base_layer as MultiheadAttention).in_proj_weight!;
+  }
+
+  forward(...args: unknown[]): unknown {
+    const base = this.base_layer as MultiheadAttention;
+    const call = base.forward as (...a: unknown[]) => unknown;
+    if (this.merged) return call(...args);
+    const w = base.in_proj_weight!;
+    const d = this.deltaWeight();
+    base.in_proj_weight = w.add(d);
+    try {
+      return call(...args);
+    } finally {
+      base.in_proj_weight = w;
+    }
+  }
+
+  deltaWeight(): Tensor {
+    return this.lora_B.weight.matmul(this.lora_A.weight).mul(this.scaling);
+  }
+
+  override extraRepr(): string {
+    return `embed_dim=${(this.base_layer as MultiheadAttention).embedDim}, ${this.loraRepr()}`;
+  }
+}
+
 /** The wrapper for `m`, or a ValueError naming the path and type PEFT would refuse. */
 export function wrapLora(
   path: string,
@@ -159,7 +214,9 @@ export function wrapLora(
 ): LoraLayer {
   if (m instanceof Linear || m instanceof Conv1D) return new LoraLinear(m, opts);
   if (m instanceof Embedding) return new LoraEmbedding(m, opts);
+  if (m instanceof MultiheadAttention && m.in_proj_weight)
+    return new LoraMultiheadAttention(m, opts);
   throw new ValueError(
-    `lora.apply: target module '${path}' is a ${m.constructor.name}; LoRA supports Linear, Embedding and Conv1D`,
+    `lora.apply: target module '${path}' is a ${m.constructor.name}${m instanceof MultiheadAttention ? ' with separate q/k/v projections' : ''}; LoRA supports Linear, Embedding, Conv1D and MultiheadAttention's packed in-projection`,
   );
 }
