@@ -474,6 +474,16 @@ describe('nn.lora.apply, stateDict, load', () => {
     expect(Object.keys(enc2.stateDict())).toEqual(
       Object.keys(new nn.TransformerEncoderLayer(8, 2).stateDict()),
     );
+    // eval() reaches the hidden base layers (attention dropout off)
+    const attn = (enc2.self_attn as unknown as NN.lora.LoraLayer).base_layer;
+    enc2.eval();
+    expect(attn.training).toBe(false);
+    enc2.train();
+    expect(attn.training).toBe(true);
+    nn.lora.unload(enc2);
+    expect(enc2.self_attn).toBe(attn);
+    enc2.eval();
+    expect(attn.training).toBe(false);
     const kv = new Holder(new nn.MultiheadAttention(8, 2, { kdim: 4, vdim: 4 }));
     expect(() => nn.lora.apply(kv, { targetModules: ['layer'] })).toThrow(
       /MultiheadAttention with separate q\/k\/v projections/,

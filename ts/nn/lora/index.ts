@@ -386,7 +386,7 @@ export function unload(model: Module): void {
   configOf('unload', model);
   for (const [p, l] of loraLayers(model).reverse()) {
     if (l.merged) l.unmerge();
-    model.setSubmodule(p, l.base_layer);
+    model.setSubmodule(p, l.detachBase());
     for (const t of l.parameters()) {
       if (!l.base_layer.parameters().includes(t)) {
         t.grad?.dispose();

@@ -30,6 +30,13 @@ export abstract class LoraLayer extends Module {
     super();
     Object.defineProperty(this, 'base_layer', { enumerable: false });
     this.scaling = useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
+    // train()/eval() walk the visible tree only: the hidden base follows this wrapper's mode.
+    Object.defineProperty(base_layer, 'training', {
+      get: () => this.training,
+      set: (v: boolean) => (this.training = v),
+      enumerable: true,
+      configurable: true,
+    });
     // The base's parameters and submodules (MultiheadAttention's out_proj) under their own
     // names, read and written through to the base layer.
     for (const [k, v] of Object.entries(base_layer)) {
@@ -45,6 +52,17 @@ export abstract class LoraLayer extends Module {
 
   /** `s · B A` in the layout of the base weight. */
   abstract deltaWeight(): Tensor;
+
+  /** Gives the base layer back its own `training` flag (when the wrapper is removed). */
+  detachBase(): Module {
+    Object.defineProperty(this.base_layer, 'training', {
+      value: this.training,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+    return this.base_layer;
+  }
 
   /** The base parameter the adapter's delta belongs to. */
   protected baseWeight(): Tensor {
