@@ -407,3 +407,33 @@ describe('Houlsby bottleneck adapters', () => {
     expect(arr(gpt.forward(ids).logits)).toEqual(y0);
   });
 });
+
+describe('memory', () => {
+  it('training with a backward hook and bottleneck adapters keeps the heap flat', () => {
+    nb.manualSeed(12);
+    const layer = new nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16, batchFirst: true });
+    nn.adapters.insert(layer, { after: ['self_attn', 'linear2'], bottleneckDim: 2 });
+    nn.freeze(layer);
+    nn.unfreeze(layer, (_n, p) => nn.isAdapterParameter(p));
+    let norms = 0;
+    layer.linear1.registerFullBackwardHook((_m, gi, go) => {
+      norms += gi.length + go.length;
+    });
+    const opt = new nb.optim.AdamW(layer.parameters(), { lr: 1e-3 });
+    const x = nb.randn([2, 3, 8]);
+    const step = (): void =>
+      nb.tidy(() => {
+        opt.zeroGrad();
+        layer.forward(x).square().mean().backward();
+        opt.step();
+      });
+    for (let i = 0; i < 10; i++) step();
+    const warm = nb.memory();
+    for (let i = 0; i < 100; i++) step();
+    const after = nb.memory();
+    expect(norms).toBe(110 * 2);
+    expect(after.tensors).toBe(warm.tensors);
+    expect(after.bytes).toBe(warm.bytes);
+    expect(after.heapBytes).toBe(warm.heapBytes);
+  });
+});
