@@ -393,7 +393,11 @@ describe('Houlsby bottleneck adapters', () => {
     gpt.eval(); // no dropout, so outputs compare exactly
     const n = gpt.parameters().length;
     expect(() => nn.adapters.insert(gpt, { after: ['nothing'] })).toThrow(/match no module/);
-    expect(() => nn.adapters.insert(gpt, { after: ['h'] })).toThrow(/width of 'transformer.h'/);
+    const live = nb.memory().tensors;
+    expect(() => nn.adapters.insert(gpt, { after: ['attn', 'h'] })).toThrow(
+      /width of 'transformer.h'/,
+    );
+    expect(nb.memory().tensors).toBe(live);
     expect(gpt.parameters().length).toBe(n);
     const ids = nb.tensor(Int32Array.from([1, 2, 3, 4]), { shape: [1, 4] });
     const y0 = arr(gpt.forward(ids).logits);

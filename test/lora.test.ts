@@ -379,6 +379,9 @@ describe('nn.lora.apply, stateDict, load', () => {
     expect(() => nn.lora.apply(m, { targetModules: ['norm'] })).toThrow(
       /'layers.0.norm' is a LayerNorm/,
     );
+    const live = nb.memory().tensors;
+    expect(() => nn.lora.apply(m, { targetModules: ['query', 'norm'] })).toThrow(/LayerNorm/);
+    expect(nb.memory().tensors).toBe(live); // nothing allocated for 'query' either
     expect(() => nn.lora.apply(m, { targetModules: ['query'], r: 0 })).toThrow(nb.ValueError);
     expect(() => nn.lora.apply(m, { targetModules: ['query'], dropout: 1 })).toThrow(/dropout/);
     expect(() =>

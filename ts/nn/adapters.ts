@@ -122,7 +122,7 @@ export function insert(model: Module, opts: InsertOptions): string[] {
       `adapters.insert: [${after.join(', ')}] match no module of ${model.constructor.name}`,
     );
   }
-  const made = targets.map(([p, m]) => {
+  const checked = targets.map(([p, m]) => {
     if (inserted.has(m) || 'adapter' in m)
       throw new ValueError(`adapters.insert: '${p}' already has an adapter`);
     if (m instanceof ModuleDict)
@@ -133,8 +133,10 @@ export function insert(model: Module, opts: InsertOptions): string[] {
         `adapters.insert: cannot tell the width of '${p}' (${m.constructor.name}); pass dim`,
       );
     }
-    return [p, m, new Bottleneck(dim, opts)] as const;
+    return [p, m, dim] as const;
   });
+  // Everything is checked: only now allocate (a bad option throws before the first Linear).
+  const made = checked.map(([p, m, dim]) => [p, m, new Bottleneck(dim, opts)] as const);
   for (const [, m, adapter] of made) {
     markAdapter(adapter);
     (m as unknown as { adapter: Bottleneck }).adapter = adapter;

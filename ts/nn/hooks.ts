@@ -66,7 +66,7 @@ export function hasHooks(m: Module): boolean {
 }
 
 /** Runs `forward` on `args` with `m`'s hooks around it. */
-export function runHooked(m: Module, forward: () => (a: unknown[]) => unknown, args: unknown[]) {
+export function runHooked(m: Module, forward: (a: unknown[]) => unknown, args: unknown[]): unknown {
   const h = hooksOf(m);
   let a = args;
   for (const pre of [...h.pre.values()]) {
@@ -76,7 +76,7 @@ export function runHooked(m: Module, forward: () => (a: unknown[]) => unknown, a
   const bwd = [...h.bwd.values()];
   const tracked = bwd.length > 0 && isGradEnabled() ? new BackwardTracker(m, bwd) : null;
   if (tracked) a = tracked.wrapInputs(a);
-  let out = forward()(a);
+  let out = forward(a);
   for (const fwd of [...h.fwd.values()]) {
     const r = fwd(m, a, out);
     if (r !== undefined) out = r;

@@ -123,7 +123,7 @@ function callModule(m: Module, forward: (...args: unknown[]) => unknown, args: u
   callDepth++;
   try {
     if (!hasHooks(m)) return forward.apply(m, args);
-    return runHooked(m, () => (a) => forward.apply(m, a), args);
+    return runHooked(m, (a) => forward.apply(m, a), args);
   } finally {
     callDepth--;
   }

@@ -1,6 +1,8 @@
 // Parameter groups with and without weight decay, the customary rule of Hugging Face's Trainer
 // and nanoGPT: biases and normalisation weights (every 1-D parameter and everything owned by a
-// *Norm module) get no decay; frozen parameters are left out of every group.
+// *Norm module) get no decay; embeddings and other matrices are decayed (both HF's rule, which
+// excludes LayerNorm weights and biases by name, and nanoGPT's, by dimension, decay them);
+// frozen parameters are left out of every group.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module } from '../nn/module.js';

@@ -11,6 +11,7 @@ import {
   LoraLayer,
   LoraLinear,
   LoraMultiheadAttention,
+  checkLoraTarget,
   wrapLora,
 } from './layers.js';
 
@@ -165,7 +166,8 @@ export function apply(model: Module, options: LoraOptions): string[] {
   if (missing.length) {
     throw new ValueError(`lora.apply: modulesToSave [${missing.join(', ')}] match no module`);
   }
-  const wrappers = targets.map(([p, m]) => [p, wrapLora(p, m, o)] as const); // may throw
+  targets.forEach(([p, m]) => checkLoraTarget(p, m)); // before any adapter is allocated
+  const wrappers = targets.map(([p, m]) => [p, wrapLora(p, m, o)] as const);
   for (const [p, w] of wrappers) model.setSubmodule(p, w);
   const cfg: LoraConfig = {
     peft_type: 'LORA',

@@ -224,17 +224,23 @@ export class LoraMultiheadAttention extends LoraLayer {
   }
 }
 
-/** The wrapper for `m`, or a ValueError naming the path and type PEFT would refuse. */
+/** Throws the ValueError PEFT would for a target LoRA cannot wrap (before anything is made). */
+export function checkLoraTarget(path: string, m: Module): void {
+  if (m instanceof Linear || m instanceof Conv1D || m instanceof Embedding) return;
+  if (m instanceof MultiheadAttention && m.in_proj_weight) return;
+  throw new ValueError(
+    `lora.apply: target module '${path}' is a ${m.constructor.name}${m instanceof MultiheadAttention ? ' with separate q/k/v projections' : ''}; LoRA supports Linear, Embedding, Conv1D and MultiheadAttention's packed in-projection`,
+  );
+}
+
+/** The wrapper for `m` (checked by checkLoraTarget). */
 export function wrapLora(
   path: string,
   m: Module,
   opts: { r: number; alpha: number; dropout: number; useRslora: boolean },
 ): LoraLayer {
-  if (m instanceof Linear || m instanceof Conv1D) return new LoraLinear(m, opts);
+  checkLoraTarget(path, m);
   if (m instanceof Embedding) return new LoraEmbedding(m, opts);
-  if (m instanceof MultiheadAttention && m.in_proj_weight)
-    return new LoraMultiheadAttention(m, opts);
-  throw new ValueError(
-    `lora.apply: target module '${path}' is a ${m.constructor.name}${m instanceof MultiheadAttention ? ' with separate q/k/v projections' : ''}; LoRA supports Linear, Embedding, Conv1D and MultiheadAttention's packed in-projection`,
-  );
+  if (m instanceof MultiheadAttention) return new LoraMultiheadAttention(m, opts);
+  return new LoraLinear(m as Linear | Conv1D, opts);
 }
