@@ -173,6 +173,25 @@ describe('full backward hooks', () => {
     });
   });
 
+  it('give one grad_input per tensor argument (attention called as f(x, x, x))', () => {
+    nb.manualSeed(9);
+    const mha = new nn.MultiheadAttention(4, 2);
+    const x = nb.randn([3, 2, 4], { requiresGrad: true });
+    let gin: number[][] = [];
+    let gout: (nb.Tensor | null)[] = [];
+    mha.registerFullBackwardHook((_m, gi, go) => {
+      gin = gi.map((g) => arr(g!));
+      gout = go;
+    });
+    const [y] = mha.forward(x, x, x, { needWeights: false });
+    y.sum().backward();
+    expect(gin.length).toBe(3);
+    expect(gout.length).toBe(2); // [output, weights]: no weights were returned
+    expect(gout[1]).toBeNull();
+    const total = gin[0].map((v, i) => v + gin[1][i] + gin[2][i]);
+    assertClose(total, arr(x.grad!), { rtol: 1e-5, atol: 1e-6 }, 'q + k + v = x.grad');
+  });
+
   it('give null grad_input for inputs that need no gradient', () => {
     const lin = new nn.Linear(2, 2);
     let gin: (nb.Tensor | null)[] = [];

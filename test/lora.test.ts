@@ -165,6 +165,10 @@ describe('LoRA Linear and Conv1D against PEFT formula (torch)', () => {
     expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(bound);
     expect(Math.max(...a.map(Math.abs))).toBeGreaterThan(0.9 * bound);
     expect(w.scaling).toBe(2);
+    const rs = new Holder(new nn.Linear(4, 4));
+    nn.lora.apply(rs, { targetModules: ['layer'], r: 16, alpha: 32, useRslora: true });
+    expect((rs.layer as NN.lora.LoraLinear).scaling).toBe(8); // alpha / √r
+    expect(nn.lora.config(rs)!.use_rslora).toBe(true);
   });
 });
 
