@@ -7,6 +7,7 @@ export {
   pyBool,
   pyTuple,
   type LoadOptions,
+  type StateDictOptions,
   type LoadResult,
 } from './module.js';
 export * from './layers.js';
@@ -26,3 +27,14 @@ export * from './transformer/index.js';
 export * from './gpt2/index.js';
 // Next-token selection: temperature, top-k, top-p, multinomial or greedy.
 export { filterLogits, sampleLogits, type SamplingOptions } from './sampling.js';
+// Fine-tuning: hooks' handle and types, freezing by name, LoRA and bottleneck adapters.
+export {
+  RemovableHandle,
+  type ForwardHook,
+  type ForwardPreHook,
+  type BackwardHook,
+} from './hooks.js';
+export { isAdapterParameter } from './module.js';
+export { freeze, unfreeze, type NamePattern } from './freeze.js';
+export * as lora from './lora/index.js';
+export * as adapters from './adapters.js';

@@ -1,11 +1,20 @@
 // Module: the base class of layers, models and losses. Parameters and submodules are plain
 // fields; they are discovered in assignment order, so `namedParameters()` yields the same
 // dotted names as PyTorch's `state_dict()` for the same architecture (`fc1.weight`, `0.bias`).
-import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
+import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { keep, tensorsIn } from '../tensor/scope.js';
 import { isGradEnabled, noGrad } from '../autograd/node.js';
 import { stepBoundary } from '../tensor/steps.js';
+import {
+  addHook,
+  hasHooks,
+  runHooked,
+  type BackwardHook,
+  type ForwardHook,
+  type ForwardPreHook,
+  type RemovableHandle,
+} from './hooks.js';
 
 const PARAM = Symbol('nabla.parameter');
 
@@ -18,6 +27,19 @@ export function Parameter(t: Tensor, requiresGrad = true): Tensor {
 
 export function isParameter(v: unknown): v is Tensor {
   return v instanceof Tensor && (v as Tensor & { [PARAM]?: boolean })[PARAM] === true;
+}
+
+/** Adapter parameters (LoRA, bottleneck adapters): in `parameters()`, not in `stateDict()`. */
+const adapterParams = new WeakSet<Tensor>();
+
+/** @internal Marks every parameter of `m` (or the given ones) as an adapter's. */
+export function markAdapter(m: Module | readonly Tensor[]): void {
+  for (const p of m instanceof Module ? m.parameters() : m) adapterParams.add(p);
+}
+
+/** True for a parameter of a LoRA or bottleneck adapter. */
+export function isAdapterParameter(t: Tensor): boolean {
+  return adapterParams.has(t);
 }
 
 /** A number as Python's `repr(float)` writes it (`1e-05`, `0.1`, `1.0`), for `extraRepr`. */
@@ -56,7 +78,16 @@ function indentTail(s: string, n: number): string {
   return [first, ...rest.map((l) => ' '.repeat(n) + l)].join('\n');
 }
 
-export interface LoadOptions {
+export interface StateDictOptions {
+  /**
+   * Also include adapter parameters (LoRA, bottleneck adapters) under their dotted names
+   * (default false: the state dict of the base model). Training callbacks and checkpoints
+   * pass true, so restoring a LoRA run restores its adapters.
+   */
+  adapters?: boolean;
+}
+
+export interface LoadOptions extends StateDictOptions {
   /** Require exactly the module's keys (default true); false ignores missing and extra keys. */
   strict?: boolean;
 }
@@ -81,8 +112,8 @@ function hasParameters(m: Module): boolean {
 
 /**
  * The one entry point of every module call: `forward` of each instance goes through here, so
- * whatever must see every call (step boundaries now; hooks and adapters later) lives in one
- * place. A top-level call of a model (a module with parameters) made with gradients off is an
+ * whatever must see every call (step boundaries, hooks, adapters) lives in one
+ * place; hooks (hooks.ts) run here. A top-level call of a model (a module with parameters) made with gradients off is an
  * inference step: a step boundary of that model (its arguments count as in use).
  */
 function callModule(m: Module, forward: (...args: unknown[]) => unknown, args: unknown[]): unknown {
@@ -91,7 +122,8 @@ function callModule(m: Module, forward: (...args: unknown[]) => unknown, args: u
   }
   callDepth++;
   try {
-    return forward.apply(m, args);
+    if (!hasHooks(m)) return forward.apply(m, args);
+    return runHooked(m, (a) => forward.apply(m, a), args);
   } finally {
     callDepth--;
   }
@@ -130,6 +162,73 @@ export abstract class Module {
   registerBuffer(name: string, tensor: Tensor, persistent = true): Tensor {
     this.buffers.set(name, { tensor: keep(tensor), persistent });
     return tensor;
+  }
+
+  /** `hook(module, args)` runs before every forward; returning a value replaces the arguments. */
+  registerForwardPreHook(hook: ForwardPreHook): RemovableHandle {
+    return addHook(this, 'pre', hook, `${this.constructor.name}.registerForwardPreHook`);
+  }
+
+  /** `hook(module, args, output)` runs after every forward; returning a value replaces the output. */
+  registerForwardHook(hook: ForwardHook): RemovableHandle {
+    return addHook(this, 'fwd', hook, `${this.constructor.name}.registerForwardHook`);
+  }
+
+  /**
+   * `hook(module, gradInput, gradOutput)` runs when the gradients of a call's tensor arguments
+   * are computed (torch's `register_full_backward_hook`); returning an array replaces them.
+   */
+  registerFullBackwardHook(hook: BackwardHook): RemovableHandle {
+    return addHook(this, 'bwd', hook, `${this.constructor.name}.registerFullBackwardHook`);
+  }
+
+  /** The submodule at dotted `path` ('' is this module); an IndexError names a missing part. */
+  getSubmodule(path: string): Module {
+    if (typeof path !== 'string') throw new ValueError(`getSubmodule: path must be a string`);
+    let m: Module = this;
+    if (path === '') return m;
+    const parts = path.split('.');
+    parts.forEach((part, i) => {
+      const child = childNamed(m, part);
+      if (!child) {
+        const at = parts.slice(0, i).join('.') || '<root>';
+        throw new IndexError(
+          `getSubmodule: ${m.constructor.name} at '${at}' has no submodule '${part}' (path '${path}'; children: ${[...m.namedChildren()].map(([k]) => k).join(', ') || 'none'})`,
+        );
+      }
+      m = child;
+    });
+    return m;
+  }
+
+  /**
+   * Replaces the submodule at dotted `path` by `module` (torch's `set_submodule`): the parent
+   * must exist and already have a submodule of that name (a field, an index of a
+   * ModuleList/Sequential, a key of a ModuleDict). Returns the module it replaced.
+   */
+  setSubmodule(path: string, module: Module): Module {
+    if (!(module instanceof Module)) {
+      throw new ValueError(`setSubmodule: expected a Module for '${path}', got ${String(module)}`);
+    }
+    if (typeof path !== 'string' || path === '') {
+      throw new ValueError(`setSubmodule: path must be a non-empty dotted name, got '${path}'`);
+    }
+    const cut = path.lastIndexOf('.');
+    const parent = this.getSubmodule(cut < 0 ? '' : path.slice(0, cut));
+    const name = path.slice(cut + 1);
+    const old = childNamed(parent, name);
+    if (!old) {
+      throw new IndexError(
+        `setSubmodule: ${parent.constructor.name} has no submodule '${name}' to replace (path '${path}')`,
+      );
+    }
+    const dict = parent as unknown as { set?: (k: string, m: Module) => unknown };
+    if (!Object.prototype.hasOwnProperty.call(parent, name) && typeof dict.set === 'function') {
+      dict.set(name, module); // a ModuleDict key
+    } else {
+      (parent as unknown as Record<string, Module>)[name] = module;
+    }
+    return old;
   }
 
   /** Replaces a registered buffer's tensor (disposing the old one). */
@@ -235,7 +334,7 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Freezes (false) or unfreezes every parameter. */
+  /** Freezes (false) or unfreezes every parameter of this module and its descendants. */
   requiresGrad_(requiresGrad = true): this {
     for (const p of this.parameters()) p.requiresGrad = requiresGrad;
     return this;
@@ -257,13 +356,23 @@ export abstract class Module {
 
   /**
    * Parameters and persistent buffers by dotted name; the tensors share the module's data. A
-   * tied parameter appears under every name it has (as PyTorch's `state_dict()`).
+   * tied parameter appears under every name it has (as PyTorch's `state_dict()`). Adapter
+   * parameters (nn.lora, nn.adapters) are left out, so the base names and keys stay those of
+   * the plain model while adapters are attached (`nn.lora.stateDict` saves them; or pass
+   * `{adapters: true}`).
    */
-  stateDict(): Record<string, Tensor> {
+  stateDict(opts: StateDictOptions = {}): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of [...this.namedParameters('', false), ...this.namedBuffers(true)])
-      out[name] = t.detach();
+    for (const [name, t] of this.stateEntries(opts.adapters ?? false)) out[name] = t.detach();
     return out;
+  }
+
+  /** The state dict's (name, tensor) pairs: adapter parameters only when asked. */
+  private stateEntries(adapters: boolean): [string, Tensor][] {
+    const params = this.namedParameters('', false).filter(
+      ([, t]) => adapters || !adapterParams.has(t),
+    );
+    return [...params, ...this.namedBuffers(true)];
   }
 
   /**
@@ -274,10 +383,7 @@ export abstract class Module {
    */
   loadStateDict(stateDict: Record<string, Tensor>, opts: LoadOptions = {}): LoadResult {
     const strict = opts.strict ?? true;
-    const entries: [string, Tensor][] = [
-      ...this.namedParameters('', false),
-      ...this.namedBuffers(true),
-    ];
+    const entries = this.stateEntries(opts.adapters ?? false);
     const own = new Map<string, Tensor>(entries);
     // Names of each distinct tensor, in state-dict order (more than one when tied).
     const aliases = new Map<Tensor, string[]>();
@@ -320,6 +426,12 @@ export abstract class Module {
     }
     for (const [, b] of this.namedBuffers()) b.dispose();
   }
+}
+
+/** `m`'s direct submodule called `name`, or undefined. */
+function childNamed(m: Module, name: string): Module | undefined {
+  for (const [k, c] of m.namedChildren()) if (k === name) return c;
+  return undefined;
 }
 
 /** A state-dict entry checked against the module's tensor (type, shape, dtype, not disposed). */

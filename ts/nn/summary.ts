@@ -1,5 +1,5 @@
 // `nb.nn.summary(model)`: every submodule's path, type and parameter count, and the totals
-// (all, trainable = requiresGrad, non-trainable). There is no output-shape column: modules
+// (all, trainable = requiresGrad, non-trainable, trainable percent). There is no output-shape column: modules
 // are not traced, so shapes are unknown until a forward runs.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -24,6 +24,8 @@ export interface SummaryInfo {
   total: number;
   trainable: number;
   nonTrainable: number;
+  /** trainable / total in percent (PEFT's `print_trainable_parameters`); 0 for no parameters. */
+  trainablePercent: number;
 }
 
 export interface SummaryOptions {
@@ -52,7 +54,15 @@ function summaryInfo(model: Module): SummaryInfo {
     rows.push({ path, type: m.constructor.name, ...counts(m.parameters()) });
   }
   const { params: total, trainable } = counts(model.parameters());
-  return { type: model.constructor.name, rows, total, trainable, nonTrainable: total - trainable };
+  const trainablePercent = total ? (100 * trainable) / total : 0;
+  return {
+    type: model.constructor.name,
+    rows,
+    total,
+    trainable,
+    nonTrainable: total - trainable,
+    trainablePercent,
+  };
 }
 
 const group = (n: number): string => n.toLocaleString('en-US');
@@ -78,6 +88,7 @@ function table(info: SummaryInfo): string {
     `Total params: ${group(info.total)}`,
     `Trainable params: ${group(info.trainable)}`,
     `Non-trainable params: ${group(info.nonTrainable)}`,
+    `Trainable %: ${info.trainablePercent.toFixed(4)}`,
   ].join('\n');
 }
 

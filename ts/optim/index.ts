@@ -11,6 +11,7 @@ export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export { RMSprop, type RMSpropOptions } from './rmsprop.js';
 export { Adagrad, type AdagradOptions } from './adagrad.js';
+export { paramGroupsWithDecay, type DecayGroupsOptions } from './groups.js';
 export {
   LRScheduler,
   StepLR,

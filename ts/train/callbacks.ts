@@ -108,14 +108,14 @@ export class EarlyStopping implements Callback {
 
   onTrainEnd(_logs: Logs, state: TrainState): void {
     if (this.restore && this.bestWeights) {
-      state.model.loadStateDict(this.bestWeights);
+      state.model.loadStateDict(this.bestWeights, { adapters: true });
       this.release();
     }
   }
 
   private snapshot(model: Module): void {
     this.release();
-    const sd = model.stateDict();
+    const sd = model.stateDict({ adapters: true });
     this.bestWeights = Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, keep(t.clone())]));
     Object.values(sd).forEach((t) => t.dispose());
   }
@@ -127,7 +127,10 @@ export class EarlyStopping implements Callback {
 }
 
 export interface ModelCheckpointOptions {
-  /** Called with the model's state dict (and the epoch's logs) whenever a checkpoint is due. */
+  /**
+   * Called with the model's state dict (and the epoch's logs) whenever a checkpoint is due;
+   * adapter parameters (nn.lora, nn.adapters) are included (`loadStateDict(sd, {adapters: true})`).
+   */
   save: (stateDict: Record<string, Tensor>, epoch: number, logs: Logs) => void | Promise<void>;
   monitor?: string;
   mode?: Mode;
@@ -156,7 +159,7 @@ export class ModelCheckpoint implements Callback {
         ? this.monitor.improves(this.monitor.value(logs, 'ModelCheckpoint'))
         : true;
     if (!due) return;
-    const sd = state.model.stateDict();
+    const sd = state.model.stateDict({ adapters: true });
     try {
       await this.opts.save(sd, epoch, logs);
       this.savedEpochs.push(epoch);

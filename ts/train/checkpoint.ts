@@ -40,7 +40,7 @@ export function saveCheckpoint(parts: CheckpointParts, info: CheckpointInfo): Ui
     );
   }
   const tensors: Record<string, Tensor> = {};
-  const model = parts.model.stateDict();
+  const model = parts.model.stateDict({ adapters: true });
   for (const [k, t] of Object.entries(model)) tensors[`model.${k}`] = t;
   const opt = parts.optimizer?.stateDict();
   const optState: Record<string, Record<string, number | string>> = {};
@@ -161,14 +161,14 @@ export function loadCheckpoint(bytes: Uint8Array, parts: CheckpointParts): Check
       optSd = { state, paramGroups: meta.optimizer.paramGroups };
     }
     // Validate the model first (it throws before writing), then the rest.
-    const before = parts.model.stateDict();
+    const before = parts.model.stateDict({ adapters: true });
     const snapshot = Object.fromEntries(Object.entries(before).map(([k, t]) => [k, t.clone()]));
     Object.values(before).forEach((t) => t.dispose());
     // The scheduler is loaded after the optimizer, so keep the optimizer's state to undo too.
     const optBefore = optSd ? parts.optimizer!.stateDict() : null;
     let optLoaded = false;
     try {
-      parts.model.loadStateDict(model);
+      parts.model.loadStateDict(model, { adapters: true });
       if (optSd) {
         parts.optimizer!.loadStateDict(optSd);
         optLoaded = true;
@@ -176,7 +176,7 @@ export function loadCheckpoint(bytes: Uint8Array, parts: CheckpointParts): Check
       if (meta.scheduler) parts.scheduler?.loadStateDict(meta.scheduler);
     } catch (e) {
       // the optimizer or scheduler refused: undo the model (and the optimizer)
-      parts.model.loadStateDict(snapshot);
+      parts.model.loadStateDict(snapshot, { adapters: true });
       if (optLoaded) parts.optimizer!.loadStateDict(optBefore!);
       throw e;
     } finally {
