@@ -23,6 +23,7 @@ export * from './rnn/index.js';
 export { PackedSequence } from './rnn/packing.js';
 export * from './transformer/index.js';
 // GPT-2 (Hugging Face names): GPT2Config, GPT2Model, GPT2LMHeadModel, Conv1D.
+export * as hf from './hf.js';
 export * from './gpt2/index.js';
 // Next-token selection: temperature, top-k, top-p, multinomial or greedy.
 export { filterLogits, sampleLogits, type SamplingOptions } from './sampling.js';
