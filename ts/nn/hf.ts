@@ -68,9 +68,15 @@ export function hfStateDict(
     state[k] = own[k];
     newlyInitialized.push(k);
   };
-  // A key tied to another of the model's keys (a decoder tied to the embeddings) loads
-  // through its alias, so it never counts as missing.
-  const tied = (k: string): boolean => ownKeys.some((j) => j !== k && own[j] === own[k]);
+  // A head key tied to a base key (a decoder tied to the word embeddings) loads through its
+  // alias, so it is neither head evidence nor missing. stateDict() detaches: compare the
+  // module's own tensors.
+  const real = new Map<string, Tensor>([
+    ...model.namedParameters('', false),
+    ...model.namedBuffers(true),
+  ]);
+  const tied = (k: string): boolean =>
+    ownKeys.some((j) => j !== k && j.startsWith(pre) && real.get(j) === real.get(k));
   if (spec.newHeadAllowed && modelIsHead) {
     const head = ownKeys.filter((k) => !k.startsWith(pre) && !tied(k));
     if (!head.some((k) => k in state)) {

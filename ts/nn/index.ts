@@ -25,5 +25,8 @@ export * from './transformer/index.js';
 // GPT-2 (Hugging Face names): GPT2Config, GPT2Model, GPT2LMHeadModel, Conv1D.
 export * as hf from './hf.js';
 export * from './gpt2/index.js';
+// BERT (Hugging Face names): BertConfig, BertModel, BertForMaskedLM, BertForSequenceClassification;
+// nn.bert.maskTokens draws MLM inputs.
+export * from './bert/index.js';
 // Next-token selection: temperature, top-k, top-p, multinomial or greedy.
 export { filterLogits, sampleLogits, type SamplingOptions } from './sampling.js';
