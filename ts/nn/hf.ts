@@ -41,8 +41,12 @@ export function hfStateDict(
   spec: HfLoadSpec,
 ): { state: Record<string, Tensor> } & HfLoadResult {
   const pre = `${spec.basePrefix}.`;
-  const own = model.stateDict();
-  const ownKeys = Object.keys(own);
+  // The module's own tensors by state-dict name (tied ones under each name, the same object).
+  const own = new Map<string, Tensor>([
+    ...model.namedParameters('', false),
+    ...model.namedBuffers(true),
+  ]);
+  const ownKeys = [...own.keys()];
   const modelIsHead = ownKeys.some((k) => k.startsWith(pre));
   const fileIsHead = Object.keys(dict).some((k) => k.startsWith(pre));
   const state: Record<string, Tensor> = {};
@@ -53,7 +57,7 @@ export function hfStateDict(
       continue;
     }
     let key = k;
-    if (modelIsHead && !fileIsHead && !(k in own)) key = pre + k;
+    if (modelIsHead && !fileIsHead && !own.has(k)) key = pre + k;
     else if (!modelIsHead && fileIsHead) {
       if (!k.startsWith(pre)) {
         dropped.push(k);
@@ -65,18 +69,13 @@ export function hfStateDict(
   }
   const newlyInitialized: string[] = [];
   const keepOwn = (k: string): void => {
-    state[k] = own[k];
+    state[k] = own.get(k)!;
     newlyInitialized.push(k);
   };
   // A head key tied to a base key (a decoder tied to the word embeddings) loads through its
-  // alias, so it is neither head evidence nor missing. stateDict() detaches: compare the
-  // module's own tensors.
-  const real = new Map<string, Tensor>([
-    ...model.namedParameters('', false),
-    ...model.namedBuffers(true),
-  ]);
+  // alias, so it is neither head evidence nor missing.
   const tied = (k: string): boolean =>
-    ownKeys.some((j) => j !== k && j.startsWith(pre) && real.get(j) === real.get(k));
+    ownKeys.some((j) => j !== k && j.startsWith(pre) && own.get(j) === own.get(k));
   if (spec.newHeadAllowed && modelIsHead) {
     const head = ownKeys.filter((k) => !k.startsWith(pre) && !tied(k));
     if (!head.some((k) => k in state)) {
