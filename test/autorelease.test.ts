@@ -243,6 +243,33 @@ describe('what the steps release, and what they do not', () => {
     expect(nb.memory().heapBytes).toBe(before.heapBytes);
   });
 
+  it('after a validation pass the training loop is released step by step again', () => {
+    // The validation's model calls are the latest boundaries when training resumes; the
+    // optimizer's next step must take the resumed iteration's tensors back, or every training
+    // step until the next validation pass would accumulate.
+    const loader = classification(256, 8, 4, 3);
+    const model = mlp(8, 4);
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-2 });
+    const lossFn = new nn.CrossEntropyLoss();
+    const xVal = nb.randn([32, 8]);
+    const counts: number[] = [];
+    for (const [i, [x, y]] of batches(loader, 300)) {
+      opt.zeroGrad();
+      const loss = lossFn.forward(model.forward(x), y);
+      loss.backward();
+      opt.step();
+      loss.item(); // after step(), as PyTorch users log it
+      if (i % 100 === 49) nb.noGrad(() => [0, 1, 2].forEach(() => model.forward(xVal).argmax(1)));
+      counts.push(nb.memory().tensors);
+    }
+    // Two steps after each validation pass the loop is back to what it held before it, plus
+    // the outputs of one validation call (3 layers + argmax; the steps keep a loop's last
+    // iteration until that loop runs again): no training step stays behind until the next pass.
+    for (const after of [52, 152, 252]) {
+      expect(counts.slice(after, after + 40)).toEqual(new Array(40).fill(counts[45]! + 4));
+    }
+  });
+
   it('a tidy inside a loop still frees its block at once', () => {
     const model = mlp(4, 2);
     const opt = new optim.SGD(model.parameters(), { lr: 0.01 });

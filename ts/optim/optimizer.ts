@@ -243,7 +243,7 @@ export abstract class Optimizer<O extends { lr: number }> {
       p.storage().version++;
     }
     // A training step ends here: release what the loop made and no longer reads.
-    stepBoundary(this, `${this.name}.step()`);
+    stepBoundary(this, `${this.name}.step()`, [], true);
   }
 
   private checkPair(where: string, i: number, p: Tensor, g: Tensor): void {

@@ -14,7 +14,10 @@
 // iteration (`loss.item()` after `optimizer.step()` works), tensors in use stay alive however
 // old, another loop running in between (a validation pass inside training) never releases the
 // outer loop's tensors, data prepared before a loop began is never that loop's to release, and
-// nothing accumulates. Tensors made before the first boundary, kept with
+// nothing accumulates. A training step takes over what was made since the latest boundary of
+// any driver: after a validation pass, the resumed iteration's tensors were made after the
+// model's boundaries but belong to the training loop, so they go with its next step instead of
+// waiting for the next validation pass. Tensors made before the first boundary, kept with
 // `nb.keep`, owned by a scope, a module (parameters, buffers), an optimizer, a dataset, or held
 // as a gradient are never stepped. A released tensor used later throws a DisposedError saying
 // when and why.
@@ -25,6 +28,8 @@ export let step = 0;
 let started = false;
 let enabled = true;
 const stepped = new Set<Tensor>();
+/** Tensors handed to the steps since the latest boundary (of any driver). */
+let sinceLastBoundary: Tensor[] = [];
 
 /** Why a tensor was released automatically, for the DisposedError it throws if used again. */
 export interface Release {
@@ -52,6 +57,7 @@ export function manage(t: Tensor): void {
   t._lastRead = step;
   t._home = lastDriver;
   stepped.add(t);
+  sinceLastBoundary.push(t);
 }
 
 /** @internal Takes a tensor back (it was kept, disposed, or adopted by a scope). */
@@ -67,9 +73,16 @@ let lastDriver: object | null = null;
 /**
  * Marks a boundary of `driver` (`what` names it in error messages): releases every stepped
  * tensor no op has read since this driver's previous boundary. `inUse` (a module call's
- * arguments) counts as read now.
+ * arguments) counts as read now. A training step (`takeOver`) first adopts the tensors made
+ * since the latest boundary, whoever's it was, once this driver has a previous boundary (data
+ * prepared before a loop's first step stays out of it).
  */
-export function stepBoundary(driver: object, what: string, inUse: Iterable<Tensor> = []): void {
+export function stepBoundary(
+  driver: object,
+  what: string,
+  inUse: Iterable<Tensor> = [],
+  takeOver = false,
+): void {
   if (!enabled) return;
   started = true;
   step++;
@@ -77,7 +90,10 @@ export function stepBoundary(driver: object, what: string, inUse: Iterable<Tenso
   const prev = lastBoundary.get(driver);
   lastBoundary.set(driver, step);
   lastDriver = driver;
+  const recent = sinceLastBoundary;
+  sinceLastBoundary = [];
   if (prev === undefined) return;
+  if (takeOver) for (const t of recent) if (stepped.has(t)) t._home = driver;
   for (const t of stepped) {
     if (t._home === driver && t._lastRead < prev) {
       stepped.delete(t);
@@ -100,6 +116,7 @@ export function setAutoRelease(on: boolean): void {
   enabled = on;
   if (!on) {
     started = false;
+    sinceLastBoundary = [];
     for (const t of [...stepped]) {
       stepped.delete(t);
       unstepped(t); // back to the FinalizationRegistry's care
@@ -113,4 +130,5 @@ export function resetSteps(): void {
   enabled = true;
   step = 0;
   lastDriver = null;
+  sinceLastBoundary = [];
 }
