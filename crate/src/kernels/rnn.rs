@@ -25,38 +25,48 @@ use crate::simd::F32x4;
 /// Runs `f` over the columns `0..n` of the rows `ins`/`outs`, four lanes at a time. The tail
 /// (`n % 4` columns) runs the same `f` on zero-padded copies, so lanes and tail share one formula.
 /// An empty input reads as zeros.
+///
+/// The rows are cut to `n` once, so the loads of the whole-vector loop need no per-load length
+/// checks; only absent inputs are tested, and every call site's are the same at every column.
 #[inline(always)]
 fn lanes<const I: usize, const O: usize>(
     n: usize,
     ins: [&[f32]; I],
-    mut outs: [&mut [f32]; O],
+    outs: [&mut [f32]; O],
     f: impl Fn([F32x4; I]) -> [F32x4; O],
 ) {
-    let load = |s: &[f32], j: usize, len: usize| -> F32x4 {
-        if s.is_empty() {
-            F32x4::splat(0.0)
-        } else if len == 4 {
-            F32x4::load(&s[j..j + 4])
-        } else {
-            let mut p = [0.0f32; 4];
-            p[..len].copy_from_slice(&s[j..j + len]);
-            F32x4::load(&p)
-        }
-    };
+    let ins = ins.map(|s| if s.is_empty() { s } else { &s[..n] });
+    let mut outs = outs.map(|o| &mut o[..n]);
+    let full = n - n % 4;
     let mut j = 0;
-    while j < n {
-        let len = (n - j).min(4);
-        let y = f(ins.map(|s| load(s, j, len)));
-        for (o, v) in outs.iter_mut().zip(y) {
-            if len == 4 {
-                v.store(&mut o[j..j + 4]);
+    while j < full {
+        let x = core::array::from_fn(|i| {
+            let s = ins[i];
+            if s.is_empty() {
+                F32x4::splat(0.0)
             } else {
-                let mut p = [0.0f32; 4];
-                v.store(&mut p);
-                o[j..j + len].copy_from_slice(&p[..len]);
+                F32x4::load(&s[j..j + 4])
             }
+        });
+        for (o, v) in outs.iter_mut().zip(f(x)) {
+            v.store(&mut o[j..j + 4]);
         }
-        j += len;
+        j += 4;
+    }
+    if full < n {
+        let len = n - full;
+        let x = ins.map(|s| {
+            let mut p = [0.0f32; 4];
+            if !s.is_empty() {
+                p[..len].copy_from_slice(&s[full..n]);
+            }
+            F32x4::load(&p)
+        });
+        for (o, v) in outs.iter_mut().zip(f(x)) {
+            let mut p = [0.0f32; 4];
+            v.store(&mut p);
+            o[full..n].copy_from_slice(&p[..len]);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from '../layers.js'
 import { crossEntropy } from '../losses.js';
 import * as F from '../functional.js';
 import * as init from '../init.js';
-import { loadSafetensors } from '../../io/safetensors.js';
+import { fromHfSafetensors, loadHuggingFace, type HfLoadResult, type HfLoadSpec } from '../hf.js';
 import { GPT2Config, type GPT2ConfigOptions } from './config.js';
 import { generate, type GenerateOptions } from './generate.js';
 
@@ -192,6 +192,7 @@ const FLOAT32_MIN = -3.4028234663852886e38;
 
 /** HF's pattern for the attention-mask buffers older checkpoints store (not parameters). */
 const HF_BUFFER = /(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/;
+const HF_SPEC: HfLoadSpec = { basePrefix: 'transformer', ignore: [HF_BUFFER] };
 
 /** HF's base model: embeddings, nLayer blocks and the final LayerNorm (no head). */
 export class GPT2Model extends Module {
@@ -261,17 +262,8 @@ export class GPT2Model extends Module {
    * A GPT2LMHeadModel file (keys under `transformer.`) loads too: its `lm_head.weight` is
    * dropped, as HF does when it builds a base model from it.
    */
-  loadHuggingFace(dict: Record<string, Tensor>): void {
-    const out: Record<string, Tensor> = {};
-    const lmFile = Object.keys(dict).some((k) => k.startsWith('transformer.'));
-    for (const [k, t] of Object.entries(dict)) {
-      if (HF_BUFFER.test(k)) continue;
-      if (lmFile) {
-        if (k === 'lm_head.weight') continue;
-        out[k.startsWith('transformer.') ? k.slice('transformer.'.length) : k] = t;
-      } else out[k] = t;
-    }
-    this.loadStateDict(out, { strict: true });
+  loadHuggingFace(dict: Record<string, Tensor>): HfLoadResult {
+    return loadHuggingFace(this, dict, HF_SPEC);
   }
 
   /** A GPT2Model with weights from a Hugging Face safetensors file (see `loadHuggingFace`). */
@@ -279,7 +271,7 @@ export class GPT2Model extends Module {
     bytes: Uint8Array | ArrayBuffer,
     config: GPT2Config | GPT2ConfigOptions,
   ): GPT2Model {
-    return loadInto(new GPT2Model(config), bytes);
+    return fromHfSafetensors(new GPT2Model(config), bytes);
   }
 }
 
@@ -347,14 +339,8 @@ export class GPT2LMHeadModel extends Module {
    * (`transformer.h.{i}.attn.bias`, `.masked_bias`). A GPT2Model file (no `transformer.`
    * prefix) loads into `transformer` (with a tied head; an untied head stays missing).
    */
-  loadHuggingFace(dict: Record<string, Tensor>): void {
-    const out: Record<string, Tensor> = {};
-    const baseFile = !Object.keys(dict).some((k) => k.startsWith('transformer.'));
-    for (const [k, t] of Object.entries(dict)) {
-      if (HF_BUFFER.test(k)) continue;
-      out[baseFile && k !== 'lm_head.weight' ? `transformer.${k}` : k] = t;
-    }
-    this.loadStateDict(out, { strict: true });
+  loadHuggingFace(dict: Record<string, Tensor>): HfLoadResult {
+    return loadHuggingFace(this, dict, HF_SPEC);
   }
 
   /** A GPT2LMHeadModel with weights from a Hugging Face safetensors file. */
@@ -362,7 +348,7 @@ export class GPT2LMHeadModel extends Module {
     bytes: Uint8Array | ArrayBuffer,
     config: GPT2Config | GPT2ConfigOptions,
   ): GPT2LMHeadModel {
-    return loadInto(new GPT2LMHeadModel(config), bytes);
+    return fromHfSafetensors(new GPT2LMHeadModel(config), bytes);
   }
 }
 
@@ -453,20 +439,4 @@ function attnMasking(attentionMask: Tensor | null, B: number, T: number, P: numb
 /** [T, P + T] float mask: 0 where key j <= P + i, -inf after. */
 function causal(T: number, P: number): Tensor {
   return noGrad(() => full([T, P + T], -Infinity).triu(P + 1));
-}
-
-function loadInto<M extends GPT2Model | GPT2LMHeadModel>(
-  model: M,
-  bytes: Uint8Array | ArrayBuffer,
-): M {
-  const dict = loadSafetensors(bytes);
-  try {
-    model.loadHuggingFace(dict);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    for (const t of Object.values(dict)) t.dispose();
-  }
-  return model;
 }

@@ -1,0 +1,107 @@
+// Data for the BERT spam example: the stratified SpamAssassin split, Brown's train/validation
+// samples, packed MLM chunks, and padded classification batches.
+import * as nb from 'nabla';
+import { loadBrown } from '../data/brown.mjs';
+import { spamAssassin } from '../data/spam.mjs';
+
+/** mulberry32: a small seeded generator for shuffles and chunk order. */
+export function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffled(n, rand) {
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+/**
+ * The emails (every `every`-th of the corpus when subsetting for a quick run) split 0.7/0.15/0.15,
+ * stratified by label with `seed`: { train, val, test }, each { texts, labels }.
+ */
+export function spamSplit({ seed = 0, every = 1 } = {}) {
+  const mails = spamAssassin().filter((_, i) => i % every === 0);
+  const labels = mails.map((m) => m.label);
+  const ds = new nb.data.TensorDataset(nb.tensor(labels, { dtype: 'int32' }));
+  const parts = nb.data.stratifiedSplit(ds, labels, [0.7, 0.15, 0.15], seed);
+  const [train, val, test] = parts.map((p) => ({
+    texts: Array.from(p.indices, (i) => mails[i].text),
+    labels: Array.from(p.indices, (i) => labels[i]),
+  }));
+  return { train, val, test };
+}
+
+/** Brown's samples with every 20th held out for validation (all genres in both). */
+export function brownSplit({ files = Infinity } = {}) {
+  const samples = loadBrown({ files }).split('\n\n');
+  if (samples.length < 20) {
+    const cut = Math.max(1, Math.floor(samples.length * 0.9));
+    return { train: samples.slice(0, cut), val: samples.slice(cut) };
+  }
+  return {
+    train: samples.filter((_, i) => i % 20 !== 10),
+    val: samples.filter((_, i) => i % 20 === 10),
+  };
+}
+
+/**
+ * Texts → fixed-length MLM sequences: each text's pieces (no special tokens) are concatenated
+ * with [SEP] between texts, cut into runs of T - 2 and framed as [CLS] run [SEP]; returns an
+ * Int32Array of n · T ids and n. `maxChars` caps each text first (long emails).
+ */
+export function packChunks(tok, texts, T, { maxChars = Infinity } = {}) {
+  const stream = [];
+  for (const t of texts) {
+    const ids = tok.encode(t.length > maxChars ? t.slice(0, maxChars) : t, null, {
+      addSpecialTokens: false,
+    }).ids;
+    if (ids.length === 0) continue;
+    for (const id of ids) stream.push(id);
+    stream.push(tok.sepId);
+  }
+  const run = T - 2;
+  const n = Math.floor(stream.length / run);
+  const out = new Int32Array(n * T);
+  for (let c = 0; c < n; c++) {
+    out[c * T] = tok.clsId;
+    for (let j = 0; j < run; j++) out[c * T + 1 + j] = stream[c * run + j];
+    out[c * T + T - 1] = tok.sepId;
+  }
+  return { ids: out, n };
+}
+
+/** Each email as [CLS] pieces [SEP], truncated to maxLength: an array of number arrays. */
+export function encodeEmails(tok, texts, maxLength) {
+  // Pieces past maxLength are dropped anyway; cutting the text first saves tokenising it.
+  return texts.map((t) => tok.encode(t.slice(0, maxLength * 16), null, { maxLength }).ids);
+}
+
+/** Rows `idx` of encoded emails padded to the longest: { inputIds, attentionMask, labels }. */
+export function classBatch(encoded, labels, idx, padId) {
+  const T = Math.max(...idx.map((i) => encoded[i].length));
+  const ids = new Int32Array(idx.length * T).fill(padId);
+  const mask = new Int32Array(idx.length * T);
+  idx.forEach((i, r) => {
+    ids.set(encoded[i], r * T);
+    mask.fill(1, r * T, r * T + encoded[i].length);
+  });
+  const shape = [idx.length, T];
+  return {
+    inputIds: nb.tensor(ids, { shape, dtype: 'int32' }),
+    attentionMask: nb.tensor(mask, { shape, dtype: 'int32' }),
+    labels: nb.tensor(
+      idx.map((i) => labels[i]),
+      { dtype: 'int32' },
+    ),
+  };
+}
