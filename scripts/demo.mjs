@@ -4,7 +4,16 @@
 // (/corpus/spam.json, for the LoRA page) on 127.0.0.1, and prints the address.
 //
 //   node scripts/demo.mjs [--port 8080]     (--port 0 picks a free port)
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,13 +52,31 @@ try {
     .replace(/[^\n\x20-\x7e]/g, '');
   corpus = mkdtempSync(join(tmpdir(), 'nabla-demo-corpus-'));
   writeFileSync(join(corpus, 'brown.txt'), text);
-  writeFileSync(join(corpus, 'spam.json'), JSON.stringify(spamSample(400)));
+  symlinkSync(spamCache(), join(corpus, 'spam.json'));
   const cleanup = () => rmSync(corpus, { recursive: true, force: true });
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
 } catch (e) {
   console.error(`demo: ${e.message}`);
   process.exit(1);
+}
+
+/**
+ * The LoRA page's sample is built once per package version into node_modules/.cache (decoding
+ * the corpus takes ~4 s, which every browser test's server start would otherwise pay); written
+ * to a temporary name and renamed, so servers starting at once never read half a file.
+ */
+function spamCache() {
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const dir = join(root, 'node_modules', '.cache', 'nabla-demo');
+  const file = join(dir, `spam-${version}.json`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const part = `${file}.${process.pid}.tmp`;
+    writeFileSync(part, JSON.stringify(spamSample(400)));
+    renameSync(part, file);
+  }
+  return file;
 }
 
 /**
