@@ -162,11 +162,9 @@ describe('the LoRA demo page', () => {
     expect(errors).toEqual([]);
   }, 40_000);
 
-  // Each load replaces the base and the model and frees the old ones, so the worker's live
-  // tensor count should be the same after every round. KNOWN LEAK (not yet found): from the
-  // third load on, each load leaves 2 more live tensors (46, 46, 48, 50, ...). `it.fails`
-  // keeps the check visible; it turns red once the leak is fixed: then make it a plain `it`.
-  it.fails('keeps the live tensor count flat over repeated loads', () => {
+  // Each load replaces the base and the model and frees the old ones: the worker's live
+  // tensor count is the same after every round (a leak of even one tensor per load shows).
+  it('keeps the live tensor count flat over repeated loads', () => {
     expect(loadLive).toHaveLength(4);
     expect(loadLive[0]).toBeGreaterThan(0);
     expect(loadLive).toEqual(loadLive.map(() => loadLive[0]));
