@@ -375,6 +375,22 @@ describe('nn.lora.apply, stateDict, load', () => {
     assertClose(arr(dst.forward(ids)), arr(src.forward(ids)), { rtol: 0, atol: 0 }, 'same');
   });
 
+  it('loads an adapter with modulesToSave into fresh models with no tensor left live', () => {
+    const src = new Tiny();
+    nn.lora.apply(src, { targetModules: ['query'], r: 2, modulesToSave: ['classifier'] });
+    const { tensors, config } = nn.lora.stateDict(src);
+    const counts: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const m = new Tiny();
+      nn.lora.load(m, tensors, config);
+      m.dispose();
+      counts.push(nb.memory().tensors);
+    }
+    expect(counts).toEqual([counts[0], counts[0], counts[0]]); // leaked 2 per load before
+    Object.values(tensors).forEach((t) => t.dispose());
+    src.dispose();
+  });
+
   it('rejects bad options and bad adapters with typed errors, leaving the model unchanged', () => {
     const m = new Tiny();
     const keys = Object.keys(m.stateDict());

@@ -240,7 +240,8 @@ function savedEntries(model: Module, cfg: LoraConfig): [string, Tensor][] {
   const seen = new Set(out.map(([n]) => n));
   for (const [p, m] of model.namedModules()) {
     if (p === '' || !cfg.modules_to_save || !matchesTarget(p, cfg.modules_to_save)) continue;
-    for (const [k, t] of Object.entries(m.stateDict())) {
+    // The module's own tensors, not stateDict()'s views: a view made here would stay live.
+    for (const [k, t] of [...m.namedParameters('', false), ...m.namedBuffers(true)]) {
       const name = `${p}.${k}`;
       if (!seen.has(name)) out.push([name, t]);
       seen.add(name);
