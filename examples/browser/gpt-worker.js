@@ -3,37 +3,13 @@
 // cosine decay and gradient clipping, reports train and validation loss to the page, and
 // samples text one character at a time with the KV cache, posting each character as it comes.
 import * as nb from '/dist/index.js';
+import { exclusive, positiveInt, rng, yieldToEventLoop } from './worker-util.js';
 
 await nb.init();
 
 let corpus = null; // { requested, text, vocab: string[], index: Map, ids: Int32Array, split }
 let model = null;
 let modelVocab = null; // the vocabulary the model was trained with
-let busy = null; // the job holding the model: { name, signal, done }
-
-/** A MessageChannel task lets the worker's pending messages (a cancel) run between steps. */
-function yieldToEventLoop() {
-  return new Promise((resolve) => {
-    const { port1, port2 } = new MessageChannel();
-    port1.onmessage = () => {
-      port1.close();
-      resolve();
-    };
-    port2.postMessage(null);
-  });
-}
-
-/** mulberry32: a small seeded generator for the batch offsets (reproducible runs). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every tensor inside a model output's nested arrays and objects (the KV cache). */
 function tensorsIn(value, out = []) {
@@ -42,27 +18,6 @@ function tensorsIn(value, out = []) {
   else if (value && typeof value === 'object')
     Object.values(value).forEach((v) => tensorsIn(v, out));
   return out;
-}
-
-function positiveInt(name, value, max = Infinity) {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new nb.ValueError(`${name} must be an integer in [1, ${max}], got ${value}`);
-  }
-  return value;
-}
-
-/**
- * Runs `fn` as the one job that holds the model. A stopped job may still be finishing its
- * step when the page's next request arrives, so that request waits for it; a running one
- * makes it fail.
- */
-async function exclusive(name, ctx, fn) {
-  if (busy?.signal.aborted) await busy.done.catch(() => {});
-  if (busy) throw new nb.ValueError(`${name}: the worker is busy with ${busy.name}; stop it first`);
-  const job = { name, signal: ctx.signal, done: null };
-  busy = job;
-  job.done = fn().finally(() => (busy = null));
-  return job.done;
 }
 
 /** The first `chars` characters of /corpus/brown.txt, its vocabulary and a 90/10 split. */

@@ -4,6 +4,7 @@
 // accuracy/F1, classifies typed text, and saves the adapter to IndexedDB and loads it back
 // into a fresh copy of the base.
 import * as nb from '/dist/index.js';
+import { exclusive, positiveInt, rng, yieldToEventLoop } from './worker-util.js';
 
 await nb.init();
 
@@ -19,54 +20,12 @@ let brown = null; // Int32Array of the corpus's ids
 let spam = null; // { train: [{ ids, label }], test: [...] }
 let base = null; // { config: GPT2Config, weights: Record<string, Tensor> } (kept)
 let model = null; // the classifier being fine-tuned or loaded
-let busy = null;
-
-/** A MessageChannel task lets the worker's pending messages (a cancel) run between steps. */
-function yieldToEventLoop() {
-  return new Promise((resolve) => {
-    const { port1, port2 } = new MessageChannel();
-    port1.onmessage = () => {
-      port1.close();
-      resolve();
-    };
-    port2.postMessage(null);
-  });
-}
-
-/** mulberry32: a small seeded generator (reproducible batches). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function positiveInt(name, value, max = Infinity) {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new nb.ValueError(`${name} must be an integer in [1, ${max}], got ${value}`);
-  }
-  return value;
-}
 
 function positiveNumber(name, value) {
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw new nb.ValueError(`${name} must be a positive number, got ${value}`);
   }
   return value;
-}
-
-/** Runs `fn` as the one job that holds the model; a second one fails until it ends. */
-async function exclusive(name, ctx, fn) {
-  if (busy?.signal?.aborted) await busy.done.catch(() => {});
-  if (busy) throw new nb.ValueError(`${name}: the worker is busy with ${busy.name}; stop it first`);
-  const job = { name, signal: ctx?.signal, done: null };
-  busy = job;
-  job.done = fn().finally(() => (busy = null));
-  return job.done;
 }
 
 /** GPT2Model (the base) with a new head on the mean of the hidden states: P(ham), P(spam). */
