@@ -80,25 +80,64 @@ export function packChunks(tok, texts, T, { maxChars = Infinity } = {}) {
   return { ids: out, n };
 }
 
-/** Each email as [CLS] pieces [SEP], truncated to maxLength: an array of number arrays. */
-export function encodeEmails(tok, texts, maxLength) {
-  // Pieces past maxLength are dropped anyway; cutting the text first saves tokenising it.
-  return texts.map((t) => tok.encode(t.slice(0, maxLength * 16), null, { maxLength }).ids);
+/**
+ * Each email as up to `windows` windows of [CLS] pieces [SEP] (at most maxLength tokens each):
+ * its pieces cut into runs of maxLength - 2; an email longer than `windows` runs keeps the
+ * first windows - 1 runs and its last run, since both the opening and the closing lines (an
+ * unsubscribe footer, a signature) tell spam from ham; windows = 1 keeps the first run (head
+ * truncation). Returns an array (per email) of arrays (per window) of ids.
+ */
+export function encodeEmails(tok, texts, maxLength, { windows = 1 } = {}) {
+  const run = maxLength - 2;
+  const frame = (pieces) => [tok.clsId, ...pieces, tok.sepId];
+  const pieces = (text) => tok.encode(text, null, { addSpecialTokens: false }).ids;
+  // A piece spans at least one character, so `cap` characters give every piece the head needs.
+  const cap = windows * run * 16;
+  return texts.map((t) => {
+    const head = pieces(t.length > cap ? t.slice(0, cap) : t);
+    const out = [];
+    for (let i = 0; i < Math.min(head.length, (windows - 1) * run); i += run) {
+      out.push(frame(head.slice(i, i + run)));
+    }
+    if (head.length > (windows - 1) * run) {
+      // The last window: the rest of the head if it fits, else the email's last `run` pieces
+      // (tokenised from its end: a tail cut mid-word loses at most the first piece).
+      const rest = head.slice((windows - 1) * run);
+      const tail =
+        windows === 1 || (rest.length <= run && t.length <= cap)
+          ? rest.slice(0, run)
+          : pieces(t.slice(-run * 16)).slice(-run);
+      out.push(frame(tail));
+    }
+    if (out.length === 0) out.push(frame([]));
+    return out;
+  });
 }
 
-/** Rows `idx` of encoded emails padded to the longest: { inputIds, attentionMask, labels }. */
+/**
+ * Emails `idx` as one batch of their windows padded to the longest: { inputIds, attentionMask }
+ * of [windows, T], `mean` ([emails, windows], each email's row averaging its windows) and labels.
+ */
 export function classBatch(encoded, labels, idx, padId) {
-  const T = Math.max(...idx.map((i) => encoded[i].length));
-  const ids = new Int32Array(idx.length * T).fill(padId);
-  const mask = new Int32Array(idx.length * T);
-  idx.forEach((i, r) => {
-    ids.set(encoded[i], r * T);
-    mask.fill(1, r * T, r * T + encoded[i].length);
+  const rows = idx.flatMap((i) => encoded[i]);
+  const T = Math.max(...rows.map((r) => r.length));
+  const ids = new Int32Array(rows.length * T).fill(padId);
+  const mask = new Int32Array(rows.length * T);
+  rows.forEach((r, w) => {
+    ids.set(r, w * T);
+    mask.fill(1, w * T, w * T + r.length);
   });
-  const shape = [idx.length, T];
+  const mean = new Float32Array(idx.length * rows.length);
+  let w = 0;
+  idx.forEach((i, e) => {
+    const k = encoded[i].length;
+    for (let j = 0; j < k; j++) mean[e * rows.length + w++] = 1 / k;
+  });
+  const shape = [rows.length, T];
   return {
     inputIds: nb.tensor(ids, { shape, dtype: 'int32' }),
     attentionMask: nb.tensor(mask, { shape, dtype: 'int32' }),
+    mean: nb.tensor(mean, { shape: [idx.length, rows.length] }),
     labels: nb.tensor(
       idx.map((i) => labels[i]),
       { dtype: 'int32' },

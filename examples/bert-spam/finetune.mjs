@@ -38,6 +38,12 @@ export function buildClassifier(bytes, configJson, method, { r, alpha, loraDropo
   return model;
 }
 
+/** Each email's logits: the mean of its windows' logits (classBatch's `mean` matrix). */
+export function emailLogits(model, b) {
+  const { logits } = model.forward(b.inputIds, { attentionMask: b.attentionMask });
+  return b.mean.matmul(logits);
+}
+
 /** Predictions (class ids) of `model` on encoded emails, in eval mode without gradients. */
 export function predict(model, encoded, labels, { batch, padId }) {
   model.eval();
@@ -47,8 +53,7 @@ export function predict(model, encoded, labels, { batch, padId }) {
       const idx = Array.from({ length: Math.min(batch, encoded.length - i) }, (_, j) => i + j);
       nb.tidy(() => {
         const b = classBatch(encoded, labels, idx, padId);
-        const { logits } = model.forward(b.inputIds, { attentionMask: b.attentionMask });
-        pred.push(...logits.argmax(1).toArray());
+        pred.push(...emailLogits(model, b).argmax(1).toArray());
       });
     }
   });
@@ -111,13 +116,10 @@ export function finetune(model, data, opts, progress) {
         // tidy frees the step's activations at once (gradients are kept).
         const loss = nb.tidy(() => {
           const b = classBatch(data.train.encoded, data.train.labels, idx, padId);
-          const out = model.forward(b.inputIds, {
-            attentionMask: b.attentionMask,
-            labels: b.labels,
-          });
+          const loss = nb.nn.functional.crossEntropy(emailLogits(model, b), b.labels);
           peakTensorBytes = Math.max(peakTensorBytes, nb.memory().bytes);
-          out.loss.mul(idx.length / (batch * accum)).backward();
-          return out.loss.item();
+          loss.mul(idx.length / (batch * accum)).backward();
+          return loss.item();
         });
         lossSum += loss * idx.length;
         lossCount += idx.length;

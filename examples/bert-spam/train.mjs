@@ -42,6 +42,7 @@ const FULL = {
   heads: 4,
   intermediate: 512,
   'max-length': 128,
+  windows: 4,
   'pretrain-on': 'brown+emails',
   'pretrain-steps': 2400,
   'pretrain-batch': 16,
@@ -51,8 +52,8 @@ const FULL = {
   'eval-every': 400,
   'pretrain-patience': 3,
   'val-chunks': 128,
-  batch: 16,
-  accum: 2,
+  batch: 8,
+  accum: 4,
   epochs: 4,
   'lr-full': 2e-4,
   'lr-lora': 3e-3,
@@ -71,12 +72,13 @@ const FULL = {
 const QUICK = {
   ...FULL,
   vocab: 1000,
-  hidden: 32,
+  hidden: 64,
   layers: 2,
   heads: 2,
-  intermediate: 64,
+  intermediate: 128,
   'max-length': 64,
-  'pretrain-steps': 300,
+  windows: 2,
+  'pretrain-steps': 600,
   'pretrain-batch': 16,
   'pretrain-accum': 1,
   'pretrain-lr': 2e-3,
@@ -85,14 +87,14 @@ const QUICK = {
   'val-chunks': 64,
   batch: 16,
   accum: 1,
-  epochs: 3,
+  epochs: 6,
   'lr-full': 1e-3,
   'lr-lora': 5e-3,
   'lr-frozen': 1e-2,
   'brown-files': 60,
   'email-every': 6,
   'bow-epochs': 100,
-  patience: 1,
+  patience: 3,
   'pretrain-patience': 2,
 };
 
@@ -209,7 +211,8 @@ const config = mlm?.config ?? {
 if (!mlm) {
   const t0 = performance.now();
   const withEmails = str('pretrain-on') === 'brown+emails';
-  // Emails are cut to 8 · T characters: the classifier never reads further than T tokens.
+  // Emails are cut to 8 · T characters (about T pieces), so that a few very long emails do not
+  // outweigh Brown.
   const train = packChunks(tok, [...brown.train, ...(withEmails ? split.train.texts : [])], T, {
     maxChars: 8 * T,
   });
@@ -268,13 +271,15 @@ const t0enc = performance.now();
 const data = {};
 for (const part of ['train', 'val', 'test']) {
   data[part] = {
-    encoded: encodeEmails(tok, split[part].texts, T),
+    encoded: encodeEmails(tok, split[part].texts, T, { windows: num('windows') }),
     labels: split[part].labels,
   };
 }
-const truncated = data.train.encoded.filter((e) => e.length === T).length;
+const nWindows = data.train.encoded.reduce((a, e) => a + e.length, 0);
+const cut = data.train.encoded.filter((e) => e.at(-1).length === T).length;
 progress.line(
-  `emails encoded to at most ${T} tokens (${truncated} of ${data.train.encoded.length} training emails truncated; ${secs(t0enc).toFixed(1)} s)`,
+  `emails encoded as at most ${num('windows')} windows of ${T} tokens: ${(nWindows / data.train.encoded.length).toFixed(2)} ` +
+    `windows per training email; ${cut} of ${data.train.encoded.length} fill their last window (${secs(t0enc).toFixed(1)} s)`,
 );
 
 const rows = [];
