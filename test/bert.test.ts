@@ -381,6 +381,40 @@ describe('BERT modules', () => {
     m.dispose();
   });
 
+  it('a [B, T, T] mask: one causal layer gives each row the output of its own prefix', () => {
+    nb.manualSeed(8);
+    // One layer: with more, the earlier rows of a prefix run see their whole prefix while the
+    // causal run's rows do not, so only a single layer has this exact reference.
+    const m = new nn.BertModel({ ...small, numHiddenLayers: 1 }).eval();
+    const T = 5;
+    const ids = nb.tensor(Int32Array.from([5, 9, 17, 4, 11, 3, 8, 8, 21, 2]), { shape: [2, T] });
+    const causal = new Int32Array(2 * T * T);
+    for (let b = 0; b < 2; b++) {
+      for (let t = 0; t < T; t++) for (let s = 0; s <= t; s++) causal[(b * T + t) * T + s] = 1;
+    }
+    const mask = nb.tensor(causal, { shape: [2, T, T] });
+    const out = m.forward(ids, { attentionMask: mask }).lastHiddenState;
+    for (let t = 0; t < T; t++) {
+      const prefix = m.forward(ids.narrow(1, 0, t + 1)).lastHiddenState.narrow(1, t, 1);
+      assertClose(out.narrow(1, t, 1).toArray(), prefix.toArray(), { rtol: 1e-5, atol: 1e-6 });
+    }
+    // A key mask repeated over the queries equals the [B, T] mask.
+    const keys = Int32Array.from([1, 1, 1, 0, 0, 1, 1, 1, 1, 0]);
+    const repeated = new Int32Array(2 * T * T);
+    for (let b = 0; b < 2; b++) {
+      for (let t = 0; t < T; t++) repeated.set(keys.subarray(b * T, b * T + T), (b * T + t) * T);
+    }
+    const two = m.forward(ids, { attentionMask: nb.tensor(keys, { shape: [2, T] }) });
+    const three = m.forward(ids, { attentionMask: nb.tensor(repeated, { shape: [2, T, T] }) });
+    expect(Array.from(three.lastHiddenState.toArray())).toEqual(
+      Array.from(two.lastHiddenState.toArray()),
+    );
+    expect(() => m.forward(ids, { attentionMask: nb.ones([2, T, T - 1]) })).toThrow(
+      /attentionMask float32 \[2, 5, 4\] must be .*\[2, 5, 5\] \(query by key\)/,
+    );
+    m.dispose();
+  });
+
   it('classification losses follow HF problem types; bad inputs are typed errors', () => {
     nb.manualSeed(7);
     const m = new nn.BertForSequenceClassification({ ...small, numLabels: 3 }).eval();

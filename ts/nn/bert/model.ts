@@ -192,7 +192,10 @@ export class BertPooler extends Module {
 }
 
 export interface BertForwardOptions {
-  /** [B, T], 1 for tokens to attend to and 0 for padding (int32 or float32); default all 1. */
+  /**
+   * [B, T], 1 for tokens to attend to and 0 for padding, or [B, T, T], 1 where query t may
+   * attend to key s (int32 or float32); default all 1.
+   */
   attentionMask?: Tensor | null;
   /** int32 [B, T] segment ids in [0, typeVocabSize); default zeros. */
   tokenTypeIds?: Tensor | null;
@@ -517,20 +520,21 @@ function checkIds(op: string, ids: Tensor): [number, number] {
   return [ids.shape[0], ids.shape[1]];
 }
 
-/** HF's extended attention mask: (1 - mask) · float32.min as [B, 1, 1, T]; null for none. */
+/**
+ * HF's extended attention mask (`get_extended_attention_mask`): (1 - mask) · float32.min, a
+ * [B, T] key mask as [B, 1, 1, T] and a [B, T, T] query-by-key mask as [B, 1, T, T]; null for none.
+ */
 function extendedMask(m: Tensor | null, B: number, T: number): Tensor | null {
   if (!m) return null;
-  if (
-    (m.dtype !== 'int32' && m.dtype !== 'float32') ||
-    m.ndim !== 2 ||
-    m.shape[0] !== B ||
-    m.shape[1] !== T
-  ) {
+  const is2d = m.ndim === 2 && m.shape[0] === B && m.shape[1] === T;
+  const is3d = m.ndim === 3 && m.shape[0] === B && m.shape[1] === T && m.shape[2] === T;
+  if ((m.dtype !== 'int32' && m.dtype !== 'float32') || !(is2d || is3d)) {
     throw new ShapeError(
-      `BertModel: attentionMask ${m.dtype} ${fmt(m.shape)} must be int32 or float32 [${B}, ${T}] like inputIds`,
+      `BertModel: attentionMask ${m.dtype} ${fmt(m.shape)} must be int32 or float32 [${B}, ${T}] like inputIds, or [${B}, ${T}, ${T}] (query by key)`,
     );
   }
-  return noGrad(() => m.float().reshape([B, 1, 1, T]).neg().add(1).mul(FLOAT32_MIN));
+  const shape = is2d ? [B, 1, 1, T] : [B, 1, T, T];
+  return noGrad(() => m.float().reshape(shape).neg().add(1).mul(FLOAT32_MIN));
 }
 
 /**
