@@ -197,3 +197,11 @@ export {
   type RnnNonlinearity,
 } from '../ops/rnn.js';
 export { scaledDotProductAttention, type SdpaOptions } from '../ops/attention.js';
+export {
+  conv1d,
+  conv2d,
+  convTranspose2d,
+  type ConvOptions,
+  type ConvPadding,
+  type ConvTransposeOptions,
+} from '../ops/conv.js';
