@@ -39,7 +39,7 @@ const fixtures = JSON.parse(readFileSync('test/fixtures/conv.json', 'utf8')) as 
 const TOL = { rtol: 1e-5, atol: 1e-5 };
 const values = (t: nb.Tensor | null) => Array.from(t!.toArray() as Float32Array);
 
-function build(c: ConvCase): nn.Module {
+function build(c: ConvCase): nn.Conv2d | nn.Conv1d | nn.ConvTranspose2d {
   const [cin, cout, k] = c.args;
   const ctor = { Conv1d: nn.Conv1d, Conv2d: nn.Conv2d, ConvTranspose2d: nn.ConvTranspose2d }[
     c.kind
@@ -74,7 +74,7 @@ describe('conv modules vs PyTorch', () => {
           shape: c.input.shape,
           requiresGrad: true,
         });
-        const y = m.forward(x) as nb.Tensor;
+        const y = m.forward(x);
         expect(y.shape).toEqual(c.out.shape);
         assertClose(values(y), c.out.data, TOL, `${c.name} out`);
         y.backward(nb.tensor(Float32Array.from(c.upstream), { shape: y.shape }));

@@ -205,3 +205,14 @@ export {
   type ConvPadding,
   type ConvTransposeOptions,
 } from '../ops/conv.js';
+export {
+  maxPool1d,
+  maxPool2d,
+  avgPool1d,
+  avgPool2d,
+  adaptiveAvgPool1d,
+  adaptiveAvgPool2d,
+  adaptiveMaxPool2d,
+  type MaxPoolOptions,
+  type AvgPoolOptions,
+} from '../ops/pool.js';

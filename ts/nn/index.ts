@@ -16,6 +16,7 @@ export * from './losses.js';
 export * from './containers.js';
 export * from './normalization.js';
 export * from './conv.js';
+export * from './pooling.js';
 export { summary, type SummaryInfo, type SummaryRow, type SummaryOptions } from './summary.js';
 export * as init from './init.js';
 export * as functional from './functional.js';
