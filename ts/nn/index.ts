@@ -18,6 +18,7 @@ export * from './normalization.js';
 export * from './conv.js';
 export * from './pooling.js';
 export * from './batchnorm.js';
+export * from './resnet.js';
 export { Dropout2d, Upsample, type UpsampleOptions } from './spatial.js';
 export { summary, type SummaryInfo, type SummaryRow, type SummaryOptions } from './summary.js';
 export * as init from './init.js';
