@@ -216,10 +216,6 @@ export {
   type MaxPoolOptions,
   type AvgPoolOptions,
 } from '../ops/pool.js';
-export {
-  interpolate,
-  type InterpolateMode,
-  type InterpolateOptions,
-} from '../ops/interpolate.js';
+export { interpolate, type InterpolateMode, type InterpolateOptions } from '../ops/interpolate.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
 export { dropout2d } from './spatial.js';
