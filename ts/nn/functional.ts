@@ -197,3 +197,25 @@ export {
   type RnnNonlinearity,
 } from '../ops/rnn.js';
 export { scaledDotProductAttention, type SdpaOptions } from '../ops/attention.js';
+export {
+  conv1d,
+  conv2d,
+  convTranspose2d,
+  type ConvOptions,
+  type ConvPadding,
+  type ConvTransposeOptions,
+} from '../ops/conv.js';
+export {
+  maxPool1d,
+  maxPool2d,
+  avgPool1d,
+  avgPool2d,
+  adaptiveAvgPool1d,
+  adaptiveAvgPool2d,
+  adaptiveMaxPool2d,
+  type MaxPoolOptions,
+  type AvgPoolOptions,
+} from '../ops/pool.js';
+export { interpolate, type InterpolateMode, type InterpolateOptions } from '../ops/interpolate.js';
+export { batchNorm, type BatchNormOptions } from './batchnorm.js';
+export { dropout2d } from './spatial.js';

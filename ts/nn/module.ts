@@ -367,12 +367,20 @@ export abstract class Module {
     return out;
   }
 
-  /** The state dict's (name, tensor) pairs: adapter parameters only when asked. */
+  /**
+   * The state dict's (name, tensor) pairs in PyTorch's order (each module's parameters, then
+   * its persistent buffers, then its children's): adapter parameters only when asked.
+   */
   private stateEntries(adapters: boolean): [string, Tensor][] {
-    const params = this.namedParameters('', false).filter(
-      ([, t]) => adapters || !adapterParams.has(t),
-    );
-    return [...params, ...this.namedBuffers(true)];
+    const out: [string, Tensor][] = [];
+    for (const [path, m] of this.namedModules()) {
+      const name = (k: string) => (path ? `${path}.${k}` : k);
+      for (const [k, v] of Object.entries(m)) {
+        if (isParameter(v) && (adapters || !adapterParams.has(v))) out.push([name(k), v]);
+      }
+      for (const [k, b] of m.buffers) if (b.persistent) out.push([name(k), b.tensor]);
+    }
+    return out;
   }
 
   /**
