@@ -34,7 +34,8 @@ import { brownSplit, encodeEmails, packChunks, spamSplit } from './data.mjs';
 import { METHODS, buildClassifier, finetune, predict, scores } from './finetune.mjs';
 import { pretrain } from './pretrain.mjs';
 
-// Defaults: about 36 minutes here (20 pretraining, 16 fine-tuning); --quick for tests.
+// Defaults: the README's table (24 min of pretraining, then each method's fine-tuning, the
+// longer part); --quick for tests.
 const FULL = {
   vocab: 8000,
   hidden: 128,
