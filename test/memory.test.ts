@@ -174,3 +174,26 @@ describe('the block cache', () => {
     nb.emptyCache();
   });
 });
+
+describe('the peak of live tensor bytes', () => {
+  it('records the high-water mark, including what a backward pass makes, until reset', () => {
+    const x = nb.keep(nb.randn([64, 64], { requiresGrad: true }));
+    nb.resetPeakMemory();
+    const base = nb.memory().bytes;
+    expect(nb.memory().peakBytes).toBe(base);
+    nb.tidy(() => {
+      const big = nb.zeros([1000, 1000]); // 4 MB, freed at the end of the scope
+      expect(nb.memory().peakBytes).toBeGreaterThanOrEqual(base + 4_000_000);
+      big.mul(2);
+    });
+    const afterScope = nb.memory().peakBytes;
+    expect(nb.memory().bytes).toBe(base);
+    expect(afterScope).toBeGreaterThanOrEqual(base + 8_000_000); // big and big · 2
+    nb.resetPeakMemory();
+    expect(nb.memory().peakBytes).toBe(base);
+    // A backward's intermediate gradients count although they are gone when it returns.
+    nb.tidy(() => x.matmul(x).tanh().sum().backward());
+    expect(nb.memory().peakBytes).toBeGreaterThan(nb.memory().bytes + 3 * 64 * 64 * 4);
+    x.dispose();
+  });
+});

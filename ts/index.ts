@@ -133,7 +133,7 @@ export {
   type RnnLayerOptions,
   type RnnNonlinearity,
 } from './ops/rnn.js';
-export { memory, emptyCache, setCacheLimit, type MemoryInfo } from './memory.js';
+export { memory, emptyCache, setCacheLimit, resetPeakMemory, type MemoryInfo } from './memory.js';
 export * as nn from './nn/index.js';
 export * as data from './data/index.js';
 export * as metrics from './metrics/index.js';

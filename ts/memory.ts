@@ -13,6 +13,12 @@ export interface MemoryInfo {
   cachedBytes: number;
   /** Size of wasm linear memory; it only grows, so a flat value means no leak. */
   heapBytes: number;
+  /**
+   * The most tensor bytes live at once since `nb.resetPeakMemory()` (or the start): the
+   * high-water mark, including a backward pass's temporaries (PyTorch's
+   * `torch.cuda.max_memory_allocated`).
+   */
+  peakBytes: number;
 }
 
 export function memory(): MemoryInfo {
@@ -21,5 +27,11 @@ export function memory(): MemoryInfo {
     bytes: stats.bytes,
     cachedBytes: stats.cachedBytes,
     heapBytes: isInitialised() ? heapBytes() : 0,
+    peakBytes: stats.peakBytes,
   };
+}
+
+/** Starts a new high-water mark for `memory().peakBytes` at the bytes live now. */
+export function resetPeakMemory(): void {
+  stats.peakBytes = stats.bytes;
 }

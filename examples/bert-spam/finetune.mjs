@@ -101,7 +101,7 @@ export function finetune(model, data, opts, progress) {
   let best = { f1: -1, epoch: 0, weights: null };
   let bad = 0;
   let step = 0;
-  let peakTensorBytes = 0;
+  nb.resetPeakMemory();
   model.train();
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = shuffled(n, rand);
@@ -117,7 +117,6 @@ export function finetune(model, data, opts, progress) {
         const loss = nb.tidy(() => {
           const b = classBatch(data.train.encoded, data.train.labels, idx, padId);
           const loss = nb.nn.functional.crossEntropy(emailLogits(model, b), b.labels);
-          peakTensorBytes = Math.max(peakTensorBytes, nb.memory().bytes);
           loss.mul(idx.length / (batch * accum)).backward();
           return loss.item();
         });
@@ -148,5 +147,7 @@ export function finetune(model, data, opts, progress) {
   nb.noGrad(() =>
     named.forEach(([, p], i) => p.copy_(nb.tensor(best.weights[i], { shape: p.shape }))),
   );
+  // The high-water mark of live tensor bytes: forward, backward and validation passes.
+  const peakTensorBytes = nb.memory().peakBytes;
   return { history, bestValF1: best.f1, bestEpoch: best.epoch, steps: step, peakTensorBytes };
 }

@@ -102,7 +102,7 @@ export function pretrain(model, tok, { train, val }, opts, progress) {
     `MLM validation loss before training ${initial.toFixed(3)} (ln V = ${Math.log(V).toFixed(3)})`,
   );
   let step = 0;
-  let peakTensorBytes = 0;
+  nb.resetPeakMemory();
   for (; step < steps; step++) {
     optimizer.zeroGrad();
     let stepLoss = 0;
@@ -112,7 +112,6 @@ export function pretrain(model, tok, { train, val }, opts, progress) {
         const masked = nb.nn.bert.maskTokens(rows(train, idxs), maskOpts);
         const loss = maskedLoss(model, masked.inputIds, masked.labels);
         if (!loss) return 0;
-        peakTensorBytes = Math.max(peakTensorBytes, nb.memory().bytes);
         loss.div(accum).backward();
         return loss.item() / accum;
       });
@@ -148,7 +147,7 @@ export function pretrain(model, tok, { train, val }, opts, progress) {
     bestValLoss: best.loss,
     bestStep: best.step,
     history,
-    peakTensorBytes,
+    peakTensorBytes: nb.memory().peakBytes,
   };
 }
 

@@ -439,7 +439,7 @@ writeFileSync(join(args.out, 'results.json'), JSON.stringify(summary, null, 2));
 writeFileSync(
   join(args.out, 'results.md'),
   `${md}\n\nTime: wall-clock seconds of each method (training, validation, test). Peak tensors: the ` +
-    `most live tensor bytes seen during the method's training steps. Wasm heap and peak RSS ` +
+    `most tensor bytes live at once while the method trained and validated (nb.memory().peakBytes). Wasm heap and peak RSS ` +
     `are the process's high-water marks when the method finished (the methods run one after ` +
     `another in one process, so these only grow).\n`,
 );

@@ -6,7 +6,8 @@ import { ShapeError, fmt } from '../errors.js';
 import { OutOfMemoryError, WASM32_MAX_BYTES, alloc, free } from '../wasm/heap.js';
 import { itemSize, type DType } from './dtype.js';
 
-export const stats = { tensors: 0, bytes: 0, cachedBytes: 0 };
+/** `peakBytes`: the most tensor bytes live at once since the last `resetPeakMemory()`. */
+export const stats = { tensors: 0, bytes: 0, cachedBytes: 0, peakBytes: 0 };
 
 /** Freed blocks kept for reuse, by block size. */
 const cache = new Map<number, number[]>();
@@ -66,6 +67,7 @@ export class Storage {
     private readonly block: number,
   ) {
     stats.bytes += bytes;
+    if (stats.bytes > stats.peakBytes) stats.peakBytes = stats.bytes;
   }
 
   static allocate(bytes: number): Storage {
