@@ -2,8 +2,9 @@
 // with torchvision's own BasicBlock (test/fixtures/conv.json "resnet", from
 // scripts/fixtures/make_conv_fixtures.py): torch's state dict loads strictly and gives the same
 // outputs and gradients in training and eval mode, nabla's file (write_nabla_resnet_state.mjs)
-// loads strictly into torch with the same eval output, and nn.resnet18 has exactly
-// torchvision.models.resnet18's state-dict names and shapes.
+// loads strictly into torch with the same eval output, nn.resnet18 has exactly
+// torchvision.models.resnet18's state-dict names and shapes, and 30 Adam steps of a small
+// conv-bn-relu-pool CNN follow torch's losses to 1e-4 and end at its weights and statistics.
 //
 // Tolerances: rtol 1e-4 (a model: dozens of ops in float32) and an absolute floor of 1e-6 of
 // the largest expected value (at least 1e-5): a weight gradient sums hundreds of products, so
@@ -112,3 +113,56 @@ describe('ResNet vs torchvision blocks', () => {
     z.dispose();
   });
 });
+
+describe('a CNN training trajectory vs PyTorch', () => {
+  it('30 Adam steps of conv-bn-relu-pool blocks: every loss to 1e-4, final weights and statistics', () => {
+    const t = (fx as unknown as { cnnTrajectory: Trajectory }).cnnTrajectory;
+    const m = new nn.Sequential(
+      new nn.Conv2d(1, 6, 3, { padding: 1, bias: false }),
+      new nn.BatchNorm2d(6),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.Conv2d(6, 8, 3, { padding: 1, bias: false }),
+      new nn.BatchNorm2d(8),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.Flatten(),
+      new nn.Dropout(0),
+      new nn.Linear(8 * 3 * 3, 4),
+    );
+    const state = (s: Trajectory['initial']) =>
+      Object.fromEntries(
+        s.map(([k, shape, data]) => [
+          k,
+          nb.tensor(data, { shape, dtype: k.endsWith('tracked') ? 'int32' : 'float32' }),
+        ]),
+      );
+    m.loadStateDict(state(t.initial));
+    const xs = t.inputs.map((x) => nb.keep(nb.tensor(x.data, { shape: x.shape })));
+    const ys = t.labels.map((y) => nb.keep(nb.tensor(y, { dtype: 'int32' })));
+    const opt = new nb.optim.Adam(m.parameters(), { lr: 0.01 });
+    const losses: number[] = [];
+    for (let i = 0; i < t.losses.length; i++) {
+      opt.zeroGrad();
+      const loss = nn.functional.crossEntropy(m.forward(xs[i % 4]) as nb.Tensor, ys[i % 4]);
+      loss.backward();
+      opt.step();
+      losses.push(loss.item() as number);
+    }
+    assertClose(losses, t.losses, { rtol: 1e-4, atol: 1e-6 }, 'losses');
+    const sd = m.stateDict();
+    for (const [k, , data] of t.final) {
+      if (k.endsWith('tracked')) expect(Array.from(sd[k].toArray()), k).toEqual(data);
+      else assertClose(values(sd[k]), data, { rtol: 1e-4, atol: 1e-5 }, `final ${k}`);
+    }
+    m.dispose();
+  });
+});
+
+interface Trajectory {
+  initial: [string, number[], number[]][];
+  inputs: Shaped[];
+  labels: number[][];
+  losses: number[];
+  final: [string, number[], number[]][];
+}
