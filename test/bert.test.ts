@@ -415,6 +415,37 @@ describe('BERT modules', () => {
     m.dispose();
   });
 
+  it("a noGrad pass frees each layer's intermediates as it goes, unless hooks may keep them", () => {
+    nb.manualSeed(9);
+    const m = new nn.BertModel({ ...small, numHiddenLayers: 4 }).eval();
+    const ids = nb.keep(
+      nb.tensor(
+        Int32Array.from({ length: 16 * 32 }, (_, i) => (i * 7) % 300),
+        { shape: [16, 32] },
+      ),
+    );
+    const withGrad = m.forward(ids).lastHiddenState.toArray();
+    const peak = () => {
+      nb.resetPeakMemory();
+      const base = nb.memory().bytes;
+      const out = nb.noGrad(() => nb.tidy(() => m.forward(ids).lastHiddenState.toArray()));
+      return { out, bytes: nb.memory().peakBytes - base };
+    };
+    const freed = peak();
+    expect(Array.from(freed.out)).toEqual(Array.from(withGrad));
+    // A hook below the encoder turns the release off: it may keep what it is given.
+    const kept: nb.Tensor[] = [];
+    const handle = m.encoder.layer.at(0).attention.self.query.registerForwardHook((_m, _a, out) => {
+      kept.push(out as nb.Tensor);
+    });
+    const hooked = peak();
+    expect(Array.from(hooked.out)).toEqual(Array.from(withGrad));
+    expect(freed.bytes).toBeLessThan(0.5 * hooked.bytes);
+    handle.remove();
+    m.dispose();
+    ids.dispose();
+  });
+
   it('classification losses follow HF problem types; bad inputs are typed errors', () => {
     nb.manualSeed(7);
     const m = new nn.BertForSequenceClassification({ ...small, numLabels: 3 }).eval();

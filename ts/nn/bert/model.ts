@@ -6,7 +6,9 @@
 // and a sequence-classification head.
 import { DTypeError, ShapeError, fmt } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { noGrad } from '../../autograd/node.js';
+import { isGradEnabled, noGrad } from '../../autograd/node.js';
+import { tidy } from '../../tensor/scope.js';
+import { hasHooks } from '../hooks.js';
 import { arange, tensor, zeros } from '../../ops/creation.js';
 import { Module, Parameter } from '../module.js';
 import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from '../layers.js';
@@ -170,8 +172,18 @@ export class BertEncoder extends Module {
     );
   }
 
+  /**
+   * Without gradients nothing reads a layer's intermediates once it has returned, so each
+   * layer runs in its own scope and frees them (PyTorch frees them as they go out of use):
+   * a noGrad pass then holds one layer's temporaries at a time instead of all of them. Not
+   * when any module below has hooks, which may keep intermediate outputs.
+   */
   forward(x: Tensor, mask: Tensor | null): Tensor {
-    for (const l of this.layer) x = l.forward(x, mask);
+    const release = !isGradEnabled() && ![...this.modules()].some(hasHooks);
+    for (const l of this.layer) {
+      const input = x;
+      x = release ? tidy(() => l.forward(input, mask)) : l.forward(input, mask);
+    }
     return x;
   }
 }
