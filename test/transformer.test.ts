@@ -463,3 +463,28 @@ describe('transformer errors', () => {
     });
   });
 });
+
+describe('TransformerEncoder under noGrad', () => {
+  it("frees each layer's intermediates as it goes, unless hooks may keep them", () => {
+    nb.manualSeed(12);
+    const layer = new nn.TransformerEncoderLayer(32, 4, { dimFeedforward: 64, dropout: 0 });
+    const enc = new nn.TransformerEncoder(layer, 4).eval();
+    const x = nb.keep(nb.randn([8, 24, 32]));
+    const withGrad = Array.from(enc.forward(x).toArray());
+    const peak = () => {
+      nb.resetPeakMemory();
+      const base = nb.memory().bytes;
+      const out = nb.noGrad(() => nb.tidy(() => Array.from(enc.forward(x).toArray())));
+      return { out, bytes: nb.memory().peakBytes - base };
+    };
+    const freed = peak();
+    expect(freed.out).toEqual(withGrad);
+    const handle = enc.layers.at(1).linear1.registerForwardHook(() => undefined);
+    const hooked = peak();
+    expect(hooked.out).toEqual(withGrad);
+    expect(freed.bytes).toBeLessThan(0.6 * hooked.bytes);
+    handle.remove();
+    enc.dispose();
+    x.dispose();
+  });
+});

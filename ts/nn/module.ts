@@ -3,7 +3,7 @@
 // dotted names as PyTorch's `state_dict()` for the same architecture (`fc1.weight`, `0.bias`).
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
-import { keep, tensorsIn } from '../tensor/scope.js';
+import { keep, tensorsIn, tidy } from '../tensor/scope.js';
 import { isGradEnabled, noGrad } from '../autograd/node.js';
 import { stepBoundary } from '../tensor/steps.js';
 import {
@@ -470,4 +470,16 @@ function sameValues(a: Tensor, b: Tensor): boolean {
   for (let i = 0; i < x.length; i++)
     if (x[i] !== y[i] && !(x[i] !== x[i] && y[i] !== y[i])) return false;
   return true;
+}
+
+/**
+ * For a stack of layers: returns a runner that calls each layer step in its own scope when
+ * gradients are off and no module under `owner` has hooks. Nothing reads a step's
+ * intermediates once it has returned, so they are freed at once and a noGrad pass holds one
+ * layer's temporaries at a time (PyTorch frees them as they go out of use). With gradients,
+ * or hooks that may keep an intermediate output, steps run plainly.
+ */
+export function layerRunner(owner: Module): <T>(step: () => T) => T {
+  const release = !isGradEnabled() && ![...owner.modules()].some(hasHooks);
+  return release ? (step) => tidy(step) : (step) => step();
 }

@@ -6,11 +6,9 @@
 // and a sequence-classification head.
 import { DTypeError, ShapeError, fmt } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { isGradEnabled, noGrad } from '../../autograd/node.js';
-import { tidy } from '../../tensor/scope.js';
-import { hasHooks } from '../hooks.js';
+import { noGrad } from '../../autograd/node.js';
 import { arange, tensor, zeros } from '../../ops/creation.js';
-import { Module, Parameter } from '../module.js';
+import { Module, Parameter, layerRunner } from '../module.js';
 import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from '../layers.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, mseLoss } from '../losses.js';
 import * as F from '../functional.js';
@@ -172,17 +170,12 @@ export class BertEncoder extends Module {
     );
   }
 
-  /**
-   * Without gradients nothing reads a layer's intermediates once it has returned, so each
-   * layer runs in its own scope and frees them (PyTorch frees them as they go out of use):
-   * a noGrad pass then holds one layer's temporaries at a time instead of all of them. Not
-   * when any module below has hooks, which may keep intermediate outputs.
-   */
+  /** Under noGrad each layer frees its intermediates when it returns (`layerRunner`). */
   forward(x: Tensor, mask: Tensor | null): Tensor {
-    const release = !isGradEnabled() && ![...this.modules()].some(hasHooks);
+    const run = layerRunner(this);
     for (const l of this.layer) {
       const input = x;
-      x = release ? tidy(() => l.forward(input, mask)) : l.forward(input, mask);
+      x = run(() => l.forward(input, mask));
     }
     return x;
   }

@@ -4,7 +4,7 @@
 import { ValueError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { noGrad } from '../../autograd/node.js';
-import { Module } from '../module.js';
+import { Module, layerRunner } from '../module.js';
 import { Dropout, LayerNorm, Linear, ModuleList } from '../layers.js';
 import * as F from '../functional.js';
 import { MultiheadAttention } from './attention.js';
@@ -196,7 +196,12 @@ export class TransformerEncoder extends Module {
       isCausal: opts.isCausal,
     };
     let x = src;
-    for (const layer of this.layers) x = layer.forward(x, layerOpts);
+    // Under noGrad each layer frees its intermediates when it returns.
+    const run = layerRunner(this);
+    for (const layer of this.layers) {
+      const input = x;
+      x = run(() => layer.forward(input, layerOpts));
+    }
     if (this.norm) x = (this.norm as unknown as { forward(t: Tensor): Tensor }).forward(x);
     return x;
   }
