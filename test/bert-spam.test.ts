@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import * as nb from 'nabla';
 // @ts-expect-error: a plain-JS example module without types
-import { classBatch, encodeEmails } from '../examples/bert-spam/data.mjs';
+import { classBatch, encodeEmails, packWindows } from '../examples/bert-spam/data.mjs';
 
 describe('examples/bert-spam --quick', () => {
   // Asynchronous, so that the worker's event loop stays free while the child runs.
@@ -23,6 +23,9 @@ describe('examples/bert-spam --quick', () => {
     // MLM: validation loss well under ln(V), the loss of a uniform guess.
     expect(s.pretrain.initialValLoss).toBeGreaterThan(Math.log(s.vocabSize) - 0.2);
     expect(s.pretrain.bestValLoss).toBeLessThan(Math.log(s.vocabSize) - 0.8);
+    // Task-adaptive MLM on the training emails' windows lowers the email validation loss.
+    expect(s.adapt.steps).toBeGreaterThan(0);
+    expect(s.adapt.bestValLoss).toBeLessThan(s.adapt.initialValLoss - 0.05);
     const rows = Object.fromEntries(s.rows.map((r: { method: string }) => [r.method, r]));
     expect(Object.keys(rows).sort()).toEqual(['bow', 'frozen', 'full', 'lora']);
     // Always answering spam gives F1(spam) ≈ 0.48 on this subset (47 of 150 test emails) and
@@ -71,6 +74,17 @@ describe('examples/bert-spam windows', () => {
     expect(empty).toEqual([framed('')]);
     // One window is plain head truncation.
     expect(encodeEmails(charTok, ['abcdefghij'], 6)).toEqual([[framed('abcd')]]);
+  });
+
+  it('packs the windows into [CLS] run [SEP] chunks with [SEP] between windows', () => {
+    const encoded = [[framed('abc'), framed('de')], [framed('')], [framed('fgh')]];
+    const { ids: packed, n } = packWindows(charTok, encoded, 6);
+    // Stream: a b c SEP d e SEP f g h SEP → runs of 4: [a b c SEP] [d e SEP f]; the rest is dropped.
+    expect(n).toBe(2);
+    expect(Array.from(packed)).toEqual([
+      ...[1, ...ids('abc'), 2, 2],
+      ...[1, ...ids('de'), 2, ...ids('f'), 2],
+    ]);
   });
 
   it("batches every email's windows with a matrix that averages them per email", async () => {

@@ -69,15 +69,7 @@ export function packChunks(tok, texts, T, { maxChars = Infinity } = {}) {
     for (const id of ids) stream.push(id);
     stream.push(tok.sepId);
   }
-  const run = T - 2;
-  const n = Math.floor(stream.length / run);
-  const out = new Int32Array(n * T);
-  for (let c = 0; c < n; c++) {
-    out[c * T] = tok.clsId;
-    for (let j = 0; j < run; j++) out[c * T + 1 + j] = stream[c * run + j];
-    out[c * T + T - 1] = tok.sepId;
-  }
-  return { ids: out, n };
+  return chunkStream(tok, stream, T);
 }
 
 /**
@@ -112,6 +104,47 @@ export function encodeEmails(tok, texts, maxLength, { windows = 1 } = {}) {
     if (out.length === 0) out.push(frame([]));
     return out;
   });
+}
+
+/** At most `max` of the chunks `{ ids, n }` (of T tokens), spread evenly over them. */
+export function evenSubset(chunks, max, T) {
+  const n = Math.min(max, chunks.n);
+  const ids = new Int32Array(n * T);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor((i * chunks.n) / n);
+    ids.set(chunks.ids.subarray(c * T, (c + 1) * T), i * T);
+  }
+  return { ids, n };
+}
+
+/** A stream of ids cut into runs of T - 2, each framed as [CLS] run [SEP]: { ids, n }. */
+function chunkStream(tok, stream, T) {
+  const run = T - 2;
+  const n = Math.floor(stream.length / run);
+  const out = new Int32Array(n * T);
+  for (let c = 0; c < n; c++) {
+    out[c * T] = tok.clsId;
+    for (let j = 0; j < run; j++) out[c * T + 1 + j] = stream[c * run + j];
+    out[c * T + T - 1] = tok.sepId;
+  }
+  return { ids: out, n };
+}
+
+/**
+ * Encoded emails (encodeEmails' windows) → packed MLM chunks of T tokens, as packChunks makes:
+ * every window's pieces with [SEP] between windows, so task-adaptive pretraining reads exactly
+ * the text the classifier reads. Returns { ids, n }.
+ */
+export function packWindows(tok, encoded, T) {
+  const stream = [];
+  for (const windows of encoded) {
+    for (const w of windows) {
+      if (w.length <= 2) continue;
+      for (let j = 1; j < w.length - 1; j++) stream.push(w[j]);
+      stream.push(tok.sepId);
+    }
+  }
+  return chunkStream(tok, stream, T);
 }
 
 /**
