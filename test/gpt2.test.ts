@@ -303,3 +303,49 @@ describe('GPT2 modules', () => {
     m.dispose();
   });
 });
+
+describe('GPT2Model under noGrad', () => {
+  it("frees each block's intermediates as it goes, keeping the key/value cache", () => {
+    nb.manualSeed(13);
+    const m = new nn.GPT2LMHeadModel({
+      vocabSize: 97,
+      nPositions: 64,
+      nEmbd: 48,
+      nLayer: 4,
+      nHead: 4,
+    });
+    m.eval();
+    const ids = nb.keep(nb.randint(0, 97, [6, 40], { dtype: 'int32' }));
+    const next = nb.keep(nb.randint(0, 97, [6, 1], { dtype: 'int32' }));
+    // Reference: the grad-mode pass over all 41 tokens, and its last position.
+    const all = nb.cat([ids, next], 1);
+    const ref = m.forward(all).logits;
+    const [B, T1, V] = ref.shape;
+    const wantPrefix = Array.from(ref.narrow(1, 0, T1 - 1).toArray());
+    const wantLast = Array.from(ref.narrow(1, T1 - 1, 1).toArray());
+    const pass = () => {
+      nb.resetPeakMemory();
+      const base = nb.memory().bytes;
+      const r = nb.noGrad(() =>
+        nb.tidy(() => {
+          const first = m.forward(ids);
+          const second = m.forward(next, { pastKeyValues: first.pastKeyValues });
+          return [Array.from(first.logits.toArray()), Array.from(second.logits.toArray())];
+        }),
+      );
+      return { prefix: r[0], last: r[1], bytes: nb.memory().peakBytes - base };
+    };
+    const freed = pass();
+    assertClose(freed.prefix, wantPrefix, { rtol: 1e-5, atol: 1e-5 }, 'prefix logits');
+    assertClose(freed.last, wantLast, { rtol: 1e-5, atol: 1e-5 }, 'cached step logits');
+    expect(freed.last.length).toBe(B * V);
+    const handle = m.transformer.h[2].mlp.registerForwardHook(() => undefined);
+    const hooked = pass();
+    expect(hooked.prefix).toEqual(freed.prefix);
+    expect(hooked.last).toEqual(freed.last);
+    expect(freed.bytes).toBeLessThan(0.6 * hooked.bytes);
+    handle.remove();
+    for (const t of [ids, next, all, ref]) t.dispose();
+    m.dispose();
+  });
+});

@@ -8,7 +8,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { noGrad } from '../../autograd/node.js';
 import { arange, full, zeros } from '../../ops/creation.js';
 import { cat } from '../../ops/shape.js';
-import { Module, Parameter, asOneCall } from '../module.js';
+import { Module, Parameter, asOneCall, layerRunner } from '../module.js';
 import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from '../layers.js';
 import { crossEntropy } from '../losses.js';
 import * as F from '../functional.js';
@@ -248,8 +248,14 @@ export class GPT2Model extends Module {
     x = this.drop.forward(x);
     const masking = attnMasking(opts.attentionMask ?? null, B, T, P);
     const presents: LayerPast[] = [];
+    // Under noGrad each block frees its intermediates when it returns (its output and its
+    // keys/values, which hold the past, are what survive).
+    const run = layerRunner(this);
     for (let i = 0; i < c.nLayer; i++) {
-      const [y, present] = this.h[i].forward(x, past ? past[i] : null, masking, useCache);
+      const input = x;
+      const [y, present] = run(() =>
+        this.h[i].forward(input, past ? past[i] : null, masking, useCache),
+      );
       x = y;
       if (present) presents.push(present);
     }
