@@ -85,12 +85,14 @@ function mnist(n: number, mean: number, std: number): { x: Float32Array; y: Int3
 
 describe('examples/cnn-transfer: a 30-step trajectory against PyTorch', () => {
   it('the example CNN and optimizer follow torch: every loss and final weight to 1e-4', async () => {
-    const model = new SmallCnn({ classes: 10, dropout: 0 }) as nb.nn.Module;
+    const model = new SmallCnn({ classes: 10, dropout: 0 }) as nb.nn.Module & {
+      forward(x: nb.Tensor): nb.Tensor;
+    };
     initialise(model, fx.seed);
     const named = Object.fromEntries(model.namedParameters());
     expect(Object.keys(named)).toEqual(Object.keys(fx.initialSums));
     for (const [k, sum] of Object.entries(fx.initialSums)) {
-      const got = named[k].toArray().reduce((a: number, v: number) => a + v, 0);
+      const got = Array.from(named[k].toArray() as ArrayLike<number>).reduce((a, v) => a + v, 0);
       expect(Math.abs(got - sum), `initial ${k}`).toBeLessThan(
         1e-9 * Math.max(1, Math.abs(sum)) + 1e-12,
       );
@@ -110,7 +112,7 @@ describe('examples/cnn-transfer: a 30-step trajectory against PyTorch', () => {
     for (let i = 0; i < fx.steps; i++) {
       opt.zeroGrad();
       const loss = nb.nn.functional.crossEntropy(
-        model.forward(xs[i % fx.batches]) as nb.Tensor,
+        model.forward(xs[i % fx.batches]),
         ys[i % fx.batches],
       );
       loss.backward();
