@@ -68,7 +68,7 @@ beforeAll(async () => {
     maxBuffer: 16 << 20,
   }));
   report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-}, 420_000);
+}, 600_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
