@@ -23,6 +23,7 @@ import { mergeRounds, plan } from './lib/rounds.mjs';
 import { buildRows } from './lib/rows.mjs';
 import { markdown } from './lib/table.mjs';
 import { checkTargets } from './lib/targets.mjs';
+import { resblockData } from './lib/cnn.mjs';
 import { tokenBatches } from './lib/tokens.mjs';
 
 const { values: args } = parseArgs({
@@ -85,6 +86,12 @@ const work = mkdtempSync(join(os.tmpdir(), 'nabla-bench-'));
 // The RNN's token batches, made once here and read by every child.
 config.rnn.tokenFile = join(work, 'tokens.i32');
 writeFileSync(config.rnn.tokenFile, new Uint8Array(tokenBatches(config.rnn).buffer));
+// The BasicBlock's inputs and targets, likewise (only when that workload runs: 32 MB).
+if (workloads.includes('cnn-resblock')) {
+  const rb = config['cnn-resblock'];
+  rb.dataFile = join(work, 'resblock.f32');
+  writeFileSync(rb.dataFile, new Uint8Array(resblockData(rb).buffer));
+}
 const configPath = join(work, 'config.json');
 writeFileSync(configPath, JSON.stringify(config));
 const machine = machineInfo();

@@ -458,6 +458,90 @@ def rnn(config, mem, case_id):
     }
 
 
+CNN_WORKLOADS = ("cnn-lenet", "cnn-resblock")
+
+
+class BasicBlock(torch.nn.Module):
+    """torchvision's BasicBlock (stride 1, no downsampling), written out so torchvision stays
+    optional: conv3x3 (no bias) -> BN -> ReLU -> conv3x3 -> BN, plus the input, then ReLU."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(c)
+        self.relu = torch.nn.ReLU(inplace=True)
+        self.conv2 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + x)
+
+
+def lenet():
+    """lib/cnn.mjs's LeNet-5, as workloads/nabla.mjs builds it."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+
+
+def cnn_batches(config, workload):
+    """workloads/cnn.mjs's rawBatches: MNIST's first batches, or the parent's resblock file."""
+    c = config[workload]
+    if workload == "cnn-resblock":
+        with open(c["dataFile"], "rb") as f:
+            raw = f.read()
+        shape = (c["batch"], c["channels"], c["size"], c["size"])
+        per = math.prod(shape)
+        if len(raw) != 2 * c["batches"] * per * 4:
+            raise ValueError(f"{c['dataFile']}: {len(raw) // 4} floats, expected {2 * c['batches'] * per}")
+        all_ = torch.frombuffer(bytearray(raw), dtype=torch.float32)
+        n = c["batches"]
+        return [(all_[i * per : (i + 1) * per].view(shape), all_[(n + i) * per : (n + i + 1) * per].view(shape)) for i in range(n)]
+    b = c["batch"]
+    x, y = dataset(config["dataDir"], "train", c["batches"] * b)
+    x = x.view(-1, 1, 28, 28)
+    return [(x[s : s + b], y[s : s + b]) for s in range(0, c["batches"] * b, b)]
+
+
+def cnn(config, mem, workload):
+    """workloads/cnn.mjs rule for rule: the same batches, step check and timing."""
+    c = config[workload]
+    batches = cnn_batches(config, workload)
+    torch.manual_seed(config["seed"])
+    net = BasicBlock(c["channels"]) if workload == "cnn-resblock" else lenet()
+    net.train()
+    loss_fn = F.mse_loss if workload == "cnn-resblock" else F.cross_entropy
+    opt = torch.optim.Adam(net.parameters(), lr=c["lr"])
+    mem.sample()
+
+    def step(batch):
+        x, y = batch
+        opt.zero_grad()
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def params():
+        return [encode_f32(p) for p in net.parameters()]
+
+    tm = c["slowTiming"].get("torch", c["timing"])
+    ms, fields = time_checked_steps(batches, step, params, tm, mem.sample)
+    return {
+        "cnn": {
+            "batch": c["batch"],
+            "samplesPerSec": c["batch"] * 1000 / ms,
+            **fields,
+            "cannotTrain": None,
+        }
+    }
+
+
 def blas():
     """Which BLAS library the process loaded: OpenBLAS, or Debian's reference BLAS (~10x slower)."""
     a = torch.rand(64, 64)
@@ -501,6 +585,8 @@ def run_child(run_workload):
 def run_workload(workload, config, mem):
     if workload.startswith("rnn-"):
         return rnn(config, mem, workload[4:])
+    if workload in CNN_WORKLOADS:
+        return cnn(config, mem, workload)
     return {"matmul": matmul, "train": train, "epoch": epoch}[workload](config, mem)
 
 

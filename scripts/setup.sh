@@ -2,7 +2,8 @@
 # Installs everything nabla needs on a fresh Debian machine with Node: a Rust compiler with the
 # wasm32 target (Debian's rustc + libstd-rust-dev-wasm32 unless one is already present),
 # binaryen (wasm-opt), wabt (wasm-objdump, used by the SIMD test), rustfmt, clippy, chromium (the
-# browser tests drive it through playwright-core), then `npm ci`.
+# browser tests drive it through playwright-core), Fashion-MNIST (examples/cnn-transfer and its
+# test read Debian's gzipped IDX files), then `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,8 @@ command -v rustfmt >/dev/null || pkgs+=(rustfmt)
 # `npm run check` runs cargo clippy: rustup's component when present, else Debian's.
 cargo clippy --version >/dev/null 2>&1 || pkgs+=(rust-clippy)
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+# examples/cnn-transfer fine-tunes on Fashion-MNIST: /usr/share/datasets/fashion-mnist/*.gz
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || pkgs+=(dataset-fashion-mnist)
 
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${pkgs[*]}"

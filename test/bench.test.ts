@@ -68,7 +68,7 @@ beforeAll(async () => {
     maxBuffer: 16 << 20,
   }));
   report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-}, 420_000);
+}, 600_000);
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -220,6 +220,70 @@ describe('npm run bench -- --quick', () => {
   });
 });
 
+// The CNN workloads (bench/lib/cnn.mjs) in the same quick run: nabla, tfjs-cpu and PyTorch
+// train both models and the parent checks their timed steps; tfjs-wasm cannot take a conv
+// filter's gradient and says so from the error its probe got.
+interface CnnRow {
+  id: string;
+  section: string;
+  label: string;
+  values: Record<string, number | null>;
+  ratios: Record<string, number | null>;
+  cannot: Record<string, string>;
+}
+
+describe('npm run bench -- --quick: CNN workloads', () => {
+  const WORKLOADS = ['cnn-lenet', 'cnn-resblock'];
+  const cnnRows = (): CnnRow[] =>
+    (report.rows as unknown as CnnRow[]).filter((r) => r.section === 'cnn');
+
+  it('trains LeNet and the BasicBlock, every timed step checked', () => {
+    for (const lib of ['nabla', 'tfjs-cpu', 'torch']) {
+      if (!report.libraries.includes(lib)) continue;
+      for (const w of WORKLOADS) {
+        const r = report.results[lib][w];
+        const t = r.cnn as Record<string, number | null> & {
+          stepCheck: Record<string, number>;
+        };
+        expect(t.cannotTrain, `${lib} ${w}`).toBeNull();
+        expect(t.samplesPerSec as number).toBeCloseTo(
+          ((t.batch as number) * 1000) / (t.msPerStep as number),
+          6,
+        );
+        // the parent's checks ran and kept their summary
+        expect(t.stepCheck.movedByLr).toBeGreaterThan(0.95 * t.stepCheck.moved);
+        expect(t.stepCheck.movedByLr).toBeGreaterThan(0.3 * t.stepCheck.parameters);
+        expect(t.stepCheck.lastCycleLoss).toBeLessThan(t.stepCheck.firstCycleLoss);
+        expect(finitePositive(r.memory.peakRss), `${lib} ${w}`).toBe(true);
+        const row = cnnRows().find((x) => x.id === `${w}:samplesPerSec`)!;
+        expect(row.values[lib]).toBe(t.samplesPerSec);
+      }
+    }
+    // LeNet-5's 61,706 parameters; the quick BasicBlock's two 8-channel convs and BatchNorms
+    expect(report.results.nabla['cnn-lenet'].cnn).toMatchObject({
+      stepCheck: { parameters: 61_706 },
+    });
+    expect(report.results.nabla['cnn-resblock'].cnn).toMatchObject({
+      stepCheck: { parameters: 2 * 8 * 8 * 9 + 4 * 8 },
+    });
+  });
+
+  it('tfjs-wasm cannot train either CNN: Conv2DBackpropFilter is missing', () => {
+    for (const w of WORKLOADS) {
+      const t = report.results['tfjs-wasm'][w].cnn as Record<string, unknown>;
+      expect(t.cannotTrain).toMatch(/Kernel 'Conv2DBackpropFilter' not registered/);
+      expect(t.samplesPerSec).toBeNull();
+      const row = cnnRows().find((x) => x.id === `${w}:samplesPerSec`)!;
+      expect(row.values['tfjs-wasm']).toBeNull();
+      expect(row.ratios['tfjs-wasm']).toBeNull();
+      const line = stdout.split('\n').find((l) => l.startsWith(`| ${row.label} |`))!;
+      expect(line).toContain("cannot train: Kernel 'Conv2DBackpropFilter' not registered");
+      expect(line).toContain(`(${row.ratios['tfjs-cpu']!.toFixed(2)}x)`);
+    }
+    expect(stdout).toContain('### CNNs');
+  });
+});
+
 // The harness must reject timed work that is not the real work: each planted workload swaps a
 // broken piece into nabla's child, and the run must fail naming the problem.
 describe('npm run bench rejects planted broken workloads', () => {
@@ -286,6 +350,19 @@ describe('npm run bench rejects planted broken workloads', () => {
     const s = await planted('sgd-step', 'rnn-lstm32');
     expect(s.code).toBe(1);
     expect(s.stderr).toMatch(/check failed: nabla: the timed training step moved parameter/);
+  }, 60_000);
+
+  it('a CNN step without backward, and one with the wrong optimizer', async () => {
+    const r = await planted('no-backward', 'cnn-lenet');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /check failed: nabla: the timed training step did not apply Adam's first update: only 0 of/,
+    );
+    const s = await planted('sgd-step', 'cnn-resblock');
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(
+      /check failed: nabla: the timed training step (moved parameter|did not apply)/,
+    );
   }, 60_000);
 });
 

@@ -1,6 +1,7 @@
 // The parent's checks on every child's result, run before any figure is kept: a workload whose
 // timed work was not the real work fails the run instead of posting a number.
 import { ATTENTION_WORKLOADS, verifyAttention } from './attention.mjs';
+import { CNN_WORKLOADS, verifyCnn } from './cnn.mjs';
 import { images, labels } from './mnist.mjs';
 import { checkAdamStepSize, checkFirstAdamStep, checkLossFalls } from './stepcheck.mjs';
 
@@ -9,6 +10,7 @@ export function verifyResult(library, workload, result, config) {
   if (ATTENTION_WORKLOADS.includes(workload)) {
     return verifyAttention(library, workload, result, config);
   }
+  if (CNN_WORKLOADS.includes(workload)) return verifyCnn(library, workload, result, config);
   if (workload === 'matmul') {
     for (const e of result.matmul ?? []) {
       if (e.verified !== 'last timed product') {

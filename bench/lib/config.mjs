@@ -1,9 +1,17 @@
 // What each workload runs, full or --quick. The same object goes to every child (JS and
 // Python) as JSON, so all libraries see identical shapes, budgets and data sizes.
 import { ATTENTION_WORKLOADS, attentionConfig } from './attention.mjs';
+import { CNN_WORKLOADS, cnnConfig } from './cnn.mjs';
 
 export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch'];
-export const WORKLOADS = ['matmul', 'train', 'epoch', 'rnn', ...ATTENTION_WORKLOADS];
+export const WORKLOADS = [
+  'matmul',
+  'train',
+  'epoch',
+  'rnn',
+  ...ATTENTION_WORKLOADS,
+  ...CNN_WORKLOADS,
+];
 
 /** `rnn` runs one child per model size (each with its own memory peak): `rnn-<case id>`. */
 export function expandWorkloads(config, names) {
@@ -70,6 +78,7 @@ export function makeConfig({ quick, dataDir }) {
       : { trainSamples: 60000, testSamples: 10000, extrapolateWarmup: 3, extrapolateSteps: 40 },
     rnn: rnnConfig(quick),
     ...attentionConfig(quick),
+    ...cnnConfig(quick),
   };
 }
 

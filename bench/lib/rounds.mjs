@@ -3,6 +3,7 @@
 // speed. Every library gets the same rule; each round's figures stay in the JSON.
 import { workloadConfig } from './config.mjs';
 import { ATTENTION_WORKLOADS, mergeAttentionRounds } from './attention.mjs';
+import { CNN_WORKLOADS, mergeCnnRounds } from './cnn.mjs';
 
 /** Which children to run: workload-major, alternating library order between rounds. */
 export function plan(config, workloads, libraries) {
@@ -37,6 +38,7 @@ export function mergeRounds(workload, runs) {
   if (runs.length === 1) return runs[0];
   const merged = { ...runs[0], ...mergeSideInfo(runs), rounds: runs.length };
   if (ATTENTION_WORKLOADS.includes(workload)) return mergeAttentionRounds(workload, runs, merged);
+  if (CNN_WORKLOADS.includes(workload)) return mergeCnnRounds(runs, merged);
   if (workload === 'matmul') {
     merged.matmul = runs[0].matmul.map((_, i) => {
       const entries = runs.map((r) => r.matmul[i]);

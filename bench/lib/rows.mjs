@@ -2,6 +2,7 @@
 // ratio against each peer. Ratios read as nabla's advantage, >1 meaning nabla is ahead:
 // nabla ÷ peer for rates (GFLOP/s, samples/s), peer ÷ nabla for times and memory.
 import { attentionRows } from './attention.mjs';
+import { cnnRows } from './cnn.mjs';
 
 export const FORM_LABEL = { AB: 'A·B', AtB: 'Aᵀ·B', ABt: 'A·Bᵀ' };
 
@@ -207,5 +208,6 @@ export function buildRows(config, results, libraries) {
     ...mlpRows(results, libraries),
     ...rnnRows(config, results, libraries),
     ...attentionRows(config, results, libraries),
+    ...cnnRows(config, results, libraries),
   ];
 }

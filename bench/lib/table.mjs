@@ -1,6 +1,7 @@
 // Markdown for the terminal (and the JSON's `markdown` field): one GEMM table, one MLP table,
 // the targets, and the notes that say how each figure was taken.
 import { attentionMarkdown } from './attention.mjs';
+import { cnnMarkdown } from './cnn.mjs';
 import { FORM_LABEL } from './rows.mjs';
 
 export function num(v, unit) {
@@ -72,6 +73,7 @@ export function markdown({ rows, libraries, targets, config, meta }) {
   const rnn = rows.filter((r) => r.section === 'rnn');
   if (hasFigures(rnn)) rnnSection(out, { rnn, peers, config });
   out.push(...attentionMarkdown({ rows, libraries, num, ratioText, table }));
+  out.push(...cnnMarkdown({ rows, libraries, config, num, ratioText, table }));
   footer(out, { rows, targets, meta });
   return out.join('\n');
 }

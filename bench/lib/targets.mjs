@@ -1,5 +1,6 @@
 // The speed issue's targets, checked against the rows of this run (single thread).
 import { attentionTargets } from './attention.mjs';
+import { cnnTargets } from './cnn.mjs';
 import { FORM_LABEL } from './rows.mjs';
 
 /** The row where `value(row)` is smallest among rows with a number, or null. */
@@ -111,5 +112,5 @@ export function checkTargets(rows) {
       null,
     );
   }
-  return [...out, ...attentionTargets(rows)];
+  return [...out, ...attentionTargets(rows), ...cnnTargets(rows)];
 }

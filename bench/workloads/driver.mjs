@@ -11,6 +11,8 @@ import { permutation, uniform } from '../lib/random.mjs';
 import { encodeF32 } from '../lib/stepcheck.mjs';
 import { timeCalls, timeCheckedSteps } from '../lib/timing.mjs';
 import { verifyProduct } from '../lib/verify.mjs';
+import { CNN_WORKLOADS } from '../lib/cnn.mjs';
+import { cnn } from './cnn.mjs';
 import { rnn } from './rnn.mjs';
 
 const now = () => performance.now();
@@ -184,7 +186,9 @@ export async function runChild(makeLib) {
   const clock = meter();
   const out = workload.startsWith('rnn-')
     ? rnn(lib, config, mem, library, workload.slice(4))
-    : WORKLOADS[workload](lib, config, mem);
+    : CNN_WORKLOADS.includes(workload)
+      ? cnn(lib, config, mem, library, workload)
+      : WORKLOADS[workload](lib, config, mem);
   const { wall, busy } = clock.read();
   const result = {
     library,

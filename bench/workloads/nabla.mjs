@@ -212,6 +212,59 @@ const PLANTED_RNN_STEPS = {
   },
 };
 
+/** One CNN batch as nabla tensors: NCHW images and int32 labels, or NCHW targets. */
+function cnnBatch(workload, { x, y }, c) {
+  if (workload === 'cnn-resblock') {
+    const shape = [c.batch, c.channels, c.size, c.size];
+    return [nb.tensor(x, { shape }), nb.tensor(y, { shape })];
+  }
+  return [nb.tensor(x, { shape: [c.batch, 1, 28, 28] }), nb.tensor(y, { dtype: 'int32' })];
+}
+
+/** LeNet-5 (lib/cnn.mjs) or torchvision's BasicBlock, written as a user does, with Adam. */
+function cnnModel(workload, c, seed) {
+  nb.manualSeed(seed);
+  const { nn } = nb;
+  const net =
+    workload === 'cnn-resblock'
+      ? new nn.BasicBlock(c.channels, c.channels)
+      : new nn.Sequential(
+          new nn.Conv2d(1, 6, 5, { padding: 2 }),
+          new nn.ReLU(),
+          new nn.MaxPool2d(2),
+          new nn.Conv2d(6, 16, 5),
+          new nn.ReLU(),
+          new nn.MaxPool2d(2),
+          new nn.Flatten(),
+          new nn.Linear(400, 120),
+          new nn.ReLU(),
+          new nn.Linear(120, 84),
+          new nn.ReLU(),
+          new nn.Linear(84, 10),
+        );
+  net.train();
+  return {
+    net,
+    lossFn: workload === 'cnn-resblock' ? new nn.MSELoss() : new nn.CrossEntropyLoss(),
+    optimizer: new nb.optim.Adam(net.parameters(), { lr: c.lr }),
+  };
+}
+
+/** Broken CNN steps the harness must reject (tests only), as PLANTED_STEPS for the MLP. */
+const PLANTED_CNN_STEPS = {
+  'noop-step': () => 2.3,
+  'no-backward': ({ net, optimizer, lossFn }, [x, y]) => {
+    const loss = nb.tidy(() => lossFn.forward(net.forward(x), y).item());
+    optimizer.step();
+    optimizer.zeroGrad();
+    return loss;
+  },
+  'sgd-step': (m, batch) => {
+    m.sgd ??= new nb.optim.SGD(m.net.parameters(), { lr: 0.1 });
+    return step({ ...m, optimizer: m.sgd }, batch);
+  },
+};
+
 /** Parameters in PyTorch's layout and order (Linear weight [out, in], then bias). */
 function parameters({ net }) {
   return net.parameters().map((p) => Float32Array.from(p.toArray()));
@@ -254,6 +307,11 @@ await runChild(async (_library, config, workload) => {
     rnnModel,
     rnnStep: PLANTED_RNN_STEPS[plant] ?? rnnStep,
     rnnParameters: parameters,
+    cnnBatch,
+    cnnModel,
+    // the MLP's step: forward, loss, backward in a tidy, then Adam
+    cnnStep: PLANTED_CNN_STEPS[plant] ?? step,
+    cnnParameters: parameters,
     extrapolateEpoch: false,
     memory() {
       const m = nb.memory();

@@ -164,6 +164,143 @@ function rnnStep({ forward, optimizer, vars }, { x, y }) {
   return loss;
 }
 
+/** One CNN batch in tfjs's NHWC layout: images and one-hot labels, or inputs and targets. */
+function cnnBatch(workload, { x, y }, c) {
+  return tf.tidy(() => {
+    if (workload === 'cnn-resblock') {
+      const nhwc = (d) =>
+        tf.transpose(tf.tensor4d(d, [c.batch, c.channels, c.size, c.size]), [0, 2, 3, 1]);
+      return { x: nhwc(x), y: nhwc(y) };
+    }
+    const labels = tf.tensor1d(Int32Array.from(y), 'int32');
+    return {
+      x: tf.tensor4d(x, [c.batch, 28, 28, 1]),
+      y: tf.cast(tf.oneHot(labels, 10), 'float32'),
+    };
+  });
+}
+
+/**
+ * PyTorch's conv and linear initialisation, U(±1/√fan_in) for weight and bias, in tfjs's
+ * layouts (conv filters [kh, kw, in, out], dense kernels [in, out]).
+ */
+function uniformVar(shape, fanIn, seed) {
+  const b = 1 / Math.sqrt(fanIn);
+  return tf.variable(tf.randomUniform(shape, -b, b, 'float32', seed));
+}
+
+/**
+ * Training-mode BatchNorm over NHWC: batch statistics (biased variance) normalise the input;
+ * the running statistics (momentum 0.1, unbiased variance, as PyTorch) are updated after the
+ * step from the statistics the forward kept in `stats`.
+ */
+function batchNorm(channels) {
+  const bn = {
+    gamma: tf.variable(tf.ones([channels])),
+    beta: tf.variable(tf.zeros([channels])),
+    runningMean: tf.variable(tf.zeros([channels]), false),
+    runningVar: tf.variable(tf.ones([channels]), false),
+    stats: null,
+  };
+  bn.apply = (x) => {
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    bn.stats = { mean: tf.keep(mean), variance: tf.keep(variance), n: x.size / channels };
+    return tf.add(
+      tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), bn.gamma),
+      bn.beta,
+    );
+  };
+  bn.update = () => {
+    const { mean, variance, n } = bn.stats;
+    tf.tidy(() => {
+      bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 0.9), tf.mul(mean, 0.1)));
+      bn.runningVar.assign(
+        tf.add(tf.mul(bn.runningVar, 0.9), tf.mul(variance, (0.1 * n) / (n - 1))),
+      );
+    });
+    tf.dispose([mean, variance]);
+    bn.stats = null;
+  };
+  return bn;
+}
+
+/** LeNet-5 (lib/cnn.mjs) with the low-level ops: conv2d, maxPool, matMul. */
+function lenet(seed) {
+  const s = seed * 100;
+  const w1 = uniformVar([5, 5, 1, 6], 25, s);
+  const b1 = uniformVar([6], 25, s + 1);
+  const w2 = uniformVar([5, 5, 6, 16], 150, s + 2);
+  const b2 = uniformVar([16], 150, s + 3);
+  const dense = [400, 120, 84, 10].slice(1).map((out, l, a) => {
+    const inF = l ? a[l - 1] : 400;
+    return {
+      w: uniformVar([inF, out], inF, s + 4 + 2 * l),
+      b: uniformVar([out], inF, s + 5 + 2 * l),
+    };
+  });
+  const forward = (x) => {
+    let h = tf.maxPool(tf.relu(tf.add(tf.conv2d(x, w1, 1, 'same'), b1)), 2, 2, 'valid');
+    h = tf.maxPool(tf.relu(tf.add(tf.conv2d(h, w2, 1, 'valid'), b2)), 2, 2, 'valid');
+    // NHWC flattening: the same function as PyTorch's NCHW one up to a fixed permutation of
+    // the first linear layer's inputs.
+    h = tf.reshape(h, [x.shape[0], 400]);
+    return dense.reduce((z, { w, b }, l) => {
+      const o = tf.add(tf.matMul(z, w), b);
+      return l + 1 < dense.length ? tf.relu(o) : o;
+    }, h);
+  };
+  const vars = [w1, b1, w2, b2, ...dense.flatMap(({ w, b }) => [w, b])];
+  return { forward, vars, loss: (y, out) => tf.losses.softmaxCrossEntropy(y, out), bns: [] };
+}
+
+/** torchvision's BasicBlock: conv3×3 (no bias) → BN → ReLU → conv3×3 → BN, + x, ReLU. */
+function resblock(c, seed) {
+  const s = seed * 100;
+  const C = c.channels;
+  const w1 = uniformVar([3, 3, C, C], 9 * C, s);
+  const w2 = uniformVar([3, 3, C, C], 9 * C, s + 1);
+  const bn1 = batchNorm(C);
+  const bn2 = batchNorm(C);
+  const forward = (x) => {
+    const h = tf.relu(bn1.apply(tf.conv2d(x, w1, 1, 'same')));
+    return tf.relu(tf.add(bn2.apply(tf.conv2d(h, w2, 1, 'same')), x));
+  };
+  const vars = [w1, bn1.gamma, bn1.beta, w2, bn2.gamma, bn2.beta];
+  return { forward, vars, loss: (y, out) => tf.losses.meanSquaredError(y, out), bns: [bn1, bn2] };
+}
+
+/**
+ * The CNN as written; when the backend cannot train it (tfjs-wasm has no
+ * Conv2DBackpropFilter, the convolution's weight gradient), the reason instead. The probe takes
+ * the gradients for one small input and applies nothing.
+ */
+function cnnModel(workload, c, seed) {
+  const m = workload === 'cnn-resblock' ? resblock(c, seed) : lenet(seed);
+  // tfjs's Adam defaults eps to 1e-7; use PyTorch's 1e-8 like the other libraries.
+  m.optimizer = tf.train.adam(c.lr, 0.9, 0.999, 1e-8);
+  const probe = workload === 'cnn-resblock' ? [2, 4, 4, c.channels] : [2, 28, 28, 1];
+  try {
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => tf.sum(m.forward(tf.ones(probe))), m.vars);
+      Object.values(grads).forEach((g) => g.dataSync());
+    });
+    return m;
+  } catch (e) {
+    return { cannotTrain: e.message };
+  } finally {
+    m.bns.forEach((bn) => bn.stats && tf.dispose([bn.stats.mean, bn.stats.variance]));
+    m.bns.forEach((bn) => (bn.stats = null));
+  }
+}
+
+function cnnStep({ forward, optimizer, vars, loss, bns }, { x, y }) {
+  const cost = optimizer.minimize(() => loss(y, forward(x)), true, vars);
+  bns.forEach((bn) => bn.update());
+  const value = cost.dataSync()[0];
+  cost.dispose();
+  return value;
+}
+
 function accuracy({ forward }, ds) {
   let correct = 0;
   for (let s = 0; s < ds.count; s += 1000) {
@@ -209,6 +346,10 @@ await runChild(async (library) => {
     rnnModel,
     rnnStep,
     rnnParameters: ({ vars }) => vars.map((v) => Float32Array.from(v.dataSync())),
+    cnnBatch,
+    cnnModel,
+    cnnStep,
+    cnnParameters: ({ vars }) => vars.map((v) => Float32Array.from(v.dataSync())),
     // The cpu backend needs about two minutes an epoch here: extrapolate from a few steps.
     extrapolateEpoch: backend === 'cpu',
     memory() {
