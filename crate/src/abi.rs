@@ -1342,6 +1342,143 @@ pub unsafe extern "C" fn fold_f32(
     )
 }
 
+// ---------------------------------------------------------------- convolution
+
+/// Reads a convolution geometry: 15 `i32` at `geom`, `[h, w, kh, kw, dh, dw, ph, pw, sh, sw,
+/// oh, ow, groups, cig, cog]` (one input plane `h × w`; kernel, dilation, zero padding,
+/// stride; the output plane; groups and channels per group in and out). TypeScript checked
+/// every value and that `oh, ow >= 1`.
+unsafe fn conv_geom(geom: usize) -> crate::kernels::conv::Conv {
+    let g = from_raw_parts(geom as *const i32, 15);
+    let u = |i: usize| g[i] as usize;
+    crate::kernels::conv::Conv {
+        win: window(
+            u(0),
+            u(1),
+            u(2),
+            u(3),
+            u(4),
+            u(5),
+            u(6),
+            u(7),
+            u(8),
+            u(9),
+            u(10),
+            u(11),
+        ),
+        groups: u(12),
+        cig: u(13),
+        cog: u(14),
+    }
+}
+
+/// Floats of `cols` scratch the conv backward kernels need for geometry `geom`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_cols_len(geom: usize) -> usize {
+    crate::kernels::conv::cols_len(&conv_geom(geom))
+}
+
+/// Convolution forward for images `begin..end` through the packed GEMM, no im2col buffer:
+/// `x` `[N, groups · cig, h, w]`, `weight` `[groups · cog, cig, kh, kw]`, `bias` the output
+/// channels' floats or 0, `y` `[N, groups · cog, oh, ow]` (overwritten). `cols` holds
+/// `conv2d_cols_len(geom)` floats, `scratch` `matmul_scratch_len()`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_f32(
+    x: usize,
+    weight: usize,
+    bias: usize,
+    y: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    let b = maybe_f32(bias, co);
+    crate::kernels::conv::conv2d_f32(
+        src!(f32, x, end * ci * cv.win.h * cv.win.w),
+        src!(f32, weight, co * cv.depth()),
+        if bias == 0 { None } else { Some(b) },
+        dst!(f32, y, end * co * cv.positions()),
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Input gradient of `conv2d_f32` for images `begin..end`: overwrites `dx` (shaped as `x`)
+/// from `dy` (shaped as `y`) and `weight`. `cols` holds `conv2d_cols_len(geom)` floats,
+/// `scratch` `matmul_scratch_len()`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_bwd_input_f32(
+    dy: usize,
+    weight: usize,
+    dx: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    crate::kernels::conv::conv2d_bwd_input_f32(
+        src!(f32, dy, end * co * cv.positions()),
+        src!(f32, weight, co * cv.depth()),
+        dst!(f32, dx, end * ci * cv.win.h * cv.win.w),
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Weight and bias gradients of `conv2d_f32` for output channels `begin..end`, summed over
+/// all `n` images of `x` and `dy`: overwrites those rows of `dweight` (shaped as the weight)
+/// and entries of `dbias`; either pointer may be 0 when that gradient is not needed. `cols`
+/// holds `conv2d_cols_len(geom)` floats, `scratch` `matmul_scratch_len()`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_bwd_weight_f32(
+    x: usize,
+    dy: usize,
+    dweight: usize,
+    dbias: usize,
+    n: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    crate::kernels::conv::conv2d_bwd_weight_f32(
+        src!(f32, x, n * ci * cv.win.h * cv.win.w),
+        src!(f32, dy, n * co * cv.positions()),
+        if dweight == 0 {
+            None
+        } else {
+            Some(dst!(f32, dweight, co * cv.depth()))
+        },
+        if dbias == 0 {
+            None
+        } else {
+            Some(dst!(f32, dbias, co))
+        },
+        n,
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
 /// `torch.Tensor.scatter_` on 32-bit words (overwrite; the later of two equal positions wins):
 /// for every position `p` of the contiguous index tensor,
 /// `dst[Σ_{d≠axis} p_d * dst_strides[d] + idx[p] * dst_strides[axis]] = src[Σ p_d * src_strides[d]]`.

@@ -242,6 +242,22 @@ export const EXPORTS = {
     'begin',
     'end',
   ]),
+  // convolution
+  conv2d_cols_len: fnReturning(['geom']),
+  conv2d_f32: fn(['x', 'weight', 'bias', 'y', 'geom', 'begin', 'end', 'cols', 'scratch']),
+  conv2d_bwd_input_f32: fn(['dy', 'weight', 'dx', 'geom', 'begin', 'end', 'cols', 'scratch']),
+  conv2d_bwd_weight_f32: fn([
+    'x',
+    'dy',
+    'dweight',
+    'dbias',
+    'n',
+    'geom',
+    'begin',
+    'end',
+    'cols',
+    'scratch',
+  ]),
   scatter_u32: fn([
     'dst',
     'dst_len',

@@ -1,6 +1,7 @@
 //! Safe kernels over slices, one file per family; forward and backward live side by side.
 
 pub mod attention;
+pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub mod index;
