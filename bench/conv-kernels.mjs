@@ -40,12 +40,13 @@ function best(fn, reps = REPS) {
 }
 
 const CONVS = [
-  // name, N, Ci, Co, H, k, pad
+  // name, N, Ci, Co, H, k, pad[, groups]
   ['lenet c1 1→6 5×5 p2 28²', 64, 1, 6, 28, 5, 2],
   ['lenet c2 6→16 5×5 14²', 64, 6, 16, 14, 5, 0],
   ['mnist c1 1→32 3×3 28²', 64, 1, 32, 28, 3, 0],
   ['mnist c2 32→64 3×3 26²', 64, 32, 64, 26, 3, 0],
   ['resnet 64→64 3×3 p1 32²', 8, 64, 64, 32, 3, 1],
+  ['depthwise 64 3×3 p1 32²', 8, 64, 64, 32, 3, 1, 64],
 ];
 
 const gf = (flops, ms) => (flops / ms / 1e6).toFixed(1).padStart(6);
@@ -55,18 +56,26 @@ if (args.only.includes('conv')) {
   console.log(
     'conv forward GFLOP/s (fused | composed | same-shape GEMM), fwd+bwd ms (fused | composed)',
   );
-  for (const [name, n, ci, co, h, k, p] of CONVS) {
+  for (const [name, n, ci, co, h, k, p, groups = 1] of CONVS) {
     const x = nb.keep(nb.randn([n, ci, h, h]).requiresGrad_());
-    const w = nb.keep(nb.randn([co, ci, k, k]).mul(0.1).requiresGrad_());
+    const w = nb.keep(
+      nb
+        .randn([co, ci / groups, k, k])
+        .mul(0.1)
+        .requiresGrad_(),
+    );
     const b = nb.keep(nb.randn([co]).requiresGrad_());
     const o = h + 2 * p - k + 1;
-    const K = ci * k * k;
+    const K = (ci / groups) * k * k;
     const L = o * o;
     const flops = 2 * n * co * K * L;
-    const cols = nb.keep(nb.noGrad(() => F.unfold(x.detach(), [k, k], { padding: p })));
-    const w2 = nb.keep(w.detach().reshape([co, K]));
-    const fwd = () => F.conv2d(x, w, b, { padding: p });
-    const step = () => F.conv2d(x, w, b, { padding: p }).sum().backward();
+    // The GEMM the composition runs: [g, Co/g, K] · [N, g, K, L].
+    const cols = nb.keep(
+      nb.noGrad(() => F.unfold(x.detach(), [k, k], { padding: p }).reshape([n, groups, K, L])),
+    );
+    const w2 = nb.keep(w.detach().reshape([groups, co / groups, K]));
+    const fwd = () => F.conv2d(x, w, b, { padding: p, groups });
+    const step = () => F.conv2d(x, w, b, { padding: p, groups }).sum().backward();
     const tf = nb.noGrad(() => best(fwd));
     const tc = nb.noGrad(() => nb.composed(() => best(fwd), ['conv']));
     const tg = nb.noGrad(() => best(() => nb.matmul(w2, cols)));

@@ -10,6 +10,7 @@
 //! Work ranges: the forward and the input gradient over images, the weight gradient over output
 //! channels (each sums over all images), so a worker pool can split any of them.
 
+use super::depthwise;
 use super::matmul::{self, matmul_f32, matmul_packing_b_f32, PANEL};
 use super::unfold::{add_into, runs, Window};
 use crate::simd::F32x4;
@@ -37,6 +38,11 @@ impl Conv {
     fn plane(&self) -> usize {
         self.win.h * self.win.w
     }
+    /// One input channel per group (and more than one group): the direct kernels of
+    /// `depthwise.rs`, since each plane's GEMM would be a single row.
+    fn depthwise(&self) -> bool {
+        self.cig == 1 && self.groups > 1
+    }
     /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
     fn pointwise(&self) -> bool {
         let g = &self.win;
@@ -54,9 +60,9 @@ fn chunk(k: usize, l: usize) -> usize {
     l.min((CHUNK_FLOATS / k.max(1)).max(64))
 }
 
-/// Floats of column scratch the backward kernels need (0 for a pointwise convolution).
+/// Floats of column scratch the kernels need (0 for pointwise and depthwise convolutions).
 pub fn cols_len(cv: &Conv) -> usize {
-    if cv.pointwise() {
+    if cv.pointwise() || cv.depthwise() {
         0
     } else {
         cv.depth() * chunk(cv.depth(), cv.positions())
@@ -83,6 +89,10 @@ pub fn conv2d_f32(
     cols: &mut [f32],
     scratch: &mut [f32],
 ) {
+    if cv.depthwise() {
+        let co = cv.groups * cv.cog;
+        return depthwise::depthwise_f32(x, w, bias, y, cv, begin * co, end * co);
+    }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
     let (cig, cog) = (cv.cig, cv.cog);
@@ -126,6 +136,10 @@ pub fn conv2d_bwd_input_f32(
     cols: &mut [f32],
     scratch: &mut [f32],
 ) {
+    if cv.depthwise() {
+        let ci = cv.groups;
+        return depthwise::depthwise_bwd_input_f32(dy, w, dx, cv, begin * ci, end * ci);
+    }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let (cig, cog) = (cv.cig, cv.cog);
     let lc = chunk(k, l);
@@ -179,6 +193,9 @@ pub fn conv2d_bwd_weight_f32(
     cols: &mut [f32],
     scratch: &mut [f32],
 ) {
+    if cv.depthwise() {
+        return depthwise::depthwise_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end);
+    }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
     let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
@@ -534,6 +551,12 @@ mod tests {
                 1,
             );
             check(conv(n, n, (1, 1), (2, 2), (0, 0), (1, 1), 1, 4, 9), 1);
+            // Depthwise, with and without a channel multiplier.
+            check(conv(n, n + 3, (3, 3), (1, 1), (1, 1), (1, 1), 3, 1, 1), 2);
+            check(
+                conv(n + 2, n + 2, (3, 2), (2, 1), (1, 0), (1, 2), 2, 1, 3),
+                2,
+            );
         }
         check(conv(1, 257, (1, 3), (1, 1), (0, 1), (1, 1), 1, 2, 3), 2);
     }

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod batchnorm;
 pub mod conv;
 pub mod copy;
+pub mod depthwise;
 pub mod elementwise;
 pub mod index;
 pub mod layernorm;

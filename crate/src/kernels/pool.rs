@@ -5,9 +5,14 @@
 use super::unfold::Window;
 
 /// Rows (or columns) `start, start + step, ...` of a window of `k` taps that fall inside
-/// `0..size`, as (first, count): ATen skips the padding by stepping the start forward.
+/// `0..size`, as (first, count): ATen skips the padding by stepping the start forward. The
+/// usual window (all inside, or step 1) needs no division.
 #[inline(always)]
 fn inside(start: isize, k: usize, step: usize, size: usize) -> (usize, usize) {
+    let span = ((k - 1) * step) as isize;
+    if start >= 0 && start + span < size as isize {
+        return (start as usize, k);
+    }
     let mut s = start;
     let mut k = k as isize;
     while s < 0 && k > 0 {
@@ -17,7 +22,12 @@ fn inside(start: isize, k: usize, step: usize, size: usize) -> (usize, usize) {
     if k <= 0 || s >= size as isize {
         return (0, 0);
     }
-    let last = (size as isize - 1 - s) / step as isize + 1;
+    let room = size as isize - s;
+    let last = if step == 1 {
+        room
+    } else {
+        (room - 1) / step as isize + 1
+    };
     (s as usize, k.min(last) as usize)
 }
 
@@ -44,15 +54,19 @@ pub fn max_pool2d_f32(
                 let (c0, cn) = inside((oj * g.sw) as isize - g.pw as isize, g.kw, g.dw, g.w);
                 let mut best = f32::NEG_INFINITY;
                 let mut at = r0 * g.w + c0;
-                for r in (0..rn).map(|i| r0 + i * g.dh) {
+                let mut r = r0;
+                for _ in 0..rn {
                     let row = &src[r * g.w..(r + 1) * g.w];
-                    for c in (0..cn).map(|j| c0 + j * g.dw) {
+                    let mut c = c0;
+                    for _ in 0..cn {
                         let v = row[c];
                         if v > best || v.is_nan() {
                             best = v;
                             at = r * g.w + c;
                         }
+                        c += g.dw;
                     }
+                    r += g.dh;
                 }
                 ys[oi * g.ow + oj] = best;
                 is[oi * g.ow + oj] = at as i32;
