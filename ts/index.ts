@@ -141,3 +141,5 @@ export * as io from './io/index.js';
 export * as optim from './optim/index.js';
 export * as train from './train/index.js';
 export * as worker from './worker/index.js';
+// Run with op families composed instead of fused (tests, benchmarks, numerics debugging).
+export { composed } from './ops/fusion.js';

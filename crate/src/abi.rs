@@ -1342,6 +1342,336 @@ pub unsafe extern "C" fn fold_f32(
     )
 }
 
+// ---------------------------------------------------------------- convolution
+
+/// Reads a convolution geometry: 15 `i32` at `geom`, `[h, w, kh, kw, dh, dw, ph, pw, sh, sw,
+/// oh, ow, groups, cig, cog]` (one input plane `h × w`; kernel, dilation, zero padding,
+/// stride; the output plane; groups and channels per group in and out). TypeScript checked
+/// every value and that `oh, ow >= 1`.
+unsafe fn conv_geom(geom: usize) -> crate::kernels::conv::Conv {
+    let g = from_raw_parts(geom as *const i32, 15);
+    let u = |i: usize| g[i] as usize;
+    crate::kernels::conv::Conv {
+        win: window(
+            u(0),
+            u(1),
+            u(2),
+            u(3),
+            u(4),
+            u(5),
+            u(6),
+            u(7),
+            u(8),
+            u(9),
+            u(10),
+            u(11),
+        ),
+        groups: u(12),
+        cig: u(13),
+        cog: u(14),
+    }
+}
+
+/// Floats of `cols` scratch the conv backward kernels need for geometry `geom`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_cols_len(geom: usize) -> usize {
+    crate::kernels::conv::cols_len(&conv_geom(geom))
+}
+
+/// Convolution forward for images `begin..end` through the packed GEMM, no im2col buffer:
+/// `x` `[N, groups · cig, h, w]`, `weight` `[groups · cog, cig, kh, kw]`, `bias` the output
+/// channels' floats or 0, `y` `[N, groups · cog, oh, ow]` (overwritten). `cols` holds
+/// `conv2d_cols_len(geom)` floats, `scratch` `matmul_scratch_len()`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_f32(
+    x: usize,
+    weight: usize,
+    bias: usize,
+    y: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    let b = maybe_f32(bias, co);
+    crate::kernels::conv::conv2d_f32(
+        src!(f32, x, end * ci * cv.win.h * cv.win.w),
+        src!(f32, weight, co * cv.depth()),
+        if bias == 0 { None } else { Some(b) },
+        dst!(f32, y, end * co * cv.positions()),
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Input gradient of `conv2d_f32` for images `begin..end`: overwrites `dx` (shaped as `x`)
+/// from `dy` (shaped as `y`) and `weight`. `cols` holds `conv2d_cols_len(geom)` floats,
+/// `scratch` `matmul_scratch_len()`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_bwd_input_f32(
+    dy: usize,
+    weight: usize,
+    dx: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    crate::kernels::conv::conv2d_bwd_input_f32(
+        src!(f32, dy, end * co * cv.positions()),
+        src!(f32, weight, co * cv.depth()),
+        dst!(f32, dx, end * ci * cv.win.h * cv.win.w),
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+/// Weight and bias gradients of `conv2d_f32` for output channels `begin..end`, summed over
+/// all `n` images of `x` and `dy`: overwrites those rows of `dweight` (shaped as the weight)
+/// and entries of `dbias`; either pointer may be 0 when that gradient is not needed. `cols`
+/// holds `conv2d_cols_len(geom)` floats, `scratch` `matmul_scratch_len()`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_bwd_weight_f32(
+    x: usize,
+    dy: usize,
+    dweight: usize,
+    dbias: usize,
+    n: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    crate::kernels::conv::conv2d_bwd_weight_f32(
+        src!(f32, x, n * ci * cv.win.h * cv.win.w),
+        src!(f32, dy, n * co * cv.positions()),
+        if dweight == 0 {
+            None
+        } else {
+            Some(dst!(f32, dweight, co * cv.depth()))
+        },
+        if dbias == 0 {
+            None
+        } else {
+            Some(dst!(f32, dbias, co))
+        },
+        n,
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
+// ---------------------------------------------------------------- pooling, batch norm
+
+/// Reads a pooling window: 12 `i32` at `geom`, `[h, w, kh, kw, dh, dw, ph, pw, sh, sw, oh, ow]`,
+/// checked by TypeScript (ATen's output sizes, padding at most half the kernel).
+unsafe fn pool_geom(geom: usize) -> crate::kernels::unfold::Window {
+    let g = from_raw_parts(geom as *const i32, 12);
+    let u = |i: usize| g[i] as usize;
+    window(
+        u(0),
+        u(1),
+        u(2),
+        u(3),
+        u(4),
+        u(5),
+        u(6),
+        u(7),
+        u(8),
+        u(9),
+        u(10),
+        u(11),
+    )
+}
+
+/// Max pooling of planes `begin..end`: `x` `[planes, h, w]`, `y` and `idx` (i32, flat
+/// `h · w + c` input positions of the maxima) `[planes, oh, ow]`; ATen's first-max and NaN
+/// rules.
+#[no_mangle]
+pub unsafe extern "C" fn max_pool2d_f32(
+    x: usize,
+    y: usize,
+    idx: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+) {
+    let g = pool_geom(geom);
+    let out = end * g.oh * g.ow;
+    crate::kernels::pool::max_pool2d_f32(
+        src!(f32, x, end * g.h * g.w),
+        dst!(f32, y, out),
+        dst!(i32, idx, out),
+        &g,
+        begin,
+        end,
+    )
+}
+
+/// Backward of `max_pool2d_f32` for planes `begin..end`: overwrites `dx` (`plane` floats per
+/// plane) with each output gradient of `dy` (`out` per plane) added at its index.
+#[no_mangle]
+pub unsafe extern "C" fn max_pool2d_bwd_f32(
+    dy: usize,
+    idx: usize,
+    dx: usize,
+    plane: usize,
+    out: usize,
+    begin: usize,
+    end: usize,
+) {
+    crate::kernels::pool::max_pool2d_bwd_f32(
+        src!(f32, dy, end * out),
+        src!(i32, idx, end * out),
+        dst!(f32, dx, end * plane),
+        plane,
+        out,
+        begin,
+        end,
+    )
+}
+
+/// Average pooling of planes `begin..end` (geometry as for max pooling, dilation 1): each
+/// window's clipped sum over `divisor` when non-zero, else over its size with the zero padding
+/// (`include_pad != 0`) or without.
+#[no_mangle]
+pub unsafe extern "C" fn avg_pool2d_f32(
+    x: usize,
+    y: usize,
+    geom: usize,
+    include_pad: u32,
+    divisor: f32,
+    begin: usize,
+    end: usize,
+) {
+    let g = pool_geom(geom);
+    crate::kernels::pool::avg_pool2d_f32(
+        src!(f32, x, end * g.h * g.w),
+        dst!(f32, y, end * g.oh * g.ow),
+        &g,
+        include_pad != 0,
+        divisor,
+        begin,
+        end,
+    )
+}
+
+/// Backward of `avg_pool2d_f32` for planes `begin..end`: overwrites `dx`.
+#[no_mangle]
+pub unsafe extern "C" fn avg_pool2d_bwd_f32(
+    dy: usize,
+    dx: usize,
+    geom: usize,
+    include_pad: u32,
+    divisor: f32,
+    begin: usize,
+    end: usize,
+) {
+    let g = pool_geom(geom);
+    crate::kernels::pool::avg_pool2d_bwd_f32(
+        src!(f32, dy, end * g.oh * g.ow),
+        dst!(f32, dx, end * g.h * g.w),
+        &g,
+        include_pad != 0,
+        divisor,
+        begin,
+        end,
+    )
+}
+
+/// Batch norm forward for channels `begin..end` of `x` `[n, c, s]` into `y`. With
+/// `batch_stats != 0` writes the batch mean and biased variance into `mean` and `var` (`c`
+/// floats each), else reads them (running statistics); always writes `invstd` =
+/// `1 / sqrt(var + eps)`. `weight`, `bias` are `c` floats or 0.
+#[no_mangle]
+pub unsafe extern "C" fn batch_norm_f32(
+    x: usize,
+    y: usize,
+    mean: usize,
+    var: usize,
+    invstd: usize,
+    weight: usize,
+    bias: usize,
+    n: usize,
+    c: usize,
+    s: usize,
+    eps: f32,
+    batch_stats: u32,
+    begin: usize,
+    end: usize,
+) {
+    let len = n * c * s;
+    crate::kernels::batchnorm::batch_norm_f32(
+        src!(f32, x, len),
+        dst!(f32, y, len),
+        dst!(f32, mean, c),
+        dst!(f32, var, c),
+        dst!(f32, invstd, c),
+        maybe_f32(weight, c),
+        maybe_f32(bias, c),
+        [n, c, s],
+        eps,
+        batch_stats != 0,
+        begin,
+        end,
+    )
+}
+
+/// Batch norm backward for channels `begin..end`: from `dy`, `x`, the forward's `mean` and
+/// `invstd` and `weight` (0 for none) writes `dx`, `dweight` (Σ dy · x̂) and `dbias` (Σ dy),
+/// each 0 when not needed. `batch_stats` as in the forward (the statistics' own gradient).
+#[no_mangle]
+pub unsafe extern "C" fn batch_norm_bwd_f32(
+    dy: usize,
+    x: usize,
+    mean: usize,
+    invstd: usize,
+    weight: usize,
+    dx: usize,
+    dweight: usize,
+    dbias: usize,
+    n: usize,
+    c: usize,
+    s: usize,
+    batch_stats: u32,
+    begin: usize,
+    end: usize,
+) {
+    let len = n * c * s;
+    crate::kernels::batchnorm::batch_norm_bwd_f32(
+        src!(f32, dy, len),
+        src!(f32, x, len),
+        src!(f32, mean, c),
+        src!(f32, invstd, c),
+        maybe_f32(weight, c),
+        maybe_f32(dx, len),
+        maybe_f32(dweight, c),
+        maybe_f32(dbias, c),
+        [n, c, s],
+        batch_stats != 0,
+        begin,
+        end,
+    )
+}
+
 /// `torch.Tensor.scatter_` on 32-bit words (overwrite; the later of two equal positions wins):
 /// for every position `p` of the contiguous index tensor,
 /// `dst[Σ_{d≠axis} p_d * dst_strides[d] + idx[p] * dst_strides[axis]] = src[Σ p_d * src_strides[d]]`.

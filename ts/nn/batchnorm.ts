@@ -2,7 +2,8 @@
 // BatchNorm2d modules, with PyTorch's buffers (running_mean, running_var, num_batches_tracked)
 // in the state dict. Training normalises with the batch's biased variance and moves the running
 // statistics toward the batch's mean and unbiased variance; eval mode uses the running ones.
-// Composed from reductions and broadcasting arithmetic, so autograd derives the backward.
+// Runs the fused kernel pair (ts/ops/batchnorm-kernel.ts); the composition from reductions and
+// broadcasting arithmetic below is its definition (nb.composed).
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../autograd/node.js';
@@ -10,6 +11,8 @@ import { ones, zeros } from '../ops/creation.js';
 import { mean, variance } from '../ops/reduce.js';
 import { Module, Parameter, pyBool, pyFloat } from './module.js';
 import * as init from './init.js';
+import { fused } from '../ops/fusion.js';
+import { batchNormFused } from '../ops/batchnorm-kernel.js';
 
 export interface BatchNormOptions {
   /** Running estimates to use (eval) or update in place (training); null for none. */
@@ -50,35 +53,56 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
       );
     }
   }
-  const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
   const n = x.size / Math.max(c, 1);
+  const useBatch = training || !opts.runningMean || !opts.runningVar;
+  if (training && n <= 1) {
+    throw new ValueError(
+      `${op}: expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
+    );
+  }
+  if (fused.batchNorm && x.size > 0) {
+    const running = useBatch ? null : ([opts.runningMean, opts.runningVar] as [Tensor, Tensor]);
+    const r = batchNormFused(x, running, opts.weight ?? null, opts.bias ?? null, eps);
+    if (training) updateRunning(opts, r.mean!, r.var!, n, momentum);
+    r.var?.dispose(); // read only by the running update
+    return r.y;
+  }
+  const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
   let mu: Tensor;
   let varForNorm: Tensor;
-  if (training || !opts.runningMean || !opts.runningVar) {
-    if (training && n <= 1) {
-      throw new ValueError(
-        `${op}: expected more than 1 value per channel when training, got input size ${fmt(x.shape)}`,
-      );
-    }
+  if (useBatch) {
     mu = mean(x, dims);
     varForNorm = variance(x, dims, false, 0);
-    if (training && opts.runningMean && opts.runningVar) {
-      const rm = opts.runningMean;
-      const rv = opts.runningVar;
-      noGrad(() => {
-        rm.copy_(rm.mul(1 - momentum).add(mu.detach().mul(momentum)));
-        const unbiased = varForNorm.detach().mul(n / (n - 1));
-        rv.copy_(rv.mul(1 - momentum).add(unbiased.mul(momentum)));
-      });
-    }
+    if (training) updateRunning(opts, mu, varForNorm, n, momentum);
   } else {
-    mu = opts.runningMean;
-    varForNorm = opts.runningVar;
+    mu = opts.runningMean!;
+    varForNorm = opts.runningVar!;
   }
   let y = x.sub(perChannel(mu, x.ndim)).mul(perChannel(varForNorm.add(eps).rsqrt(), x.ndim));
   if (opts.weight) y = y.mul(perChannel(opts.weight, x.ndim));
   if (opts.bias) y = y.add(perChannel(opts.bias, x.ndim));
   return y;
+}
+
+/**
+ * Moves the running statistics (when given) toward the batch's mean and unbiased variance:
+ * `r = (1 - momentum) · r + momentum · batch`, the variance scaled by n / (n - 1) first.
+ */
+function updateRunning(
+  opts: BatchNormOptions,
+  mu: Tensor,
+  biasedVar: Tensor,
+  n: number,
+  momentum: number,
+): void {
+  const rm = opts.runningMean;
+  const rv = opts.runningVar;
+  if (!rm || !rv) return;
+  noGrad(() => {
+    rm.copy_(rm.mul(1 - momentum).add(mu.detach().mul(momentum)));
+    const unbiased = biasedVar.detach().mul(n / (n - 1));
+    rv.copy_(rv.mul(1 - momentum).add(unbiased.mul(momentum)));
+  });
 }
 
 export interface BatchNormModuleOptions {

@@ -1,12 +1,14 @@
-// Convolutions (`conv1d`, `conv2d`, `convTranspose2d`), composed from im2col and the GEMM:
-// `unfold` turns every receptive field into a column, one (grouped, batched) matmul with the
-// weight gives the output, and `fold` is the transposed convolution's col2im. Autograd comes
-// from those ops, so there is no backward here; a fused kernel can replace the composition
-// later and be tested equal to it.
+// Convolutions (`conv1d`, `conv2d`, `convTranspose2d`): option checking and the reduction of
+// every form to a batched 2-d convolution, which runs the fused kernels (ts/ops/conv-kernel.ts).
+// The composition they are tested against stays here: `unfold` turns every receptive field
+// into a column, one (grouped, batched) matmul with the weight gives the output, and `fold` is
+// the transposed convolution's col2im; autograd derives its backward.
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { matmul } from './matmul.js';
 import { fold, pad, unfold } from './pad.js';
+import { fused } from './fusion.js';
+import { conv2dFused } from './conv-kernel.js';
 
 /** An int for every spatial dim, or one per dim; 'same' and 'valid' as in PyTorch. */
 export type ConvPadding = number | readonly number[] | 'same' | 'valid';
@@ -111,9 +113,26 @@ export function convPadding(
 
 /**
  * The batched 2-d convolution every public form reduces to: x [N, C, H, W], weight
- * [Co, C / groups, kh, kw], symmetric zero padding already resolved.
+ * [Co, C / groups, kh, kw], symmetric zero padding already resolved. Runs the fused kernels
+ * (ts/ops/conv-kernel.ts) unless composition is asked for or an operand is empty.
  */
 function conv2dBatched(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  stride: number[],
+  padding: number[],
+  dilation: number[],
+  groups: number,
+): Tensor {
+  if (fused.conv && x.size > 0 && weight.size > 0) {
+    return conv2dFused(x, weight, bias, stride, padding, dilation, groups);
+  }
+  return conv2dComposed(x, weight, bias, stride, padding, dilation, groups);
+}
+
+/** The definition: unfold every window into a column, then one (grouped, batched) GEMM. */
+function conv2dComposed(
   x: Tensor,
   weight: Tensor,
   bias: Tensor | null,

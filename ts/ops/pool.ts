@@ -1,5 +1,6 @@
-// Pooling (max, average, adaptive average and max over 1-d and 2-d inputs), composed from
-// existing ops: windows come from `unfold` over an explicitly padded input (−∞ for max, 0 for
+// Pooling (max, average, adaptive average and max over 1-d and 2-d inputs). Max and average
+// pooling run the fused kernels (ts/ops/pool-kernel.ts); the compositions below are their
+// definition (nb.composed) and still serve the adaptive pools. Composed from existing ops: windows come from `unfold` over an explicitly padded input (−∞ for max, 0 for
 // average), max takes `argmax` + `gather` so its gradient goes to the first maximum of each
 // window as PyTorch's does, and adaptive average pooling is two matmuls with averaging
 // matrices. Output sizes, padding limits and divisors follow ATen's pooling_output_shape and
@@ -13,6 +14,8 @@ import { matmul } from './matmul.js';
 import { pad, unfold } from './pad.js';
 import { stack } from './shape.js';
 import { convTuple } from './conv.js';
+import { fused } from './fusion.js';
+import { avgPool2dFused, dropIndices, maxPool2dFused } from './pool-kernel.js';
 
 export interface MaxPoolOptions {
   /** Default: the kernel size. */
@@ -129,6 +132,12 @@ function maxPoolNd(
 ): Tensor | [Tensor, Tensor] {
   const x4 = planes(op, x, nd);
   const [h, w] = as2d(poolDims(op, x.shape, nd, kernelSize, opts, opts.ceilMode ?? false));
+  if (fused.pool) {
+    const [y, idx] = maxPool2dFused(x4, h, w);
+    if (!opts.returnIndices) dropIndices(y, idx);
+    const yOut = unplanes(y, x, nd);
+    return opts.returnIndices ? [yOut, unplanes(idx, x, nd)] : yOut;
+  }
   const cols = windows(x4, h, w, -Infinity);
   const [n, c] = x4.shape;
   const arg = cols.argmax(2, true);
@@ -187,6 +196,11 @@ function avgPoolNd(
   }
   const dims = poolDims(op, x.shape, nd, kernelSize, opts, opts.ceilMode ?? false);
   const [h, w] = as2d(dims);
+  // A divisor that float32 rounds to zero keeps the composition's division by it.
+  if (fused.pool && (override === null || Math.fround(override) !== 0)) {
+    const y = avgPool2dFused(x4, h, w, opts.countIncludePad ?? true, override);
+    return unplanes(y, x, nd);
+  }
   const [n, c] = x4.shape;
   const sums = windows(x4, h, w, 0).sum(2);
   const div = divisors(h, w, opts.countIncludePad ?? true, override);

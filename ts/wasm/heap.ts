@@ -79,3 +79,14 @@ export function matmulScratch(): number {
   if (matmulScratchPtr === 0) matmulScratchPtr = alloc(unsigned(wasm().matmul_scratch_len()) * 4);
   return matmulScratchPtr;
 }
+
+/**
+ * Writes one i32 array of up to `SLOTS * MAX_DIMS` entries (a kernel's geometry) into the
+ * descriptor scratch and returns its byte offset; valid until the next write, like `writeDims`.
+ */
+export function writeInts(values: readonly number[]): number {
+  if (values.length > SLOTS * MAX_DIMS) throw new RangeError('writeInts: too many values');
+  if (dimsPtr === 0) dimsPtr = alloc(SLOTS * MAX_DIMS * 4);
+  i32View(dimsPtr, SLOTS * MAX_DIMS).set(values);
+  return dimsPtr;
+}

@@ -224,8 +224,68 @@ fn blocked(
     }
 }
 
+/// Width of a packed B micro-panel, for packers outside this file.
+pub const PANEL: usize = NR;
+
+/// `C = A · B`, or `C += A · B` when `accumulate`, for a B that is never stored: `pack(pc, kc,
+/// jc, nc, dst)` writes rows `pc..pc+kc`, columns `jc..jc+nc` of B into `dst` as `pack_b` would
+/// (`PANEL`-wide micro-panels `kc` deep, the last one zero-padded). A convolution multiplies by
+/// its im2col matrix this way, packing straight from the image. Same blocking and scratch
+/// (`SCRATCH_LEN`) as `matmul_f32`; A's strides as there, C is `m×n` row-major.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packing_b_f32<F: FnMut(usize, usize, usize, usize, &mut [f32])>(
+    a: &[f32],
+    a_strides: [usize; 2],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    scratch: &mut [f32],
+    mut pack: F,
+) {
+    debug_assert!(c.len() >= m * n && scratch.len() >= SCRATCH_LEN);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let c = &mut c[..m * n];
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let a = View {
+        data: a,
+        rs: a_strides[0],
+        cs: a_strides[1],
+    };
+    let (b_pack, rest) = scratch.split_at_mut(KC * NC);
+    let a_pack = &mut rest[..MC * KC];
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack(pc, kc, jc, nc, &mut b_pack[..round_up(nc, NR) * kc]);
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(&a, ic, mc, pc, kc, a_pack);
+                let tile = Block {
+                    row: ic,
+                    col: jc,
+                    rows: mc,
+                    cols: nc,
+                    depth: kc,
+                    add: accumulate || pc > 0,
+                };
+                macro_kernel(a_pack, b_pack, c, n, &tile);
+            }
+        }
+    }
+}
+
 /// `x` rounded up to a multiple of `r` (the zero-padded extent of a packed block).
-const fn round_up(x: usize, r: usize) -> usize {
+pub const fn round_up(x: usize, r: usize) -> usize {
     x + (r - x % r) % r
 }
 

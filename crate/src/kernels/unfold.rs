@@ -33,7 +33,12 @@ impl Window {
     /// it falls in the padding) and, along the output columns, the first and one-past-last
     /// `oj` whose input column is inside the plane.
     #[inline(always)]
-    fn rows_cols(&self, ki: usize, kj: usize, oi: usize) -> (Option<usize>, usize, usize, isize) {
+    pub(crate) fn rows_cols(
+        &self,
+        ki: usize,
+        kj: usize,
+        oi: usize,
+    ) -> (Option<usize>, usize, usize, isize) {
         let r = (oi * self.sh + ki * self.dh) as isize - self.ph as isize;
         let row = if r >= 0 && (r as usize) < self.h {
             Some(r as usize)
@@ -54,6 +59,53 @@ impl Window {
             (((self.w as isize - c0 + sw - 1) / sw) as usize).min(self.ow)
         };
         (row, lo.min(hi), hi, c0)
+    }
+}
+
+/// Walks row `ki * kw + kj` of one plane's column block over window positions `l0..l1` in
+/// runs: `f(t, len, at)` covers positions `l0 + t .. l0 + t + len`, read from the plane at
+/// `at, at + sw, ...` or, for `at == None`, from the zero padding. Fused kernels use it to read
+/// (or add back) a slice of the im2col matrix without storing it.
+#[inline(always)]
+pub(crate) fn runs<F: FnMut(usize, usize, Option<usize>)>(
+    g: &Window,
+    ki: usize,
+    kj: usize,
+    l0: usize,
+    l1: usize,
+    mut f: F,
+) {
+    if l0 >= l1 {
+        return;
+    }
+    // The columns inside the plane depend on kj only, so they are found once (divisions are
+    // slow next to a short run), and the walk steps row by row from l0.
+    let (_, lo, hi, c0) = g.rows_cols(ki, kj, 0);
+    let (mut oi, mut oj0) = (l0 / g.ow, l0 % g.ow);
+    let mut l = l0;
+    while l < l1 {
+        let oj1 = g.ow.min(oj0 + (l1 - l));
+        let t = l - l0;
+        let r = (oi * g.sh + ki * g.dh) as isize - g.ph as isize;
+        if r < 0 || r >= g.h as isize {
+            f(t, oj1 - oj0, None);
+        } else {
+            let a = lo.clamp(oj0, oj1);
+            let b = hi.clamp(a, oj1);
+            if a > oj0 {
+                f(t, a - oj0, None);
+            }
+            if b > a {
+                let at = r * g.w as isize + c0 + (a * g.sw) as isize;
+                f(t + a - oj0, b - a, Some(at as usize));
+            }
+            if oj1 > b {
+                f(t + b - oj0, oj1 - b, None);
+            }
+        }
+        l += oj1 - oj0;
+        oi += 1;
+        oj0 = 0;
     }
 }
 
@@ -97,7 +149,7 @@ pub fn unfold_f32(x: &[f32], cols: &mut [f32], g: &Window, begin: usize, end: us
 }
 
 /// `dst[t] += src[t]`, four lanes at a time.
-fn add_into(dst: &mut [f32], src: &[f32]) {
+pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
     let mut dc = dst.chunks_exact_mut(4);
     let mut sc = src.chunks_exact(4);
     for (d, s) in (&mut dc).zip(&mut sc) {

@@ -1,0 +1,593 @@
+//! 2-d convolution through the packed GEMM, forward and both gradients, with no im2col buffer.
+//! Per image and group the output is `W_g [Co/g, K] · col [K, L]` (`K = Ci/g · kh · kw` kernel
+//! taps, `L = oh · ow` window positions). `col` is never stored: the GEMM asks for its B panels
+//! and `pack_cols` writes them straight from the image. The gradients work a bounded chunk of
+//! columns at a time in caller scratch (`cols_len`): the input gradient forms `W_gᵀ · dY` for
+//! the chunk and adds it back onto the image (col2im) while it is still in cache; the weight
+//! gradient unfolds the chunk and multiplies by its transpose (read through strides, which the
+//! GEMM's packing transposes in registers). A 1×1, stride-1, unpadded convolution is a plain GEMM on the image.
+//!
+//! Work ranges: the forward and the input gradient over images, the weight gradient over output
+//! channels (each sums over all images), so a worker pool can split any of them.
+
+use super::depthwise;
+use super::matmul::{self, matmul_f32, matmul_packing_b_f32, PANEL};
+use super::unfold::{add_into, runs, Window};
+use crate::simd::F32x4;
+
+/// The geometry: one input plane's window (`Window`) and how channels split into groups.
+#[derive(Clone, Copy, Debug)]
+pub struct Conv {
+    pub win: Window,
+    pub groups: usize,
+    /// Input channels per group.
+    pub cig: usize,
+    /// Output channels per group.
+    pub cog: usize,
+}
+
+impl Conv {
+    /// Kernel taps per output: the GEMM depth.
+    pub fn depth(&self) -> usize {
+        self.cig * self.win.kh * self.win.kw
+    }
+    /// Window positions per plane: the GEMM width.
+    pub fn positions(&self) -> usize {
+        self.win.oh * self.win.ow
+    }
+    fn plane(&self) -> usize {
+        self.win.h * self.win.w
+    }
+    /// One input channel per group (and more than one group): the direct kernels of
+    /// `depthwise.rs`, since each plane's GEMM would be a single row.
+    fn depthwise(&self) -> bool {
+        self.cig == 1 && self.groups > 1
+    }
+    /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
+    fn pointwise(&self) -> bool {
+        let g = &self.win;
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
+    }
+}
+
+/// Column budget of one gradient chunk, in floats: 512 KiB, so the chunk col2im reads back is
+/// still in L2, and deep enough (256 columns at K = 512) for whole GEMM depth slices.
+const CHUNK_FLOATS: usize = 128 * 1024;
+
+/// Columns per input-gradient chunk: as many as fit the budget, at least 64 so the GEMM keeps
+/// whole panels, at most `l`.
+fn chunk(k: usize, l: usize) -> usize {
+    l.min((CHUNK_FLOATS / k.max(1)).max(64))
+}
+
+/// Floats of column scratch the kernels need (0 for pointwise and depthwise convolutions).
+pub fn cols_len(cv: &Conv) -> usize {
+    if cv.pointwise() || cv.depthwise() {
+        0
+    } else {
+        cv.depth() * chunk(cv.depth(), cv.positions())
+    }
+}
+
+/// A plane whose output rows are shorter than this, and whose columns all fit one chunk, is
+/// unfolded into the chunk and multiplied by the plain GEMM: the implicit packing pays per run
+/// of an input row, and short rows make many short runs.
+const SHORT_ROWS: usize = 16;
+
+/// Forward for images `begin..end`: `x` `[N, Ci, h, w]`, `w` `[Co, Ci/g, kh, kw]`, `bias`
+/// `[Co]`, `y` `[N, Co, oh, ow]`. `cols` holds `cols_len(cv)` floats, `scratch`
+/// `matmul::SCRATCH_LEN`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_f32(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    if cv.depthwise() {
+        let co = cv.groups * cv.cog;
+        return depthwise::depthwise_f32(x, w, bias, y, cv, begin * co, end * co);
+    }
+    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+    let lc = chunk(k, l);
+    let (cig, cog) = (cv.cig, cv.cog);
+    for img in begin..end {
+        for grp in 0..cv.groups {
+            let at = img * cv.groups + grp;
+            let xs = &x[at * cig * plane..(at + 1) * cig * plane];
+            let out = &mut y[at * cog * l..(at + 1) * cog * l];
+            let wg = &w[grp * cog * k..(grp + 1) * cog * k];
+            if cv.pointwise() {
+                matmul_f32(wg, xs, out, cog, k, l, [k, 1], [l, 1], false, scratch);
+            } else if cv.win.ow < SHORT_ROWS && l <= lc {
+                unfold_cols(xs, &cv.win, k, 0, l, cols);
+                matmul_f32(wg, cols, out, cog, k, l, [k, 1], [l, 1], false, scratch);
+            } else {
+                let pack =
+                    |pc, kc, jc, nc, dst: &mut [f32]| pack_cols(xs, &cv.win, pc, kc, jc, nc, dst);
+                matmul_packing_b_f32(wg, [k, 1], out, cog, k, l, false, scratch, pack);
+            }
+            // Added after the product, as `conv + bias` would: the same bits as the
+            // composition, and the image's output is still in cache.
+            if let Some(b) = bias {
+                for (row, &v) in out.chunks_exact_mut(l).zip(&b[grp * cog..]) {
+                    add_scalar(row, v);
+                }
+            }
+        }
+    }
+}
+
+/// Input gradient for images `begin..end`: `dx = col2im(W_gᵀ · dY)` per group, overwriting
+/// `dx` `[N, Ci, h, w]`. `cols` holds `cols_len(cv)` floats, `scratch` `matmul::SCRATCH_LEN`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_bwd_input_f32(
+    dy: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    if cv.depthwise() {
+        let ci = cv.groups;
+        return depthwise::depthwise_bwd_input_f32(dy, w, dx, cv, begin * ci, end * ci);
+    }
+    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+    let (cig, cog) = (cv.cig, cv.cog);
+    let lc = chunk(k, l);
+    for img in begin..end {
+        for grp in 0..cv.groups {
+            let at = img * cv.groups + grp;
+            let dxs = &mut dx[at * cig * plane..(at + 1) * cig * plane];
+            let dys = &dy[at * cog * l..(at + 1) * cog * l];
+            let wg = &w[grp * cog * k..(grp + 1) * cog * k];
+            // W_gᵀ is read through strides: element (tap, channel) is wg[channel * k + tap].
+            if cv.pointwise() {
+                matmul_f32(wg, dys, dxs, k, cog, l, [1, k], [l, 1], false, scratch);
+                continue;
+            }
+            dxs.fill(0.0);
+            for l0 in (0..l).step_by(lc) {
+                let len = lc.min(l - l0);
+                let dcol = &mut cols[..k * len];
+                matmul_f32(
+                    wg,
+                    &dys[l0..],
+                    dcol,
+                    k,
+                    cog,
+                    len,
+                    [1, k],
+                    [l, 1],
+                    false,
+                    scratch,
+                );
+                fold_cols(dcol, dxs, &cv.win, k, l0, len);
+            }
+        }
+    }
+}
+
+/// Weight (and bias) gradient for output channels `begin..end`, summed over all `n` images:
+/// `dw[co] = Σ dY[co] · colᵀ`, `db[co] = Σ dY[co]`, overwriting those rows of `dw`
+/// `[Co, Ci/g, kh, kw]` and entries of `db` `[Co]`. The columns are unfolded a chunk at a
+/// time into `cols` (`cols_len(cv)` floats); `scratch` holds `matmul::SCRATCH_LEN`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_bwd_weight_f32(
+    x: &[f32],
+    dy: &[f32],
+    dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+    n: usize,
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    if cv.depthwise() {
+        return depthwise::depthwise_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end);
+    }
+    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+    let lc = chunk(k, l);
+    let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
+    if let Some(db) = db {
+        for (c, d) in db.iter_mut().enumerate().take(end).skip(begin) {
+            *d = (0..n).map(|img| sum(&dy[(img * co + c) * l..][..l])).sum();
+        }
+    }
+    let dw = match dw {
+        Some(dw) => dw,
+        None => return,
+    };
+    for grp in 0..cv.groups {
+        let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
+        if r0 >= r1 {
+            continue;
+        }
+        let rows = r1 - r0;
+        let dwg = &mut dw[r0 * k..r1 * k];
+        if n == 0 {
+            dwg.fill(0.0);
+        }
+        for img in 0..n {
+            let xs = &x[(img * cv.groups + grp) * cig * plane..][..cig * plane];
+            let dys = &dy[(img * co + r0) * l..][..rows * l];
+            if cv.pointwise() {
+                let acc = img > 0;
+                matmul_f32(dys, xs, dwg, rows, l, k, [l, 1], [1, l], acc, scratch);
+                continue;
+            }
+            // colᵀ is read through strides; the GEMM's packing transposes it in registers.
+            for l0 in (0..l).step_by(lc) {
+                let len = lc.min(l - l0);
+                unfold_cols(xs, &cv.win, k, l0, len, cols);
+                let (dyc, acc) = (&dys[l0..], img > 0 || l0 > 0);
+                matmul_f32(dyc, cols, dwg, rows, len, k, [l, 1], [1, len], acc, scratch);
+            }
+        }
+    }
+}
+
+/// `dst = src` four lanes at a time. Runs are short (an output row), where a call to the
+/// module's memcpy (no bulk-memory instructions) costs more than the copy.
+#[inline(always)]
+fn copy(dst: &mut [f32], src: &[f32]) {
+    let mut d4 = dst.chunks_exact_mut(4);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d4).zip(&mut s4) {
+        F32x4::load(s).store(d);
+    }
+    for (d, &s) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
+        *d = s;
+    }
+}
+
+/// `row[t] += v`.
+fn add_scalar(row: &mut [f32], v: f32) {
+    let vv = F32x4::splat(v);
+    let mut chunks = row.chunks_exact_mut(4);
+    for c in &mut chunks {
+        F32x4::load(c).add(vv).store(c);
+    }
+    for x in chunks.into_remainder() {
+        *x += v;
+    }
+}
+
+/// Σ of a slice with four vector accumulators.
+pub(crate) fn sum(x: &[f32]) -> f32 {
+    let mut acc = [F32x4::splat(0.0); 4];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, q) in acc.iter_mut().zip(c.chunks_exact(4)) {
+            *a = a.add(F32x4::load(q));
+        }
+    }
+    let s = acc[0].add(acc[1]).add(acc[2].add(acc[3])).to_array();
+    let tail: f32 = chunks.remainder().iter().sum();
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+/// Packs rows `pc..pc+kc` (taps), columns `jc..jc+nc` (window positions) of one group's im2col
+/// matrix into `PANEL`-wide micro-panels, as the GEMM's own B packing lays them out. `x` holds
+/// the group's input planes. Each tap's positions are runs of an input row (`runs`), copied a
+/// vector at a time into the panels they straddle.
+fn pack_cols(x: &[f32], g: &Window, pc: usize, kc: usize, jc: usize, nc: usize, dst: &mut [f32]) {
+    let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    let (mut ch, mut ki, mut kj) = (pc / kk, pc % kk / g.kw, pc % g.kw);
+    for p in 0..kc {
+        let src = &x[ch * plane..(ch + 1) * plane];
+        runs(g, ki, kj, jc, jc + nc, |t, len, at| match at {
+            None => put_run(dst, kc, p, t, len, |_| 0.0),
+            Some(a) if g.sw == 1 => put_slice(dst, kc, p, t, &src[a..a + len]),
+            Some(a) => put_run(dst, kc, p, t, len, |q| src[a + q * g.sw]),
+        });
+        kj += 1;
+        if kj == g.kw {
+            kj = 0;
+            ki += 1;
+            if ki == g.kh {
+                ki = 0;
+                ch += 1;
+            }
+        }
+    }
+    // The last panel's lanes past `nc` are zero padding.
+    let tail = nc % PANEL;
+    if tail > 0 {
+        let last = (nc / PANEL) * PANEL * kc;
+        for row in dst[last..last + PANEL * kc].chunks_exact_mut(PANEL) {
+            row[tail..].fill(0.0);
+        }
+    }
+}
+
+/// Where packed position `q` of tap row `p` goes: panel `q / PANEL`, row `p`, lane `q % PANEL`.
+#[inline(always)]
+fn packed(kc: usize, p: usize, q: usize) -> usize {
+    (q / PANEL) * PANEL * kc + p * PANEL + q % PANEL
+}
+
+/// Writes `s` as positions `t..t+s.len()` of tap row `p`: whole panel rows as two vectors.
+#[inline(always)]
+fn put_slice(dst: &mut [f32], kc: usize, p: usize, t: usize, s: &[f32]) {
+    let mut i = 0;
+    while i < s.len() {
+        let q = t + i;
+        let n = (PANEL - q % PANEL).min(s.len() - i);
+        let at = packed(kc, p, q);
+        if n == PANEL {
+            for v in 0..PANEL / 4 {
+                F32x4::load(&s[i + 4 * v..]).store(&mut dst[at + 4 * v..at + 4 * v + 4]);
+            }
+        } else {
+            for (d, &v) in dst[at..at + n].iter_mut().zip(&s[i..i + n]) {
+                *d = v;
+            }
+        }
+        i += n;
+    }
+}
+
+/// Writes `value(0..len)` as positions `t..t+len` of tap row `p`.
+#[inline(always)]
+fn put_run(
+    dst: &mut [f32],
+    kc: usize,
+    p: usize,
+    t: usize,
+    len: usize,
+    value: impl Fn(usize) -> f32,
+) {
+    for i in 0..len {
+        dst[packed(kc, p, t + i)] = value(i);
+    }
+}
+
+/// im2col of one chunk: columns `l0..l0+len` of the group's im2col matrix into `cols`
+/// `[k, len]`, each tap's positions copied as runs of an input row.
+fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mut [f32]) {
+    let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    for tap in 0..k {
+        let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
+        let src = &x[ch * plane..(ch + 1) * plane];
+        let dst = &mut cols[tap * len..(tap + 1) * len];
+        runs(g, ki, kj, l0, l0 + len, |t, n, at| match at {
+            None => dst[t..t + n].iter_mut().for_each(|d| *d = 0.0),
+            Some(a) if g.sw == 1 => copy(&mut dst[t..t + n], &src[a..a + n]),
+            Some(a) => {
+                for (q, d) in dst[t..t + n].iter_mut().enumerate() {
+                    *d = src[a + q * g.sw];
+                }
+            }
+        });
+    }
+}
+
+/// col2im of one chunk: adds `dcol` `[k, len]` (columns `l0..l0+len` of the im2col matrix)
+/// back onto the pixels they were read from in the group's planes `dx`.
+fn fold_cols(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, l0: usize, len: usize) {
+    let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    for tap in 0..k {
+        let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
+        let src = &dcol[tap * len..(tap + 1) * len];
+        let dst = &mut dx[ch * plane..(ch + 1) * plane];
+        runs(g, ki, kj, l0, l0 + len, |t, n, at| {
+            if let Some(a) = at {
+                if g.sw == 1 {
+                    add_into(&mut dst[a..a + n], &src[t..t + n]);
+                } else {
+                    for q in 0..n {
+                        dst[a + q * g.sw] += src[t + q];
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Floats of GEMM scratch every conv call needs.
+pub const SCRATCH_LEN: usize = matmul::SCRATCH_LEN;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::random;
+
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        h: usize,
+        w: usize,
+        k: (usize, usize),
+        s: (usize, usize),
+        p: (usize, usize),
+        d: (usize, usize),
+        groups: usize,
+        cig: usize,
+        cog: usize,
+    ) -> Conv {
+        let out = |n: usize, k: usize, s: usize, p: usize, d: usize| {
+            (n + 2 * p - d * (k - 1) - 1) / s + 1
+        };
+        Conv {
+            win: Window {
+                h,
+                w,
+                kh: k.0,
+                kw: k.1,
+                dh: d.0,
+                dw: d.1,
+                ph: p.0,
+                pw: p.1,
+                sh: s.0,
+                sw: s.1,
+                oh: out(h, k.0, s.0, p.0, d.0),
+                ow: out(w, k.1, s.1, p.1, d.1),
+            },
+            groups,
+            cig,
+            cog,
+        }
+    }
+
+    /// The input pixel (channel within the group, offset) tap `t` of window `j` reads, if any.
+    fn tap_at(cv: &Conv, t: usize, j: usize) -> Option<usize> {
+        let g = &cv.win;
+        let (ch, ki, kj) = (t / (g.kh * g.kw), t % (g.kh * g.kw) / g.kw, t % g.kw);
+        let r = ((j / g.ow) * g.sh + ki * g.dh) as isize - g.ph as isize;
+        let c = ((j % g.ow) * g.sw + kj * g.dw) as isize - g.pw as isize;
+        let inside = r >= 0 && c >= 0 && (r as usize) < g.h && (c as usize) < g.w;
+        inside.then(|| ch * g.h * g.w + r as usize * g.w + c as usize)
+    }
+
+    /// f64 references of y, dx, dw, db by the definition.
+    fn reference(
+        cv: &Conv,
+        n: usize,
+        x: &[f32],
+        wt: &[f32],
+        b: &[f32],
+        dy: &[f32],
+    ) -> [Vec<f64>; 4] {
+        let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+        let co = cv.cog * cv.groups;
+        let mut y = vec![0.0; n * co * l];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; wt.len()];
+        let mut db = vec![0.0; co];
+        for img in 0..n {
+            for o in 0..co {
+                let grp = o / cv.cog;
+                let xoff = (img * cv.groups + grp) * cv.cig * plane;
+                for j in 0..l {
+                    let yi = (img * co + o) * l + j;
+                    let mut acc = b[o] as f64;
+                    db[o] += dy[yi] as f64;
+                    for t in 0..k {
+                        if let Some(px) = tap_at(cv, t, j) {
+                            acc += wt[o * k + t] as f64 * x[xoff + px] as f64;
+                            dx[xoff + px] += wt[o * k + t] as f64 * dy[yi] as f64;
+                            dw[o * k + t] += x[xoff + px] as f64 * dy[yi] as f64;
+                        }
+                    }
+                    y[yi] = acc;
+                }
+            }
+        }
+        [y, dx, dw, db]
+    }
+
+    fn close(got: &[f32], want: &[f64], what: &str, cv: &Conv) {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g as f64 - w).abs() <= 1e-5 * scale,
+                "{what} [{i}]: {g} vs {w} for {cv:?}"
+            );
+        }
+    }
+
+    fn check(cv: Conv, n: usize) {
+        let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+        let (ci, co) = (cv.cig * cv.groups, cv.cog * cv.groups);
+        let seed = (k * 7 + l * 3 + n) as u32;
+        let x = random(n * ci * plane, seed, -1.0, 1.0);
+        let wt = random(co * k, seed + 1, -1.0, 1.0);
+        let b = random(co, seed + 2, -1.0, 1.0);
+        let dy = random(n * co * l, seed + 3, -1.0, 1.0);
+        let [ry, rdx, rdw, rdb] = reference(&cv, n, &x, &wt, &b, &dy);
+        let mut scratch = vec![f32::NAN; SCRATCH_LEN];
+        let mut y = vec![f32::NAN; n * co * l];
+        let mut cols = vec![f32::NAN; cols_len(&cv)];
+        conv2d_f32(
+            &x,
+            &wt,
+            Some(&b),
+            &mut y,
+            &cv,
+            0,
+            n,
+            &mut cols,
+            &mut scratch,
+        );
+        close(&y, &ry, "y", &cv);
+        let mut dx = vec![f32::NAN; x.len()];
+        conv2d_bwd_input_f32(&dy, &wt, &mut dx, &cv, 0, n, &mut cols, &mut scratch);
+        close(&dx, &rdx, "dx", &cv);
+        let mut dw = vec![f32::NAN; wt.len()];
+        let mut db = vec![f32::NAN; co];
+        // Two channel ranges, so a range boundary inside a group is exercised.
+        let mid = co / 2 + 1;
+        for (b0, b1) in [(0, mid.min(co)), (mid.min(co), co)] {
+            let (dwr, dbr) = (Some(&mut dw[..]), Some(&mut db[..]));
+            let sc = &mut scratch;
+            conv2d_bwd_weight_f32(&x, &dy, dwr, dbr, n, &cv, b0, b1, &mut cols, sc);
+        }
+        close(&dw, &rdw, "dw", &cv);
+        close(&db, &rdb, "db", &cv);
+    }
+
+    #[test]
+    fn matches_definition_over_geometries() {
+        for &n in &[1usize, 3, 4, 5, 15, 16, 17] {
+            check(conv(n, n, (3, 3), (1, 1), (1, 1), (1, 1), 1, 2, 5), 2);
+            check(conv(n, n + 2, (1, 1), (1, 1), (0, 0), (1, 1), 1, 3, 4), 1);
+            check(
+                conv(n + 2, n + 1, (3, 2), (2, 1), (1, 0), (1, 1), 2, 2, 3),
+                2,
+            );
+            check(
+                conv(n + 4, n + 4, (2, 3), (3, 2), (2, 1), (2, 1), 3, 1, 2),
+                1,
+            );
+            check(conv(n, n, (1, 1), (2, 2), (0, 0), (1, 1), 1, 4, 9), 1);
+            // Depthwise, with and without a channel multiplier.
+            check(conv(n, n + 3, (3, 3), (1, 1), (1, 1), (1, 1), 3, 1, 1), 2);
+            check(
+                conv(n + 2, n + 2, (3, 2), (2, 1), (1, 0), (1, 2), 2, 1, 3),
+                2,
+            );
+        }
+        check(conv(1, 257, (1, 3), (1, 1), (0, 1), (1, 1), 1, 2, 3), 2);
+    }
+
+    /// Depth past one KC slice (30 · 3 · 3 = 270 taps) and width past one NC block
+    /// (50 · 50 = 2500 positions), LeNet's and ResNet's shapes at small batch.
+    #[test]
+    fn crosses_gemm_blocks_and_real_shapes() {
+        check(conv(8, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, 30, 5), 1);
+        check(conv(50, 50, (3, 3), (1, 1), (1, 1), (1, 1), 1, 2, 4), 1);
+        check(conv(28, 28, (5, 5), (1, 1), (0, 0), (1, 1), 1, 1, 6), 2);
+        check(conv(14, 14, (5, 5), (1, 1), (0, 0), (1, 1), 1, 6, 16), 2);
+        check(conv(12, 12, (3, 3), (1, 1), (1, 1), (1, 1), 1, 16, 16), 1);
+    }
+
+    #[test]
+    fn work_ranges_touch_only_their_images() {
+        let cv = conv(6, 5, (3, 3), (1, 1), (1, 1), (1, 1), 1, 2, 4);
+        let (l, plane) = (cv.positions(), cv.plane());
+        let x = random(3 * 2 * plane, 1, -1.0, 1.0);
+        let wt = random(4 * cv.depth(), 2, -1.0, 1.0);
+        let mut y = vec![7.0; 3 * 4 * l];
+        let mut scratch = vec![0.0; SCRATCH_LEN];
+        let mut cols = vec![0.0; cols_len(&cv)];
+        conv2d_f32(&x, &wt, None, &mut y, &cv, 1, 2, &mut cols, &mut scratch);
+        assert!(y[..4 * l].iter().chain(&y[8 * l..]).all(|&v| v == 7.0));
+        let mut dx = vec![7.0; x.len()];
+        conv2d_bwd_input_f32(&y, &wt, &mut dx, &cv, 1, 2, &mut cols, &mut scratch);
+        assert!(dx[..2 * plane]
+            .iter()
+            .chain(&dx[4 * plane..])
+            .all(|&v| v == 7.0));
+    }
+}
