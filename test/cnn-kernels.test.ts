@@ -97,6 +97,12 @@ describe('fused conv2d equals the composition', () => {
 describe('fused pooling equals the composition', () => {
   const maxCases: [string, number[], number | number[], MaxPoolOptions][] = [
     ['2x2', [2, 3, 8, 8], 2, {}],
+    // The kernel's 2×2 stride-2 fast path: four outputs a step plus tails, odd sizes dropping
+    // the last row/column, and ceil mode (clipped windows) and padding missing the path.
+    ['2x2 fast path, tails', [2, 3, 11, 23], 2, {}],
+    ['2x2 fast path, LeNet', [3, 6, 28, 28], 2, {}],
+    ['2x2 ceil mode', [1, 2, 7, 9], 2, { ceilMode: true }],
+    ['2x2 padded', [1, 2, 6, 10], 2, { padding: 1 }],
     ['3x3 stride 2 pad 1', [2, 2, 9, 11], 3, { stride: 2, padding: 1 }],
     ['ceil mode', [1, 3, 10, 7], [3, 2], { stride: 2, ceilMode: true, padding: [1, 0] }],
     ['dilation', [2, 2, 12, 13], 3, { dilation: 2, padding: 1 }],
