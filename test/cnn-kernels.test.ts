@@ -58,7 +58,14 @@ describe('fused conv2d equals the composition', () => {
     ['depthwise x2', [2, 3, 9, 20], [6, 1, 3, 3], { groups: 3, stride: 2 }, true],
     ['1x1', [2, 8, 7, 9], [5, 8, 1, 1], {}, true],
     ['1x1 stride 2', [2, 8, 7, 9], [5, 8, 1, 1], { stride: 2 }, false],
-    ['wide rows (implicit packing)', [1, 3, 6, 40], [4, 3, 3, 3], { padding: [1, 2] }, true],
+    ['wide rows', [1, 3, 6, 40], [4, 3, 3, 3], { padding: [1, 2] }, true],
+    // Planes past one column chunk (288 taps: 455 columns) pack from the image and chunk the
+    // gradients off row boundaries; the others unfold by whole rows (row stride 2, copies
+    // shorter than a vector, a column stride that misses the row path).
+    ['implicit packing', [1, 32, 24, 24], [4, 32, 3, 3], { padding: 1 }, true],
+    ['row stride 2', [2, 3, 11, 9], [4, 3, 3, 3], { stride: [2, 1], padding: 1 }, true],
+    ['short rows, wide pad', [2, 2, 7, 5], [3, 2, 3, 3], { padding: [0, 2] }, true],
+    ['column stride 2', [2, 2, 9, 13], [3, 2, 3, 3], { stride: [1, 2], padding: 1 }, true],
     ['deep (KC + 1 taps)', [1, 29, 6, 20], [4, 29, 3, 3], { padding: 1 }, false],
     ['same, even kernel', [2, 3, 8, 8], [4, 3, 2, 4], { padding: 'same' }, true],
   ];

@@ -69,11 +69,6 @@ pub fn cols_len(cv: &Conv) -> usize {
     }
 }
 
-/// A plane whose output rows are shorter than this, and whose columns all fit one chunk, is
-/// unfolded into the chunk and multiplied by the plain GEMM: the implicit packing pays per run
-/// of an input row, and short rows make many short runs.
-const SHORT_ROWS: usize = 16;
-
 /// Forward for images `begin..end`: `x` `[N, Ci, h, w]`, `w` `[Co, Ci/g, kh, kw]`, `bias`
 /// `[Co]`, `y` `[N, Co, oh, ow]`. `cols` holds `cols_len(cv)` floats, `scratch`
 /// `matmul::SCRATCH_LEN`.
@@ -104,7 +99,10 @@ pub fn conv2d_f32(
             let wg = &w[grp * cog * k..(grp + 1) * cog * k];
             if cv.pointwise() {
                 matmul_f32(wg, xs, out, cog, k, l, [k, 1], [l, 1], false, scratch);
-            } else if cv.win.ow < SHORT_ROWS && l <= lc {
+            } else if l <= lc {
+                // A plane whose columns fit one chunk is unfolded by whole rows and multiplied
+                // by the plain GEMM: cheaper than packing from the image run by run, whose cost
+                // per input-row run dominated at LeNet's widths (28 and 10).
                 unfold_cols(xs, &cv.win, k, 0, l, cols);
                 matmul_f32(wg, cols, out, cog, k, l, [k, 1], [l, 1], false, scratch);
             } else {
@@ -357,6 +355,9 @@ fn put_run(
 /// `[k, len]`, each tap's positions copied as runs of an input row.
 fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mut [f32]) {
     let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    if g.sw == 1 && l0 % g.ow == 0 && len % g.ow == 0 {
+        return unfold_rows(x, g, k, l0 / g.ow, len / g.ow, cols);
+    }
     for tap in 0..k {
         let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
         let src = &x[ch * plane..(ch + 1) * plane];
@@ -373,10 +374,54 @@ fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mu
     }
 }
 
+/// `unfold_cols` for a chunk of whole output rows `oi0..oi0+rows` at column stride 1: each
+/// tap's in-plane columns are found once, then every row is a zero prefix, one copy and a zero
+/// suffix. Short rows (LeNet's 10 wide) made the generic walk cost ~14 ns a row.
+fn unfold_rows(x: &[f32], g: &Window, k: usize, oi0: usize, rows: usize, cols: &mut [f32]) {
+    let (kk, plane, ow) = (g.kh * g.kw, g.h * g.w, g.ow);
+    let len = rows * ow;
+    for tap in 0..k {
+        let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
+        let src = &x[ch * plane..(ch + 1) * plane];
+        let dst = &mut cols[tap * len..(tap + 1) * len];
+        let (_, lo, hi, c0) = g.rows_cols(ki, kj, 0);
+        for (i, out) in dst.chunks_exact_mut(ow).enumerate() {
+            let r = ((oi0 + i) * g.sh + ki * g.dh) as isize - g.ph as isize;
+            if r < 0 || r >= g.h as isize || lo == hi {
+                out.fill(0.0);
+                continue;
+            }
+            out[..lo].fill(0.0);
+            out[hi..].fill(0.0);
+            let at = (r * g.w as isize + c0) as usize + lo;
+            copy_overlapping(&mut out[lo..hi], &src[at..at + (hi - lo)]);
+        }
+    }
+}
+
+/// `dst = src` in vectors, the last one overlapping the one before instead of a scalar tail.
+#[inline(always)]
+fn copy_overlapping(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    if n < 4 {
+        dst.copy_from_slice(&src[..n]);
+        return;
+    }
+    let mut i = 0;
+    while i + 4 < n {
+        F32x4::load(&src[i..]).store(&mut dst[i..]);
+        i += 4;
+    }
+    F32x4::load(&src[n - 4..]).store(&mut dst[n - 4..]);
+}
+
 /// col2im of one chunk: adds `dcol` `[k, len]` (columns `l0..l0+len` of the im2col matrix)
 /// back onto the pixels they were read from in the group's planes `dx`.
 fn fold_cols(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, l0: usize, len: usize) {
     let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    if g.sw == 1 && l0 % g.ow == 0 && len % g.ow == 0 {
+        return fold_rows(dcol, dx, g, k, l0 / g.ow, len / g.ow);
+    }
     for tap in 0..k {
         let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
         let src = &dcol[tap * len..(tap + 1) * len];
@@ -392,6 +437,28 @@ fn fold_cols(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, l0: usize, len:
                 }
             }
         });
+    }
+}
+
+/// `fold_cols` for a chunk of whole output rows at column stride 1, as `unfold_rows` reads them.
+fn fold_rows(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, oi0: usize, rows: usize) {
+    let (kk, plane, ow) = (g.kh * g.kw, g.h * g.w, g.ow);
+    let len = rows * ow;
+    for tap in 0..k {
+        let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
+        let src = &dcol[tap * len..(tap + 1) * len];
+        let dst = &mut dx[ch * plane..(ch + 1) * plane];
+        let (_, lo, hi, c0) = g.rows_cols(ki, kj, 0);
+        if lo == hi {
+            continue;
+        }
+        for (i, from) in src.chunks_exact(ow).enumerate() {
+            let r = ((oi0 + i) * g.sh + ki * g.dh) as isize - g.ph as isize;
+            if r >= 0 && r < g.h as isize {
+                let at = (r * g.w as isize + c0) as usize + lo;
+                add_into(&mut dst[at..at + (hi - lo)], &from[lo..hi]);
+            }
+        }
     }
 }
 
