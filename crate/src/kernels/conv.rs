@@ -10,6 +10,7 @@
 //! Work ranges: the forward and the input gradient over images, the weight gradient over output
 //! channels (each sums over all images), so a worker pool can split any of them.
 
+use super::conv_direct;
 use super::depthwise;
 use super::matmul::{self, matmul_f32, matmul_packing_b_f32, PANEL};
 use super::unfold::{add_into, runs, Window};
@@ -42,6 +43,18 @@ impl Conv {
     /// `depthwise.rs`, since each plane's GEMM would be a single row.
     fn depthwise(&self) -> bool {
         self.cig == 1 && self.groups > 1
+    }
+    /// One input channel, stride and dilation 1, a kernel row that fits in registers and a
+    /// padded plane that fits the GEMM scratch: the direct kernels of `conv_direct.rs`, since
+    /// with so few taps the im2col GEMM spends as long copying as multiplying.
+    fn direct(&self) -> bool {
+        let g = &self.win;
+        let unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+        self.groups == 1
+            && self.cig == 1
+            && unit
+            && g.kw <= conv_direct::MAX_KW
+            && conv_direct::scratch_len(self) <= SCRATCH_LEN
     }
     /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
     fn pointwise(&self) -> bool {
@@ -87,6 +100,9 @@ pub fn conv2d_f32(
     if cv.depthwise() {
         let co = cv.groups * cv.cog;
         return depthwise::depthwise_f32(x, w, bias, y, cv, begin * co, end * co);
+    }
+    if cv.direct() {
+        return conv_direct::conv2d_f32(x, w, bias, y, cv, begin, end, scratch);
     }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
@@ -193,6 +209,9 @@ pub fn conv2d_bwd_weight_f32(
 ) {
     if cv.depthwise() {
         return depthwise::depthwise_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end);
+    }
+    if cv.direct() {
+        return conv_direct::conv2d_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end, scratch);
     }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
@@ -637,6 +656,26 @@ mod tests {
         check(conv(28, 28, (5, 5), (1, 1), (0, 0), (1, 1), 1, 1, 6), 2);
         check(conv(14, 14, (5, 5), (1, 1), (0, 0), (1, 1), 1, 6, 16), 2);
         check(conv(12, 12, (3, 3), (1, 1), (1, 1), (1, 1), 1, 16, 16), 1);
+    }
+
+    /// One input channel: the direct kernels (every channel block of 1-4, kernel rows 1-7,
+    /// output rows with and without 8-column tails, padding wider than the kernel's reach),
+    /// and the shapes that miss them (stride 2, an 8-wide kernel row).
+    #[test]
+    fn direct_single_channel_matches_definition() {
+        for &(h, w, kh, kw, ph, pw, co) in &[
+            (28, 28, 5, 5, 2, 2, 6),
+            (1, 1, 1, 1, 0, 0, 1),
+            (5, 9, 3, 3, 1, 1, 2),
+            (7, 13, 2, 7, 0, 3, 3),
+            (6, 17, 4, 6, 2, 4, 5),
+            (9, 4, 3, 1, 0, 0, 7),
+            (3, 20, 3, 2, 2, 1, 4),
+            (10, 12, 3, 8, 1, 1, 3),
+        ] {
+            check(conv(h, w, (kh, kw), (1, 1), (ph, pw), (1, 1), 1, 1, co), 3);
+            check(conv(h + 2, w + 2, (kh, kw), (2, 2), (ph, pw), (1, 1), 1, 1, co), 2);
+        }
     }
 
     #[test]
