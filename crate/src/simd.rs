@@ -382,7 +382,10 @@ mod imp {
         }
         pub fn deinterleave(a: Self, b: Self) -> (Self, Self) {
             let (x, y) = (a.0, b.0);
-            (F32x4([x[0], x[2], y[0], y[2]]), F32x4([x[1], x[3], y[1], y[3]]))
+            (
+                F32x4([x[0], x[2], y[0], y[2]]),
+                F32x4([x[1], x[3], y[1], y[3]]),
+            )
         }
         pub fn store_bits_i32(self, s: &mut [i32]) {
             for (o, &v) in s[..4].iter_mut().zip(&self.0) {

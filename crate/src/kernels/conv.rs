@@ -674,7 +674,10 @@ mod tests {
             (10, 12, 3, 8, 1, 1, 3),
         ] {
             check(conv(h, w, (kh, kw), (1, 1), (ph, pw), (1, 1), 1, 1, co), 3);
-            check(conv(h + 2, w + 2, (kh, kw), (2, 2), (ph, pw), (1, 1), 1, 1, co), 2);
+            check(
+                conv(h + 2, w + 2, (kh, kw), (2, 2), (ph, pw), (1, 1), 1, 1, co),
+                2,
+            );
         }
     }
 

@@ -161,7 +161,9 @@ pub fn conv2d_bwd_weight_f32(
     let (plane, l, co, taps) = (g.h * g.w, g.oh * g.ow, cv.cog, g.kh * g.kw);
     if let Some(db) = db {
         for (c, d) in db.iter_mut().enumerate().take(end).skip(begin) {
-            *d = (0..n).map(|img| super::conv::sum(&dy[(img * co + c) * l..][..l])).sum();
+            *d = (0..n)
+                .map(|img| super::conv::sum(&dy[(img * co + c) * l..][..l]))
+                .sum();
         }
     }
     let dw = match dw {

@@ -374,7 +374,10 @@ mod tests {
                     assert_eq!(idx[pl * out + o] as usize, at, "{g:?} idx[{pl}, {o}]");
                 }
             }
-            assert!(idx[..out].iter().all(|&i| i == -1), "plane 0 is outside the range");
+            assert!(
+                idx[..out].iter().all(|&i| i == -1),
+                "plane 0 is outside the range"
+            );
         }
     }
 
