@@ -374,7 +374,7 @@ fn put_run(
 /// `[k, len]`, each tap's positions copied as runs of an input row.
 fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mut [f32]) {
     let (kk, plane) = (g.kh * g.kw, g.h * g.w);
-    if g.sw == 1 && l0 % g.ow == 0 && len % g.ow == 0 {
+    if g.sw == 1 && whole_rows(g, l0, len) {
         return unfold_rows(x, g, k, l0 / g.ow, len / g.ow, cols);
     }
     for tap in 0..k {
@@ -391,6 +391,12 @@ fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mu
             }
         });
     }
+}
+
+/// Whether columns `l0..l0+len` are whole output rows. Written with division:
+/// `is_multiple_of` is newer than the Rust 1.63 this crate builds with.
+fn whole_rows(g: &Window, l0: usize, len: usize) -> bool {
+    g.ow > 0 && l0 / g.ow * g.ow == l0 && len / g.ow * g.ow == len
 }
 
 /// `unfold_cols` for a chunk of whole output rows `oi0..oi0+rows` at column stride 1: each
@@ -438,7 +444,7 @@ fn copy_overlapping(dst: &mut [f32], src: &[f32]) {
 /// back onto the pixels they were read from in the group's planes `dx`.
 fn fold_cols(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, l0: usize, len: usize) {
     let (kk, plane) = (g.kh * g.kw, g.h * g.w);
-    if g.sw == 1 && l0 % g.ow == 0 && len % g.ow == 0 {
+    if g.sw == 1 && whole_rows(g, l0, len) {
         return fold_rows(dcol, dx, g, k, l0 / g.ow, len / g.ow);
     }
     for tap in 0..k {

@@ -8,6 +8,7 @@
 //! Work ranges as there: images for the forward, output channels for the weight gradient.
 
 use super::conv::Conv;
+use super::matmul::round_up;
 use crate::simd::F32x4;
 
 /// Widest kernel row the weight gradient keeps in registers.
@@ -17,7 +18,7 @@ pub const MAX_KW: usize = 7;
 /// kernel's reach, so every block's loads stay inside it (extra lanes read zeros).
 fn padded(cv: &Conv) -> (usize, usize) {
     let g = &cv.win;
-    (g.oh + g.kh - 1, (g.ow + 7) / 8 * 8 + g.kw - 1)
+    (g.oh + g.kh - 1, round_up(g.ow, 8) + g.kw - 1)
 }
 
 /// Floats of scratch the direct kernels use: the padded plane, then one vector per weight
