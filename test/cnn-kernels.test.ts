@@ -47,9 +47,21 @@ function sameAsComposed(
 const r = (shape: number[]) => nb.randn(shape);
 
 describe('fused conv2d equals the composition', () => {
-  const cases: [string, number[], number[], ConvOptions, boolean][] = [
+  // One input channel runs the direct kernels (conv_direct.rs), which sum each weight's
+  // 2352 products in another order than the composition's GEMM: both are within 6e-5 of an
+  // f64 reference there (the direct one closer, see below), so that case's atol is 1e-4.
+  const cases: [string, number[], number[], ConvOptions, boolean, typeof TOL?][] = [
     ['3x3 pad 1', [2, 3, 9, 9], [5, 3, 3, 3], { padding: 1 }, true],
-    ['5x5 lenet c1', [3, 1, 28, 28], [6, 1, 5, 5], { padding: 2 }, true],
+    [
+      '5x5 lenet c1',
+      [3, 1, 28, 28],
+      [6, 1, 5, 5],
+      { padding: 2 },
+      true,
+      { rtol: 1e-5, atol: 1e-4 },
+    ],
+    ['1 channel, tails', [2, 1, 9, 13], [5, 1, 3, 4], { padding: [1, 2] }, true],
+    ['1 channel, stride 2', [2, 1, 9, 13], [3, 1, 3, 3], { stride: 2 }, true],
     ['5x5 lenet c2', [3, 6, 14, 14], [16, 6, 5, 5], {}, true],
     ['stride 2', [2, 4, 11, 10], [6, 4, 3, 3], { stride: 2, padding: 1 }, false],
     ['dilation 2, rect', [2, 3, 12, 13], [4, 3, 3, 2], { dilation: [2, 1], padding: [2, 0] }, true],
@@ -58,17 +70,56 @@ describe('fused conv2d equals the composition', () => {
     ['depthwise x2', [2, 3, 9, 20], [6, 1, 3, 3], { groups: 3, stride: 2 }, true],
     ['1x1', [2, 8, 7, 9], [5, 8, 1, 1], {}, true],
     ['1x1 stride 2', [2, 8, 7, 9], [5, 8, 1, 1], { stride: 2 }, false],
-    ['wide rows (implicit packing)', [1, 3, 6, 40], [4, 3, 3, 3], { padding: [1, 2] }, true],
+    ['wide rows', [1, 3, 6, 40], [4, 3, 3, 3], { padding: [1, 2] }, true],
+    // Planes past one column chunk (288 taps: 455 columns) pack from the image and chunk the
+    // gradients off row boundaries; the others unfold by whole rows (row stride 2, copies
+    // shorter than a vector, a column stride that misses the row path).
+    ['implicit packing', [1, 32, 24, 24], [4, 32, 3, 3], { padding: 1 }, true],
+    ['row stride 2', [2, 3, 11, 9], [4, 3, 3, 3], { stride: [2, 1], padding: 1 }, true],
+    ['short rows, wide pad', [2, 2, 7, 5], [3, 2, 3, 3], { padding: [0, 2] }, true],
+    ['column stride 2', [2, 2, 9, 13], [3, 2, 3, 3], { stride: [1, 2], padding: 1 }, true],
     ['deep (KC + 1 taps)', [1, 29, 6, 20], [4, 29, 3, 3], { padding: 1 }, false],
     ['same, even kernel', [2, 3, 8, 8], [4, 3, 2, 4], { padding: 'same' }, true],
   ];
-  for (const [name, xs, ws, opts, bias] of cases) {
+  for (const [name, xs, ws, opts, bias, tol] of cases) {
     it(name, () => {
       nb.manualSeed(11);
       const inputs = [r(xs), r(ws), ...(bias ? [r([ws[0]])] : [])];
-      sameAsComposed(name, (x, w, b) => F.conv2d(x, w, b ?? null, opts), inputs, ['conv']);
+      const conv = (x: nb.Tensor, w: nb.Tensor, b?: nb.Tensor) => F.conv2d(x, w, b ?? null, opts);
+      sameAsComposed(name, conv, inputs, ['conv'], tol);
     });
   }
+
+  it('direct 1-channel weight gradient: as close to an f64 reference as the composition', () => {
+    nb.manualSeed(11);
+    nb.tidy(() => {
+      const [x, w, up] = [r([3, 1, 28, 28]), r([6, 1, 5, 5]), r([3, 6, 28, 28])];
+      const [X, U] = [x.toArray() as Float32Array, up.toArray() as Float32Array];
+      const ref = new Float64Array(150);
+      for (let n = 0; n < 3; n++) {
+        for (let c = 0; c < 6; c++) {
+          for (let i = 0; i < 28 * 28; i++) {
+            const d = U[(n * 6 + c) * 784 + i];
+            const [oi, oj] = [Math.floor(i / 28), i % 28];
+            for (let t = 0; t < 25; t++) {
+              const [row, col] = [oi + Math.floor(t / 5) - 2, oj + (t % 5) - 2];
+              if (row < 0 || row >= 28 || col < 0 || col >= 28) continue;
+              ref[c * 25 + t] += d * X[n * 784 + row * 28 + col];
+            }
+          }
+        }
+      }
+      const grad = () => {
+        const wl = w.detach().clone().requiresGrad_();
+        F.conv2d(x, wl, null, { padding: 2 }).backward(up);
+        return arr(wl.grad);
+      };
+      const err = (g: number[]) => Math.max(...g.map((v, i) => Math.abs(v - ref[i])));
+      const [fused, comp] = [err(grad()), err(nb.composed(grad, ['conv']))];
+      expect(fused).toBeLessThan(1e-4);
+      expect(fused).toBeLessThanOrEqual(comp * 1.5);
+    });
+  });
 
   it('conv1d and unbatched inputs', () => {
     nb.manualSeed(12);
@@ -97,6 +148,12 @@ describe('fused conv2d equals the composition', () => {
 describe('fused pooling equals the composition', () => {
   const maxCases: [string, number[], number | number[], MaxPoolOptions][] = [
     ['2x2', [2, 3, 8, 8], 2, {}],
+    // The kernel's 2×2 stride-2 fast path: four outputs a step plus tails, odd sizes dropping
+    // the last row/column, and ceil mode (clipped windows) and padding missing the path.
+    ['2x2 fast path, tails', [2, 3, 11, 23], 2, {}],
+    ['2x2 fast path, LeNet', [3, 6, 28, 28], 2, {}],
+    ['2x2 ceil mode', [1, 2, 7, 9], 2, { ceilMode: true }],
+    ['2x2 padded', [1, 2, 6, 10], 2, { padding: 1 }],
     ['3x3 stride 2 pad 1', [2, 2, 9, 11], 3, { stride: 2, padding: 1 }],
     ['ceil mode', [1, 3, 10, 7], [3, 2], { stride: 2, ceilMode: true, padding: [1, 0] }],
     ['dilation', [2, 2, 12, 13], 3, { dilation: 2, padding: 1 }],

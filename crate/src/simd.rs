@@ -183,6 +183,27 @@ mod imp {
                 F32x4(i64x2_shuffle::<1, 3>(t1, t3)),
             ]
         }
+        /// The even lanes of `a` then `b` (0, 2 of each) and the odd ones: a 2-wide stride
+        /// undone in two shuffles (a 2×2 stride-2 window's columns).
+        #[inline(always)]
+        pub fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+            (
+                F32x4(i32x4_shuffle::<0, 2, 4, 6>(a.0, b.0)),
+                F32x4(i32x4_shuffle::<1, 3, 5, 7>(a.0, b.0)),
+            )
+        }
+        /// Stores the lanes' bit patterns as i32 (integer lanes built with `add_i32`).
+        #[inline(always)]
+        pub fn store_bits_i32(self, s: &mut [i32]) {
+            debug_assert!(s.len() >= 4);
+            // SAFETY: the slice holds at least four i32; wasm stores need no alignment.
+            unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
+        }
+        /// Four i32 lanes as bit patterns (the counterpart of `store_bits_i32`).
+        #[inline(always)]
+        pub fn from_i32(v: [i32; 4]) -> Self {
+            F32x4(i32x4(v[0], v[1], v[2], v[3]))
+        }
         /// The lanes' bit patterns as i32, converted to f32 values.
         #[inline(always)]
         pub fn i32_to_f32(self) -> Self {
@@ -358,6 +379,21 @@ mod imp {
         }
         pub fn i32_to_f32(self) -> Self {
             map(self.0, |v| v.to_bits() as i32 as f32)
+        }
+        pub fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+            let (x, y) = (a.0, b.0);
+            (
+                F32x4([x[0], x[2], y[0], y[2]]),
+                F32x4([x[1], x[3], y[1], y[3]]),
+            )
+        }
+        pub fn store_bits_i32(self, s: &mut [i32]) {
+            for (o, &v) in s[..4].iter_mut().zip(&self.0) {
+                *o = v.to_bits() as i32;
+            }
+        }
+        pub fn from_i32(v: [i32; 4]) -> Self {
+            F32x4(v.map(|x| f32::from_bits(x as u32)))
         }
         pub fn transpose4(r: [Self; 4]) -> [Self; 4] {
             core::array::from_fn(|j| F32x4(core::array::from_fn(|i| r[i].0[j])))

@@ -10,6 +10,7 @@
 //! Work ranges: the forward and the input gradient over images, the weight gradient over output
 //! channels (each sums over all images), so a worker pool can split any of them.
 
+use super::conv_direct;
 use super::depthwise;
 use super::matmul::{self, matmul_f32, matmul_packing_b_f32, PANEL};
 use super::unfold::{add_into, runs, Window};
@@ -43,6 +44,21 @@ impl Conv {
     fn depthwise(&self) -> bool {
         self.cig == 1 && self.groups > 1
     }
+    /// One input channel, few output channels, stride and dilation 1, a kernel row that fits
+    /// in registers and a padded plane that fits the GEMM scratch: the direct kernels of
+    /// `conv_direct.rs`, since with so few taps and rows the im2col GEMM spends as long
+    /// copying as multiplying (at 32 output channels the GEMM wins again: MNIST's 1→32 3×3
+    /// forward ran 14 GFLOP/s direct, 19 through unfold + GEMM).
+    fn direct(&self) -> bool {
+        let g = &self.win;
+        let unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+        self.groups == 1
+            && self.cig == 1
+            && self.cog <= 8
+            && unit
+            && g.kw <= conv_direct::MAX_KW
+            && conv_direct::scratch_len(self) <= SCRATCH_LEN
+    }
     /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
     fn pointwise(&self) -> bool {
         let g = &self.win;
@@ -69,11 +85,6 @@ pub fn cols_len(cv: &Conv) -> usize {
     }
 }
 
-/// A plane whose output rows are shorter than this, and whose columns all fit one chunk, is
-/// unfolded into the chunk and multiplied by the plain GEMM: the implicit packing pays per run
-/// of an input row, and short rows make many short runs.
-const SHORT_ROWS: usize = 16;
-
 /// Forward for images `begin..end`: `x` `[N, Ci, h, w]`, `w` `[Co, Ci/g, kh, kw]`, `bias`
 /// `[Co]`, `y` `[N, Co, oh, ow]`. `cols` holds `cols_len(cv)` floats, `scratch`
 /// `matmul::SCRATCH_LEN`.
@@ -93,6 +104,9 @@ pub fn conv2d_f32(
         let co = cv.groups * cv.cog;
         return depthwise::depthwise_f32(x, w, bias, y, cv, begin * co, end * co);
     }
+    if cv.direct() {
+        return conv_direct::conv2d_f32(x, w, bias, y, cv, begin, end, scratch);
+    }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
     let (cig, cog) = (cv.cig, cv.cog);
@@ -104,7 +118,10 @@ pub fn conv2d_f32(
             let wg = &w[grp * cog * k..(grp + 1) * cog * k];
             if cv.pointwise() {
                 matmul_f32(wg, xs, out, cog, k, l, [k, 1], [l, 1], false, scratch);
-            } else if cv.win.ow < SHORT_ROWS && l <= lc {
+            } else if l <= lc {
+                // A plane whose columns fit one chunk is unfolded by whole rows and multiplied
+                // by the plain GEMM: cheaper than packing from the image run by run, whose cost
+                // per input-row run dominated at LeNet's widths (28 and 10).
                 unfold_cols(xs, &cv.win, k, 0, l, cols);
                 matmul_f32(wg, cols, out, cog, k, l, [k, 1], [l, 1], false, scratch);
             } else {
@@ -195,6 +212,9 @@ pub fn conv2d_bwd_weight_f32(
 ) {
     if cv.depthwise() {
         return depthwise::depthwise_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end);
+    }
+    if cv.direct() {
+        return conv_direct::conv2d_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end, scratch);
     }
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
@@ -357,6 +377,9 @@ fn put_run(
 /// `[k, len]`, each tap's positions copied as runs of an input row.
 fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mut [f32]) {
     let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    if g.sw == 1 && whole_rows(g, l0, len) {
+        return unfold_rows(x, g, k, l0 / g.ow, len / g.ow, cols);
+    }
     for tap in 0..k {
         let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
         let src = &x[ch * plane..(ch + 1) * plane];
@@ -373,10 +396,60 @@ fn unfold_cols(x: &[f32], g: &Window, k: usize, l0: usize, len: usize, cols: &mu
     }
 }
 
+/// Whether columns `l0..l0+len` are whole output rows. Written with division:
+/// `is_multiple_of` is newer than the Rust 1.63 this crate builds with.
+fn whole_rows(g: &Window, l0: usize, len: usize) -> bool {
+    g.ow > 0 && l0 / g.ow * g.ow == l0 && len / g.ow * g.ow == len
+}
+
+/// `unfold_cols` for a chunk of whole output rows `oi0..oi0+rows` at column stride 1: each
+/// tap's in-plane columns are found once, then every row is a zero prefix, one copy and a zero
+/// suffix. Short rows (LeNet's 10 wide) made the generic walk cost ~14 ns a row.
+fn unfold_rows(x: &[f32], g: &Window, k: usize, oi0: usize, rows: usize, cols: &mut [f32]) {
+    let (kk, plane, ow) = (g.kh * g.kw, g.h * g.w, g.ow);
+    let len = rows * ow;
+    for tap in 0..k {
+        let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
+        let src = &x[ch * plane..(ch + 1) * plane];
+        let dst = &mut cols[tap * len..(tap + 1) * len];
+        let (_, lo, hi, c0) = g.rows_cols(ki, kj, 0);
+        for (i, out) in dst.chunks_exact_mut(ow).enumerate() {
+            let r = ((oi0 + i) * g.sh + ki * g.dh) as isize - g.ph as isize;
+            if r < 0 || r >= g.h as isize || lo == hi {
+                out.fill(0.0);
+                continue;
+            }
+            out[..lo].fill(0.0);
+            out[hi..].fill(0.0);
+            let at = (r * g.w as isize + c0) as usize + lo;
+            copy_overlapping(&mut out[lo..hi], &src[at..at + (hi - lo)]);
+        }
+    }
+}
+
+/// `dst = src` in vectors, the last one overlapping the one before instead of a scalar tail.
+#[inline(always)]
+fn copy_overlapping(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    if n < 4 {
+        dst.copy_from_slice(&src[..n]);
+        return;
+    }
+    let mut i = 0;
+    while i + 4 < n {
+        F32x4::load(&src[i..]).store(&mut dst[i..]);
+        i += 4;
+    }
+    F32x4::load(&src[n - 4..]).store(&mut dst[n - 4..]);
+}
+
 /// col2im of one chunk: adds `dcol` `[k, len]` (columns `l0..l0+len` of the im2col matrix)
 /// back onto the pixels they were read from in the group's planes `dx`.
 fn fold_cols(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, l0: usize, len: usize) {
     let (kk, plane) = (g.kh * g.kw, g.h * g.w);
+    if g.sw == 1 && whole_rows(g, l0, len) {
+        return fold_rows(dcol, dx, g, k, l0 / g.ow, len / g.ow);
+    }
     for tap in 0..k {
         let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
         let src = &dcol[tap * len..(tap + 1) * len];
@@ -392,6 +465,28 @@ fn fold_cols(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, l0: usize, len:
                 }
             }
         });
+    }
+}
+
+/// `fold_cols` for a chunk of whole output rows at column stride 1, as `unfold_rows` reads them.
+fn fold_rows(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, oi0: usize, rows: usize) {
+    let (kk, plane, ow) = (g.kh * g.kw, g.h * g.w, g.ow);
+    let len = rows * ow;
+    for tap in 0..k {
+        let (ch, ki, kj) = (tap / kk, tap % kk / g.kw, tap % g.kw);
+        let src = &dcol[tap * len..(tap + 1) * len];
+        let dst = &mut dx[ch * plane..(ch + 1) * plane];
+        let (_, lo, hi, c0) = g.rows_cols(ki, kj, 0);
+        if lo == hi {
+            continue;
+        }
+        for (i, from) in src.chunks_exact(ow).enumerate() {
+            let r = ((oi0 + i) * g.sh + ki * g.dh) as isize - g.ph as isize;
+            if r >= 0 && r < g.h as isize {
+                let at = (r * g.w as isize + c0) as usize + lo;
+                add_into(&mut dst[at..at + (hi - lo)], &from[lo..hi]);
+            }
+        }
     }
 }
 
@@ -570,6 +665,29 @@ mod tests {
         check(conv(28, 28, (5, 5), (1, 1), (0, 0), (1, 1), 1, 1, 6), 2);
         check(conv(14, 14, (5, 5), (1, 1), (0, 0), (1, 1), 1, 6, 16), 2);
         check(conv(12, 12, (3, 3), (1, 1), (1, 1), (1, 1), 1, 16, 16), 1);
+    }
+
+    /// One input channel: the direct kernels (every channel block of 1-4, kernel rows 1-7,
+    /// output rows with and without 8-column tails, padding wider than the kernel's reach),
+    /// and the shapes that miss them (stride 2, an 8-wide kernel row).
+    #[test]
+    fn direct_single_channel_matches_definition() {
+        for &(h, w, kh, kw, ph, pw, co) in &[
+            (28, 28, 5, 5, 2, 2, 6),
+            (1, 1, 1, 1, 0, 0, 1),
+            (5, 9, 3, 3, 1, 1, 2),
+            (7, 13, 2, 7, 0, 3, 3),
+            (6, 17, 4, 6, 2, 4, 5),
+            (9, 4, 3, 1, 0, 0, 7),
+            (3, 20, 3, 2, 2, 1, 4),
+            (10, 12, 3, 8, 1, 1, 3),
+        ] {
+            check(conv(h, w, (kh, kw), (1, 1), (ph, pw), (1, 1), 1, 1, co), 3);
+            check(
+                conv(h + 2, w + 2, (kh, kw), (2, 2), (ph, pw), (1, 1), 1, 1, co),
+                2,
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Planes (batch × channel) are independent, so every kernel takes a work range over them.
 
 use super::unfold::Window;
+use crate::simd::F32x4;
 
 /// Rows (or columns) `start, start + step, ...` of a window of `k` taps that fall inside
 /// `0..size`, as (first, count): ATen skips the padding by stepping the start forward. The
@@ -44,10 +45,16 @@ pub fn max_pool2d_f32(
     end: usize,
 ) {
     let (plane, out) = (g.h * g.w, g.oh * g.ow);
+    let pairs = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1;
+    let whole = pairs && g.ph == 0 && g.pw == 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
     for p in begin..end {
         let src = &x[p * plane..(p + 1) * plane];
         let ys = &mut y[p * out..(p + 1) * out];
         let is = &mut idx[p * out..(p + 1) * out];
+        if whole {
+            max_pool_2x2(src, ys, is, g);
+            continue;
+        }
         for oi in 0..g.oh {
             let (r0, rn) = inside((oi * g.sh) as isize - g.ph as isize, g.kh, g.dh, g.h);
             for oj in 0..g.ow {
@@ -71,6 +78,54 @@ pub fn max_pool2d_f32(
                 ys[oi * g.ow + oj] = best;
                 is[oi * g.ow + oj] = at as i32;
             }
+        }
+    }
+}
+
+/// `max_pool2d_f32` of one plane for the common 2×2 stride-2 window with every window inside
+/// the plane: four outputs per step from two deinterleaved vector pairs per input row. The
+/// candidates are taken in the generic loop's order with its test (`v > best || v != v`), so
+/// values and indices (first maximum, last NaN) are the generic loop's bits.
+fn max_pool_2x2(src: &[f32], ys: &mut [f32], is: &mut [i32], g: &Window) {
+    let w = g.w;
+    let step = F32x4::from_i32([8; 4]);
+    let right = F32x4::from_i32([1; 4]);
+    let below = F32x4::from_i32([w as i32; 4]);
+    for oi in 0..g.oh {
+        let (r0, r1) = (&src[2 * oi * w..][..w], &src[(2 * oi + 1) * w..][..w]);
+        let (yr, ir) = (&mut ys[oi * g.ow..][..g.ow], &mut is[oi * g.ow..][..g.ow]);
+        let base = (2 * oi * w) as i32;
+        let mut at = F32x4::from_i32([base, base + 2, base + 4, base + 6]);
+        let mut oj = 0;
+        while oj + 4 <= g.ow {
+            let c = 2 * oj;
+            let (e0, o0) = F32x4::deinterleave(F32x4::load(&r0[c..]), F32x4::load(&r0[c + 4..]));
+            let (e1, o1) = F32x4::deinterleave(F32x4::load(&r1[c..]), F32x4::load(&r1[c + 4..]));
+            let (mut best, mut arg) = (e0, at);
+            for (v, i) in [(o0, at.add_i32(right)), (e1, at.add_i32(below))] {
+                let m = v.gt(best).or(v.ne(v));
+                best = F32x4::select(m, v, best);
+                arg = F32x4::select(m, i, arg);
+            }
+            let m = o1.gt(best).or(o1.ne(o1));
+            best = F32x4::select(m, o1, best);
+            arg = F32x4::select(m, at.add_i32(below).add_i32(right), arg);
+            best.store(&mut yr[oj..]);
+            arg.store_bits_i32(&mut ir[oj..]);
+            at = at.add_i32(step);
+            oj += 4;
+        }
+        for oj in oj..g.ow {
+            let c = 2 * oj;
+            let (mut best, mut arg) = (r0[c], c);
+            for (v, i) in [(r0[c + 1], c + 1), (r1[c], w + c), (r1[c + 1], w + c + 1)] {
+                if v > best || v.is_nan() {
+                    best = v;
+                    arg = i;
+                }
+            }
+            yr[oj] = best;
+            ir[oj] = base + arg as i32;
         }
     }
 }
@@ -271,6 +326,58 @@ mod tests {
                 }
             }
             assert_eq!(dx, want, "{g:?}");
+        }
+    }
+
+    /// The 2×2 stride-2 fast path against ATen's rule (`v > best || isnan(v)` in window order)
+    /// on planes full of ties, infinities and NaNs, with widths that leave vector tails, and
+    /// the ceil-mode and padded windows that must miss the path.
+    #[test]
+    fn max_2x2_fast_path_keeps_ties_and_nans() {
+        let vals = [f32::NEG_INFINITY, -1.0, 0.0, 1.0, f32::NAN, 1.0];
+        for &(h, w, ceil, p) in &[
+            (2, 8, false, 0),
+            (4, 9, false, 0),
+            (5, 21, false, 0),
+            (6, 34, false, 0),
+            (5, 21, true, 0),
+            (4, 10, false, 1),
+        ] {
+            let g = win(h, w, 2, 2, p, 1, ceil);
+            let x: Vec<f32> = (0..3 * h * w).map(|i| vals[(i * 7 + i / 5) % 6]).collect();
+            let out = g.oh * g.ow;
+            let (mut y, mut idx) = (vec![0.0; 3 * out], vec![-1; 3 * out]);
+            max_pool2d_f32(&x, &mut y, &mut idx, &g, 1, 3);
+            for pl in 1..3 {
+                for o in 0..out {
+                    let (oi, oj) = (o / g.ow, o % g.ow);
+                    let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
+                    for ki in 0..2 {
+                        for kj in 0..2 {
+                            let r = (2 * oi + ki) as isize - p as isize;
+                            let c = (2 * oj + kj) as isize - p as isize;
+                            if r < 0 || c < 0 || r >= h as isize || c >= w as isize {
+                                continue;
+                            }
+                            let a = r as usize * w + c as usize;
+                            let v = x[pl * h * w + a];
+                            if at == usize::MAX {
+                                at = a;
+                            }
+                            if v > best || v.is_nan() {
+                                (best, at) = (v, a);
+                            }
+                        }
+                    }
+                    let got = y[pl * out + o];
+                    assert_eq!(got.to_bits(), best.to_bits(), "{g:?} y[{pl}, {o}]");
+                    assert_eq!(idx[pl * out + o] as usize, at, "{g:?} idx[{pl}, {o}]");
+                }
+            }
+            assert!(
+                idx[..out].iter().all(|&i| i == -1),
+                "plane 0 is outside the range"
+            );
         }
     }
 

@@ -1,0 +1,129 @@
+// Where one training step of the bench's LeNet workload (bench/workloads/nabla.mjs's cnnModel:
+// conv-relu-pool ×2 -> three Linear layers, cross-entropy, Adam; batch 64 on 1×28×28) spends
+// its time: every wasm export call is timed, keyed by export and by its order within the step
+// (so `conv2d_f32 #2` is the second conv's forward; GEMMs are keyed by shape and strides), and
+// each key's smallest per-step total over the timed steps is reported, which filters out most
+// of a shared machine's interference. What is not inside a wasm call is the JavaScript
+// (autograd, op glue, allocation). Not part of the test suite:
+//
+//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed]
+//
+// Timing wraps the module's exports, so it adds about a microsecond per call.
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '40' },
+    composed: { type: 'boolean', default: false },
+  },
+});
+
+const keys = new Map(); // key -> { calls, step, min }
+const seen = new Map(); // name -> calls so far in this step
+let inWasm = 0;
+const keyOf = (name, a) => {
+  if (name === 'matmul_f32') {
+    return `matmul m${a[3]} k${a[4]} n${a[5]} A[${a[6]},${a[7]}] B[${a[8]},${a[9]}]`;
+  }
+  const i = (seen.get(name) ?? 0) + 1;
+  seen.set(name, i);
+  return `${name} #${i}`;
+};
+
+// The wrapper goes in before nabla instantiates its module, so every call passes through it.
+const instantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = async (...a) => {
+  const made = await instantiate(...a);
+  const instance = made.instance ?? made;
+  const exports = {};
+  for (const [name, f] of Object.entries(instance.exports)) {
+    exports[name] =
+      typeof f !== 'function' || name.startsWith('nb_')
+        ? f
+        : (...xs) => {
+            const t0 = performance.now();
+            const out = f(...xs);
+            const ms = performance.now() - t0;
+            const k = keyOf(name, xs);
+            const s = keys.get(k) ?? { calls: 0, step: 0, min: Infinity };
+            s.calls++;
+            s.step += ms;
+            keys.set(k, s);
+            inWasm += ms;
+            return out;
+          };
+  }
+  const wrapped = { exports };
+  return made.instance ? { module: made.module, instance: wrapped } : wrapped;
+};
+
+const nb = await import('nabla');
+await nb.init();
+const { nn } = nb;
+nb.manualSeed(0);
+const batch = 64;
+const net = new nn.Sequential(
+  new nn.Conv2d(1, 6, 5, { padding: 2 }),
+  new nn.ReLU(),
+  new nn.MaxPool2d(2),
+  new nn.Conv2d(6, 16, 5),
+  new nn.ReLU(),
+  new nn.MaxPool2d(2),
+  new nn.Flatten(),
+  new nn.Linear(400, 120),
+  new nn.ReLU(),
+  new nn.Linear(120, 84),
+  new nn.ReLU(),
+  new nn.Linear(84, 10),
+);
+const optimizer = new nb.optim.Adam(net.parameters(), { lr: 1e-3 });
+const lossFn = new nn.CrossEntropyLoss();
+const x = nb.keep(nb.rand([batch, 1, 28, 28]));
+const y = nb.keep(nb.randint(0, 10, [batch]));
+
+function step() {
+  seen.clear();
+  nb.tidy(() => {
+    const loss = lossFn.forward(net.forward(x), y);
+    loss.backward();
+    return loss.item();
+  });
+  optimizer.step();
+  optimizer.zeroGrad();
+}
+
+const run = () => {
+  for (let i = 0; i < 10; i++) step(); // warm-up (and V8's optimising tier)
+  keys.clear();
+  let [best, bestJs] = [Infinity, Infinity];
+  const steps = Number(args.steps);
+  for (let i = 0; i < steps; i++) {
+    const w0 = inWasm;
+    const t0 = performance.now();
+    step();
+    const ms = performance.now() - t0;
+    best = Math.min(best, ms);
+    bestJs = Math.min(bestJs, ms - (inWasm - w0));
+    for (const s of keys.values()) {
+      s.min = Math.min(s.min, s.step);
+      s.step = 0;
+    }
+  }
+  const rows = [...keys].sort((a, b) => b[1].min - a[1].min);
+  const total = rows.reduce((t, [, s]) => t + s.min, 0);
+  const mode = args.composed ? 'composed' : 'fused';
+  console.log(
+    `lenet (${mode}) batch ${batch}: best step ${best.toFixed(2)} ms (${Math.round((batch * 1000) / best)} samples/s); per-step minima:`,
+  );
+  for (const [k, s] of rows) {
+    if (s.min < 0.005) continue;
+    const calls = String(s.calls / steps).padStart(4);
+    console.log(`  ${k.padEnd(48)} ${calls} calls ${s.min.toFixed(3).padStart(8)} ms`);
+  }
+  console.log(`  ${'all wasm calls'.padEnd(59)} ${total.toFixed(3).padStart(8)} ms`);
+  console.log(
+    `  ${'JavaScript (best step minus its wasm time)'.padEnd(59)} ${bestJs.toFixed(3).padStart(8)} ms`,
+  );
+};
+if (args.composed) nb.composed(run);
+else run();

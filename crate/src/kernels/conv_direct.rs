@@ -1,0 +1,242 @@
+//! Direct 2-d convolution for one input channel (a first layer on grey images: LeNet's
+//! 1→6 5×5), forward and weight gradient, at stride and dilation 1. With 25 taps the im2col
+//! GEMM moves as many floats (unfold, then packing) as it multiplies; here each image is copied
+//! once into a zero-padded plane in scratch and every tap reads it in place: the forward holds
+//! four output channels × eight columns in registers and loads each input vector once for all
+//! four, the weight gradient holds one channel's kernel row of taps in registers.
+//! `conv.rs` routes here (`Conv::direct`); the input gradient stays on the GEMM path.
+//! Work ranges as there: images for the forward, output channels for the weight gradient.
+
+use super::conv::Conv;
+use super::matmul::round_up;
+use crate::simd::F32x4;
+
+/// Widest kernel row the weight gradient keeps in registers.
+pub const MAX_KW: usize = 7;
+
+/// The padded plane's (rows, row length): output rows padded to whole 8-column blocks, plus the
+/// kernel's reach, so every block's loads stay inside it (extra lanes read zeros).
+fn padded(cv: &Conv) -> (usize, usize) {
+    let g = &cv.win;
+    (g.oh + g.kh - 1, round_up(g.ow, 8) + g.kw - 1)
+}
+
+/// Floats of scratch the direct kernels use: the padded plane, then one vector per weight
+/// (its splat in the forward, its lane partial sums in the weight gradient).
+pub fn scratch_len(cv: &Conv) -> usize {
+    let (hp, wp) = padded(cv);
+    hp * wp + 4 * cv.cog * cv.win.kh * cv.win.kw
+}
+
+/// Copies plane `x` `[h, w]` into `pad` `[hp, wp]` shifted by the padding, zeros elsewhere.
+fn pad_plane(x: &[f32], cv: &Conv, pad: &mut [f32]) {
+    let g = &cv.win;
+    let (hp, wp) = padded(cv);
+    let pad = &mut pad[..hp * wp];
+    pad.fill(0.0);
+    for r in 0..hp {
+        let xr = r as isize - g.ph as isize;
+        if xr < 0 || xr >= g.h as isize {
+            continue;
+        }
+        // Input columns c land at c + pw; those past the padded row are never read.
+        let n = g.w.min(wp - g.pw);
+        let src = &x[xr as usize * g.w..][..n];
+        pad[r * wp + g.pw..][..n].copy_from_slice(src);
+    }
+}
+
+/// Forward for images `begin..end`: `x` `[N, 1, h, w]`, `w` `[Co, 1, kh, kw]`, `y`
+/// `[N, Co, oh, ow]`; `scratch` holds `scratch_len(cv)` floats. The bias is added after the
+/// product, as `conv + bias` would.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_f32(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    scratch: &mut [f32],
+) {
+    let g = &cv.win;
+    let (plane, l, co, taps) = (g.h * g.w, g.oh * g.ow, cv.cog, g.kh * g.kw);
+    let (hp, wp) = padded(cv);
+    let (pad, splats) = scratch.split_at_mut(hp * wp);
+    // Each weight as a ready vector, tap-major within a channel block (one load, no shuffle,
+    // in the inner loop).
+    let splats = &mut splats[..4 * co * taps];
+    let mut c0 = 0;
+    while c0 < co {
+        let cb = (co - c0).min(4);
+        for t in 0..taps {
+            for c in 0..cb {
+                let at = 4 * (c0 * taps + t * cb + c);
+                splats[at..at + 4].fill(w[(c0 + c) * taps + t]);
+            }
+        }
+        c0 += cb;
+    }
+    let splats = &splats[..];
+    for img in begin..end {
+        pad_plane(&x[img * plane..(img + 1) * plane], cv, pad);
+        let out = &mut y[img * co * l..(img + 1) * co * l];
+        let mut c0 = 0;
+        while c0 < co {
+            let ws = &splats[4 * c0 * taps..];
+            let pad = &pad[..];
+            let used = match co - c0 {
+                1 => rows::<1>(pad, wp, ws, cv, &mut out[c0 * l..]),
+                2 => rows::<2>(pad, wp, ws, cv, &mut out[c0 * l..]),
+                3 => rows::<3>(pad, wp, ws, cv, &mut out[c0 * l..]),
+                _ => rows::<4>(pad, wp, ws, cv, &mut out[c0 * l..]),
+            };
+            c0 += used;
+        }
+        if let Some(b) = bias {
+            for (row, &v) in out.chunks_exact_mut(l).zip(b) {
+                row.iter_mut().for_each(|t| *t += v);
+            }
+        }
+    }
+}
+
+/// `C` output channels (planes `l` apart in `out`) of one image from its padded plane; `w`
+/// holds the block's weights as vectors, tap-major. Returns `C`.
+#[inline(always)]
+fn rows<const C: usize>(pad: &[f32], wp: usize, w: &[f32], cv: &Conv, out: &mut [f32]) -> usize {
+    let g = &cv.win;
+    let l = g.oh * g.ow;
+    for oi in 0..g.oh {
+        let mut j = 0;
+        while j < g.ow {
+            let mut acc = [[F32x4::splat(0.0); 2]; C];
+            for ki in 0..g.kh {
+                let line = &pad[(oi + ki) * wp + j..][..g.kw + 7];
+                let wr = &w[4 * C * ki * g.kw..][..4 * C * g.kw];
+                for (kj, wt) in wr.chunks_exact(4 * C).enumerate() {
+                    let xv = [F32x4::load(&line[kj..]), F32x4::load(&line[kj + 4..])];
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        let wv = F32x4::load(&wt[4 * c..]);
+                        a[0] = a[0].add(wv.mul(xv[0]));
+                        a[1] = a[1].add(wv.mul(xv[1]));
+                    }
+                }
+            }
+            let n = (g.ow - j).min(8);
+            for (c, a) in acc.iter().enumerate() {
+                let dst = &mut out[c * l + oi * g.ow + j..][..n];
+                if n == 8 {
+                    a[0].store(&mut dst[..4]);
+                    a[1].store(&mut dst[4..]);
+                } else {
+                    let mut tmp = [0.0f32; 8];
+                    a[0].store(&mut tmp[..4]);
+                    a[1].store(&mut tmp[4..]);
+                    dst.copy_from_slice(&tmp[..n]);
+                }
+            }
+            j += 8;
+        }
+    }
+    C
+}
+
+/// Weight (and bias) gradient for output channels `begin..end`, summed over all `n` images:
+/// overwrites those rows of `dw` `[Co, 1, kh, kw]` and entries of `db`. Each weight's sum is
+/// kept as four lane partials in scratch across images and reduced at the end.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_bwd_weight_f32(
+    x: &[f32],
+    dy: &[f32],
+    dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+    n: usize,
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    scratch: &mut [f32],
+) {
+    let g = &cv.win;
+    let (plane, l, co, taps) = (g.h * g.w, g.oh * g.ow, cv.cog, g.kh * g.kw);
+    if let Some(db) = db {
+        for (c, d) in db.iter_mut().enumerate().take(end).skip(begin) {
+            *d = (0..n)
+                .map(|img| super::conv::sum(&dy[(img * co + c) * l..][..l]))
+                .sum();
+        }
+    }
+    let dw = match dw {
+        Some(dw) => dw,
+        None => return,
+    };
+    let (hp, wp) = padded(cv);
+    let (pad, parts) = scratch.split_at_mut(hp * wp);
+    let parts = &mut parts[..4 * co * taps];
+    parts.fill(0.0);
+    for img in 0..n {
+        pad_plane(&x[img * plane..(img + 1) * plane], cv, pad);
+        for c in begin..end {
+            let d = &dy[(img * co + c) * l..][..l];
+            for ki in 0..g.kh {
+                let part = &mut parts[4 * (c * taps + ki * g.kw)..][..4 * g.kw];
+                match g.kw {
+                    1 => taps_row::<1>(pad, wp, d, ki, cv, part),
+                    2 => taps_row::<2>(pad, wp, d, ki, cv, part),
+                    3 => taps_row::<3>(pad, wp, d, ki, cv, part),
+                    4 => taps_row::<4>(pad, wp, d, ki, cv, part),
+                    5 => taps_row::<5>(pad, wp, d, ki, cv, part),
+                    6 => taps_row::<6>(pad, wp, d, ki, cv, part),
+                    _ => taps_row::<7>(pad, wp, d, ki, cv, part),
+                }
+            }
+        }
+    }
+    for (t, v) in dw[begin * taps..end * taps].iter_mut().enumerate() {
+        let p = &parts[4 * (begin * taps + t)..][..4];
+        *v = (p[0] + p[1]) + (p[2] + p[3]);
+    }
+}
+
+/// Adds Σ_{oi, oj} dy[oi, oj] · pad[oi + ki, oj + kj] for `kj < KW` onto the lane partials
+/// `part` `[KW, 4]`: the row's `KW` sums stay in registers over the whole plane.
+#[inline(always)]
+fn taps_row<const KW: usize>(
+    pad: &[f32],
+    wp: usize,
+    dy: &[f32],
+    ki: usize,
+    cv: &Conv,
+    part: &mut [f32],
+) {
+    let g = &cv.win;
+    // Each image's sums start from zero and are added to the partials once, so no chain of
+    // additions runs longer than one plane (as the GEMM's depth slices): the composition's
+    // accuracy, not a long running sum's.
+    let mut acc = [F32x4::splat(0.0); KW];
+    let full = g.ow / 4 * 4;
+    let mut tail = [0.0f32; KW];
+    for oi in 0..g.oh {
+        let d = &dy[oi * g.ow..(oi + 1) * g.ow];
+        let line = &pad[(oi + ki) * wp..];
+        let mut j = 0;
+        while j < full {
+            let dv = F32x4::load(&d[j..]);
+            for (kj, a) in acc.iter_mut().enumerate() {
+                *a = a.add(dv.mul(F32x4::load(&line[j + kj..])));
+            }
+            j += 4;
+        }
+        for (jt, &dv) in d.iter().enumerate().skip(full) {
+            for (kj, t) in tail.iter_mut().enumerate() {
+                *t += dv * line[jt + kj];
+            }
+        }
+    }
+    for (kj, a) in acc.iter().enumerate() {
+        let p = &mut part[4 * kj..4 * kj + 4];
+        F32x4::load(p).add(*a).store(p);
+        p[0] += tail[kj];
+    }
+}
