@@ -40,6 +40,7 @@ import {
 } from './data.mjs';
 import { METHODS, buildClassifier, finetune, predict, scores } from './finetune.mjs';
 import { pretrain } from './pretrain.mjs';
+import { progressReporter } from '../lib/progress.mjs';
 
 // Defaults: the README's table (24 min of pretraining, then each method's fine-tuning, the
 // longer part); --quick for tests.
@@ -145,27 +146,7 @@ if (!['brown', 'brown+emails'].includes(str('pretrain-on'))) {
 }
 
 // ------------------------------------------------------------------ progress
-const mode = args.json ? 'silent' : args.progress;
-const tty = mode === 'bar' || (mode === 'auto' && process.stdout.isTTY);
-let lastDraw = 0;
-const progress = {
-  line(s) {
-    if (mode === 'silent') return;
-    if (tty) process.stdout.write('\r\x1b[2K');
-    console.log(s);
-  },
-  tick(i, n, text) {
-    if (!tty) return;
-    const now = performance.now();
-    if (now - lastDraw < 200 && i < n) return;
-    lastDraw = now;
-    const w = 30;
-    const f = Math.round((w * i) / n);
-    const bar = '='.repeat(f) + (f < w ? '>' : '') + ' '.repeat(Math.max(0, w - f - 1));
-    process.stdout.write(`\r\x1b[2K[${bar}] ${i}/${n} ${text}`);
-    if (i === n) process.stdout.write('\r\x1b[2K');
-  },
-};
+const progress = progressReporter(args.progress, { json: args.json });
 const secs = (t0) => (performance.now() - t0) / 1000;
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
 const MB = (b) => (b / 2 ** 20).toFixed(0);
