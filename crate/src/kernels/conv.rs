@@ -421,7 +421,7 @@ fn unfold_rows(x: &[f32], g: &Window, k: usize, oi0: usize, rows: usize, cols: &
             }
             out[..lo].fill(0.0);
             out[hi..].fill(0.0);
-            let at = (r * g.w as isize + c0) as usize + lo;
+            let at = (r * g.w as isize + c0 + lo as isize) as usize;
             copy_overlapping(&mut out[lo..hi], &src[at..at + (hi - lo)]);
         }
     }
@@ -483,7 +483,7 @@ fn fold_rows(dcol: &[f32], dx: &mut [f32], g: &Window, k: usize, oi0: usize, row
         for (i, from) in src.chunks_exact(ow).enumerate() {
             let r = ((oi0 + i) * g.sh + ki * g.dh) as isize - g.ph as isize;
             if r >= 0 && r < g.h as isize {
-                let at = (r * g.w as isize + c0) as usize + lo;
+                let at = (r * g.w as isize + c0 + lo as isize) as usize;
                 add_into(&mut dst[at..at + (hi - lo)], &from[lo..hi]);
             }
         }
