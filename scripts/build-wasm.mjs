@@ -1,14 +1,24 @@
-// Builds crate/ to wasm32-unknown-unknown with SIMD and writes ts/wasm/nabla.wasm.
-// Finds a rustc whose sysroot has the wasm32 standard library (rustup's when it has the
-// target, else Debian's /usr/bin/rustc) and stops with the exact install command otherwise.
+// Builds crate/ to wasm32-unknown-unknown and writes the core's two variants:
+//   ts/wasm/nabla.wasm          simd128 (every engine with wasm SIMD)
+//   ts/wasm/nabla-relaxed.wasm  simd128 + relaxed SIMD (fused multiply-add in the GEMM micro-kernel);
+//                               `init()` picks it when `WebAssembly.validate` accepts relaxed SIMD
+// Toolchains, in order of preference:
+//   1. Debian's rustc-web (rustc >= 1.82 with the std sources and their vendored dependencies,
+//      packages rustc-web cargo-web rust-web-src lld-22): std is built from source for wasm32
+//      (`-Z build-std`, offline through the vendored sources); builds both variants.
+//   2. A rustc whose sysroot has a prebuilt wasm32 std (rustup with the target, or Debian's
+//      rustc 1.63 + libstd-rust-dev-wasm32): the simd128 variant only.
+// Stops with the exact install command when neither is there.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const target = 'wasm32-unknown-unknown';
-const out = join(root, 'ts', 'wasm', 'nabla.wasm');
+const outDir = join(root, 'ts', 'wasm');
+const PLAIN = '+simd128';
+const RELAXED = '+simd128,+relaxed-simd';
 
 function run(cmd, args) {
   try {
@@ -26,56 +36,101 @@ function hasWasmTarget(rustc) {
   return sysroot !== null && existsSync(join(sysroot, 'lib', 'rustlib', target));
 }
 
-// Each candidate pairs a rustc with the cargo that should drive it.
+/** rustc-web: a new enough /usr/bin/rustc with std's sources (and their dependencies) vendored. */
+function rustcWeb() {
+  const rustc = '/usr/bin/rustc';
+  const version = run(rustc, ['--version']);
+  const m = version && /^rustc 1\.(\d+)/.exec(version);
+  if (!m || Number(m[1]) < 82 || !existsSync('/usr/bin/cargo')) return null;
+  const sysroot = run(rustc, ['--print', 'sysroot']);
+  const vendor = sysroot && join(sysroot, 'lib', 'rustlib', 'src', 'rust', 'library', 'vendor');
+  const linker = ['/usr/bin/rust-lld', '/usr/bin/lld-22'].find((l) => existsSync(l));
+  if (!vendor || !existsSync(vendor) || !linker) return null;
+  return { rustc, cargo: '/usr/bin/cargo', vendor, linker };
+}
+
+function cargoBuild(tool, features, targetDir) {
+  const linker = tool.linker ? ` -C linker=${tool.linker}` : '';
+  const env = {
+    ...process.env,
+    RUSTC: tool.rustc,
+    RUSTFLAGS: `-C target-feature=${features}${linker}`,
+  };
+  const args = ['build', '--release', '--target', target, '-p', 'nabla-core', '--quiet'];
+  args.push('--target-dir', targetDir);
+  if (tool.vendor) {
+    env.RUSTC_BOOTSTRAP = '1'; // -Z build-std on a stable compiler
+    args.push(
+      '-Z',
+      'build-std=std,panic_abort',
+      '--config',
+      'source.crates-io.replace-with="vendored"',
+      '--config',
+      `source.vendored.directory="${tool.vendor}"`,
+    );
+  }
+  const build = spawnSync(tool.cargo, args, { cwd: root, env, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+  return join(targetDir, target, 'release', 'nabla_core.wasm');
+}
+
+/** wasm-opt (binaryen) when installed and able to read the module, else the cargo output. */
+function optimise(built, out) {
+  const opt = spawnSync(
+    'wasm-opt',
+    [
+      '-O3',
+      '--enable-simd',
+      '--enable-bulk-memory',
+      '--enable-sign-ext',
+      '--enable-nontrapping-float-to-int',
+      '--enable-mutable-globals',
+      built,
+      '-o',
+      out,
+    ],
+    { stdio: 'ignore' },
+  );
+  if (!opt.error && opt.status === 0) return 'wasm-opt -O3';
+  copyFileSync(built, out);
+  return 'unoptimised';
+}
+
+const web = rustcWeb();
 const candidates = [
   { rustc: 'rustc', cargo: 'cargo' },
   { rustc: '/usr/bin/rustc', cargo: existsSync('/usr/bin/cargo') ? '/usr/bin/cargo' : 'cargo' },
 ];
-const tool = candidates.find((c) => hasWasmTarget(c.rustc) && run(c.cargo, ['--version']));
-if (!tool) {
+const prebuilt = web
+  ? null
+  : candidates.find((c) => hasWasmTarget(c.rustc) && run(c.cargo, ['--version']));
+if (!web && !prebuilt) {
   console.error(
-    `build-wasm: no Rust compiler with the ${target} target was found.\n` +
-      `Install one of:\n` +
+    `build-wasm: no Rust compiler for ${target} was found. Install one of:\n` +
+      `  apt-get install -y rustc-web cargo-web rust-web-src lld-22   (Debian; both variants)\n` +
       `  rustup target add ${target}\n` +
-      `  apt-get install -y rustc cargo libstd-rust-dev-wasm32   (Debian)`,
+      `  apt-get install -y rustc cargo libstd-rust-dev-wasm32 lld-14   (Debian; simd128 only)`,
   );
   process.exit(1);
 }
+const tool = web ?? prebuilt;
+mkdirSync(outDir, { recursive: true });
 
-const env = {
-  ...process.env,
-  RUSTC: tool.rustc,
-  RUSTFLAGS: '-C target-feature=+simd128',
-};
-const build = spawnSync(
-  tool.cargo,
-  ['build', '--release', '--target', target, '-p', 'nabla-core', '--quiet'],
-  { cwd: root, env, stdio: 'inherit' },
+// Separate target directories: the two variants' std builds differ in their flags.
+const plain = join(outDir, 'nabla.wasm');
+const how = optimise(cargoBuild(tool, PLAIN, join(root, 'target', 'wasm-simd128')), plain);
+console.log(
+  `build-wasm: ${tool.rustc} -> ts/wasm/nabla.wasm (${statSync(plain).size} bytes, ${how})`,
 );
-if (build.status !== 0) process.exit(build.status ?? 1);
 
-const built = join(root, 'target', target, 'release', 'nabla_core.wasm');
-mkdirSync(dirname(out), { recursive: true });
-// wasm-opt (binaryen) shrinks and speeds the module when installed; the build works without it.
-const opt = spawnSync(
-  'wasm-opt',
-  [
-    '-O3',
-    '--enable-simd',
-    '--enable-bulk-memory',
-    '--enable-sign-ext',
-    '--enable-nontrapping-float-to-int',
-    '--enable-mutable-globals',
-    built,
-    '-o',
-    out,
-  ],
-  {
-    stdio: 'inherit',
-  },
-);
-if (opt.error || opt.status !== 0) {
-  copyFileSync(built, out);
-  console.log(`build-wasm: wasm-opt not available; copied the cargo output unoptimised`);
+const relaxed = join(outDir, 'nabla-relaxed.wasm');
+if (web) {
+  // Debian's binaryen (108) cannot parse relaxed SIMD; rustc's own -O3 output is as fast here.
+  copyFileSync(cargoBuild(tool, RELAXED, join(root, 'target', 'wasm-relaxed')), relaxed);
+  console.log(
+    `build-wasm: relaxed SIMD -> ts/wasm/nabla-relaxed.wasm (${statSync(relaxed).size} bytes)`,
+  );
+} else {
+  rmSync(relaxed, { force: true });
+  console.log('build-wasm: this toolchain has no relaxed SIMD; built the simd128 variant only');
 }
-console.log(`build-wasm: ${tool.rustc} -> ts/wasm/nabla.wasm (${statSync(out).size} bytes)`);
