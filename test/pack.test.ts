@@ -102,6 +102,7 @@ describe('the packed tarball', () => {
       'dist/index.d.cts',
       'dist/browser.js',
       'dist/nabla.wasm',
+      'dist/nabla-relaxed.wasm',
     ])
       expect(paths).toContain(needed);
     // Only the bundles, their types, chunks and source maps, and the wasm core: no sources,

@@ -28,4 +28,10 @@ describe('the built wasm', () => {
       expect(count('v128.load')).toBeGreaterThan(20);
     });
   }
+
+  const relaxed = fileURLToPath(new URL('../dist/nabla-relaxed.wasm', import.meta.url));
+  it.runIf(existsSync(relaxed))('dist/nabla-relaxed.wasm fuses the GEMM multiply-adds', () => {
+    const text = disassemble(relaxed);
+    expect(text.split('f32x4.relaxed_madd').length - 1).toBeGreaterThan(8);
+  });
 });

@@ -1,5 +1,12 @@
 // nabla's public API: `import * as nb from 'nabla'`, then `await nb.init()`.
-export { init, type InitOptions, type WasmSource } from './wasm/core.js';
+export {
+  init,
+  backendInfo,
+  relaxedSimdSupported,
+  type BackendInfo,
+  type InitOptions,
+  type WasmSource,
+} from './wasm/core.js';
 export { Tensor, type TensorLike } from './tensor/tensor.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
 export {

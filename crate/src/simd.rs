@@ -44,6 +44,19 @@ mod imp {
         pub fn sub(self, o: Self) -> Self {
             F32x4(f32x4_sub(self.0, o.0))
         }
+        /// `self * b + c`. With relaxed SIMD the engine may fuse it into one FMA (one rounding);
+        /// the plain build is a mul then an add, so the two builds differ in the last bits.
+        #[inline(always)]
+        pub fn mul_add(self, b: Self, c: Self) -> Self {
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                F32x4(f32x4_relaxed_madd(self.0, b.0, c.0))
+            }
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                F32x4(f32x4_add(f32x4_mul(self.0, b.0), c.0))
+            }
+        }
         #[inline(always)]
         pub fn mul(self, o: Self) -> Self {
             F32x4(f32x4_mul(self.0, o.0))
@@ -280,6 +293,10 @@ mod imp {
         }
         pub fn sub(self, o: Self) -> Self {
             zip(self.0, o.0, |a, b| a - b)
+        }
+        /// `self * b + c`, unfused, as the plain wasm build computes it.
+        pub fn mul_add(self, b: Self, c: Self) -> Self {
+            self.mul(b).add(c)
         }
         pub fn mul(self, o: Self) -> Self {
             zip(self.0, o.0, |a, b| a * b)

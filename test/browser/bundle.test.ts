@@ -80,8 +80,9 @@ describe('browser bundles', () => {
     expect(messages(result)).toEqual([]);
     const code = readFileSync(join(out, 'app.js'), 'utf8');
     expect(code).not.toMatch(NODE_SPECIFIER);
-    // The bundler keeps `new URL('./nabla.wasm', import.meta.url)`: the app ships the file beside it.
-    copyFileSync(join(dist, 'nabla.wasm'), join(out, 'nabla.wasm'));
+    // The bundler keeps `new URL('./nabla.wasm', import.meta.url)` (and the relaxed build's):
+    // the app ships both files beside it.
+    for (const f of ['nabla.wasm', 'nabla-relaxed.wasm']) copyFileSync(join(dist, f), join(out, f));
     const value = await h.page.evaluate("import('/bundle/app.js').then(() => window.result)");
     expect(value).toEqual([
       [7, 10],
@@ -125,7 +126,10 @@ describe('browser bundles', () => {
       build: { outDir: 'dist', target: 'es2022' },
     });
     const assets = readdirSync(join(app, 'dist', 'assets'));
-    expect(assets.some((f) => /^nabla-.*\.wasm$/.test(f))).toBe(true);
+    expect(
+      assets.some((f) => /^nabla-[\w-]+\.wasm$/.test(f) && !f.startsWith('nabla-relaxed')),
+    ).toBe(true);
+    expect(assets.some((f) => /^nabla-relaxed-.*\.wasm$/.test(f))).toBe(true);
     // Vite resolved the `browser` export condition.
     const js = assets.find((f) => f.endsWith('.js'))!;
     expect(readFileSync(join(app, 'dist', 'assets', js), 'utf8')).toContain(

@@ -25,7 +25,7 @@ let config: TrainSmall['CONFIG'];
 beforeAll(async () => {
   const nb = await importFromRoot<typeof Nabla>('dist/index.js');
   const shared = await importFromRoot<TrainSmall>('test/browser/pages/train-small.js');
-  await nb.init();
+  await nb.init({ simd: 'plain' }); // the pages load the plain build too: bit-for-bit checks
   const run = await shared.trainSmall(nb);
   node = { losses: run.losses, history: run.history, weights: toBase64(run.weights) };
   config = shared.CONFIG;

@@ -14,10 +14,53 @@ export type WasmSource =
 
 export interface InitOptions {
   wasm?: WasmSource;
+  /**
+   * Which build of the core to load when `wasm` is not given: `'auto'` (the default) takes
+   * `nabla-relaxed.wasm` (fused multiply-add in the GEMM micro-kernel) where the engine validates
+   * relaxed SIMD and the file loads, else `nabla.wasm`; `'plain'` always takes `nabla.wasm`
+   * (bitwise the same results on every engine); `'relaxed'` requires the relaxed build.
+   */
+  simd?: 'auto' | 'plain' | 'relaxed';
+}
+
+/** What `init()` loaded: see `nb.backendInfo()`. */
+export interface BackendInfo {
+  /** `'relaxed'`: the relaxed-SIMD build; `'simd128'`: the plain build (or a given module). */
+  simd: 'relaxed' | 'simd128';
+  /** Whether this engine validates relaxed SIMD instructions. */
+  relaxedSimdSupported: boolean;
+  /** Why the plain build was loaded, when it was. */
+  reason?: string;
+  /** Where the core came from. */
+  source: string;
 }
 
 let core: Core | null = null;
 let loading: Promise<void> | null = null;
+let info: BackendInfo | null = null;
+
+/** What the loaded core is; throws if `init()` has not finished. */
+export function backendInfo(): BackendInfo {
+  if (info === null) throw new ValueError('nabla is not initialised: `await nb.init()` first');
+  return { ...info };
+}
+
+// A module whose one function is `f32x4.relaxed_madd` (0xfd 0x85 0x02): engines without relaxed
+// SIMD reject it.
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b,
+  0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20,
+  0x02, 0xfd, 0x85, 0x02, 0x0b,
+]);
+
+/** Whether this engine runs relaxed SIMD (Chrome 114+, Firefox 146+, Node 22+; not Safari). */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(RELAXED_PROBE);
+  } catch {
+    return false;
+  }
+}
 
 /** The instantiated core; throws if `init()` has not finished. */
 export function wasm(): Core {
@@ -197,6 +240,50 @@ async function installAsyncContext(): Promise<void> {
   }
 }
 
+/** The relaxed build beside this file when asked for and possible, else the plain one. */
+async function loadCore(
+  options: InitOptions,
+): Promise<{ instance: WebAssembly.Instance; info: BackendInfo }> {
+  const simd = options.simd ?? 'auto';
+  if (!['auto', 'plain', 'relaxed'].includes(simd)) {
+    throw new ValueError(`init: simd must be 'auto', 'plain' or 'relaxed', got ${String(simd)}`);
+  }
+  const supported = relaxedSimdSupported();
+  const plain = async (reason?: string) => {
+    const src = await load(options.wasm);
+    const source = src.kind === 'module' ? 'the given module' : src.from;
+    const loaded: BackendInfo = { simd: 'simd128', relaxedSimdSupported: supported, source };
+    if (reason !== undefined) loaded.reason = reason;
+    return { instance: await instantiate(src), info: loaded };
+  };
+  if (options.wasm !== undefined) {
+    if (simd === 'relaxed') {
+      throw new ValueError(
+        "init: simd: 'relaxed' loads the build beside nabla; drop the wasm option",
+      );
+    }
+    return plain('a module was given (init({ wasm }))');
+  }
+  if (simd === 'plain') return plain("init({ simd: 'plain' })");
+  if (!supported) {
+    if (simd === 'relaxed') {
+      throw new ValueError(
+        "init: simd: 'relaxed' but this engine does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd; Safari lacks it)",
+      );
+    }
+    return plain('this engine does not support relaxed SIMD');
+  }
+  try {
+    const src = await loadUrl(new URL('./nabla-relaxed.wasm', import.meta.url));
+    const source = src.kind === 'module' ? 'the given module' : src.from;
+    const instance = await instantiate(src);
+    return { instance, info: { simd: 'relaxed', relaxedSimdSupported: true, source } };
+  } catch (e) {
+    if (simd === 'relaxed') throw e;
+    return plain(`nabla-relaxed.wasm did not load: ${message(e)}`);
+  }
+}
+
 /**
  * Loads the core: by default `nabla.wasm` next to this file, else `options.wasm`. Idempotent:
  * later calls (and concurrent ones) resolve to the same instance; a failed call can be retried.
@@ -205,7 +292,9 @@ export function init(options: InitOptions = {}): Promise<void> {
   if (core !== null) return Promise.resolve();
   loading ??= (async () => {
     await installAsyncContext();
-    core = checkExports(await instantiate(await load(options.wasm)));
+    const { instance, info: loaded } = await loadCore(options);
+    core = checkExports(instance);
+    info = loaded;
   })().catch((e: unknown) => {
     loading = null;
     throw e;

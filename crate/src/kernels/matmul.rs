@@ -546,7 +546,8 @@ fn tile<const R: usize, const V: usize>(a: &[f32], b: &[f32], d: Dst) {
 
 /// The register tile: `acc[i][v] += a[p][i] * b[p][4v..4v+4]` over the packed depth, for the
 /// first `R` rows of each `MR`-float A step and the first `V` vectors of each `NR`-float B step.
-/// No FMA in wasm SIMD, so each step is a mul and an add; `a` is broadcast one value per row.
+/// Each step is `mul_add`: a mul and an add, or one fused multiply-add in the relaxed-SIMD
+/// build; `a` is broadcast one value per row.
 #[inline(always)]
 fn micro_kernel<const R: usize, const V: usize>(a: &[f32], b: &[f32]) -> [[F32x4; V]; R] {
     let mut acc = [[F32x4::splat(0.0); V]; R];
@@ -558,7 +559,7 @@ fn micro_kernel<const R: usize, const V: usize>(a: &[f32], b: &[f32]) -> [[F32x4
         for (row, &ai) in acc.iter_mut().zip(ap) {
             let av = F32x4::splat(ai);
             for (r, &bx) in row.iter_mut().zip(&bv) {
-                *r = r.add(av.mul(bx));
+                *r = av.mul_add(bx, *r);
             }
         }
     }

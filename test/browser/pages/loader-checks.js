@@ -85,9 +85,11 @@ export async function failures() {
   return results;
 }
 
-/** dist/index.js (the Node-and-browser ESM build) also runs unbundled in a page. */
+/** dist/index.js (the Node-and-browser ESM build) also runs unbundled in a page, and picks the
+ * relaxed-SIMD core beside it (Chromium validates relaxed SIMD). */
 export async function universalBuild() {
   const nb = await import('/dist/index.js');
   await nb.init();
-  return works(nb);
+  const { simd, source } = nb.backendInfo();
+  return { works: await works(nb), simd, source: source.split('/').pop() };
 }

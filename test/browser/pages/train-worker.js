@@ -4,7 +4,8 @@
 import * as nb from '/dist/browser.js';
 import { trainSmall } from './train-small.js';
 
-await nb.init();
+// The plain build: compared with Node bit for bit.
+await nb.init({ simd: 'plain' });
 let model = null;
 let slowRunning = false;
 

@@ -3,7 +3,8 @@
 /** nabla's browser build, initialised. */
 export async function nabla() {
   const nb = await import('/dist/browser.js');
-  await nb.init();
+  // The plain build on every engine: the training checks compare with Node bit for bit.
+  await nb.init({ simd: 'plain' });
   return nb;
 }
 
