@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const JS_LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu'];
+const JS_LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'nabla-relaxed'];
 const FORMS = ['AB', 'AtB', 'ABt'];
 const FORM_LABEL: Record<string, string> = { AB: 'A·B', AtB: 'Aᵀ·B', ABt: 'A·Bᵀ' };
 

@@ -7,13 +7,20 @@ import { ATTENTION_WORKLOADS } from './attention.mjs';
 
 const here = new URL('..', import.meta.url).pathname;
 
+/** Node 20 validates relaxed SIMD only behind this flag (Node 22+ by default). */
+const RELAXED_FLAG = ['--experimental-wasm-relaxed-simd'];
+
 /** The command that runs `library`'s child entry point for `workload`. */
 export function entryFor(library, python, workload) {
+  const node = (file) => [
+    process.execPath,
+    [...(library === 'nabla-relaxed' ? RELAXED_FLAG : []), join(here, file)],
+  ];
   if (ATTENTION_WORKLOADS.includes(workload)) {
     if (library === 'torch') return [python, [join(here, 'torch_attention.py')]];
-    return [process.execPath, [join(here, 'workloads/attention.mjs')]];
+    return node('workloads/attention.mjs');
   }
-  if (library === 'nabla') return [process.execPath, [join(here, 'workloads/nabla.mjs')]];
+  if (library === 'nabla' || library === 'nabla-relaxed') return node('workloads/nabla.mjs');
   if (library.startsWith('tfjs-')) return [process.execPath, [join(here, 'workloads/tfjs.mjs')]];
   if (library === 'torch') return [python, [join(here, 'torch_bench.py')]];
   throw new Error(`unknown library ${library}`);

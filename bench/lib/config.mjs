@@ -3,7 +3,9 @@
 import { ATTENTION_WORKLOADS, attentionConfig } from './attention.mjs';
 import { CNN_WORKLOADS, cnnConfig } from './cnn.mjs';
 
-export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch'];
+// `nabla-relaxed`: the same nabla child on the relaxed-SIMD core (nabla-relaxed.wasm, Node's
+// --experimental-wasm-relaxed-simd), a column whose ratio below 1 is that build's gain.
+export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch', 'nabla-relaxed'];
 export const WORKLOADS = [
   'matmul',
   'train',

@@ -74,7 +74,7 @@ export function markdown({ rows, libraries, targets, config, meta }) {
   if (hasFigures(rnn)) rnnSection(out, { rnn, peers, config });
   out.push(...attentionMarkdown({ rows, libraries, num, ratioText, table }));
   out.push(...cnnMarkdown({ rows, libraries, config, num, ratioText, table }));
-  footer(out, { rows, targets, meta });
+  footer(out, { rows, libraries, targets, meta });
   return out.join('\n');
 }
 
@@ -161,7 +161,7 @@ function rnnSection(out, { rnn, peers, config }) {
   );
 }
 
-function footer(out, { rows, targets, meta }) {
+function footer(out, { rows, libraries, targets, meta }) {
   if (rows.some((r) => Object.keys(r.contended ?? {}).length)) {
     out.push('');
     out.push(
@@ -177,6 +177,12 @@ function footer(out, { rows, targets, meta }) {
   }
   if (meta.notes.length) out.push('', ...meta.notes);
   if (meta.torchBlas) out.push('', `Native PyTorch's BLAS: ${meta.torchBlas.name}.`);
+  if (libraries.includes('nabla-relaxed')) {
+    out.push(
+      '',
+      "nabla runs its plain core (`init({ simd: 'plain' })`); nabla-relaxed is the same child on the relaxed-SIMD core (nabla-relaxed.wasm, fused multiply-add in the GEMM; Node 20 with --experimental-wasm-relaxed-simd). Its ratio is plain ÷ relaxed as everywhere: below 1 is the relaxed build's gain.",
+    );
+  }
   if (meta.repo) {
     const { commit, sourcesEdited } = meta.repo;
     out.push(

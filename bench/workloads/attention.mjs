@@ -23,7 +23,7 @@ const plant = config.plant ?? null;
 /** nabla's side of each workload. */
 async function nablaWorkloads() {
   const nb = await import('nabla');
-  await nb.init();
+  await nb.init({ simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain' });
   const { makeGpt, markovBatches } = await import('./tinygpt.mjs');
   const F = nb.nn.functional;
   const pkg = JSON.parse(
@@ -290,7 +290,7 @@ async function tfjsWorkloads(backend) {
 }
 
 const lib =
-  library === 'nabla'
+  library === 'nabla' || library === 'nabla-relaxed'
     ? await nablaWorkloads()
     : library.startsWith('tfjs-')
       ? await tfjsWorkloads(library.slice(5))

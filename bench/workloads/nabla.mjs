@@ -13,8 +13,8 @@ import { runChild, storedShapes } from './driver.mjs';
 const distUrl = import.meta.resolve('nabla');
 
 /** A second instance of the same wasm core, for direct `matmul_f32` calls. */
-async function kernelInstance() {
-  const bytes = readFileSync(new URL('./nabla.wasm', distUrl));
+async function kernelInstance(file) {
+  const bytes = readFileSync(new URL(`./${file}`, distUrl));
   const { instance } = await WebAssembly.instantiate(bytes, {});
   const ex = instance.exports;
   // (a, b, c, m, k, n, a_rs, a_cs, b_rs, b_cs, accumulate, scratch) as in crate/src/abi.rs.
@@ -287,13 +287,16 @@ function accuracy({ net }, ds) {
   return correct / ds.count;
 }
 
-await runChild(async (_library, config, workload) => {
+await runChild(async (library, config, workload) => {
   const plant = config.plant ?? null;
-  await nb.init();
+  // `nabla` is pinned to the plain core so its column means the same on every Node.
+  await nb.init({ simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain' });
   const pkg = JSON.parse(readFileSync(new URL('../package.json', distUrl), 'utf8'));
-  const kern = workload === 'matmul' ? await kernelInstance() : null;
+  const core = nb.backendInfo().source.split('/').pop();
+  const kern = workload === 'matmul' ? await kernelInstance(core) : null;
   return {
     version: pkg.version,
+    info: { core: nb.backendInfo() },
     matmul: makeMatmul(plant),
     kernelMatmul: kern && !plant ? makeKernelMatmul(kern) : null,
     dataset,
