@@ -19,7 +19,8 @@ interface Run {
   a: number[];
   b: number[];
   product: number[];
-  conv: { x: number[]; w: number[] };
+  conv: Record<'gemm' | 'depthwise' | 'direct', { x: number[]; w: number[] }>;
+  attention: { q: number[]; k: number[]; v: number[] };
   losses: number[];
   nan: { softmax: (number | null)[]; max: (number | null)[]; relu: (number | null)[] };
 }
@@ -76,9 +77,14 @@ describe.runIf(relaxedBuilt)('relaxed SIMD core', () => {
     expect(relaxed.product).not.toEqual(plain.product);
   });
 
-  it('matches the plain build on convolution gradients and a training run', () => {
-    expect(maxRelDiff(relaxed.conv.x, plain.conv.x)).toBeLessThan(1e-5);
-    expect(maxRelDiff(relaxed.conv.w, plain.conv.w)).toBeLessThan(1e-5);
+  it('matches the plain build on convolution and attention gradients and a training run', () => {
+    for (const path of ['gemm', 'depthwise', 'direct'] as const) {
+      expect(maxRelDiff(relaxed.conv[path].x, plain.conv[path].x), path).toBeLessThan(1e-5);
+      expect(maxRelDiff(relaxed.conv[path].w, plain.conv[path].w), path).toBeLessThan(1e-5);
+    }
+    for (const g of ['q', 'k', 'v'] as const) {
+      expect(maxRelDiff(relaxed.attention[g], plain.attention[g]), g).toBeLessThan(1e-5);
+    }
     expect(maxRelDiff(relaxed.losses, plain.losses)).toBeLessThan(1e-4);
     expect(relaxed.losses[19]).toBeLessThan(relaxed.losses[0] * 0.8);
   });

@@ -17,10 +17,22 @@ const a = nb.randn([67, 130]);
 const b = nb.randn([130, 45]);
 const product = arr(nb.matmul(a, b));
 
-const conv = new nb.nn.Conv2d(3, 8, 3, { padding: 1 });
-const x = nb.randn([2, 3, 9, 9], { requiresGrad: true });
-conv.forward(x).square().sum().backward();
-const convOut = { x: arr(x.grad), w: arr(conv.weight.grad) };
+// The GEMM path, the depthwise kernel and the one-input-channel direct kernel.
+const convOut = {};
+for (const [name, ci, co, k, groups] of [
+  ['gemm', 3, 8, 3, 1],
+  ['depthwise', 4, 8, 3, 4],
+  ['direct', 1, 6, 5, 1],
+]) {
+  const conv = new nb.nn.Conv2d(ci, co, k, { padding: 1, groups });
+  const x = nb.randn([2, ci, 11, 11], { requiresGrad: true });
+  conv.forward(x).square().sum().backward();
+  convOut[name] = { x: arr(x.grad), w: arr(conv.weight.grad) };
+}
+
+const [q, k, v] = [0, 1, 2].map(() => nb.randn([2, 3, 10, 16], { requiresGrad: true }));
+nb.nn.functional.scaledDotProductAttention(q, k, v, { isCausal: true }).square().sum().backward();
+const attention = { q: arr(q.grad), k: arr(k.grad), v: arr(v.grad) };
 
 const model = new nb.nn.Sequential(
   new nb.nn.Linear(20, 64),
@@ -56,6 +68,7 @@ console.log(
     b: arr(b),
     product,
     conv: convOut,
+    attention,
     losses,
   }),
 );

@@ -78,7 +78,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = F32x4::splat(0.0);
     let mut i = 0;
     while i < n4 {
-        acc = acc.add(F32x4::load(&a[i..]).mul(F32x4::load(&b[i..])));
+        acc = F32x4::load(&a[i..]).mul_add(F32x4::load(&b[i..]), acc);
         i += 4;
     }
     let [a0, a1, a2, a3] = acc.to_array();
@@ -99,8 +99,7 @@ fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     let av = F32x4::splat(alpha);
     let mut i = 0;
     while i < n4 {
-        F32x4::load(&y[i..])
-            .add(av.mul(F32x4::load(&x[i..])))
+        av.mul_add(F32x4::load(&x[i..]), F32x4::load(&y[i..]))
             .store(&mut y[i..]);
         i += 4;
     }

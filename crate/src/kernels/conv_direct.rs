@@ -119,8 +119,8 @@ fn rows<const C: usize>(pad: &[f32], wp: usize, w: &[f32], cv: &Conv, out: &mut 
                     let xv = [F32x4::load(&line[kj..]), F32x4::load(&line[kj + 4..])];
                     for (c, a) in acc.iter_mut().enumerate() {
                         let wv = F32x4::load(&wt[4 * c..]);
-                        a[0] = a[0].add(wv.mul(xv[0]));
-                        a[1] = a[1].add(wv.mul(xv[1]));
+                        a[0] = wv.mul_add(xv[0], a[0]);
+                        a[1] = wv.mul_add(xv[1], a[1]);
                     }
                 }
             }
@@ -224,7 +224,7 @@ fn taps_row<const KW: usize>(
         while j < full {
             let dv = F32x4::load(&d[j..]);
             for (kj, a) in acc.iter_mut().enumerate() {
-                *a = a.add(dv.mul(F32x4::load(&line[j + kj..])));
+                *a = dv.mul_add(F32x4::load(&line[j + kj..]), *a);
             }
             j += 4;
         }

@@ -22,7 +22,7 @@ fn axpy(out: &mut [f32], a: f32, src: &[f32], at: usize, step: usize) {
     let mut o4 = out.chunks_exact_mut(4);
     let mut s4 = src.chunks_exact(4);
     for (o, s) in (&mut o4).zip(&mut s4) {
-        F32x4::load(o).add(av.mul(F32x4::load(s))).store(o);
+        av.mul_add(F32x4::load(s), F32x4::load(o)).store(o);
     }
     for (o, &s) in o4.into_remainder().iter_mut().zip(s4.remainder()) {
         *o += a * s;
@@ -49,7 +49,7 @@ fn dot(a: &[f32], src: &[f32], at: usize, step: usize) -> f32 {
         .map(|(x, y)| x * y)
         .sum();
     for (x, y) in a4.zip(s4) {
-        acc = acc.add(F32x4::load(x).mul(F32x4::load(y)));
+        acc = F32x4::load(x).mul_add(F32x4::load(y), acc);
     }
     let s = acc.to_array();
     (s[0] + s[1]) + (s[2] + s[3]) + tail

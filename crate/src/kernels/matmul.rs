@@ -325,7 +325,7 @@ fn vec_mat_block<const V: usize>(
         let xv = F32x4::splat(x[p * xs]);
         let row = &mat[p * ms..p * ms + 4 * V];
         for (r, s) in acc.iter_mut().zip(row.chunks_exact(4)) {
-            *r = r.add(xv.mul(F32x4::load(s)));
+            *r = xv.mul_add(F32x4::load(s), *r);
         }
     }
     for (r, d) in acc.iter().zip(out.chunks_exact_mut(4)) {
@@ -360,7 +360,7 @@ fn dot(x: &[f32], y: &[f32]) -> f32 {
             .iter_mut()
             .zip(xs.chunks_exact(4).zip(ys.chunks_exact(4)))
         {
-            *r = r.add(F32x4::load(xv).mul(F32x4::load(yv)));
+            *r = F32x4::load(xv).mul_add(F32x4::load(yv), *r);
         }
     }
     let s = acc[0].add(acc[1]).add(acc[2].add(acc[3])).to_array();
