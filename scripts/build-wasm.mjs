@@ -2,6 +2,9 @@
 //   ts/wasm/nabla.wasm          simd128 (every engine with wasm SIMD)
 //   ts/wasm/nabla-relaxed.wasm  simd128 + relaxed SIMD (fused multiply-add in the GEMM micro-kernel);
 //                               `init()` picks it when `WebAssembly.validate` accepts relaxed SIMD
+//   ts/wasm/nabla-threads.wasm  simd128 + atomics on an imported shared memory, exporting its stack
+//                               pointer and TLS set-up so each worker instance gets its own
+//                               (issue 14; measured by bench/threads-probe.mjs, not loaded yet)
 // Toolchains, in order of preference:
 //   1. Debian's rustc-web (rustc >= 1.82 with the std sources and their vendored dependencies,
 //      packages rustc-web cargo-web rust-web-src lld-22): std is built from source for wasm32
@@ -19,6 +22,18 @@ const target = 'wasm32-unknown-unknown';
 const outDir = join(root, 'ts', 'wasm');
 const PLAIN = '+simd128';
 const RELAXED = '+simd128,+relaxed-simd';
+const THREADS = '+simd128,+atomics,+bulk-memory,+mutable-globals';
+// Shared memory is imported (every thread's instance gets the same one), may reach 4 GiB, and
+// each non-first instance sets its own stack pointer and calls __wasm_init_tls on its own block.
+const THREADS_LINK = [
+  '--shared-memory',
+  '--import-memory',
+  '--max-memory=4294967296',
+  '--export=__stack_pointer',
+  '--export=__wasm_init_tls',
+  '--export=__tls_size',
+  '--export=__tls_align',
+];
 
 function run(cmd, args) {
   try {
@@ -49,8 +64,10 @@ function rustcWeb() {
   return { rustc, cargo: '/usr/bin/cargo', vendor, linker };
 }
 
-function cargoBuild(tool, features, targetDir) {
-  const linker = tool.linker ? ` -C linker=${tool.linker}` : '';
+function cargoBuild(tool, features, targetDir, linkArgs = []) {
+  const linker =
+    (tool.linker ? ` -C linker=${tool.linker}` : '') +
+    linkArgs.map((a) => ` -C link-arg=${a}`).join('');
   const env = {
     ...process.env,
     RUSTC: tool.rustc,
@@ -85,6 +102,7 @@ function optimise(built, out) {
       '--enable-sign-ext',
       '--enable-nontrapping-float-to-int',
       '--enable-mutable-globals',
+      '--enable-threads',
       built,
       '-o',
       out,
@@ -130,7 +148,16 @@ if (web) {
   console.log(
     `build-wasm: relaxed SIMD -> ts/wasm/nabla-relaxed.wasm (${statSync(relaxed).size} bytes)`,
   );
+  const threads = join(outDir, 'nabla-threads.wasm');
+  const built = cargoBuild(tool, THREADS, join(root, 'target', 'wasm-threads'), THREADS_LINK);
+  const threadsHow = optimise(built, threads);
+  console.log(
+    `build-wasm: shared memory + atomics -> ts/wasm/nabla-threads.wasm (${statSync(threads).size} bytes, ${threadsHow})`,
+  );
 } else {
   rmSync(relaxed, { force: true });
-  console.log('build-wasm: this toolchain has no relaxed SIMD; built the simd128 variant only');
+  rmSync(join(outDir, 'nabla-threads.wasm'), { force: true });
+  console.log(
+    'build-wasm: this toolchain has no relaxed SIMD or atomics std; built the simd128 variant only',
+  );
 }
