@@ -28,6 +28,8 @@ const THREADS = '+simd128,+atomics,+bulk-memory,+mutable-globals';
 const THREADS_LINK = [
   '--shared-memory',
   '--import-memory',
+  '--export-memory',
+  '--initial-memory=4194304', // ts/wasm/threads.ts creates the shared memory with these 64 pages
   '--max-memory=4294967296',
   '--export=__stack_pointer',
   '--export=__wasm_init_tls',

@@ -103,6 +103,8 @@ describe('the packed tarball', () => {
       'dist/browser.js',
       'dist/nabla.wasm',
       'dist/nabla-relaxed.wasm',
+      'dist/nabla-threads.wasm',
+      'dist/nabla-worker.cjs',
     ])
       expect(paths).toContain(needed);
     // Only the bundles, their types, chunks and source maps, and the wasm core: no sources,

@@ -3,6 +3,7 @@ export {
   init,
   backendInfo,
   relaxedSimdSupported,
+  threads,
   type BackendInfo,
   type InitOptions,
   type WasmSource,
@@ -18,6 +19,7 @@ export {
   ValueError,
 } from './errors.js';
 export { OutOfMemoryError } from './wasm/heap.js';
+export { WorkerError } from './wasm/threads.js';
 export { tidy, keep, scope, Scope } from './tensor/scope.js';
 export { noGrad, enableGrad, isGradEnabled } from './autograd/node.js';
 export * as autograd from './autograd/api.js';

@@ -4,6 +4,7 @@
 import { setAsyncStorage, type Context } from '../tensor/scope.js';
 import { ValueError } from '../errors.js';
 import { EXPORTS, type Core } from './abi.js';
+import { startPool, type Pool, type PoolCore } from './threads.js';
 
 /**
  * Where the core comes from: a URL (string or `URL`; in Node a string without a scheme is a
@@ -21,7 +22,18 @@ export interface InitOptions {
    * (bitwise the same results on every engine); `'relaxed'` requires the relaxed build.
    */
   simd?: 'auto' | 'plain' | 'relaxed';
+  /**
+   * Threads for the ops that split their work (so far the GEMM behind every matmul and linear
+   * layer): 1 (the default for now) runs everything on the calling thread; more loads
+   * `nabla-threads.wasm` on a shared memory and starts `threads - 1` workers (Node's
+   * worker_threads; in browsers, where the main thread cannot block, it stays 1 and
+   * `backendInfo().threadsReason` says so). Results are bitwise the same for any count.
+   */
+  threads?: number;
 }
+
+/** The most threads `init` starts. */
+export const MAX_THREADS = 64;
 
 /** What `init()` loaded: see `nb.backendInfo()`. */
 export interface BackendInfo {
@@ -33,16 +45,36 @@ export interface BackendInfo {
   reason?: string;
   /** Where the core came from. */
   source: string;
+  /** Threads the splitting ops use (the calling one included). */
+  threads: number;
+  /** Why there are fewer threads than asked for, when there are. */
+  threadsReason?: string;
 }
 
 let core: Core | null = null;
 let loading: Promise<void> | null = null;
 let info: BackendInfo | null = null;
+let workers: Pool | null = null;
 
 /** What the loaded core is; throws if `init()` has not finished. */
 export function backendInfo(): BackendInfo {
   if (info === null) throw new ValueError('nabla is not initialised: `await nb.init()` first');
-  return { ...info };
+  const now = { ...info };
+  if (workers?.broken) {
+    now.threads = 1;
+    now.threadsReason = workers.broken;
+  }
+  return now;
+}
+
+/** The worker pool while it works, else null (one thread). */
+export function pool(): Pool | null {
+  return workers !== null && workers.broken === null ? workers : null;
+}
+
+/** How many threads the splitting ops use now (1 before `init()`). */
+export function threads(): number {
+  return pool()?.size ?? 1;
 }
 
 // A module whose one function is `f32x4.relaxed_madd` (0xfd 0x85 0x02): engines without relaxed
@@ -241,18 +273,87 @@ async function installAsyncContext(): Promise<void> {
 }
 
 /** The relaxed build beside this file when asked for and possible, else the plain one. */
-async function loadCore(
-  options: InitOptions,
-): Promise<{ instance: WebAssembly.Instance; info: BackendInfo }> {
+type CoreLoad = { instance: WebAssembly.Instance; info: BackendInfo; shared?: SharedCore };
+type SharedCore = { module: WebAssembly.Module; memory: WebAssembly.Memory };
+
+/** Pages `nabla-threads.wasm` is linked to start with (scripts/build-wasm.mjs). */
+const SHARED_INITIAL_PAGES = 64;
+
+/** Why `threads` workers cannot run here, or null when they can. */
+function threadsUnavailable(options: InitOptions): string | null {
+  if (!isNode) return 'threads run in Node only so far (a browser main thread cannot block)';
+  if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
+  if (options.wasm !== undefined) return 'a module was given (init({ wasm }))';
+  return null;
+}
+
+/** The shared-memory core beside this file, on a fresh shared memory. */
+async function loadShared(): Promise<CoreLoad> {
+  const src = await loadUrl(new URL('./nabla-threads.wasm', import.meta.url));
+  if (src.kind !== 'bytes') throw new ValueError('init: threads: cannot read nabla-threads.wasm');
+  checkMagic(src.bytes, src.from);
+  const module = await WebAssembly.compile(src.bytes);
+  const memory = new WebAssembly.Memory({
+    initial: SHARED_INITIAL_PAGES,
+    maximum: 65536,
+    shared: true,
+  });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const info: BackendInfo = {
+    simd: 'simd128',
+    relaxedSimdSupported: relaxedSimdSupported(),
+    source: src.from,
+    threads: 1,
+  };
+  return { instance, info, shared: { module, memory } };
+}
+
+async function loadCore(options: InitOptions): Promise<CoreLoad> {
   const simd = options.simd ?? 'auto';
   if (!['auto', 'plain', 'relaxed'].includes(simd)) {
     throw new ValueError(`init: simd must be 'auto', 'plain' or 'relaxed', got ${String(simd)}`);
   }
+  const want = options.threads ?? 1;
+  if (!Number.isInteger(want) || want < 1 || want > MAX_THREADS) {
+    throw new ValueError(
+      `init: threads must be an integer from 1 to ${MAX_THREADS}, got ${String(options.threads)}`,
+    );
+  }
+  let threadsReason: string | undefined;
+  if (want > 1) {
+    if (simd === 'relaxed') {
+      throw new ValueError(
+        "init: threads > 1 with simd: 'relaxed': the shared-memory core has no relaxed-SIMD build yet",
+      );
+    }
+    const why = threadsUnavailable(options);
+    if (why === null) {
+      try {
+        return await loadShared();
+      } catch (e) {
+        threadsReason = `nabla-threads.wasm did not load: ${message(e)}`;
+      }
+    } else {
+      threadsReason = why;
+    }
+  }
+  const loaded = await loadSingle(options, simd);
+  loaded.info.threads = 1;
+  if (threadsReason !== undefined) loaded.info.threadsReason = threadsReason;
+  return loaded;
+}
+
+async function loadSingle(options: InitOptions, simd: string): Promise<CoreLoad> {
   const supported = relaxedSimdSupported();
   const plain = async (reason?: string) => {
     const src = await load(options.wasm);
     const source = src.kind === 'module' ? 'the given module' : src.from;
-    const loaded: BackendInfo = { simd: 'simd128', relaxedSimdSupported: supported, source };
+    const loaded: BackendInfo = {
+      simd: 'simd128',
+      relaxedSimdSupported: supported,
+      source,
+      threads: 1,
+    };
     if (reason !== undefined) loaded.reason = reason;
     return { instance: await instantiate(src), info: loaded };
   };
@@ -277,7 +378,10 @@ async function loadCore(
     const src = await loadUrl(new URL('./nabla-relaxed.wasm', import.meta.url));
     const source = src.kind === 'module' ? 'the given module' : src.from;
     const instance = await instantiate(src);
-    return { instance, info: { simd: 'relaxed', relaxedSimdSupported: true, source } };
+    return {
+      instance,
+      info: { simd: 'relaxed', relaxedSimdSupported: true, source, threads: 1 },
+    };
   } catch (e) {
     if (simd === 'relaxed') throw e;
     return plain(`nabla-relaxed.wasm did not load: ${message(e)}`);
@@ -292,8 +396,18 @@ export function init(options: InitOptions = {}): Promise<void> {
   if (core !== null) return Promise.resolve();
   loading ??= (async () => {
     await installAsyncContext();
-    const { instance, info: loaded } = await loadCore(options);
-    core = checkExports(instance);
+    const { instance, info: loaded, shared } = await loadCore(options);
+    const ready = checkExports(instance);
+    if (shared !== undefined) {
+      const want = options.threads ?? 1;
+      try {
+        workers = await startPool(want, shared.module, shared.memory, ready as unknown as PoolCore);
+        loaded.threads = want;
+      } catch (e) {
+        loaded.threadsReason = message(e);
+      }
+    }
+    core = ready;
     info = loaded;
   })().catch((e: unknown) => {
     loading = null;

@@ -1,0 +1,111 @@
+// init({ threads }): the GEMM behind matmul and Linear split over worker_threads on the
+// shared-memory core. Products, gradients and a training run must be bitwise those of one
+// thread for 2 and 3 threads (each count in its own child process: init runs once per
+// process); a worker that traps is reported as a WorkerError and later ops run on one thread.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as nb from '../ts/index.js';
+import { pool } from '../ts/wasm/core.js';
+
+const child = fileURLToPath(new URL('./helpers/threads-child.mjs', import.meta.url));
+const built = existsSync(fileURLToPath(new URL('../dist/nabla-threads.wasm', import.meta.url)));
+
+interface Run {
+  info: nb.BackendInfo;
+  threads: number;
+  products: Record<string, { a: number[]; b: number[]; c: number[] }>;
+  losses: number[];
+  weights: number[][];
+}
+
+const runChild = (threads: number): Run =>
+  JSON.parse(
+    execFileSync(process.execPath, [child, String(threads)], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    }),
+  ) as Run;
+
+describe.runIf(built)('init({ threads })', () => {
+  const one = runChild(1);
+  const runs = [2, 3].map(runChild);
+
+  it('starts the pool and reports it', () => {
+    expect(one.info.threads).toBe(1);
+    expect(one.info.source).toMatch(/nabla\.wasm$/);
+    for (const [i, r] of runs.entries()) {
+      expect(r.threads).toBe(i + 2);
+      expect(r.info).toMatchObject({ threads: i + 2, simd: 'simd128' });
+      expect(r.info.source).toMatch(/nabla-threads\.wasm$/);
+    }
+  });
+
+  it('gives products bitwise equal to one thread, below and above the split size', () => {
+    for (const r of runs) {
+      for (const [name, p] of Object.entries(one.products)) {
+        expect(r.products[name].a, name).toEqual(p.a); // same inputs
+        expect(r.products[name].c, `${name} at ${r.threads} threads`).toEqual(p.c);
+      }
+    }
+  });
+
+  it("one thread's product matches float64", () => {
+    const { a, b, c } = one.products.odd;
+    const [m, k, n] = [67, 130, 45];
+    let worst = 0;
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
+        worst = Math.max(worst, Math.abs(c[i * n + j] - s) / (1 + Math.abs(s)));
+      }
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('trains an MLP to the same losses and weights, bit for bit', () => {
+    expect(one.losses[7]).toBeLessThan(one.losses[0]);
+    for (const r of runs) {
+      expect(r.losses).toEqual(one.losses);
+      expect(r.weights).toEqual(one.weights);
+    }
+  });
+});
+
+describe('init({ threads }) option checks', () => {
+  it('refuses counts that are not integers from 1 to 64, and relaxed SIMD with threads', async () => {
+    for (const threads of [0, -1, 2.5, 65, Number.NaN]) {
+      await expect(nb.init({ threads })).rejects.toThrow(
+        /init: threads must be an integer from 1 to 64/,
+      );
+    }
+    await expect(nb.init({ threads: 2, simd: 'relaxed' })).rejects.toThrow(
+      /no relaxed-SIMD build yet/,
+    );
+  });
+});
+
+describe.runIf(built)('a worker that traps', () => {
+  beforeAll(async () => {
+    await nb.init({ threads: 3 });
+  });
+
+  it('is a WorkerError, and the ops after it run on one thread with the same results', () => {
+    const workers = pool();
+    expect(workers?.size).toBe(3);
+    nb.manualSeed(3);
+    const a = nb.randn([96, 80]);
+    const b = nb.randn([80, 70]);
+    const before = Array.from(nb.matmul(a, b).toArray());
+    // A share whose output lies past the end of memory: the worker's call traps.
+    const bad = [0, 0, 0xfffffff0, 4, 4, 4, 4, 1, 4, 1, 0, workers!.scratch[0]];
+    workers!.dispatch([{ fn: 'matmul_f32', args: bad }, null]);
+    expect(() => workers!.join()).toThrow(nb.WorkerError);
+    expect(pool()).toBeNull();
+    expect(nb.threads()).toBe(1);
+    expect(nb.backendInfo()).toMatchObject({ threads: 1 });
+    expect(nb.backendInfo().threadsReason).toMatch(/a worker trapped/);
+    expect(Array.from(nb.matmul(a, b).toArray())).toEqual(before);
+  });
+});

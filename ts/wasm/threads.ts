@@ -1,0 +1,167 @@
+// The worker pool (issue 14): `init({ threads })` instantiates the shared-memory core
+// (nabla-threads.wasm) on the calling thread and in `threads - 1` Node worker_threads
+// (nabla-worker.cjs), all on one shared memory. Each worker gets its own stack, TLS block and GEMM scratch (allocated here, by
+// the calling thread) and then waits on a control word. `dispatch` hands each worker one export
+// call with its own arguments; the caller does its own share and `join`s. Waits re-check their
+// condition, because a notify can come before the wait starts.
+import { NablaError, ValueError } from '../errors.js';
+
+/** A worker trapped, or stopped answering: the pool is gone, ops run on one thread from now on. */
+export class WorkerError extends NablaError {
+  override name = 'WorkerError';
+}
+
+// Control words (Int32Array over a SharedArrayBuffer).
+const GEN = 0; // bumped per job (wrapping)
+const DONE = 1; // workers finished with the current job
+const FAILED = 2; // a worker's call threw (a trap)
+const STOP = 3; // set to shut the pool down
+const ACK = 4; // ACK + i: the last job worker i picked up
+/** Float64 argument slots per worker: export index, argument count, arguments. */
+const SLOT = 16;
+const STACK_BYTES = 1 << 20;
+/** How long a live idle worker may take to pick a job up before it is taken for dead. */
+const PICKUP_MS = 5000;
+
+/** The worker's program: a file beside the bundles, so the browser bundle never contains it. */
+const WORKER_FILE = './nabla-worker.cjs';
+
+/** The exports a worker can be asked to run, by index. */
+export const POOL_EXPORTS = ['matmul_f32'] as const;
+export type PoolExport = (typeof POOL_EXPORTS)[number];
+
+/** What the calling thread needs from the core to set workers up. */
+export interface PoolCore {
+  nb_alloc(bytes: number): number;
+  matmul_scratch_len(): number;
+  __tls_size: WebAssembly.Global;
+  __tls_align: WebAssembly.Global;
+}
+
+export interface Pool {
+  /** Threads in all, the calling one included. */
+  readonly size: number;
+  /** Worker `i`'s GEMM packing scratch (worker threads only; the caller has its own). */
+  readonly scratch: readonly number[];
+  /** Starts one call per worker (`null`: nothing for that worker this time). */
+  dispatch(calls: readonly ({ fn: PoolExport; args: readonly number[] } | null)[]): void;
+  /** Waits until every worker is done with the current job; throws WorkerError on a failure. */
+  join(): void;
+  /** Why the pool stopped working, or null while it works. */
+  readonly broken: string | null;
+  /** Stops the workers. */
+  close(): void;
+}
+
+/** Starts `size - 1` workers on `memory`; the caller is the pool's first thread. */
+export async function startPool(
+  size: number,
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  core: PoolCore,
+): Promise<Pool> {
+  const { Worker } = await import('node:worker_threads');
+  const workers = size - 1;
+  const ctrl = new Int32Array(new SharedArrayBuffer(4 * (ACK + workers)));
+  const argsBuffer = new SharedArrayBuffer(8 * SLOT * workers);
+  const args = new Float64Array(argsBuffer);
+  const scratchBytes = (core.matmul_scratch_len() >>> 0) * 4;
+  const tlsAlign = Math.max(16, Number(core.__tls_align.value));
+  const tlsBytes = Math.max(tlsAlign, Number(core.__tls_size.value));
+  const alloc = (bytes: number): number => {
+    const p = core.nb_alloc(bytes) >>> 0;
+    if (p === 0) throw new ValueError(`init: threads: cannot allocate ${bytes} bytes per worker`);
+    return p;
+  };
+  const scratch: number[] = [];
+  const handles: InstanceType<typeof Worker>[] = [];
+  try {
+    for (let i = 0; i < workers; i++) {
+      const stackTop = alloc(STACK_BYTES) + STACK_BYTES;
+      const tls = alloc(tlsBytes + tlsAlign);
+      scratch.push(alloc(scratchBytes));
+      const w = new Worker(new URL(WORKER_FILE, import.meta.url), {
+        workerData: {
+          layout: { GEN, DONE, FAILED, STOP, ACK, SLOT },
+          wasmModule: module,
+          memory,
+          ctrlBuffer: ctrl.buffer,
+          argsBuffer,
+          stackTop,
+          tls: Math.ceil(tls / tlsAlign) * tlsAlign,
+          index: i,
+          names: [...POOL_EXPORTS],
+        },
+      });
+      handles.push(w);
+      await new Promise<void>((resolve, reject) => {
+        w.once('message', () => resolve());
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`worker ${i} exited with code ${code}`)));
+      });
+      w.removeAllListeners();
+      // A pool must not keep the process alive.
+      w.unref();
+    }
+  } catch (e) {
+    for (const w of handles) void w.terminate();
+    throw new WorkerError(`init: threads: a worker did not start: ${String(e)}`);
+  }
+
+  let broken: string | null = null;
+  let pending = 0;
+  const pool: Pool = {
+    size,
+    scratch,
+    dispatch(calls) {
+      if (broken !== null) throw new WorkerError(broken);
+      for (let i = 0; i < workers; i++) {
+        const call = calls[i] ?? null;
+        const base = i * SLOT;
+        if (call === null) {
+          args[base] = -1;
+          continue;
+        }
+        if (call.args.length > SLOT - 2) throw new RangeError('pool: too many arguments');
+        args[base] = POOL_EXPORTS.indexOf(call.fn);
+        args[base + 1] = call.args.length;
+        args.set(call.args, base + 2);
+      }
+      Atomics.store(ctrl, DONE, 0);
+      pending = (Atomics.add(ctrl, GEN, 1) + 1) | 0;
+      Atomics.notify(ctrl, GEN);
+    },
+    join() {
+      const started = performance.now();
+      for (;;) {
+        const done = Atomics.load(ctrl, DONE);
+        if (done >= workers) break;
+        // Bounded waits, so a worker that never picked the job up is noticed.
+        Atomics.wait(ctrl, DONE, done, 100);
+        if (performance.now() - started > PICKUP_MS) {
+          for (let i = 0; i < workers; i++) {
+            if (Atomics.load(ctrl, ACK + i) !== pending) {
+              fail(`worker ${i + 1} did not pick up a job within ${PICKUP_MS} ms`);
+            }
+          }
+        }
+      }
+      if (Atomics.load(ctrl, FAILED)) fail('a worker trapped while running its share of an op');
+    },
+    get broken() {
+      return broken;
+    },
+    close() {
+      Atomics.store(ctrl, STOP, 1);
+      Atomics.add(ctrl, GEN, 1);
+      Atomics.notify(ctrl, GEN);
+    },
+  };
+  function fail(why: string): never {
+    broken = `threads: ${why}; the pool is stopped and ops run on one thread from now on`;
+    pool.close();
+    for (const w of handles) void w.terminate();
+    throw new WorkerError(broken);
+  }
+  return pool;
+}
