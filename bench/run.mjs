@@ -34,6 +34,8 @@ const { values: args } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     workloads: { type: 'string' },
     plant: { type: 'string' },
+    // Extra nabla columns on more threads (init({ threads })): `--threads 2` adds `nabla-2t`.
+    threads: { type: 'string' },
   },
 });
 
@@ -42,7 +44,15 @@ const started = performance.now();
 const date = new Date().toISOString();
 
 let libraries = args.only ? args.only.split(',').map((s) => s.trim()) : [...LIBRARIES];
-const unknown = libraries.filter((l) => !LIBRARIES.includes(l));
+for (const n of args.threads ? args.threads.split(',').map(Number) : []) {
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    log(`--threads takes thread counts from 1 to 64, got ${args.threads}`);
+    process.exit(2);
+  }
+  if (n > 1 && !libraries.includes(`nabla-${n}t`)) libraries.push(`nabla-${n}t`);
+}
+const isLibrary = (l) => LIBRARIES.includes(l) || /^nabla-\d+t$/.test(l);
+const unknown = libraries.filter((l) => !isLibrary(l));
 if (unknown.length) {
   log(`unknown libraries ${unknown.join(', ')}; choose from ${LIBRARIES.join(', ')}`);
   process.exit(2);

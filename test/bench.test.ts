@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as nb from '../ts/index.js';
 
 const run = promisify(execFile);
-const JS_LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'nabla-relaxed'];
+const JS_LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'nabla-relaxed', 'nabla-2t'];
 const FORMS = ['AB', 'AtB', 'ABt'];
 const FORM_LABEL: Record<string, string> = { AB: 'A·B', AtB: 'Aᵀ·B', ABt: 'A·Bᵀ' };
 
@@ -64,7 +65,8 @@ let report: Report;
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'nabla-bench-test-'));
-  ({ stdout } = await run(process.execPath, ['bench/run.mjs', '--quick', '--out', out], {
+  const argv = ['bench/run.mjs', '--quick', '--threads', '2', '--out', out];
+  ({ stdout } = await run(process.execPath, argv, {
     maxBuffer: 16 << 20,
   }));
   report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
@@ -73,6 +75,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('npm run bench -- --quick', () => {
+  it('runs the nabla child on the relaxed core and on 2 threads as their own columns', () => {
+    const core = (lib: string) =>
+      (report.results[lib].train as unknown as { info: { core: nb.BackendInfo } }).info.core;
+    expect(core('nabla')).toMatchObject({ simd: 'simd128', threads: 1 });
+    expect(core('nabla-relaxed')).toMatchObject({ simd: 'relaxed', threads: 1 });
+    expect(core('nabla-2t')).toMatchObject({ simd: 'simd128', threads: 2 });
+    expect(stdout).toContain('nabla-2t: the nabla child with `init({ threads: n })`');
+  });
+
   it('writes a dated JSON file and latest.json with the same report', () => {
     const files = readdirSync(out).sort();
     expect(files).toHaveLength(2);

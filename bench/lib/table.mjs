@@ -177,6 +177,13 @@ function footer(out, { rows, libraries, targets, meta }) {
   }
   if (meta.notes.length) out.push('', ...meta.notes);
   if (meta.torchBlas) out.push('', `Native PyTorch's BLAS: ${meta.torchBlas.name}.`);
+  const threaded = libraries.filter((l) => /^nabla-\d+t$/.test(l));
+  if (threaded.length) {
+    out.push(
+      '',
+      `${threaded.join(', ')}: the nabla child with \`init({ threads: n })\` (the shared-memory core; so far the GEMM behind matmul and Linear splits over the threads). Its ratio below 1 is the threads' gain.`,
+    );
+  }
   if (libraries.includes('nabla-relaxed')) {
     out.push(
       '',

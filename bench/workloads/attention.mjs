@@ -23,7 +23,8 @@ const plant = config.plant ?? null;
 /** nabla's side of each workload. */
 async function nablaWorkloads() {
   const nb = await import('nabla');
-  await nb.init({ simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain' });
+  const threads = Number(/^nabla-(\d+)t$/.exec(library)?.[1] ?? 1);
+  await nb.init({ simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain', threads });
   const { makeGpt, markovBatches } = await import('./tinygpt.mjs');
   const F = nb.nn.functional;
   const pkg = JSON.parse(
@@ -289,12 +290,11 @@ async function tfjsWorkloads(backend) {
   };
 }
 
-const lib =
-  library === 'nabla' || library === 'nabla-relaxed'
-    ? await nablaWorkloads()
-    : library.startsWith('tfjs-')
-      ? await tfjsWorkloads(library.slice(5))
-      : null;
+const lib = /^nabla(-relaxed|-\d+t)?$/.test(library)
+  ? await nablaWorkloads()
+  : library.startsWith('tfjs-')
+    ? await tfjsWorkloads(library.slice(5))
+    : null;
 if (!lib) throw new Error(`attention.mjs: unknown library ${library}`);
 const fn = lib.workloads[workload];
 if (!fn) throw new Error(`attention.mjs: unknown workload ${workload}`);
