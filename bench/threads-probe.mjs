@@ -16,6 +16,8 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 
 const WASM = new URL('../ts/wasm/nabla-threads.wasm', import.meta.url);
 const STACK = 1 << 20;
+// Loads of the control word spun through before sleeping (as ts/wasm/threads.ts; 0: no spin).
+const SPIN = Number(process.env.NABLA_SPIN ?? 20000);
 // The control block, one int32 each: a generation counter the workers wait on, the count of
 // workers done with it, and the job.
 const GEN = 0;
@@ -53,6 +55,7 @@ if (!isMainThread) {
   parentPort.postMessage('ready');
   for (;;) {
     // Re-check after every wake: a notify may come before the wait starts.
+    for (let i = 0; i < SPIN && Atomics.load(ctrl, GEN) === seen; i++);
     while (Atomics.load(ctrl, GEN) === seen) Atomics.wait(ctrl, GEN, seen);
     seen = Atomics.load(ctrl, GEN);
     if (seen < 0) break;
@@ -104,6 +107,7 @@ if (!isMainThread) {
 
   /** Runs `job` with rows split at fixed points over `n` threads (n-1 workers + this one). */
   function run(job, n) {
+    if (n === 1) return gemmRows(ex, job, 0, job[3], mainScratch); // no dispatch at all
     const m = job[3];
     // Fixed split points (multiples of 4 rows), so a given thread count always splits alike.
     const bounds = Array.from({ length: n + 1 }, (_, t) =>
@@ -118,6 +122,7 @@ if (!isMainThread) {
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
     gemmRows(ex, job, bounds[0], bounds[1], mainScratch);
+    for (let i = 0; i < SPIN && Atomics.load(ctrl, DONE) < threads - 1; i++);
     for (;;) {
       const done = Atomics.load(ctrl, DONE);
       if (done >= threads - 1) break;

@@ -91,6 +91,37 @@ describe.runIf(built)('a worker that traps', () => {
     await nb.init({ threads: 3 });
   });
 
+  it('keeps the heap flat over 10,000 threaded training steps written as a plain loop', () => {
+    nb.manualSeed(0);
+    // 64×128×256 = 2^21 multiply-adds: the forward and both gradients of the first layer split.
+    const model = new nb.nn.Sequential(
+      new nb.nn.Linear(128, 256),
+      new nb.nn.ReLU(),
+      new nb.nn.Linear(256, 4),
+    );
+    const opt = new nb.optim.SGD(model.parameters(), { lr: 1e-3, momentum: 0.9 });
+    const x = nb.randn([64, 128]);
+    const y = nb.randint(0, 4, [64]);
+    const step = (): number => {
+      opt.zeroGrad();
+      const loss = nb.nn.functional.crossEntropy(model.forward(x), y);
+      loss.backward();
+      opt.step();
+      return loss.item();
+    };
+    const first = step();
+    for (let i = 0; i < 200; i++) step();
+    const warm = nb.memory();
+    let last = first;
+    for (let i = 0; i < 10_000; i++) last = step();
+    const after = nb.memory();
+    expect(nb.threads()).toBe(3);
+    expect(last).toBeLessThan(first);
+    expect(after.tensors).toBe(warm.tensors);
+    expect(after.bytes).toBe(warm.bytes);
+    expect(after.heapBytes).toBe(warm.heapBytes);
+  }, 120_000);
+
   it('is a WorkerError, and the ops after it run on one thread with the same results', () => {
     const workers = pool();
     expect(workers?.size).toBe(3);

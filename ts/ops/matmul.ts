@@ -65,8 +65,12 @@ export function gemm(
   );
 }
 
-/** Products below this many multiply-adds stay on the calling thread (one dispatch costs µs). */
-const SPLIT_MIN_MACS = 1 << 18;
+/**
+ * Products below this many multiply-adds stay on the calling thread: measured on 2 cores
+ * (bench/threads-probe.mjs, `npm run bench -- --threads 2`), 64³ (2^18) ran slower split and
+ * 128³ (2^21) gained 1.4-1.9x; every thread packs all of B, which small products do not repay.
+ */
+const SPLIT_MIN_MACS = 1 << 21;
 /** Products shorter than this stay on the calling thread (threads take multiples of 4 rows). */
 const SPLIT_MIN_ROWS = 8;
 

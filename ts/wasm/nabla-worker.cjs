@@ -6,7 +6,7 @@
 const { parentPort, workerData } = require('node:worker_threads');
 const { wasmModule, memory, ctrlBuffer, argsBuffer, stackTop, tls, index, names, layout } =
   workerData;
-const { GEN, DONE, FAILED, STOP, ACK, SLOT } = layout;
+const { GEN, DONE, FAILED, STOP, ACK, SLOT, SPIN } = layout;
 const ex = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports;
 ex.__stack_pointer.value = stackTop;
 ex.__wasm_init_tls(tls);
@@ -16,6 +16,9 @@ const fns = names.map((n) => ex[n]);
 parentPort.postMessage('ready');
 let seen = 0;
 for (;;) {
+  // Spin a little first: the next op's job usually comes within microseconds, and waking a
+  // sleeping thread costs tens of them.
+  for (let i = 0; i < SPIN && Atomics.load(ctrl, GEN) === seen; i++);
   while (Atomics.load(ctrl, GEN) === seen) Atomics.wait(ctrl, GEN, seen);
   seen = Atomics.load(ctrl, GEN);
   if (Atomics.load(ctrl, STOP)) break;

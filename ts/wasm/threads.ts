@@ -20,6 +20,8 @@ const ACK = 4; // ACK + i: the last job worker i picked up
 /** Float64 argument slots per worker: export index, argument count, arguments. */
 const SLOT = 16;
 const STACK_BYTES = 1 << 20;
+/** Loads of the control word a thread spins through before it sleeps in Atomics.wait. */
+const SPIN = 20000;
 /** How long a live idle worker may take to pick a job up before it is taken for dead. */
 const PICKUP_MS = 5000;
 
@@ -82,7 +84,7 @@ export async function startPool(
       scratch.push(alloc(scratchBytes));
       const w = new Worker(new URL(WORKER_FILE, import.meta.url), {
         workerData: {
-          layout: { GEN, DONE, FAILED, STOP, ACK, SLOT },
+          layout: { GEN, DONE, FAILED, STOP, ACK, SLOT, SPIN },
           wasmModule: module,
           memory,
           ctrlBuffer: ctrl.buffer,
@@ -133,6 +135,7 @@ export async function startPool(
     },
     join() {
       const started = performance.now();
+      for (let i = 0; i < SPIN && Atomics.load(ctrl, DONE) < workers; i++);
       for (;;) {
         const done = Atomics.load(ctrl, DONE);
         if (done >= workers) break;
