@@ -3,8 +3,7 @@
 // operands through strides, so no transpose is ever materialised.
 import { DTypeError, ShapeError, fmt } from '../errors.js';
 import { pool, wasm } from '../wasm/core.js';
-import type { Pool } from '../wasm/threads.js';
-import type { Core } from '../wasm/abi.js';
+import { runSplit } from './parallel.js';
 import { matmulScratch } from '../wasm/heap.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -33,26 +32,12 @@ export function gemm(
   accumulate: boolean,
 ): void {
   if (m === 0 || n === 0) return;
-  const workers = pool();
-  if (workers !== null && m >= SPLIT_MIN_ROWS && m * k * n >= SPLIT_MIN_MACS) {
-    splitRows(
-      workers,
-      a.ptr + 4 * aOff,
-      aS,
-      b.ptr + 4 * bOff,
-      bS,
-      c.ptr + 4 * cOff,
-      m,
-      k,
-      n,
-      accumulate,
-    );
-    return;
-  }
+  const [ap, bp, cp] = [a.ptr + 4 * aOff, b.ptr + 4 * bOff, c.ptr + 4 * cOff];
+  if (splitRows(ap, aS, bp, bS, cp, m, k, n, accumulate)) return;
   wasm().matmul_f32(
-    a.ptr + 4 * aOff,
-    b.ptr + 4 * bOff,
-    c.ptr + 4 * cOff,
+    ap,
+    bp,
+    cp,
     m,
     k,
     n,
@@ -71,17 +56,12 @@ export function gemm(
  * 128³ (2^21) gained 1.4-1.9x; every thread packs all of B, which small products do not repay.
  */
 const SPLIT_MIN_MACS = 1 << 21;
-/** Products shorter than this stay on the calling thread (threads take multiples of 4 rows). */
-const SPLIT_MIN_ROWS = 8;
 
 /**
- * The same GEMM split by rows of A and C over the pool's threads at fixed points (multiples of
- * 4 rows, depending only on m and the thread count). Every element of C is computed by the same
- * sequence of operations whichever thread owns its row, so the result is bitwise that of one
- * thread. Each thread packs B itself, into its own scratch.
+ * The GEMM split by rows of A and C (multiples of 4 rows). Every element of C is computed by
+ * the same operations whichever thread owns its row; each thread packs B into its own scratch.
  */
 function splitRows(
-  workers: Pool,
   a: number,
   aS: Strides2,
   b: number,
@@ -91,35 +71,28 @@ function splitRows(
   k: number,
   n: number,
   accumulate: boolean,
-): void {
-  const parts = Math.min(workers.size, Math.floor(m / 4));
-  const bound = (t: number): number => (t === parts ? m : Math.floor((m * t) / parts / 4) * 4);
-  const call = (r0: number, r1: number, scratch: number): number[] => [
-    a + 4 * r0 * aS[0],
-    b,
-    c + 4 * r0 * n,
-    r1 - r0,
-    k,
-    n,
-    aS[0],
-    aS[1],
-    bS[0],
-    bS[1],
-    accumulate ? 1 : 0,
-    scratch,
-  ];
-  workers.dispatch(
-    workers.scratch.map((scratch, i) =>
-      i + 1 < parts
-        ? { fn: 'matmul_f32' as const, args: call(bound(i + 1), bound(i + 2), scratch) }
-        : null,
-    ),
-  );
-  try {
-    wasm().matmul_f32(...(call(0, bound(1), matmulScratch()) as Parameters<Core['matmul_f32']>));
-  } finally {
-    workers.join();
-  }
+): boolean {
+  return runSplit({
+    fn: 'matmul_f32',
+    length: m,
+    align: 4,
+    work: m * k * n,
+    minWork: SPLIT_MIN_MACS,
+    args: (r0, r1, worker) => [
+      a + 4 * r0 * aS[0],
+      b,
+      c + 4 * r0 * n,
+      r1 - r0,
+      k,
+      n,
+      aS[0],
+      aS[1],
+      bS[0],
+      bS[1],
+      accumulate ? 1 : 0,
+      worker < 0 ? matmulScratch() : pool()!.scratch[worker],
+    ],
+  });
 }
 
 /** For each flat batch index, the element offset of that batch's matrix in an operand. */

@@ -3,6 +3,10 @@
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
+import { runSplit } from '../ops/parallel.js';
+
+/** Parameters with fewer elements update on the calling thread (one dispatch costs ~1 µs). */
+const SPLIT_MIN_ELEMENTS = 1 << 15;
 import {
   OptimFlag,
   Optimizer,
@@ -62,22 +66,21 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       (o.maximize ? OptimFlag.MAXIMIZE : 0) |
       (o.amsgrad ? OptimFlag.AMSGRAD : 0) |
       (this.decoupled ? OptimFlag.DECOUPLED : 0);
-    wasm().adam_step_f32(
-      p.ptr,
-      g.ptr,
-      b.get('expAvg')!.ptr,
-      b.get('expAvgSq')!.ptr,
-      o.amsgrad ? b.get('maxExpAvgSq')!.ptr : 0,
-      p.size,
-      o.lr,
-      beta1,
-      beta2,
-      o.eps,
-      o.weightDecay,
-      1 - beta1 ** st.step,
-      1 - beta2 ** st.step,
+    const max = o.amsgrad ? b.get('maxExpAvgSq')!.ptr : 0;
+    const bufs = [p.ptr, g.ptr, b.get('expAvg')!.ptr, b.get('expAvgSq')!.ptr, max];
+    const hyper = [o.lr, beta1, beta2, o.eps, o.weightDecay];
+    const corrections = [1 - beta1 ** st.step, 1 - beta2 ** st.step];
+    // Elementwise in chunks of 4 lanes: any split at multiples of 4 gives the same bits.
+    const args = (begin: number, end: number): number[] => [
+      ...bufs.map((ptr) => (ptr === 0 ? 0 : ptr + 4 * begin)),
+      end - begin,
+      ...hyper,
+      ...corrections,
       flags,
-    );
+    ];
+    const split = { fn: 'adam_step_f32' as const, length: p.size, align: 4, args };
+    if (runSplit({ ...split, work: p.size, minWork: SPLIT_MIN_ELEMENTS })) return;
+    (wasm().adam_step_f32 as (...a: number[]) => void)(...args(0, p.size));
   }
 }
 

@@ -29,7 +29,7 @@ const PICKUP_MS = 5000;
 const WORKER_FILE = './nabla-worker.cjs';
 
 /** The exports a worker can be asked to run, by index. */
-export const POOL_EXPORTS = ['matmul_f32'] as const;
+export const POOL_EXPORTS = ['matmul_f32', 'adam_step_f32'] as const;
 export type PoolExport = (typeof POOL_EXPORTS)[number];
 
 /** What the calling thread needs from the core to set workers up. */

@@ -1,0 +1,45 @@
+// Splitting one kernel call over the worker pool (issue 14): the caller names an export and
+// how to build its arguments for a sub-range [begin, end) of an independent dimension; the
+// range is cut at fixed points (multiples of `align`, depending only on the length and the
+// thread count), the workers get the later parts and the calling thread runs the first, then
+// joins. A kernel may be split this way only if each output element is computed by the same
+// operations whatever range holds it, so every thread count gives the same bits.
+import { pool, wasm } from '../wasm/core.js';
+import type { PoolExport } from '../wasm/threads.js';
+
+export interface Split {
+  /** The export every thread calls. */
+  fn: PoolExport;
+  /** Length of the dimension being split. */
+  length: number;
+  /** Cut points are multiples of this (a SIMD width, a micro-kernel's rows). */
+  align: number;
+  /** Split only when there is at least this much work (in the caller's units)... */
+  work: number;
+  /** ...and this much makes a split worth one dispatch (measured per kernel). */
+  minWork: number;
+  /** Arguments for `[begin, end)`; `worker` is the pool index, -1 for the calling thread. */
+  args(begin: number, end: number, worker: number): number[];
+}
+
+/** Runs `s` split over the pool; false (nothing run) when there is no pool or too little work. */
+export function runSplit(s: Split): boolean {
+  const workers = pool();
+  if (workers === null || s.work < s.minWork) return false;
+  const parts = Math.min(workers.size, Math.floor(s.length / s.align));
+  if (parts < 2) return false;
+  const cut = (t: number): number =>
+    t === parts ? s.length : Math.floor((s.length * t) / parts / s.align) * s.align;
+  workers.dispatch(
+    workers.scratch.map((_, i) =>
+      i + 1 < parts ? { fn: s.fn, args: s.args(cut(i + 1), cut(i + 2), i) } : null,
+    ),
+  );
+  try {
+    const own = s.args(0, cut(1), -1);
+    (wasm()[s.fn] as (...a: number[]) => unknown)(...own);
+  } finally {
+    workers.join();
+  }
+  return true;
+}
