@@ -58,6 +58,9 @@ async function respond(mounts, req, res) {
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
     'content-length': info.size,
     'cache-control': 'no-store',
+    // Cross-origin isolation, so pages get SharedArrayBuffer (nabla's threads in a Worker).
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-embedder-policy': 'require-corp',
   });
   if (req.method === 'HEAD') res.end();
   else createReadStream(file).pipe(res);

@@ -105,6 +105,7 @@ describe('the packed tarball', () => {
       'dist/nabla-relaxed.wasm',
       'dist/nabla-threads.wasm',
       'dist/nabla-worker.cjs',
+      'dist/nabla-worker.js',
     ])
       expect(paths).toContain(needed);
     // Only the bundles, their types, chunks and source maps, and the wasm core: no sources,

@@ -24,10 +24,11 @@ export interface InitOptions {
   simd?: 'auto' | 'plain' | 'relaxed';
   /**
    * Threads for the ops that split their work (so far the GEMM behind every matmul and linear
-   * layer): 1 (the default for now) runs everything on the calling thread; more loads
-   * `nabla-threads.wasm` on a shared memory and starts `threads - 1` workers (Node's
-   * worker_threads; in browsers, where the main thread cannot block, it stays 1 and
-   * `backendInfo().threadsReason` says so). Results are bitwise the same for any count.
+   * layer, and Adam's update): 1 (the default for now) runs everything on the calling thread;
+   * more loads `nabla-threads.wasm` on a shared memory and starts `threads - 1` workers (Node's
+   * worker_threads; in a browser, module Workers, when nabla itself runs in a Worker of a
+   * cross-origin isolated page; elsewhere it stays 1 and `backendInfo().threadsReason` says
+   * why). Results are bitwise the same for any count.
    */
   threads?: number;
 }
@@ -281,7 +282,15 @@ const SHARED_INITIAL_PAGES = 64;
 
 /** Why `threads` workers cannot run here, or null when they can. */
 function threadsUnavailable(options: InitOptions): string | null {
-  if (!isNode) return 'threads run in Node only so far (a browser main thread cannot block)';
+  if (!isNode) {
+    const scope = globalThis as { WorkerGlobalScope?: unknown; crossOriginIsolated?: boolean };
+    if (scope.WorkerGlobalScope === undefined) {
+      return "a browser's main thread cannot block: run nabla in a Worker to use threads";
+    }
+    if (scope.crossOriginIsolated !== true) {
+      return 'the page is not cross-origin isolated (it needs the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
+    }
+  }
   if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
   if (options.wasm !== undefined) return 'a module was given (init({ wasm }))';
   return null;
@@ -290,9 +299,16 @@ function threadsUnavailable(options: InitOptions): string | null {
 /** The shared-memory core beside this file, on a fresh shared memory. */
 async function loadShared(): Promise<CoreLoad> {
   const src = await loadUrl(new URL('./nabla-threads.wasm', import.meta.url));
-  if (src.kind !== 'bytes') throw new ValueError('init: threads: cannot read nabla-threads.wasm');
-  checkMagic(src.bytes, src.from);
-  const module = await WebAssembly.compile(src.bytes);
+  let bytes: BufferSource;
+  if (src.kind === 'bytes') bytes = src.bytes;
+  else if (src.kind === 'response') {
+    if (!src.response.ok) {
+      throw new ValueError(`init: ${src.from} answered ${src.response.status}; ${HINT}`);
+    }
+    bytes = await src.response.arrayBuffer();
+  } else throw new ValueError('init: threads: cannot read nabla-threads.wasm');
+  checkMagic(bytes, src.from);
+  const module = await WebAssembly.compile(bytes);
   const memory = new WebAssembly.Memory({
     initial: SHARED_INITIAL_PAGES,
     maximum: 65536,

@@ -1,6 +1,8 @@
 // The worker pool (issue 14): `init({ threads })` instantiates the shared-memory core
-// (nabla-threads.wasm) on the calling thread and in `threads - 1` Node worker_threads
-// (nabla-worker.cjs), all on one shared memory. Each worker gets its own stack, TLS block and GEMM scratch (allocated here, by
+// (nabla-threads.wasm) on the calling thread and in `threads - 1` workers (Node's worker_threads
+// running nabla-worker.cjs; in a browser, module Workers running nabla-worker.js, started from a
+// cross-origin isolated worker, since the pool's caller must be able to block), all on one
+// shared memory. Each worker gets its own stack, TLS block and GEMM scratch (allocated here, by
 // the calling thread) and then waits on a control word. `dispatch` hands each worker one export
 // call with its own arguments; the caller does its own share and `join`s. Waits re-check their
 // condition, because a notify can come before the wait starts.
@@ -25,8 +27,48 @@ const SPIN = 20000;
 /** How long a live idle worker may take to pick a job up before it is taken for dead. */
 const PICKUP_MS = 5000;
 
-/** The worker's program: a file beside the bundles, so the browser bundle never contains it. */
-const WORKER_FILE = './nabla-worker.cjs';
+/** A started worker, whichever kind. */
+interface Handle {
+  terminate(): void;
+}
+
+/**
+ * Starts one worker on `data` and resolves once its core is instantiated. Node: worker_threads
+ * running nabla-worker.cjs; browsers (inside a cross-origin isolated worker): a module Worker
+ * running nabla-worker.js. Both files sit beside the bundles, so no bundle contains them.
+ */
+async function spawn(data: Record<string, unknown>, index: number): Promise<Handle> {
+  const failed = (why: unknown): Error => new Error(`worker ${index + 1}: ${String(why)}`);
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(new URL('./nabla-worker.cjs', import.meta.url), { workerData: data });
+    await new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', (e) => reject(failed(e)));
+      w.once('exit', (code) => reject(failed(`exited with code ${code}`)));
+    }).catch((e: unknown) => {
+      void w.terminate();
+      throw e;
+    });
+    w.removeAllListeners();
+    w.unref(); // a pool must not keep the process alive
+    return { terminate: () => void w.terminate() };
+  }
+  const w = new Worker(new URL('./nabla-worker.js', import.meta.url), { type: 'module' });
+  await new Promise<void>((resolve, reject) => {
+    w.onmessage = () => resolve();
+    w.onerror = (e) => reject(failed(e.message));
+    w.postMessage(data);
+  }).catch((e: unknown) => {
+    w.terminate();
+    throw e;
+  });
+  w.onmessage = null;
+  w.onerror = null;
+  return { terminate: () => w.terminate() };
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 /** The exports a worker can be asked to run, by index. */
 export const POOL_EXPORTS = ['matmul_f32', 'adam_step_f32'] as const;
@@ -62,7 +104,6 @@ export async function startPool(
   memory: WebAssembly.Memory,
   core: PoolCore,
 ): Promise<Pool> {
-  const { Worker } = await import('node:worker_threads');
   const workers = size - 1;
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * (ACK + workers)));
   const argsBuffer = new SharedArrayBuffer(8 * SLOT * workers);
@@ -76,37 +117,27 @@ export async function startPool(
     return p;
   };
   const scratch: number[] = [];
-  const handles: InstanceType<typeof Worker>[] = [];
+  const handles: Handle[] = [];
   try {
     for (let i = 0; i < workers; i++) {
       const stackTop = alloc(STACK_BYTES) + STACK_BYTES;
       const tls = alloc(tlsBytes + tlsAlign);
       scratch.push(alloc(scratchBytes));
-      const w = new Worker(new URL(WORKER_FILE, import.meta.url), {
-        workerData: {
-          layout: { GEN, DONE, FAILED, STOP, ACK, SLOT, SPIN },
-          wasmModule: module,
-          memory,
-          ctrlBuffer: ctrl.buffer,
-          argsBuffer,
-          stackTop,
-          tls: Math.ceil(tls / tlsAlign) * tlsAlign,
-          index: i,
-          names: [...POOL_EXPORTS],
-        },
-      });
-      handles.push(w);
-      await new Promise<void>((resolve, reject) => {
-        w.once('message', () => resolve());
-        w.once('error', reject);
-        w.once('exit', (code) => reject(new Error(`worker ${i} exited with code ${code}`)));
-      });
-      w.removeAllListeners();
-      // A pool must not keep the process alive.
-      w.unref();
+      const data = {
+        layout: { GEN, DONE, FAILED, STOP, ACK, SLOT, SPIN },
+        wasmModule: module,
+        memory,
+        ctrlBuffer: ctrl.buffer,
+        argsBuffer,
+        stackTop,
+        tls: Math.ceil(tls / tlsAlign) * tlsAlign,
+        index: i,
+        names: [...POOL_EXPORTS],
+      };
+      handles.push(await spawn(data, i));
     }
   } catch (e) {
-    for (const w of handles) void w.terminate();
+    for (const w of handles) w.terminate();
     throw new WorkerError(`init: threads: a worker did not start: ${String(e)}`);
   }
 
@@ -163,7 +194,7 @@ export async function startPool(
   function fail(why: string): never {
     broken = `threads: ${why}; the pool is stopped and ops run on one thread from now on`;
     pool.close();
-    for (const w of handles) void w.terminate();
+    for (const w of handles) w.terminate();
     throw new WorkerError(broken);
   }
   return pool;
