@@ -16,6 +16,7 @@ interface Run {
   info: nb.BackendInfo;
   threads: number;
   products: Record<string, { a: number[]; b: number[]; c: number[] }>;
+  convPrint: string;
   losses: number[];
   weights: number[][];
 }
@@ -49,6 +50,11 @@ describe.runIf(built)('init({ threads })', () => {
         expect(r.products[name].c, `${name} at ${r.threads} threads`).toEqual(p.c);
       }
     }
+  });
+
+  it('gives convolutions and their gradients bitwise equal to one thread', () => {
+    expect(one.convPrint).toMatch(/^[0-9a-f]+$/);
+    for (const r of runs) expect(r.convPrint, `${r.threads} threads`).toBe(one.convPrint);
   });
 
   it("one thread's product matches float64", () => {

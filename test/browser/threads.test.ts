@@ -11,6 +11,7 @@ interface Result {
   info: Nabla.BackendInfo;
   threads: number;
   productsPrint: string;
+  convPrint: string;
   losses: number[];
   weightsPrint: string;
 }
@@ -46,6 +47,7 @@ describe('threads in chromium', () => {
     for (const r of [one, two]) {
       expect(r.losses).toEqual(node.losses);
       expect(r.productsPrint).toBe(node.productsPrint);
+      expect(r.convPrint).toBe(node.convPrint);
       expect(r.weightsPrint).toBe(node.weightsPrint);
     }
     expect(h.errors).toEqual([]);

@@ -4,7 +4,9 @@
 // checked dtypes, shapes and options; this file only sizes buffers and calls the kernels.
 import { fmt } from '../errors.js';
 import { OutOfMemoryError, matmulScratch, unsigned, writeInts } from '../wasm/heap.js';
-import { wasm } from '../wasm/core.js';
+import { pool, wasm } from '../wasm/core.js';
+import type { PoolExport } from '../wasm/threads.js';
+import { runSplit } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 
@@ -20,7 +22,12 @@ interface Geometry {
   oh: number;
   ow: number;
   co: number;
+  /** Multiply-adds of the whole convolution (any direction costs about the same). */
+  macs: number;
 }
+
+/** Convolutions below this many multiply-adds stay on the calling thread (as the GEMM). */
+const SPLIT_MIN_MACS = 1 << 21;
 
 function geometry(
   x: Tensor,
@@ -36,7 +43,7 @@ function geometry(
   const ow = convOut(w, kw, stride[1], padding[1], dilation[1]);
   const values = [h, w, kh, kw, dilation[0], dilation[1], padding[0], padding[1]];
   values.push(stride[0], stride[1], oh, ow, groups, cig, co / groups);
-  return { n, values, oh, ow, co };
+  return { n, values, oh, ow, co, macs: n * co * oh * ow * cig * kh * kw };
 }
 
 /**
@@ -57,28 +64,24 @@ export function conv2dFused(
   const g = geometry(x, weight, stride, padding, dilation, groups);
   const y = Tensor.empty([g.n, g.co, g.oh, g.ow], 'float32');
   const cols = colsScratch(g, weight);
-  wasm().conv2d_f32(
-    ...[x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr],
-    ...[writeInts(g.values), 0, g.n, ptr(cols), matmulScratch()],
-  );
+  const geom = writeInts(g.values);
+  const head = [x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr, geom];
+  split(g, cols, 'conv2d_f32', g.n, 1, (b, e, c, s) => [...head, b, e, c, s]);
   cols?.dispose();
   return record(y, 'conv2d', bias ? [x, weight, bias] : [x, weight], (dy) => {
-    const core = wasm();
     const dx = x.requiresGrad ? Tensor.empty(x.shape, 'float32') : null;
     const dw = weight.requiresGrad ? Tensor.empty(weight.shape, 'float32') : null;
     const db = bias?.requiresGrad ? Tensor.empty(bias.shape, 'float32') : null;
     const cols = colsScratch(g, weight);
+    const geom = writeInts(g.values);
     if (dx) {
-      core.conv2d_bwd_input_f32(
-        ...[dy.ptr, weight.ptr, dx.ptr, writeInts(g.values), 0, g.n],
-        ...[ptr(cols), matmulScratch()],
-      );
+      const head = [dy.ptr, weight.ptr, dx.ptr, geom];
+      split(g, cols, 'conv2d_bwd_input_f32', g.n, 1, (b, e, c, s) => [...head, b, e, c, s]);
     }
     if (dw || db) {
-      core.conv2d_bwd_weight_f32(
-        ...[x.ptr, dy.ptr, ptr(dw), ptr(db), g.n],
-        ...[writeInts(g.values), 0, g.co, ptr(cols), matmulScratch()],
-      );
+      // By output channels: each gradient row is summed over every image by one thread.
+      const head = [x.ptr, dy.ptr, ptr(dw), ptr(db), g.n, geom];
+      split(g, cols, 'conv2d_bwd_weight_f32', g.co, 4, (b, e, c, s) => [...head, b, e, c, s]);
     }
     cols?.dispose();
     return bias ? [dx, dw, db] : [dx, dw];
@@ -86,6 +89,45 @@ export function conv2dFused(
 }
 
 const ptr = (t: Tensor | null): number => (t ? t.ptr : 0);
+
+/**
+ * Runs one conv kernel over `[0, length)` (images or output channels), split over the pool
+ * when there is one and the convolution is big enough, else in one call. Each thread gets its
+ * own stretch of `cols` (the caller's is `cols` itself) and GEMM scratch.
+ */
+function split(
+  g: Geometry,
+  cols: Tensor | null,
+  fn: PoolExport,
+  length: number,
+  align: number,
+  args: (begin: number, end: number, cols: number, scratch: number) => number[],
+): void {
+  const workers = pool();
+  if (workers !== null && g.macs >= SPLIT_MIN_MACS && length >= 2 * align) {
+    const more = cols ? Tensor.empty([cols.size * workers.scratch.length], 'float32') : null;
+    try {
+      const done = runSplit({
+        fn,
+        length,
+        align,
+        work: g.macs,
+        minWork: SPLIT_MIN_MACS,
+        args: (b, e, w) =>
+          args(
+            b,
+            e,
+            w < 0 ? ptr(cols) : more ? more.ptr + 4 * w * cols!.size : 0,
+            w < 0 ? matmulScratch() : workers.scratch[w],
+          ),
+      });
+      if (done) return;
+    } finally {
+      more?.dispose();
+    }
+  }
+  (wasm()[fn] as (...a: number[]) => void)(...args(0, length, ptr(cols), matmulScratch()));
+}
 
 /** The kernels' column chunk (bounded, see `cols_len`), or null when they need none (1×1). */
 function colsScratch(g: Geometry, weight: Tensor): Tensor | null {

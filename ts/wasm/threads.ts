@@ -71,7 +71,13 @@ async function spawn(data: Record<string, unknown>, index: number): Promise<Hand
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 /** The exports a worker can be asked to run, by index. */
-export const POOL_EXPORTS = ['matmul_f32', 'adam_step_f32'] as const;
+export const POOL_EXPORTS = [
+  'matmul_f32',
+  'adam_step_f32',
+  'conv2d_f32',
+  'conv2d_bwd_input_f32',
+  'conv2d_bwd_weight_f32',
+] as const;
 export type PoolExport = (typeof POOL_EXPORTS)[number];
 
 /** What the calling thread needs from the core to set workers up. */

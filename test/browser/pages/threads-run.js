@@ -37,6 +37,20 @@ export function runThreaded(nb) {
     const b = nb.randn(bs);
     products[name] = { a: arr(a), b: arr(b), c: arr(nb.matmul(a, b, opts)) };
   }
+  // Convolutions split by images (forward, input gradient) and output channels (weight and
+  // bias gradients): the GEMM path, a depthwise one and a 1×1 (no column scratch).
+  const convs = {};
+  for (const [name, input, ci, co, k, groups] of [
+    ['gemm', [8, 16, 16, 16], 16, 32, 3, 1],
+    ['depthwise', [8, 64, 32, 32], 64, 64, 3, 64],
+    ['pointwise', [16, 16, 16, 16], 16, 32, 1, 1],
+  ]) {
+    const conv = new nb.nn.Conv2d(ci, co, k, { padding: k === 3 ? 1 : 0, groups });
+    const x = nb.randn(input, { requiresGrad: true });
+    const out = conv.forward(x);
+    out.square().sum().backward();
+    convs[name] = [arr(out), arr(x.grad), arr(conv.weight.grad), arr(conv.bias.grad)];
+  }
   const model = new nb.nn.Sequential(
     new nb.nn.Linear(784, 256),
     new nb.nn.ReLU(),
@@ -59,6 +73,7 @@ export function runThreaded(nb) {
     threads: nb.threads(),
     products,
     productsPrint: fingerprint(Object.values(products).map((p) => p.c)),
+    convPrint: fingerprint(Object.values(convs).flat()),
     losses,
     weights,
     weightsPrint: fingerprint(weights),

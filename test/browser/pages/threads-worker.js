@@ -6,8 +6,8 @@ import { runThreaded } from './threads-run.js';
 const threads = Number(new URL(self.location.href).searchParams.get('threads'));
 try {
   await nb.init({ threads, simd: 'plain' });
-  const { info, threads: used, productsPrint, losses, weightsPrint } = runThreaded(nb);
-  self.postMessage({ info, threads: used, productsPrint, losses, weightsPrint });
+  const { info, threads: used, productsPrint, convPrint, losses, weightsPrint } = runThreaded(nb);
+  self.postMessage({ info, threads: used, productsPrint, convPrint, losses, weightsPrint });
 } catch (e) {
   self.postMessage({ error: `${e.name}: ${e.message}` });
 }
