@@ -11,9 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 copyFileSync(join(root, 'ts', 'wasm', 'nabla.wasm'), join(root, 'dist', 'nabla.wasm'));
 // The relaxed-SIMD and shared-memory builds, when the toolchain made them (`init()` prefers the
 // first where it validates, and loads the second for `init({ threads })`).
-for (const file of ['nabla-worker.cjs', 'nabla-worker.js']) {
-  copyFileSync(join(root, 'ts', 'wasm', file), join(root, 'dist', file));
-}
+copyFileSync(join(root, 'ts', 'wasm', 'nabla-worker.js'), join(root, 'dist', 'nabla-worker.js'));
 for (const file of ['nabla-relaxed.wasm', 'nabla-threads.wasm']) {
   const built = join(root, 'ts', 'wasm', file);
   if (existsSync(built)) copyFileSync(built, join(root, 'dist', file));

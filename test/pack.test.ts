@@ -104,7 +104,6 @@ describe('the packed tarball', () => {
       'dist/nabla.wasm',
       'dist/nabla-relaxed.wasm',
       'dist/nabla-threads.wasm',
-      'dist/nabla-worker.cjs',
       'dist/nabla-worker.js',
     ])
       expect(paths).toContain(needed);

@@ -1,6 +1,6 @@
 // The worker pool (issue 14): `init({ threads })` instantiates the shared-memory core
-// (nabla-threads.wasm) on the calling thread and in `threads - 1` workers (Node's worker_threads
-// running nabla-worker.cjs; in a browser, module Workers running nabla-worker.js, started from a
+// (nabla-threads.wasm) on the calling thread and in `threads - 1` workers running
+// nabla-worker.js (Node's worker_threads; in a browser, module Workers started from a
 // cross-origin isolated worker, since the pool's caller must be able to block), all on one
 // shared memory. Each worker gets its own stack, TLS block and GEMM scratch (allocated here, by
 // the calling thread) and then waits on a control word. `dispatch` hands each worker one export
@@ -33,15 +33,15 @@ interface Handle {
 }
 
 /**
- * Starts one worker on `data` and resolves once its core is instantiated. Node: worker_threads
- * running nabla-worker.cjs; browsers (inside a cross-origin isolated worker): a module Worker
- * running nabla-worker.js. Both files sit beside the bundles, so no bundle contains them.
+ * Starts one worker (nabla-worker.js, beside the bundles, so no bundle contains it) on `data`
+ * and resolves once its core is instantiated: a worker_thread in Node, a module Worker in a
+ * browser (from inside a cross-origin isolated worker).
  */
 async function spawn(data: Record<string, unknown>, index: number): Promise<Handle> {
   const failed = (why: unknown): Error => new Error(`worker ${index + 1}: ${String(why)}`);
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
-    const w = new Worker(new URL('./nabla-worker.cjs', import.meta.url), { workerData: data });
+    const w = new Worker(new URL('./nabla-worker.js', import.meta.url), { workerData: data });
     await new Promise<void>((resolve, reject) => {
       w.once('message', () => resolve());
       w.once('error', (e) => reject(failed(e)));
