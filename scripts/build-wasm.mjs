@@ -1,14 +1,15 @@
-// Builds crate/ to wasm32-unknown-unknown and writes the core's two variants:
+// Builds crate/ to wasm32-unknown-unknown and writes the core's variants:
 //   ts/wasm/nabla.wasm          simd128 (every engine with wasm SIMD)
 //   ts/wasm/nabla-relaxed.wasm  simd128 + relaxed SIMD (fused multiply-add in the GEMM micro-kernel);
 //                               `init()` picks it when `WebAssembly.validate` accepts relaxed SIMD
 //   ts/wasm/nabla-threads.wasm  simd128 + atomics on an imported shared memory, exporting its stack
-//                               pointer and TLS set-up so each worker instance gets its own
-//                               (issue 14; measured by bench/threads-probe.mjs, not loaded yet)
+//                               pointer and TLS set-up so each worker instance gets its own;
+//                               `init({ threads })` loads it (ts/wasm/threads.ts)
+//   ts/wasm/nabla-threads-relaxed.wasm  the same with relaxed SIMD, for engines that have it
 // Toolchains, in order of preference:
 //   1. Debian's rustc-web (rustc >= 1.82 with the std sources and their vendored dependencies,
 //      packages rustc-web cargo-web rust-web-src lld-22): std is built from source for wasm32
-//      (`-Z build-std`, offline through the vendored sources); builds both variants.
+//      (`-Z build-std`, offline through the vendored sources); builds every variant.
 //   2. A rustc whose sysroot has a prebuilt wasm32 std (rustup with the target, or Debian's
 //      rustc 1.63 + libstd-rust-dev-wasm32): the simd128 variant only.
 // Stops with the exact install command when neither is there.
@@ -23,6 +24,7 @@ const outDir = join(root, 'ts', 'wasm');
 const PLAIN = '+simd128';
 const RELAXED = '+simd128,+relaxed-simd';
 const THREADS = '+simd128,+atomics,+bulk-memory,+mutable-globals';
+const THREADS_RELAXED = `${THREADS},+relaxed-simd`;
 // Shared memory is imported (every thread's instance gets the same one), may reach 4 GiB, and
 // each non-first instance sets its own stack pointer and calls __wasm_init_tls on its own block.
 const THREADS_LINK = [
@@ -156,9 +158,16 @@ if (web) {
   console.log(
     `build-wasm: shared memory + atomics -> ts/wasm/nabla-threads.wasm (${statSync(threads).size} bytes, ${threadsHow})`,
   );
+  const threadsRelaxed = join(outDir, 'nabla-threads-relaxed.wasm');
+  const dir = join(root, 'target', 'wasm-threads-relaxed');
+  copyFileSync(cargoBuild(tool, THREADS_RELAXED, dir, THREADS_LINK), threadsRelaxed);
+  console.log(
+    `build-wasm: shared memory + atomics + relaxed SIMD -> ts/wasm/nabla-threads-relaxed.wasm (${statSync(threadsRelaxed).size} bytes)`,
+  );
 } else {
   rmSync(relaxed, { force: true });
   rmSync(join(outDir, 'nabla-threads.wasm'), { force: true });
+  rmSync(join(outDir, 'nabla-threads-relaxed.wasm'), { force: true });
   console.log(
     'build-wasm: this toolchain has no relaxed SIMD or atomics std; built the simd128 variant only',
   );

@@ -12,7 +12,7 @@ copyFileSync(join(root, 'ts', 'wasm', 'nabla.wasm'), join(root, 'dist', 'nabla.w
 // The relaxed-SIMD and shared-memory builds, when the toolchain made them (`init()` prefers the
 // first where it validates, and loads the second for `init({ threads })`).
 copyFileSync(join(root, 'ts', 'wasm', 'nabla-worker.js'), join(root, 'dist', 'nabla-worker.js'));
-for (const file of ['nabla-relaxed.wasm', 'nabla-threads.wasm']) {
+for (const file of ['nabla-relaxed.wasm', 'nabla-threads.wasm', 'nabla-threads-relaxed.wasm']) {
   const built = join(root, 'ts', 'wasm', file);
   if (existsSync(built)) copyFileSync(built, join(root, 'dist', file));
   else rmSync(join(root, 'dist', file), { force: true });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const child = fileURLToPath(new URL('./helpers/relaxed-child.mjs', import.meta.url));
+const threadsChild = fileURLToPath(new URL('./helpers/threads-child.mjs', import.meta.url));
 const relaxedBuilt = existsSync(
   fileURLToPath(new URL('../dist/nabla-relaxed.wasm', import.meta.url)),
 );
@@ -87,6 +88,31 @@ describe.runIf(relaxedBuilt)('relaxed SIMD core', () => {
     }
     expect(maxRelDiff(relaxed.losses, plain.losses)).toBeLessThan(1e-4);
     expect(relaxed.losses[19]).toBeLessThan(relaxed.losses[0] * 0.8);
+  });
+
+  it('runs on threads too (nabla-threads-relaxed.wasm), bit for bit as on one thread', () => {
+    const threaded = (threads: number) =>
+      JSON.parse(
+        execFileSync(
+          process.execPath,
+          ['--experimental-wasm-relaxed-simd', threadsChild, String(threads), 'relaxed'],
+          { encoding: 'utf8', maxBuffer: 64 << 20 },
+        ),
+      ) as {
+        info: { simd: string; threads: number; source: string };
+        productsPrint: string;
+        convPrint: string;
+        losses: number[];
+        weightsPrint: string;
+      };
+    const [one, two] = [threaded(1), threaded(2)];
+    expect(one.info).toMatchObject({ simd: 'relaxed', threads: 1 });
+    expect(two.info).toMatchObject({ simd: 'relaxed', threads: 2 });
+    expect(two.info.source).toMatch(/nabla-threads-relaxed\.wasm$/);
+    expect(two.productsPrint).toBe(one.productsPrint);
+    expect(two.convPrint).toBe(one.convPrint);
+    expect(two.losses).toEqual(one.losses);
+    expect(two.weightsPrint).toBe(one.weightsPrint);
   });
 
   it('propagates NaN through max, softmax and ReLU like the plain build (JSON writes NaN as null)', () => {

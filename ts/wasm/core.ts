@@ -25,7 +25,7 @@ export interface InitOptions {
   /**
    * Threads for the ops that split their work (so far the GEMM behind every matmul and linear
    * layer, and Adam's update): 1 (the default for now) runs everything on the calling thread;
-   * more loads `nabla-threads.wasm` on a shared memory and starts `threads - 1` workers (Node's
+   * more loads `nabla-threads.wasm` (or its relaxed-SIMD build, as `simd` chooses) on a shared memory and starts `threads - 1` workers (Node's
    * worker_threads; in a browser, module Workers, when nabla itself runs in a Worker of a
    * cross-origin isolated page; elsewhere it stays 1 and `backendInfo().threadsReason` says
    * why). Results are bitwise the same for any count.
@@ -296,9 +296,11 @@ function threadsUnavailable(options: InitOptions): string | null {
   return null;
 }
 
-/** The shared-memory core beside this file, on a fresh shared memory. */
-async function loadShared(): Promise<CoreLoad> {
-  const src = await loadUrl(new URL('./nabla-threads.wasm', import.meta.url));
+/** The shared-memory core beside this file (its relaxed-SIMD build when asked), on a fresh
+ * shared memory. */
+async function loadShared(relaxed: boolean): Promise<CoreLoad> {
+  const file = relaxed ? './nabla-threads-relaxed.wasm' : './nabla-threads.wasm';
+  const src = await loadUrl(new URL(file, import.meta.url));
   let bytes: BufferSource;
   if (src.kind === 'bytes') bytes = src.bytes;
   else if (src.kind === 'response') {
@@ -306,7 +308,7 @@ async function loadShared(): Promise<CoreLoad> {
       throw new ValueError(`init: ${src.from} answered ${src.response.status}; ${HINT}`);
     }
     bytes = await src.response.arrayBuffer();
-  } else throw new ValueError('init: threads: cannot read nabla-threads.wasm');
+  } else throw new ValueError(`init: threads: cannot read ${file}`);
   checkMagic(bytes, src.from);
   const module = await WebAssembly.compile(bytes);
   const memory = new WebAssembly.Memory({
@@ -316,7 +318,7 @@ async function loadShared(): Promise<CoreLoad> {
   });
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const info: BackendInfo = {
-    simd: 'simd128',
+    simd: relaxed ? 'relaxed' : 'simd128',
     relaxedSimdSupported: relaxedSimdSupported(),
     source: src.from,
     threads: 1,
@@ -337,17 +339,20 @@ async function loadCore(options: InitOptions): Promise<CoreLoad> {
   }
   let threadsReason: string | undefined;
   if (want > 1) {
-    if (simd === 'relaxed') {
-      throw new ValueError(
-        "init: threads > 1 with simd: 'relaxed': the shared-memory core has no relaxed-SIMD build yet",
-      );
-    }
     const why = threadsUnavailable(options);
     if (why === null) {
+      const supported = relaxedSimdSupported();
+      if (simd === 'relaxed' && !supported) {
+        throw new ValueError(
+          "init: simd: 'relaxed' but this engine does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd; Safari lacks it)",
+        );
+      }
+      const relaxed = simd !== 'plain' && supported;
       try {
-        return await loadShared();
+        return await loadShared(relaxed);
       } catch (e) {
-        threadsReason = `nabla-threads.wasm did not load: ${message(e)}`;
+        if (simd === 'relaxed') throw e;
+        threadsReason = `the shared-memory core did not load: ${message(e)}`;
       }
     } else {
       threadsReason = why;
