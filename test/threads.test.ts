@@ -3,6 +3,7 @@
 // thread for 2 and 3 threads (each count in its own child process: init runs once per
 // process); a worker that traps is reported as a WorkerError and later ops run on one thread.
 import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ interface Run {
   weights: number[][];
 }
 
-const runChild = (threads: number): Run =>
+const runChild = (threads: number | 'default'): Run =>
   JSON.parse(
     execFileSync(process.execPath, [child, String(threads)], {
       encoding: 'utf8',
@@ -32,6 +33,15 @@ const runChild = (threads: number): Run =>
 describe.runIf(built)('init({ threads })', () => {
   const one = runChild(1);
   const runs = [2, 3].map(runChild);
+
+  it('defaults to the core count, at most 8', () => {
+    const cores = Math.min(8, availableParallelism());
+    const r = runChild('default');
+    expect(r.threads).toBe(cores);
+    expect(r.info.threads).toBe(cores);
+    if (cores > 1) expect(r.info.source).toMatch(/nabla-threads\.wasm$/);
+    expect(r.weights).toEqual(one.weights);
+  });
 
   it('starts the pool and reports it', () => {
     expect(one.info.threads).toBe(1);

@@ -6,7 +6,7 @@ import * as nb from '../../dist/index.js';
 
 const simd = process.argv[2];
 try {
-  await nb.init({ simd });
+  await nb.init({ simd, threads: 1 }); // the single-thread cores; threads: relaxed-simd.test.ts
 } catch (e) {
   console.log(JSON.stringify({ error: { name: e.name, message: e.message } }));
   process.exit(0);

@@ -5,5 +5,7 @@
 import * as nb from '../../dist/index.js';
 import { runThreaded } from '../browser/pages/threads-run.js';
 
-await nb.init({ threads: Number(process.argv[2]), simd: process.argv[3] ?? 'plain' });
+// argv[2] 'default': no threads option, so init picks the core count (at most 8).
+const threads = process.argv[2] === 'default' ? undefined : Number(process.argv[2]);
+await nb.init({ threads, simd: process.argv[3] ?? 'plain' });
 console.log(JSON.stringify(runThreaded(nb)));

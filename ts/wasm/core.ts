@@ -23,12 +23,13 @@ export interface InitOptions {
    */
   simd?: 'auto' | 'plain' | 'relaxed';
   /**
-   * Threads for the ops that split their work (so far the GEMM behind every matmul and linear
-   * layer, and Adam's update): 1 (the default for now) runs everything on the calling thread;
-   * more loads `nabla-threads.wasm` (or its relaxed-SIMD build, as `simd` chooses) on a shared memory and starts `threads - 1` workers (Node's
-   * worker_threads; in a browser, module Workers, when nabla itself runs in a Worker of a
-   * cross-origin isolated page; elsewhere it stays 1 and `backendInfo().threadsReason` says
-   * why). Results are bitwise the same for any count.
+   * Threads for the ops that split their work (the GEMM behind matmul and Linear, the
+   * convolutions, Adam's update). Default: the core count, at most 8; 1 runs everything on
+   * the calling thread. More loads `nabla-threads.wasm` (or its relaxed-SIMD build, as `simd`
+   * chooses) on a shared memory and starts `threads - 1` workers: Node's worker_threads, or in
+   * a browser module Workers when nabla itself runs in a Worker of a cross-origin isolated page;
+   * elsewhere it stays at 1 and `backendInfo().threadsReason` says why. Results are bitwise the
+   * same for any count.
    */
   threads?: number;
 }
@@ -281,7 +282,22 @@ type SharedCore = { module: WebAssembly.Module; memory: WebAssembly.Memory };
 const SHARED_INITIAL_PAGES = 64;
 
 /** Why `threads` workers cannot run here, or null when they can. */
-function threadsUnavailable(options: InitOptions): string | null {
+/** The default thread count: the cores the engine reports, at most 8. */
+async function defaultThreads(): Promise<number> {
+  let cores = 1;
+  if (isNode) {
+    const os = await import('node:os');
+    cores =
+      typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  } else {
+    cores =
+      (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+        ?.hardwareConcurrency ?? 1;
+  }
+  return Math.max(1, Math.min(8, Math.floor(cores) || 1));
+}
+
+function threadsUnavailable(options: InitOptions, byDefault: boolean): string | null {
   if (!isNode) {
     const scope = globalThis as { WorkerGlobalScope?: unknown; crossOriginIsolated?: boolean };
     if (scope.WorkerGlobalScope === undefined) {
@@ -292,7 +308,11 @@ function threadsUnavailable(options: InitOptions): string | null {
     }
   }
   if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
-  if (options.wasm !== undefined) return 'a module was given (init({ wasm }))';
+  if (options.wasm !== undefined) {
+    return byDefault
+      ? 'a module was given (init({ wasm })), which runs on one thread'
+      : 'a module was given (init({ wasm }))';
+  }
   return null;
 }
 
@@ -331,7 +351,7 @@ async function loadCore(options: InitOptions): Promise<CoreLoad> {
   if (!['auto', 'plain', 'relaxed'].includes(simd)) {
     throw new ValueError(`init: simd must be 'auto', 'plain' or 'relaxed', got ${String(simd)}`);
   }
-  const want = options.threads ?? 1;
+  const want = options.threads ?? (await defaultThreads());
   if (!Number.isInteger(want) || want < 1 || want > MAX_THREADS) {
     throw new ValueError(
       `init: threads must be an integer from 1 to ${MAX_THREADS}, got ${String(options.threads)}`,
@@ -339,7 +359,7 @@ async function loadCore(options: InitOptions): Promise<CoreLoad> {
   }
   let threadsReason: string | undefined;
   if (want > 1) {
-    const why = threadsUnavailable(options);
+    const why = threadsUnavailable(options, options.threads === undefined);
     if (why === null) {
       const supported = relaxedSimdSupported();
       if (simd === 'relaxed' && !supported) {
@@ -420,7 +440,7 @@ export function init(options: InitOptions = {}): Promise<void> {
     const { instance, info: loaded, shared } = await loadCore(options);
     const ready = checkExports(instance);
     if (shared !== undefined) {
-      const want = options.threads ?? 1;
+      const want = options.threads ?? (await defaultThreads());
       try {
         workers = await startPool(want, shared.module, shared.memory, ready as unknown as PoolCore);
         loaded.threads = want;
