@@ -4,9 +4,6 @@ import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
 import { runSplit } from '../ops/parallel.js';
-
-/** Parameters with fewer elements update on the calling thread (one dispatch costs ~1 µs). */
-const SPLIT_MIN_ELEMENTS = 1 << 15;
 import {
   OptimFlag,
   Optimizer,
@@ -17,6 +14,9 @@ import {
   type Params,
   type Schema,
 } from './optimizer.js';
+
+/** Parameters with fewer elements update on the calling thread (one dispatch costs ~1 µs). */
+const SPLIT_MIN_ELEMENTS = 1 << 15;
 
 export interface AdamOptions {
   lr: number;
@@ -78,8 +78,12 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       ...corrections,
       flags,
     ];
-    const split = { fn: 'adam_step_f32' as const, length: p.size, align: 4, args };
-    if (runSplit({ ...split, work: p.size, minWork: SPLIT_MIN_ELEMENTS })) return;
+    const fn = 'adam_step_f32';
+    if (
+      runSplit({ fn, length: p.size, align: 4, work: p.size, minWork: SPLIT_MIN_ELEMENTS, args })
+    ) {
+      return;
+    }
     (wasm().adam_step_f32 as (...a: number[]) => void)(...args(0, p.size));
   }
 }

@@ -4,6 +4,7 @@
 import { setAsyncStorage, type Context } from '../tensor/scope.js';
 import { ValueError } from '../errors.js';
 import { EXPORTS, type Core } from './abi.js';
+import { isNode } from './env.js';
 import { startPool, type Pool, type PoolCore } from './threads.js';
 
 /**
@@ -106,7 +107,6 @@ export function isInitialised(): boolean {
   return core !== null;
 }
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const HINT =
   'serve nabla.wasm next to the bundle (as application/wasm), or pass init({ wasm: url | bytes | Response | WebAssembly.Module })';
 
@@ -274,14 +274,13 @@ async function installAsyncContext(): Promise<void> {
   }
 }
 
-/** The relaxed build beside this file when asked for and possible, else the plain one. */
+/** A loaded core; `shared` when it is the shared-memory one, with the threads to start. */
 type CoreLoad = { instance: WebAssembly.Instance; info: BackendInfo; shared?: SharedCore };
-type SharedCore = { module: WebAssembly.Module; memory: WebAssembly.Memory };
+type SharedCore = { module: WebAssembly.Module; memory: WebAssembly.Memory; threads: number };
 
 /** Pages `nabla-threads.wasm` is linked to start with (scripts/build-wasm.mjs). */
 const SHARED_INITIAL_PAGES = 64;
 
-/** Why `threads` workers cannot run here, or null when they can. */
 /** The default thread count: the cores the engine reports, at most 8. */
 async function defaultThreads(): Promise<number> {
   let cores = 1;
@@ -297,7 +296,8 @@ async function defaultThreads(): Promise<number> {
   return Math.max(1, Math.min(8, Math.floor(cores) || 1));
 }
 
-function threadsUnavailable(options: InitOptions, byDefault: boolean): string | null {
+/** Why `threads` workers cannot run here, or null when they can. */
+function threadsUnavailable(options: InitOptions): string | null {
   if (!isNode) {
     const scope = globalThis as { WorkerGlobalScope?: unknown; crossOriginIsolated?: boolean };
     if (scope.WorkerGlobalScope === undefined) {
@@ -308,17 +308,13 @@ function threadsUnavailable(options: InitOptions, byDefault: boolean): string | 
     }
   }
   if (typeof SharedArrayBuffer === 'undefined') return 'SharedArrayBuffer is not available';
-  if (options.wasm !== undefined) {
-    return byDefault
-      ? 'a module was given (init({ wasm })), which runs on one thread'
-      : 'a module was given (init({ wasm }))';
-  }
+  if (options.wasm !== undefined) return 'a module was given (init({ wasm }))';
   return null;
 }
 
 /** The shared-memory core beside this file (its relaxed-SIMD build when asked), on a fresh
  * shared memory. */
-async function loadShared(relaxed: boolean): Promise<CoreLoad> {
+async function loadShared(relaxed: boolean, threads: number): Promise<CoreLoad> {
   const file = relaxed ? './nabla-threads-relaxed.wasm' : './nabla-threads.wasm';
   const src = await loadUrl(new URL(file, import.meta.url));
   let bytes: BufferSource;
@@ -343,7 +339,7 @@ async function loadShared(relaxed: boolean): Promise<CoreLoad> {
     source: src.from,
     threads: 1,
   };
-  return { instance, info, shared: { module, memory } };
+  return { instance, info, shared: { module, memory, threads } };
 }
 
 async function loadCore(options: InitOptions): Promise<CoreLoad> {
@@ -359,17 +355,13 @@ async function loadCore(options: InitOptions): Promise<CoreLoad> {
   }
   let threadsReason: string | undefined;
   if (want > 1) {
-    const why = threadsUnavailable(options, options.threads === undefined);
+    const why = threadsUnavailable(options);
     if (why === null) {
       const supported = relaxedSimdSupported();
-      if (simd === 'relaxed' && !supported) {
-        throw new ValueError(
-          "init: simd: 'relaxed' but this engine does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd; Safari lacks it)",
-        );
-      }
+      if (simd === 'relaxed' && !supported) throw noRelaxedSimd();
       const relaxed = simd !== 'plain' && supported;
       try {
-        return await loadShared(relaxed);
+        return await loadShared(relaxed, want);
       } catch (e) {
         if (simd === 'relaxed') throw e;
         threadsReason = `the shared-memory core did not load: ${message(e)}`;
@@ -384,6 +376,12 @@ async function loadCore(options: InitOptions): Promise<CoreLoad> {
   return loaded;
 }
 
+const noRelaxedSimd = (): ValueError =>
+  new ValueError(
+    "init: simd: 'relaxed' but this engine does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd; Safari lacks it)",
+  );
+
+/** The relaxed build beside this file when asked for and possible, else the plain one. */
 async function loadSingle(options: InitOptions, simd: string): Promise<CoreLoad> {
   const supported = relaxedSimdSupported();
   const plain = async (reason?: string) => {
@@ -408,11 +406,7 @@ async function loadSingle(options: InitOptions, simd: string): Promise<CoreLoad>
   }
   if (simd === 'plain') return plain("init({ simd: 'plain' })");
   if (!supported) {
-    if (simd === 'relaxed') {
-      throw new ValueError(
-        "init: simd: 'relaxed' but this engine does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd; Safari lacks it)",
-      );
-    }
+    if (simd === 'relaxed') throw noRelaxedSimd();
     return plain('this engine does not support relaxed SIMD');
   }
   try {
@@ -440,9 +434,9 @@ export function init(options: InitOptions = {}): Promise<void> {
     const { instance, info: loaded, shared } = await loadCore(options);
     const ready = checkExports(instance);
     if (shared !== undefined) {
-      const want = options.threads ?? (await defaultThreads());
+      const { threads: want, module, memory } = shared;
       try {
-        workers = await startPool(want, shared.module, shared.memory, ready as unknown as PoolCore);
+        workers = await startPool(want, module, memory, ready as unknown as PoolCore);
         loaded.threads = want;
       } catch (e) {
         loaded.threadsReason = message(e);

@@ -7,6 +7,7 @@
 // call with its own arguments; the caller does its own share and `join`s. Waits re-check their
 // condition, because a notify can come before the wait starts.
 import { NablaError, ValueError } from '../errors.js';
+import { isNode } from './env.js';
 
 /** A worker trapped, or stopped answering: the pool is gone, ops run on one thread from now on. */
 export class WorkerError extends NablaError {
@@ -67,8 +68,6 @@ async function spawn(data: Record<string, unknown>, index: number): Promise<Hand
   w.onerror = null;
   return { terminate: () => w.terminate() };
 }
-
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 /** The exports a worker can be asked to run, by index. */
 export const POOL_EXPORTS = [
