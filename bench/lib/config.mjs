@@ -6,6 +6,16 @@ import { CNN_WORKLOADS, cnnConfig } from './cnn.mjs';
 // `nabla-relaxed`: the same nabla child on the relaxed-SIMD core (nabla-relaxed.wasm, Node's
 // --experimental-wasm-relaxed-simd), a column whose ratio below 1 is that build's gain.
 export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch', 'nabla-relaxed'];
+
+/**
+ * `nb.init` options of a nabla column: `nabla` is pinned to the plain core on one thread, so
+ * its column means the same on every Node; `nabla-relaxed` takes the relaxed-SIMD core;
+ * `nabla-<n>t` runs on n threads (`--threads n`).
+ */
+export function nablaInitOptions(library) {
+  const threads = Number(/^nabla-(\d+)t$/.exec(library)?.[1] ?? 1);
+  return { simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain', threads };
+}
 export const WORKLOADS = [
   'matmul',
   'train',

@@ -15,6 +15,7 @@ import { uniform } from '../lib/random.mjs';
 import { encodeF32 } from '../lib/stepcheck.mjs';
 import { timeCalls, timeCheckedSteps } from '../lib/timing.mjs';
 import { checkSdpa } from '../lib/attention-check.mjs';
+import { nablaInitOptions } from '../lib/config.mjs';
 
 const [library, workload, configPath, resultPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
@@ -23,8 +24,7 @@ const plant = config.plant ?? null;
 /** nabla's side of each workload. */
 async function nablaWorkloads() {
   const nb = await import('nabla');
-  const threads = Number(/^nabla-(\d+)t$/.exec(library)?.[1] ?? 1);
-  await nb.init({ simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain', threads });
+  await nb.init(nablaInitOptions(library));
   const { makeGpt, markovBatches } = await import('./tinygpt.mjs');
   const F = nb.nn.functional;
   const pkg = JSON.parse(

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import * as nb from 'nabla';
 import { runChild, storedShapes } from './driver.mjs';
+import { nablaInitOptions } from '../lib/config.mjs';
 
 const distUrl = import.meta.resolve('nabla');
 
@@ -289,14 +290,12 @@ function accuracy({ net }, ds) {
 
 await runChild(async (library, config, workload) => {
   const plant = config.plant ?? null;
-  // `nabla` is pinned to the plain core so its column means the same on every Node;
-  // `nabla-<n>t` runs on n threads (the shared-memory core).
-  const threads = Number(/^nabla-(\d+)t$/.exec(library)?.[1] ?? 1);
-  await nb.init({ simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain', threads });
+  const options = nablaInitOptions(library);
+  await nb.init(options);
   const pkg = JSON.parse(readFileSync(new URL('../package.json', distUrl), 'utf8'));
   const core = nb.backendInfo().source.split('/').pop();
   // The kernel column calls one instance's export directly: not for the shared-memory core.
-  const kern = workload === 'matmul' && threads === 1 ? await kernelInstance(core) : null;
+  const kern = workload === 'matmul' && options.threads === 1 ? await kernelInstance(core) : null;
   return {
     version: pkg.version,
     info: { core: nb.backendInfo() },
