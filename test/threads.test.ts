@@ -18,6 +18,7 @@ interface Run {
   threads: number;
   products: Record<string, { a: number[]; b: number[]; c: number[] }>;
   convPrint: string;
+  recurrentPrints: Record<string, string>;
   losses: number[];
   weights: number[][];
 }
@@ -65,6 +66,12 @@ describe.runIf(built)('init({ threads })', () => {
   it('gives convolutions and their gradients bitwise equal to one thread', () => {
     expect(one.convPrint).toMatch(/^[0-9a-f]+$/);
     for (const r of runs) expect(r.convPrint, `${r.threads} threads`).toBe(one.convPrint);
+  });
+
+  it('gives recurrent layers and cells, outputs and gradients, bitwise equal to one thread', () => {
+    expect(Object.keys(one.recurrentPrints)).toHaveLength(6);
+    for (const r of runs)
+      expect(r.recurrentPrints, `${r.threads} threads`).toEqual(one.recurrentPrints);
   });
 
   it("one thread's product matches float64", () => {

@@ -6,7 +6,7 @@ import { fmt } from '../errors.js';
 import { OutOfMemoryError, matmulScratch, unsigned, writeInts } from '../wasm/heap.js';
 import { pool, wasm } from '../wasm/core.js';
 import type { PoolExport } from '../wasm/threads.js';
-import { runSplit } from './parallel.js';
+import { gemmScratch, runSplit } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 
@@ -114,12 +114,7 @@ function split(
         work: g.macs,
         minWork: SPLIT_MIN_MACS,
         args: (b, e, w) =>
-          args(
-            b,
-            e,
-            w < 0 ? ptr(cols) : more ? more.ptr + 4 * w * cols!.size : 0,
-            w < 0 ? matmulScratch() : workers.scratch[w],
-          ),
+          args(b, e, w < 0 ? ptr(cols) : more ? more.ptr + 4 * w * cols!.size : 0, gemmScratch(w)),
       });
       if (done) return;
     } finally {

@@ -2,8 +2,8 @@
 // Every product (forward and both gradients) runs in one kernel that reads transposed
 // operands through strides, so no transpose is ever materialised.
 import { DTypeError, ShapeError, fmt } from '../errors.js';
-import { pool, wasm } from '../wasm/core.js';
-import { runSplit } from './parallel.js';
+import { wasm } from '../wasm/core.js';
+import { gemmScratch, runSplit } from './parallel.js';
 import { matmulScratch } from '../wasm/heap.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -90,7 +90,7 @@ function splitRows(
       bS[0],
       bS[1],
       accumulate ? 1 : 0,
-      worker < 0 ? matmulScratch() : pool()!.scratch[worker],
+      gemmScratch(worker),
     ],
   });
 }

@@ -5,6 +5,7 @@
 // joins. A kernel may be split this way only if each output element is computed by the same
 // operations whatever range holds it, so every thread count gives the same bits.
 import { pool, wasm } from '../wasm/core.js';
+import { matmulScratch } from '../wasm/heap.js';
 import type { PoolExport } from '../wasm/threads.js';
 
 export interface Split {
@@ -42,4 +43,14 @@ export function runSplit(s: Split): boolean {
     workers.join();
   }
   return true;
+}
+
+/** Runs `s` split over the pool when `runSplit` would, else whole on the calling thread. */
+export function runSplitOrWhole(s: Split): void {
+  if (!runSplit(s)) (wasm()[s.fn] as (...a: number[]) => unknown)(...s.args(0, s.length, -1));
+}
+
+/** The GEMM packing scratch of pool thread `worker` (-1: the calling thread's). */
+export function gemmScratch(worker: number): number {
+  return worker < 0 ? matmulScratch() : pool()!.scratch[worker];
 }

@@ -12,11 +12,13 @@
 // instead of every step re-packing them; a single cell passes 0 and the kernel packs per call.
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
-import { matmulScratch, unsigned } from '../wasm/heap.js';
+import { unsigned } from '../wasm/heap.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, recordMulti } from '../autograd/node.js';
 import { copyStrided } from './copy.js';
 import { gemm } from './matmul.js';
+import { gemmScratch, runSplitOrWhole } from './parallel.js';
+import type { PoolExport } from '../wasm/threads.js';
 import { sum } from './reduce.js';
 
 /** Checks a cell's operands; returns `[batch, hidden]`. */
@@ -100,6 +102,35 @@ function packWhh(wHh: Tensor, gates: number, hidden: number, backward: boolean):
   return packed;
 }
 
+/**
+ * A step's recurrent GEMM (rows · H · gates·H multiply-adds) from this size up is split by rows
+ * over the pool. W_hh is packed once per layer, so a thread repeats no packing; measured on 2
+ * cores (`npm run bench -- --only nabla --threads 2`, rnn workloads).
+ */
+const CELL_SPLIT_MIN_MACS = 1 << 19;
+
+/**
+ * Runs cell kernel `fn` over rows [0, rows) of one step, split by rows when the step is large
+ * enough. Each row's GEMM and gate arithmetic is the same whichever thread runs it, so every
+ * thread count gives the same bits. `args(begin, end, scratch)` builds the call.
+ */
+function cellRows(
+  fn: PoolExport,
+  rows: number,
+  hidden: number,
+  gates: number,
+  args: (begin: number, end: number, scratch: number) => number[],
+): void {
+  runSplitOrWhole({
+    fn,
+    length: rows,
+    align: 4,
+    work: rows * hidden * gates * hidden,
+    minWork: CELL_SPLIT_MIN_MACS,
+    args: (b, e, w) => args(b, e, gemmScratch(w)),
+  });
+}
+
 function zerosF32(shape: number[]): Tensor {
   const t = Tensor.empty(shape, 'float32');
   wasm().fill_u32(t.ptr, t.size, 0);
@@ -123,12 +154,11 @@ export function lstmCell(
   const cOut = Tensor.empty([batch, hidden], 'float32');
   const act = Tensor.empty([batch, 4 * hidden], 'float32');
   const pre = Tensor.empty([batch, 4 * hidden], 'float32');
-  const core = wasm();
   if (batch * hidden > 0) {
-    core.lstm_cell_f32(
+    cellRows('lstm_cell_f32', batch, hidden, 4, (b, e, sc) => [
       ...[gatesX.ptr, h.ptr, c.ptr, wHh.ptr, 0, ptr(bHh), hOut.ptr, cOut.ptr, act.ptr, pre.ptr],
-      ...[batch, hidden, 0, batch, matmulScratch()],
-    );
+      ...[batch, hidden, b, e, sc],
+    ]);
   }
   pre.dispose();
   const inputs = bHh ? [gatesX, h, c, wHh, bHh] : [gatesX, h, c, wHh];
@@ -141,10 +171,10 @@ export function lstmCell(
       const dhPrev = Tensor.empty([batch, hidden], 'float32');
       const dcPrev = Tensor.empty([batch, hidden], 'float32');
       if (batch * hidden > 0) {
-        wasm().lstm_cell_bwd_f32(
+        cellRows('lstm_cell_bwd_f32', batch, hidden, 4, (b, e, sc) => [
           ...[ptr(dh), ptr(dc), act.ptr, c.ptr, cOut.ptr, wHh.ptr, 0, dgates.ptr, dhPrev.ptr],
-          ...[dcPrev.ptr, batch, hidden, 0, batch, 0, matmulScratch()],
-        );
+          ...[dcPrev.ptr, batch, hidden, b, e, 0, sc],
+        ]);
       }
       const [gw, gb] = weightGrads(dgates, h, wHh, bHh);
       const grads = [
@@ -173,10 +203,10 @@ export function gruCell(gatesX: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | nu
   const act = Tensor.empty([batch, 4 * hidden], 'float32');
   const pre = Tensor.empty([batch, 3 * hidden], 'float32');
   if (batch * hidden > 0) {
-    wasm().gru_cell_f32(
+    cellRows('gru_cell_f32', batch, hidden, 3, (b, e, sc) => [
       ...[gatesX.ptr, h.ptr, wHh.ptr, 0, ptr(bHh), hOut.ptr, act.ptr, pre.ptr],
-      ...[batch, hidden, 0, batch, matmulScratch()],
-    );
+      ...[batch, hidden, b, e, sc],
+    ]);
   }
   pre.dispose();
   const inputs = bHh ? [gatesX, h, wHh, bHh] : [gatesX, h, wHh];
@@ -189,10 +219,10 @@ export function gruCell(gatesX: Tensor, h: Tensor, wHh: Tensor, bHh: Tensor | nu
       const dgh = Tensor.empty([batch, 3 * hidden], 'float32');
       const dhPrev = Tensor.empty([batch, hidden], 'float32');
       if (batch * hidden > 0) {
-        wasm().gru_cell_bwd_f32(
+        cellRows('gru_cell_bwd_f32', batch, hidden, 3, (b, e, sc) => [
           ...[dh.ptr, act.ptr, h.ptr, wHh.ptr, 0, dgx.ptr, dgh.ptr, dhPrev.ptr],
-          ...[batch, hidden, 0, batch, matmulScratch()],
-        );
+          ...[batch, hidden, b, e, sc],
+        ]);
       }
       const [gw, gb] = weightGrads(dgh, h, wHh, bHh);
       dgh.dispose();
@@ -229,10 +259,10 @@ export function rnnCell(
   const hOut = Tensor.empty([batch, hidden], 'float32');
   const pre = Tensor.empty([batch, hidden], 'float32');
   if (batch * hidden > 0) {
-    wasm().rnn_cell_f32(
+    cellRows('rnn_cell_f32', batch, hidden, 1, (b, e, sc) => [
       ...[gatesX.ptr, h.ptr, wHh.ptr, 0, ptr(bHh), hOut.ptr, pre.ptr, relu],
-      ...[batch, hidden, 0, batch, matmulScratch()],
-    );
+      ...[batch, hidden, b, e, sc],
+    ]);
   }
   pre.dispose();
   const inputs = bHh ? [gatesX, h, wHh, bHh] : [gatesX, h, wHh];
@@ -244,10 +274,10 @@ export function rnnCell(
       const dpre = Tensor.empty([batch, hidden], 'float32');
       const dhPrev = Tensor.empty([batch, hidden], 'float32');
       if (batch * hidden > 0) {
-        wasm().rnn_cell_bwd_f32(
+        cellRows('rnn_cell_bwd_f32', batch, hidden, 1, (b, e, sc) => [
           ...[dh.ptr, hOut.ptr, wHh.ptr, 0, dpre.ptr, dhPrev.ptr, relu],
-          ...[batch, hidden, 0, batch, matmulScratch()],
-        );
+          ...[batch, hidden, b, e, sc],
+        ]);
       }
       const [gw, gb] = weightGrads(dpre, h, wHh, bHh);
       const grads = [gatesX.requiresGrad ? dpre : null, h.requiresGrad ? dhPrev : null, gw, gb];
@@ -492,8 +522,6 @@ export function lstmLayer(
   const L = checkLayer(op, 4, x, h0, c0, wIh, wHh, bIh, bHh, opts);
   const { T, batch, hidden, G, time } = L;
   const BH = batch * hidden;
-  const core = wasm();
-  const scratch = matmulScratch();
   const gx = project(L, x, wIh, null);
   const [bias, ownBias] = stepBias(bIh, bHh);
   const y = outputBuffer(L);
@@ -508,11 +536,11 @@ export function lstmLayer(
       const t = time(s);
       const hPrev = s === 0 ? h0.ptr : y.ptr + 4 * time(s - 1) * BH;
       const cPrev = s === 0 ? c0.ptr : cs.ptr + 4 * time(s - 1) * BH;
-      core.lstm_cell_f32(
+      cellRows('lstm_cell_f32', L.rows(s), hidden, 4, (b, e, sc) => [
         ...[gx.ptr + 4 * t * batch * G, hPrev, cPrev, wHh.ptr, ptr(packed), ptr(bias)],
         ...[y.ptr + 4 * t * BH, cs.ptr + 4 * t * BH, act.ptr + 4 * t * batch * G, pre.ptr],
-        ...[batch, hidden, 0, L.rows(s), scratch],
-      );
+        ...[batch, hidden, b, e, sc],
+      ]);
     }
     packed?.dispose();
     lastStates(L, y, hN);
@@ -529,7 +557,6 @@ export function lstmLayer(
     inputs,
     ([dy, dhN, dcN]) => {
       const k = wasm();
-      const sc = matmulScratch();
       const dgates = stepGradBuffer(L, G);
       // Each step's backward adds dh_prev onto dH of the step before, in place.
       const dH = outputGrads(L, dy, dhN);
@@ -552,11 +579,12 @@ export function lstmLayer(
               (hi - lo) * hidden,
             );
           }
-          k.lstm_cell_bwd_f32(
-            ...[dH.ptr + 4 * t * BH, dcIn, act.ptr + 4 * t * batch * G, cPrev, cs.ptr + 4 * t * BH],
+          const dc = dcIn;
+          cellRows('lstm_cell_bwd_f32', L.rows(s), hidden, 4, (b, e, sc) => [
+            ...[dH.ptr + 4 * t * BH, dc, act.ptr + 4 * t * batch * G, cPrev, cs.ptr + 4 * t * BH],
             ...[wHh.ptr, ptr(packed), dgates.ptr + 4 * t * batch * G, dhPrev, dcOut],
-            ...[batch, hidden, 0, L.rows(s), s > 0 ? 1 : 0, sc],
-          );
+            ...[batch, hidden, b, e, s > 0 ? 1 : 0, sc],
+          ]);
           dcIn = dcOut;
         }
         packed?.dispose();
@@ -604,8 +632,6 @@ export function gruLayer(
   const L = checkLayer(op, 3, x, h0, null, wIh, wHh, bIh, bHh, opts);
   const { T, batch, hidden, G, time } = L;
   const BH = batch * hidden;
-  const core = wasm();
-  const scratch = matmulScratch();
   const gx = project(L, x, wIh, bIh);
   const y = outputBuffer(L);
   const act = Tensor.empty([T, batch, 4 * hidden], 'float32');
@@ -616,11 +642,10 @@ export function gruLayer(
     const packed = packWhh(wHh, 3, hidden, false);
     for (let s = 0; s < T; s++) {
       const t = time(s);
-      core.gru_cell_f32(
+      cellRows('gru_cell_f32', L.rows(s), hidden, 3, (b, e, sc) => [
         ...[gx.ptr + 4 * t * batch * G, hPrevOf(s), wHh.ptr, ptr(packed), ptr(bHh)],
-        ...[y.ptr + 4 * t * BH, act.ptr + 16 * t * BH, pre.ptr, batch, hidden, 0, L.rows(s)],
-        scratch,
-      );
+        ...[y.ptr + 4 * t * BH, act.ptr + 16 * t * BH, pre.ptr, batch, hidden, b, e, sc],
+      ]);
     }
     packed?.dispose();
     lastStates(L, y, hN);
@@ -635,7 +660,6 @@ export function gruLayer(
     inputs,
     ([dy, dhN]) => {
       const k = wasm();
-      const sc = matmulScratch();
       const dgx = stepGradBuffer(L, G);
       const dgh = stepGradBuffer(L, G);
       const dH = outputGrads(L, dy, dhN);
@@ -645,11 +669,11 @@ export function gruLayer(
         const packed = packWhh(wHh, 3, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
           const t = time(s);
-          k.gru_cell_bwd_f32(
+          cellRows('gru_cell_bwd_f32', L.rows(s), hidden, 3, (b, e, sc) => [
             ...[dH.ptr + 4 * t * BH, act.ptr + 16 * t * BH, hPrevOf(s), wHh.ptr, ptr(packed)],
             ...[dgx.ptr + 4 * t * batch * G, dgh.ptr + 4 * t * batch * G, dhPrev.ptr],
-            ...[batch, hidden, 0, L.rows(s), sc],
-          );
+            ...[batch, hidden, b, e, sc],
+          ]);
           const n = L.rows(s) * hidden;
           if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, n);
         }
@@ -691,8 +715,6 @@ export function rnnLayer(
   const L = checkLayer(op, 1, x, h0, null, wIh, wHh, bIh, bHh, opts);
   const { T, batch, hidden, time } = L;
   const BH = batch * hidden;
-  const core = wasm();
-  const scratch = matmulScratch();
   const gx = project(L, x, wIh, bIh);
   const y = outputBuffer(L);
   const pre = Tensor.empty([batch, hidden], 'float32');
@@ -702,10 +724,10 @@ export function rnnLayer(
     const packed = packWhh(wHh, 1, hidden, false);
     for (let s = 0; s < T; s++) {
       const t = time(s);
-      core.rnn_cell_f32(
+      cellRows('rnn_cell_f32', L.rows(s), hidden, 1, (b, e, sc) => [
         ...[gx.ptr + 4 * t * BH, hPrevOf(s), wHh.ptr, ptr(packed), ptr(bHh), y.ptr + 4 * t * BH],
-        ...[pre.ptr, relu, batch, hidden, 0, L.rows(s), scratch],
-      );
+        ...[pre.ptr, relu, batch, hidden, b, e, sc],
+      ]);
     }
     packed?.dispose();
     lastStates(L, y, hN);
@@ -720,7 +742,6 @@ export function rnnLayer(
     inputs,
     ([dy, dhN]) => {
       const k = wasm();
-      const sc = matmulScratch();
       const dpre = stepGradBuffer(L, hidden);
       const dH = outputGrads(L, dy, dhN);
       const dhPrev = zerosF32([batch, hidden]);
@@ -728,10 +749,10 @@ export function rnnLayer(
         const packed = packWhh(wHh, 1, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
           const t = time(s);
-          k.rnn_cell_bwd_f32(
+          cellRows('rnn_cell_bwd_f32', L.rows(s), hidden, 1, (b, e, sc) => [
             ...[dH.ptr + 4 * t * BH, y.ptr + 4 * t * BH, wHh.ptr, ptr(packed)],
-            ...[dpre.ptr + 4 * t * BH, dhPrev.ptr, relu, batch, hidden, 0, L.rows(s), sc],
-          );
+            ...[dpre.ptr + 4 * t * BH, dhPrev.ptr, relu, batch, hidden, b, e, sc],
+          ]);
           const n = L.rows(s) * hidden;
           if (s > 0) k.add_inplace_f32(dH.ptr + 4 * time(s - 1) * BH, dhPrev.ptr, n);
         }

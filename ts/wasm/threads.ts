@@ -21,7 +21,7 @@ const FAILED = 2; // a worker's call threw (a trap)
 const STOP = 3; // set to shut the pool down
 const ACK = 4; // ACK + i: the last job worker i picked up
 /** Float64 argument slots per worker: export index, argument count, arguments. */
-const SLOT = 16;
+const SLOT = 20;
 const STACK_BYTES = 1 << 20;
 /** Loads of the control word a thread spins through before it sleeps in Atomics.wait. */
 const SPIN = 20000;
@@ -76,6 +76,12 @@ export const POOL_EXPORTS = [
   'conv2d_f32',
   'conv2d_bwd_input_f32',
   'conv2d_bwd_weight_f32',
+  'lstm_cell_f32',
+  'lstm_cell_bwd_f32',
+  'gru_cell_f32',
+  'gru_cell_bwd_f32',
+  'rnn_cell_f32',
+  'rnn_cell_bwd_f32',
 ] as const;
 export type PoolExport = (typeof POOL_EXPORTS)[number];
 

@@ -1,5 +1,5 @@
 // One seeded run whose bits must not depend on the thread count or the engine: GEMMs below and
-// above the split size, an MLP trained with Adam (its first layer's GEMMs and Adam update split).
+// above the split size, convolutions, recurrent layers, an MLP trained with Adam (its first layer's GEMMs and Adam update split).
 // test/threads.test.ts runs it in Node at 1, 2 and 3 threads (test/helpers/threads-child.mjs);
 // test/browser/threads.test.ts in chromium workers at 1 and 2, against Node.
 
@@ -51,6 +51,37 @@ export function runThreaded(nb) {
     out.square().sum().backward();
     convs[name] = [arr(out), arr(x.grad), arr(conv.weight.grad), arr(conv.bias.grad)];
   }
+  // Recurrent layers split each step's cell by batch rows (18 rows: uneven 4-row cuts at 2 and
+  // 3 threads; hidden 176 puts every cell above the split size): stacked bidirectional LSTM, a
+  // packed GRU batch whose rows stop early, an Elman RNN, and the single-step cells.
+  const recurrent = {};
+  const seq = (m) => {
+    const x = nb.randn([5, 18, 24], { requiresGrad: true });
+    return [x, m.forward(x)[0]];
+  };
+  const packed = (m) => {
+    const x = nb.randn([5, 18, 24], { requiresGrad: true });
+    const lengths = Array.from({ length: 18 }, (_, i) => 5 - Math.floor(i / 4));
+    const out = m.forward(nb.nn.utils.rnn.packPaddedSequence(x, lengths))[0];
+    return [x, nb.nn.utils.rnn.padPackedSequence(out)[0]];
+  };
+  const step = (m) => {
+    const x = nb.randn([18, 24], { requiresGrad: true });
+    const h = m.forward(x);
+    return [x, Array.isArray(h) ? nb.cat(h, 1) : h];
+  };
+  for (const [name, m, run] of [
+    ['lstm', new nb.nn.LSTM(24, 176, { numLayers: 2, bidirectional: true }), seq],
+    ['gru', new nb.nn.GRU(24, 176), packed],
+    ['rnn', new nb.nn.RNN(24, 176, { nonlinearity: 'relu' }), seq],
+    ['lstmCell', new nb.nn.LSTMCell(24, 176), step],
+    ['gruCell', new nb.nn.GRUCell(24, 176), step],
+    ['rnnCell', new nb.nn.RNNCell(24, 176), step],
+  ]) {
+    const [x, out] = run(m);
+    out.square().sum().backward();
+    recurrent[name] = [arr(out), arr(x.grad), ...m.parameters().map((p) => arr(p.grad))];
+  }
   const model = new nb.nn.Sequential(
     new nb.nn.Linear(784, 256),
     new nb.nn.ReLU(),
@@ -74,6 +105,9 @@ export function runThreaded(nb) {
     products,
     productsPrint: fingerprint(Object.values(products).map((p) => p.c)),
     convPrint: fingerprint(Object.values(convs).flat()),
+    recurrentPrints: Object.fromEntries(
+      Object.entries(recurrent).map(([name, v]) => [name, fingerprint(v)]),
+    ),
     losses,
     weights,
     weightsPrint: fingerprint(weights),

@@ -6,8 +6,9 @@ import { runThreaded } from './threads-run.js';
 const threads = Number(new URL(self.location.href).searchParams.get('threads'));
 try {
   await nb.init({ threads, simd: 'plain' });
-  const { info, threads: used, productsPrint, convPrint, losses, weightsPrint } = runThreaded(nb);
-  self.postMessage({ info, threads: used, productsPrint, convPrint, losses, weightsPrint });
+  // The raw products and weights stay here: their fingerprints travel.
+  const { products: _p, weights: _w, ...result } = runThreaded(nb);
+  self.postMessage(result);
 } catch (e) {
   self.postMessage({ error: `${e.name}: ${e.message}` });
 }
