@@ -6,7 +6,7 @@
 // of a shared machine's interference. What is not inside a wasm call is the JavaScript
 // (autograd, op glue, allocation). Not part of the test suite:
 //
-//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed]
+//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed] [--threads 2]
 //
 // Timing wraps the module's exports, so it adds about a microsecond per call.
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '40' },
     composed: { type: 'boolean', default: false },
+    threads: { type: 'string', default: '1' },
   },
 });
 
@@ -58,7 +59,7 @@ WebAssembly.instantiate = async (...a) => {
 };
 
 const nb = await import('nabla');
-await nb.init();
+await nb.init({ threads: Number(args.threads) });
 const { nn } = nb;
 nb.manualSeed(0);
 const batch = 64;

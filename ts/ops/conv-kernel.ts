@@ -113,6 +113,7 @@ function split(
         align,
         work: g.macs,
         minWork: SPLIT_MIN_MACS,
+        redo: true, // every conv kernel overwrites its range's outputs
         args: (b, e, w) =>
           args(b, e, w < 0 ? ptr(cols) : more ? more.ptr + 4 * w * cols!.size : 0, gemmScratch(w)),
       });

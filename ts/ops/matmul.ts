@@ -78,6 +78,7 @@ function splitRows(
     align: 4,
     work: m * k * n,
     minWork: SPLIT_MIN_MACS,
+    redo: !accumulate,
     args: (r0, r1, worker) => [
       a + 4 * r0 * aS[0],
       b,

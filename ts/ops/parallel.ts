@@ -6,7 +6,7 @@
 // operations whatever range holds it, so every thread count gives the same bits.
 import { pool, wasm } from '../wasm/core.js';
 import { matmulScratch } from '../wasm/heap.js';
-import type { PoolExport } from '../wasm/threads.js';
+import { WorkerError, type PoolExport } from '../wasm/threads.js';
 
 export interface Split {
   /** The export every thread calls. */
@@ -21,6 +21,12 @@ export interface Split {
   minWork: number;
   /** Arguments for `[begin, end)`; `worker` is the pool index, -1 for the calling thread. */
   args(begin: number, end: number, worker: number): number[];
+  /**
+   * The kernel only writes its range's outputs, from inputs it does not write, so running a
+   * range again gives the same bits: a share lost with a worker that died is run again on the
+   * calling thread and the op completes. Not for in-place updates or accumulating outputs.
+   */
+  redo?: boolean;
 }
 
 /** Runs `s` split over the pool; false (nothing run) when there is no pool or too little work. */
@@ -36,11 +42,18 @@ export function runSplit(s: Split): boolean {
       i + 1 < parts ? { fn: s.fn, args: s.args(cut(i + 1), cut(i + 2), i) } : null,
     ),
   );
+  const run = (begin: number, end: number): unknown =>
+    (wasm()[s.fn] as (...a: number[]) => unknown)(...s.args(begin, end, -1));
   try {
-    const own = s.args(0, cut(1), -1);
-    (wasm()[s.fn] as (...a: number[]) => unknown)(...own);
+    run(0, cut(1));
   } finally {
-    workers.join();
+    try {
+      workers.join();
+    } catch (e) {
+      if (!(e instanceof WorkerError) || e.lostShares.length === 0 || s.redo !== true) throw e;
+      for (const i of e.lostShares) if (i + 1 < parts) run(cut(i + 1), cut(i + 2));
+      console.warn(`nabla: ${e.message}; its share of ${s.fn} was run again on this thread`);
+    }
   }
   return true;
 }

@@ -112,7 +112,8 @@ const CELL_SPLIT_MIN_MACS = 1 << 19;
 /**
  * Runs cell kernel `fn` over rows [0, rows) of one step, split by rows when the step is large
  * enough. Each row's GEMM and gate arithmetic is the same whichever thread runs it, so every
- * thread count gives the same bits. `args(begin, end, scratch)` builds the call.
+ * thread count gives the same bits. `args(begin, end, scratch)` builds the call; `redo` false
+ * when the call accumulates into an output (see `Split.redo`).
  */
 function cellRows(
   fn: PoolExport,
@@ -120,6 +121,7 @@ function cellRows(
   hidden: number,
   gates: number,
   args: (begin: number, end: number, scratch: number) => number[],
+  redo = true,
 ): void {
   runSplitOrWhole({
     fn,
@@ -128,6 +130,7 @@ function cellRows(
     work: rows * hidden * gates * hidden,
     minWork: CELL_SPLIT_MIN_MACS,
     args: (b, e, w) => args(b, e, gemmScratch(w)),
+    redo,
   });
 }
 
@@ -580,11 +583,18 @@ export function lstmLayer(
             );
           }
           const dc = dcIn;
-          cellRows('lstm_cell_bwd_f32', L.rows(s), hidden, 4, (b, e, sc) => [
-            ...[dH.ptr + 4 * t * BH, dc, act.ptr + 4 * t * batch * G, cPrev, cs.ptr + 4 * t * BH],
-            ...[wHh.ptr, ptr(packed), dgates.ptr + 4 * t * batch * G, dhPrev, dcOut],
-            ...[batch, hidden, b, e, s > 0 ? 1 : 0, sc],
-          ]);
+          cellRows(
+            'lstm_cell_bwd_f32',
+            L.rows(s),
+            hidden,
+            4,
+            (b, e, sc) => [
+              ...[dH.ptr + 4 * t * BH, dc, act.ptr + 4 * t * batch * G, cPrev, cs.ptr + 4 * t * BH],
+              ...[wHh.ptr, ptr(packed), dgates.ptr + 4 * t * batch * G, dhPrev, dcOut],
+              ...[batch, hidden, b, e, s > 0 ? 1 : 0, sc],
+            ],
+            s === 0,
+          );
           dcIn = dcOut;
         }
         packed?.dispose();

@@ -1,12 +1,18 @@
-// One thread of nabla's worker pool (ts/wasm/threads.ts starts it: a worker_thread in Node, a
-// module Worker in a browser; the file ships beside the bundles, so no bundle contains it). It
-// gets the shared-memory core's module, the pool's memory and control words, its own stack and
-// TLS block; answers once its core is instantiated; then runs one export call per job until told
-// to stop, never returning to its event loop. Waits re-check the generation word, because a
-// notify can come before the wait starts.
+// The threads of nabla's worker pool (ts/wasm/threads.ts starts them: worker_threads in Node,
+// module Workers in a browser; the file ships beside the bundles, so no bundle contains it).
+// One program, two roles:
+// - a compute thread gets the shared-memory core's module, the pool's memory and control words,
+//   its own stack and TLS block; answers once its core is instantiated; then runs one export
+//   call per job until told to stop, never returning to its event loop. Waits re-check the
+//   generation word, because a notify can come before the wait starts.
+// - the watcher starts the compute threads and keeps its event loop free, so it hears when one
+//   dies (an exit, an uncaught error) even while the pool's caller blocks in a join, and says
+//   so in the control words (the thread's DEAD word, then a notify on DONE), which the join
+//   re-checks.
 function serve(setup, ready) {
   const { wasmModule, memory, ctrlBuffer, argsBuffer, stackTop, tls, index, names, layout } = setup;
-  const { GEN, DONE, FAILED, STOP, ACK, SLOT, SPIN } = layout;
+  const { GEN, DONE, FAILED, STOP, WORDS, PER, ACK, FIN, SLOT, SPIN } = layout;
+  const mine = WORDS + PER * index;
   const ex = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports;
   ex.__stack_pointer.value = stackTop;
   ex.__wasm_init_tls(tls);
@@ -22,7 +28,7 @@ function serve(setup, ready) {
     while (Atomics.load(ctrl, GEN) === seen) Atomics.wait(ctrl, GEN, seen);
     seen = Atomics.load(ctrl, GEN);
     if (Atomics.load(ctrl, STOP)) break;
-    Atomics.store(ctrl, ACK + index, seen);
+    Atomics.store(ctrl, mine + ACK, seen);
     if (args[0] >= 0) {
       try {
         fns[args[0]](...args.subarray(2, 2 + args[1]));
@@ -30,20 +36,103 @@ function serve(setup, ready) {
         Atomics.store(ctrl, FAILED, 1);
       }
     }
+    Atomics.store(ctrl, mine + FIN, seen);
     Atomics.add(ctrl, DONE, 1);
     Atomics.notify(ctrl, DONE);
   }
 }
 
-if (typeof WorkerGlobalScope !== 'undefined') {
-  self.addEventListener('message', ({ data }) => serve(data, () => self.postMessage('ready')), {
-    once: true,
+/**
+ * The watcher: starts one compute thread per setup with `start(url, setup, onDeath)` and
+ * answers `reply({ ready: true })` once all are ready (or `{ error }`). A death after that sets
+ * the thread's DEAD word. `{ kill, afterMs }` messages (tests only) terminate a compute thread
+ * after a delay, as a crash would.
+ */
+function watch({ setups, workerUrl }, start, reply, onMessage) {
+  const { DONE, WORDS, PER, DEAD } = setups[0].layout;
+  const ctrl = new Int32Array(setups[0].ctrlBuffer);
+  let started = false;
+  const died = (index, why) => {
+    if (!started) return reply({ error: `worker ${index + 1}: ${why}` });
+    Atomics.store(ctrl, WORDS + PER * index + DEAD, 1);
+    Atomics.notify(ctrl, DONE);
+  };
+  const threads = setups.map((setup) => start(workerUrl, setup, (why) => died(setup.index, why)));
+  Promise.all(threads.map((t) => t.ready)).then(
+    () => {
+      started = true;
+      reply({ ready: true });
+    },
+    (e) => reply({ error: String(e) }),
+  );
+  onMessage(({ kill, afterMs }) => {
+    setTimeout(() => threads[kill].terminate(), afterMs);
   });
+}
+
+/** A compute thread started from the watcher: `{ ready, terminate }`. */
+function startNode(Worker, url, setup, onDeath) {
+  const w = new Worker(new URL(url), { workerData: setup });
+  const ready = new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', (e) => reject(new Error(String(e))));
+    w.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
+  }).then(() => {
+    w.removeAllListeners();
+    w.on('error', (e) => onDeath(String(e)));
+    w.on('exit', (code) => onDeath(`exited with code ${code}`));
+  });
+  return { ready, terminate: () => void w.terminate() };
+}
+
+function startBrowser(url, setup, onDeath) {
+  const w = new Worker(url, { type: 'module' });
+  const ready = new Promise((resolve, reject) => {
+    w.onmessage = resolve;
+    w.onerror = (e) => reject(new Error(e.message));
+    w.postMessage(setup);
+  }).then(() => {
+    w.onmessage = null;
+    w.onerror = (e) => onDeath(e.message ?? 'an uncaught error');
+  });
+  // A browser Worker has no exit event: a termination from here is a death by definition.
+  const terminate = () => {
+    w.terminate();
+    onDeath('terminated');
+  };
+  return { ready, terminate };
+}
+
+if (typeof WorkerGlobalScope !== 'undefined') {
+  self.addEventListener(
+    'message',
+    ({ data }) => {
+      if (data.role === 'watch') {
+        watch(
+          data,
+          startBrowser,
+          (m) => self.postMessage(m),
+          (f) => {
+            self.onmessage = ({ data: m }) => f(m);
+          },
+        );
+      } else serve(data, () => self.postMessage('ready'));
+    },
+    { once: true },
+  );
 } else {
   // Node. The specifier is not a literal, so browser bundlers leave it alone.
   const builtin = 'node:worker_threads';
   // No top-level await: bundlers may emit this file as a classic worker.
-  void import(/* @vite-ignore */ builtin).then(({ parentPort, workerData }) =>
-    serve(workerData, () => parentPort.postMessage('ready')),
-  );
+  void import(/* @vite-ignore */ builtin).then(({ Worker, parentPort, workerData }) => {
+    if (workerData.role === 'watch') {
+      const start = (url, setup, onDeath) => startNode(Worker, url, setup, onDeath);
+      watch(
+        workerData,
+        start,
+        (m) => parentPort.postMessage(m),
+        (f) => parentPort.on('message', f),
+      );
+    } else serve(workerData, () => parentPort.postMessage('ready'));
+  });
 }

@@ -1,17 +1,23 @@
 // The worker pool (issue 14): `init({ threads })` instantiates the shared-memory core
-// (nabla-threads.wasm) on the calling thread and in `threads - 1` workers running
+// (nabla-threads.wasm) on the calling thread and in `threads - 1` compute threads running
 // nabla-worker.js (Node's worker_threads; in a browser, module Workers started from a
 // cross-origin isolated worker, since the pool's caller must be able to block), all on one
-// shared memory. Each worker gets its own stack, TLS block and GEMM scratch (allocated here, by
-// the calling thread) and then waits on a control word. `dispatch` hands each worker one export
-// call with its own arguments; the caller does its own share and `join`s. Waits re-check their
-// condition, because a notify can come before the wait starts.
+// shared memory. A watcher thread (the same script) starts them and reports a death, since the
+// caller cannot hear one while it blocks. Each compute thread gets its own stack, TLS block
+// and GEMM scratch (allocated here, by the calling thread) and then waits on a control word.
+// `dispatch` hands each one export call with its own arguments; the caller does its own share
+// and `join`s. Waits re-check their condition, because a notify can come before the wait starts.
 import { NablaError, ValueError } from '../errors.js';
 import { isNode } from './env.js';
 
-/** A worker trapped, or stopped answering: the pool is gone, ops run on one thread from now on. */
+/** A worker trapped, died, or stopped answering: the pool is gone, ops run on one thread from now on. */
 export class WorkerError extends NablaError {
   override name = 'WorkerError';
+  /**
+   * Pool workers (0-based) that died before finishing their share of the op in flight: those
+   * shares are lost (perhaps half written); the rest of the op is done. Empty for a trap.
+   */
+  lostShares: readonly number[] = [];
 }
 
 // Control words (Int32Array over a SharedArrayBuffer).
@@ -19,7 +25,12 @@ const GEN = 0; // bumped per job (wrapping)
 const DONE = 1; // workers finished with the current job
 const FAILED = 2; // a worker's call threw (a trap)
 const STOP = 3; // set to shut the pool down
-const ACK = 4; // ACK + i: the last job worker i picked up
+// Then PER words per worker from WORDS, at these offsets:
+const WORDS = 4;
+const PER = 3;
+const ACK = 0; // the last job (generation) the worker picked up
+const FIN = 1; // the last job it finished
+const DEAD = 2; // set by the watcher when the worker died
 /** Float64 argument slots per worker: export index, argument count, arguments. */
 const SLOT = 20;
 const STACK_BYTES = 1 << 20;
@@ -28,37 +39,56 @@ const SPIN = 20000;
 /** How long a live idle worker may take to pick a job up before it is taken for dead. */
 const PICKUP_MS = 5000;
 
-/** A started worker, whichever kind. */
+/** The started watcher, whichever kind of worker. */
 interface Handle {
+  post(message: unknown): void;
   terminate(): void;
 }
 
 /**
- * Starts one worker (nabla-worker.js, beside the bundles, so no bundle contains it) on `data`
- * and resolves once its core is instantiated: a worker_thread in Node, a module Worker in a
- * browser (from inside a cross-origin isolated worker).
+ * Starts the watcher (nabla-worker.js, beside the bundles, so no bundle contains it) on
+ * `data`, which starts the compute threads; resolves once all are instantiated. A
+ * worker_thread in Node, a module Worker in a browser (from inside a cross-origin isolated
+ * worker).
  */
-async function spawn(data: Record<string, unknown>, index: number): Promise<Handle> {
-  const failed = (why: unknown): Error => new Error(`worker ${index + 1}: ${String(why)}`);
+async function spawn(url: URL, data: Record<string, unknown>): Promise<Handle> {
+  const answer = (m: unknown): void => {
+    const error = (m as { error?: string } | null)?.error;
+    if (error !== undefined) throw new Error(error);
+  };
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
-    const w = new Worker(new URL('./nabla-worker.js', import.meta.url), { workerData: data });
+    const w = new Worker(url, { workerData: data });
     await new Promise<void>((resolve, reject) => {
-      w.once('message', () => resolve());
-      w.once('error', (e) => reject(failed(e)));
-      w.once('exit', (code) => reject(failed(`exited with code ${code}`)));
+      w.once('message', (m) => {
+        try {
+          answer(m);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`the watcher exited with code ${code}`)));
     }).catch((e: unknown) => {
       void w.terminate();
       throw e;
     });
     w.removeAllListeners();
     w.unref(); // a pool must not keep the process alive
-    return { terminate: () => void w.terminate() };
+    return { post: (m) => w.postMessage(m), terminate: () => void w.terminate() };
   }
-  const w = new Worker(new URL('./nabla-worker.js', import.meta.url), { type: 'module' });
+  const w = new Worker(url, { type: 'module' });
   await new Promise<void>((resolve, reject) => {
-    w.onmessage = () => resolve();
-    w.onerror = (e) => reject(failed(e.message));
+    w.onmessage = ({ data: m }) => {
+      try {
+        answer(m);
+        resolve();
+      } catch (e) {
+        reject(e);
+      }
+    };
+    w.onerror = (e) => reject(new Error(e.message));
     w.postMessage(data);
   }).catch((e: unknown) => {
     w.terminate();
@@ -66,7 +96,7 @@ async function spawn(data: Record<string, unknown>, index: number): Promise<Hand
   });
   w.onmessage = null;
   w.onerror = null;
-  return { terminate: () => w.terminate() };
+  return { post: (m) => w.postMessage(m), terminate: () => w.terminate() };
 }
 
 /** The exports a worker can be asked to run, by index. */
@@ -106,6 +136,8 @@ export interface Pool {
   readonly broken: string | null;
   /** Stops the workers. */
   close(): void;
+  /** Tests only: terminates compute thread `index` after `afterMs`, as a crash would. */
+  killWorker(index: number, afterMs: number): void;
 }
 
 /** Starts `size - 1` workers on `memory`; the caller is the pool's first thread. */
@@ -116,7 +148,8 @@ export async function startPool(
   core: PoolCore,
 ): Promise<Pool> {
   const workers = size - 1;
-  const ctrl = new Int32Array(new SharedArrayBuffer(4 * (ACK + workers)));
+  const ctrl = new Int32Array(new SharedArrayBuffer(4 * (WORDS + PER * workers)));
+  const word = (i: number, offset: number): number => Atomics.load(ctrl, WORDS + PER * i + offset);
   const argsBuffer = new SharedArrayBuffer(8 * SLOT * workers);
   const args = new Float64Array(argsBuffer);
   const scratchBytes = (core.matmul_scratch_len() >>> 0) * 4;
@@ -128,37 +161,44 @@ export async function startPool(
     return p;
   };
   const scratch: number[] = [];
-  const handles: Handle[] = [];
+  const setups = [];
+  for (let i = 0; i < workers; i++) {
+    const stackTop = alloc(STACK_BYTES) + STACK_BYTES;
+    const tls = alloc(tlsBytes + tlsAlign);
+    scratch.push(alloc(scratchBytes));
+    setups.push({
+      layout: { GEN, DONE, FAILED, STOP, WORDS, PER, ACK, FIN, DEAD, SLOT, SPIN },
+      wasmModule: module,
+      memory,
+      ctrlBuffer: ctrl.buffer,
+      argsBuffer,
+      stackTop,
+      tls: Math.ceil(tls / tlsAlign) * tlsAlign,
+      index: i,
+      names: [...POOL_EXPORTS],
+    });
+  }
+  const url = new URL('./nabla-worker.js', import.meta.url);
+  let watcher: Handle;
   try {
-    for (let i = 0; i < workers; i++) {
-      const stackTop = alloc(STACK_BYTES) + STACK_BYTES;
-      const tls = alloc(tlsBytes + tlsAlign);
-      scratch.push(alloc(scratchBytes));
-      const data = {
-        layout: { GEN, DONE, FAILED, STOP, ACK, SLOT, SPIN },
-        wasmModule: module,
-        memory,
-        ctrlBuffer: ctrl.buffer,
-        argsBuffer,
-        stackTop,
-        tls: Math.ceil(tls / tlsAlign) * tlsAlign,
-        index: i,
-        names: [...POOL_EXPORTS],
-      };
-      handles.push(await spawn(data, i));
-    }
+    watcher = await spawn(url, { role: 'watch', workerUrl: url.href, setups });
   } catch (e) {
-    for (const w of handles) w.terminate();
     throw new WorkerError(`init: threads: a worker did not start: ${String(e)}`);
   }
 
   let broken: string | null = null;
   let pending = 0;
+  /** 1 + the first dead worker's index, or 0. */
+  const dead = (): number => {
+    for (let i = 0; i < workers; i++) if (word(i, DEAD)) return i + 1;
+    return 0;
+  };
   const pool: Pool = {
     size,
     scratch,
     dispatch(calls) {
       if (broken !== null) throw new WorkerError(broken);
+      if (dead()) fail(`worker ${dead()} died`);
       for (let i = 0; i < workers; i++) {
         const call = calls[i] ?? null;
         const base = i * SLOT;
@@ -178,22 +218,35 @@ export async function startPool(
     join() {
       const started = performance.now();
       for (let i = 0; i < SPIN && Atomics.load(ctrl, DONE) < workers; i++);
+      // Done when every worker finished the job or died (the watcher notifies DONE on a death).
+      const settled = (i: number): boolean => word(i, FIN) === pending || word(i, DEAD) !== 0;
       for (;;) {
         const done = Atomics.load(ctrl, DONE);
         if (done >= workers) break;
+        let all = true;
+        for (let i = 0; i < workers && all; i++) all = settled(i);
+        if (all) break;
         // Bounded waits, so a worker that never picked the job up is noticed.
         Atomics.wait(ctrl, DONE, done, 100);
         if (performance.now() - started > PICKUP_MS) {
           for (let i = 0; i < workers; i++) {
-            if (Atomics.load(ctrl, ACK + i) !== pending) {
+            if (word(i, ACK) !== pending && !word(i, DEAD)) {
               fail(`worker ${i + 1} did not pick up a job within ${PICKUP_MS} ms`);
             }
           }
         }
       }
+      const lost: number[] = [];
+      for (let i = 0; i < workers; i++) if (word(i, FIN) !== pending) lost.push(i);
+      if (lost.length > 0) {
+        const names = lost.map((i) => i + 1).join(', ');
+        fail(`worker ${names} died while running its share of an op`, lost);
+      }
       if (Atomics.load(ctrl, FAILED)) fail('a worker trapped while running its share of an op');
     },
     get broken() {
+      // A thread that died between jobs: the pool stops here, before any op depends on it.
+      if (broken === null && dead()) stop(`worker ${dead()} died`);
       return broken;
     },
     close() {
@@ -201,12 +254,20 @@ export async function startPool(
       Atomics.add(ctrl, GEN, 1);
       Atomics.notify(ctrl, GEN);
     },
+    killWorker(index, afterMs) {
+      watcher.post({ kill: index, afterMs });
+    },
   };
-  function fail(why: string): never {
+  function stop(why: string): void {
     broken = `threads: ${why}; the pool is stopped and ops run on one thread from now on`;
     pool.close();
-    for (const w of handles) w.terminate();
-    throw new WorkerError(broken);
+    watcher.terminate(); // and with it the compute threads it started
+  }
+  function fail(why: string, lostShares: readonly number[] = []): never {
+    stop(why);
+    const e = new WorkerError(broken!);
+    e.lostShares = lostShares;
+    throw e;
   }
   return pool;
 }
