@@ -2,7 +2,7 @@
 // against the GEMM of the same shape, plus two training steps, optionally beside PyTorch on one
 // thread (bench/torch_conv.py). Not part of the test suite:
 //
-//   npm run build && node bench/conv-kernels.mjs [--reps 5] [--torch]
+//   npm run build && node bench/conv-kernels.mjs [--reps 5] [--torch] [--threads 1]
 //
 // Conv rows: forward GFLOP/s (2 · N · Co · K · L flops, K = Ci/g · kh · kw taps, L = output
 // positions) of the fused kernel, of the composition (unfold + batched matmul) and of the bare
@@ -18,10 +18,11 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '5' },
     torch: { type: 'boolean', default: false },
     only: { type: 'string', default: 'conv,step' },
+    threads: { type: 'string', default: '1' },
   },
 });
 const REPS = Number(args.reps);
-await nb.init();
+await nb.init({ threads: Number(args.threads) });
 nb.manualSeed(0);
 const { nn, F } = { nn: nb.nn, F: nb.nn.functional };
 

@@ -18,6 +18,7 @@ interface Run {
   threads: number;
   products: Record<string, { a: number[]; b: number[]; c: number[] }>;
   convPrint: string;
+  cnnPrint: string;
   recurrentPrints: Record<string, string>;
   losses: number[];
   weights: number[][];
@@ -66,6 +67,11 @@ describe.runIf(built)('init({ threads })', () => {
   it('gives convolutions and their gradients bitwise equal to one thread', () => {
     expect(one.convPrint).toMatch(/^[0-9a-f]+$/);
     for (const r of runs) expect(r.convPrint, `${r.threads} threads`).toBe(one.convPrint);
+  });
+
+  it('gives a CNN (pooling, batch norm, activations, softmax) bitwise equal to one thread', () => {
+    expect(one.cnnPrint).toMatch(/^[0-9a-f]+$/);
+    for (const r of runs) expect(r.cnnPrint, `${r.threads} threads`).toBe(one.cnnPrint);
   });
 
   it('gives recurrent layers and cells, outputs and gradients, bitwise equal to one thread', () => {

@@ -1479,6 +1479,49 @@ pub unsafe extern "C" fn conv2d_bwd_weight_f32(
     )
 }
 
+/// `conv2d_bwd_weight_f32` by image chunks (kernels/conv.rs): for chunks `begin..end` of
+/// `chunks` (images `c·n/chunks .. (c+1)·n/chunks`), overwrites partial sums `dweight[c]`
+/// (`[chunks, Co, Ci/g, kh, kw]`) and `dbias[c]` (`[chunks, Co]`); either pointer may be 0.
+/// The caller sums the chunks in order. `cols` and `scratch` as for `conv2d_bwd_weight_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn conv2d_bwd_weight_chunks_f32(
+    x: usize,
+    dy: usize,
+    dweight: usize,
+    dbias: usize,
+    n: usize,
+    chunks: usize,
+    geom: usize,
+    begin: usize,
+    end: usize,
+    cols: usize,
+    scratch: usize,
+) {
+    let cv = conv_geom(geom);
+    let (ci, co) = (cv.groups * cv.cig, cv.groups * cv.cog);
+    crate::kernels::conv::conv2d_bwd_weight_chunks_f32(
+        src!(f32, x, n * ci * cv.win.h * cv.win.w),
+        src!(f32, dy, n * co * cv.positions()),
+        if dweight == 0 {
+            None
+        } else {
+            Some(dst!(f32, dweight, chunks * co * cv.depth()))
+        },
+        if dbias == 0 {
+            None
+        } else {
+            Some(dst!(f32, dbias, chunks * co))
+        },
+        n,
+        chunks,
+        &cv,
+        begin,
+        end,
+        dst!(f32, cols, crate::kernels::conv::cols_len(&cv)),
+        dst!(f32, scratch, matmul::SCRATCH_LEN),
+    )
+}
+
 // ---------------------------------------------------------------- pooling, batch norm
 
 /// Reads a pooling window: 12 `i32` at `geom`, `[h, w, kh, kw, dh, dw, ph, pw, sh, sw, oh, ow]`,

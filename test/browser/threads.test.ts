@@ -12,6 +12,7 @@ interface Result {
   threads: number;
   productsPrint: string;
   convPrint: string;
+  cnnPrint: string;
   recurrentPrints: Record<string, string>;
   losses: number[];
   weightsPrint: string;
@@ -49,6 +50,7 @@ describe('threads in chromium', () => {
       expect(r.losses).toEqual(node.losses);
       expect(r.productsPrint).toBe(node.productsPrint);
       expect(r.convPrint).toBe(node.convPrint);
+      expect(r.cnnPrint).toBe(node.cnnPrint);
       expect(r.recurrentPrints).toEqual(node.recurrentPrints);
       expect(r.weightsPrint).toBe(node.weightsPrint);
     }

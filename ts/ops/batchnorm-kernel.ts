@@ -2,7 +2,7 @@
 // statistics (or takes the running ones), normalises and applies the affine; the backward
 // writes dx, dweight and dbias in one call. `nn.functional.batchNorm` (ts/nn/batchnorm.ts)
 // checks shapes and updates the running statistics from the returned batch mean and variance.
-import { wasm } from '../wasm/core.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 
@@ -32,10 +32,24 @@ export function batchNormFused(
   const invstd = Tensor.empty([c], 'float32');
   const y = Tensor.empty(x.shape, 'float32');
   const ptr = (t: Tensor | null): number => (t ? t.ptr : 0);
-  wasm().batch_norm_f32(
+  // Split by channels: each channel's statistics and outputs are its own.
+  const channels = (
+    fn: 'batch_norm_f32' | 'batch_norm_bwd_f32',
+    args: (b: number, e: number) => number[],
+  ) =>
+    runSplitOrWhole({
+      fn,
+      length: c,
+      align: 1,
+      work: x.size,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args,
+    });
+  channels('batch_norm_f32', (b, e) => [
     ...[x.ptr, y.ptr, mean.ptr, variance.ptr, invstd.ptr, ptr(weight), ptr(bias)],
-    ...[n, c, s, eps, batch ? 1 : 0, 0, c],
-  );
+    ...[n, c, s, eps, batch ? 1 : 0, b, e],
+  ]);
   const params = [weight, bias].filter((p): p is Tensor => p !== null);
   const out = record(
     y,
@@ -46,10 +60,10 @@ export function batchNormFused(
       const [dw, db] = [weight, bias].map((p) =>
         p?.requiresGrad ? Tensor.empty([c], 'float32') : null,
       );
-      wasm().batch_norm_bwd_f32(
+      channels('batch_norm_bwd_f32', (b, e) => [
         ...[dy.ptr, x.ptr, mean.ptr, invstd.ptr, ptr(weight), ptr(dx), ptr(dw), ptr(db)],
-        ...[n, c, s, batch ? 1 : 0, 0, c],
-      );
+        ...[n, c, s, batch ? 1 : 0, b, e],
+      ]);
       return [dx, ...(weight ? [dw] : []), ...(bias ? [db] : [])];
     },
     [mean, invstd],

@@ -9,6 +9,7 @@ import type { PoolExport } from '../wasm/threads.js';
 import { gemmScratch, runSplit } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
+import { copyStrided } from './copy.js';
 
 /** Output size of one dim, as PyTorch computes it. */
 export function convOut(size: number, k: number, s: number, p: number, d: number): number {
@@ -78,7 +79,17 @@ export function conv2dFused(
       const head = [dy.ptr, weight.ptr, dx.ptr, geom];
       split(g, cols, 'conv2d_bwd_input_f32', g.n, 1, (b, e, c, s) => [...head, b, e, c, s]);
     }
-    if (dw || db) {
+    const chunks = weightChunks(g, weight.size);
+    if ((dw || db) && chunks > 1) {
+      // By image chunks: partial sums, added in chunk order (whatever thread made each).
+      const pw = dw ? Tensor.empty([chunks, weight.size], 'float32') : null;
+      const pb = db ? Tensor.empty([chunks, g.co], 'float32') : null;
+      const head = [x.ptr, dy.ptr, ptr(pw), ptr(pb), g.n, chunks, geom];
+      const fn = 'conv2d_bwd_weight_chunks_f32';
+      split(g, cols, fn, chunks, 1, (b, e, c, s) => [...head, b, e, c, s]);
+      sumChunks(pw, dw);
+      sumChunks(pb, db);
+    } else if (dw || db) {
       // By output channels: each gradient row is summed over every image by one thread.
       const head = [x.ptr, dy.ptr, ptr(dw), ptr(db), g.n, geom];
       split(g, cols, 'conv2d_bwd_weight_f32', g.co, 4, (b, e, c, s) => [...head, b, e, c, s]);
@@ -89,6 +100,36 @@ export function conv2dFused(
 }
 
 const ptr = (t: Tensor | null): number => (t ? t.ptr : 0);
+
+/** The weight gradient's image chunks: at most this many... */
+const WEIGHT_CHUNKS = 8;
+/** ...and partial sums of at most this many floats (8 MB) in all. */
+const WEIGHT_PARTIAL_FLOATS = 1 << 21;
+
+/**
+ * How many image chunks the weight gradient is summed in (1: one sum over all images, split
+ * by output channels). Split by output channels, every thread unfolds every image, which on
+ * LeNet's shallow convolutions costs as much as the GEMM; by image chunks each unfolds its
+ * own. Depends on the sizes only, never on the thread count, so every count gives the same
+ * bits. Depthwise and 1×1 convolutions unfold nothing and keep the split by channels.
+ */
+function weightChunks(g: Geometry, weightSize: number): number {
+  const [, , kh, kw, , , ph, pw, sh, sw, , , groups, cig] = g.values;
+  const depthwise = cig === 1 && groups > 1;
+  const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0;
+  if (depthwise || pointwise || g.macs < SPLIT_MIN_MACS) return 1;
+  const fit = Math.floor(WEIGHT_PARTIAL_FLOATS / (weightSize + g.co));
+  return Math.max(1, Math.min(g.n, WEIGHT_CHUNKS, fit));
+}
+
+/** `out` = the sum of `partials`' rows in order (then `partials` is freed); null: nothing. */
+function sumChunks(partials: Tensor | null, out: Tensor | null): void {
+  if (!partials || !out) return partials?.dispose();
+  const [chunks, len] = partials.shape;
+  copyStrided(partials, 0, out, 0, [len], [1], [1]);
+  for (let c = 1; c < chunks; c++) wasm().add_inplace_f32(out.ptr, partials.ptr + 4 * c * len, len);
+  partials.dispose();
+}
 
 /**
  * Runs one conv kernel over `[0, length)` (images or output channels), split over the pool

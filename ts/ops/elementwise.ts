@@ -16,6 +16,7 @@ import { Tensor, type TensorLike } from '../tensor/tensor.js';
 import { noGrad, record } from '../autograd/node.js';
 import { castTo, sumTo } from './copy.js';
 import { full } from './creation.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -75,17 +76,46 @@ function broadcast2(
   return out;
 }
 
+/**
+ * Runs a flat elementwise kernel over `size` floats, split over the pool from
+ * SPLIT_MIN_ELEMENTS (cuts at multiples of 4, so the scalar tail is the same elements whatever
+ * the thread count). `args(byteOffset, count)`.
+ */
+function splitFlat(
+  fn: 'unary_f32' | 'unary_bwd_f32',
+  size: number,
+  args: (at: number, n: number) => number[],
+): void {
+  runSplitOrWhole({
+    fn,
+    length: size,
+    align: 4,
+    work: size,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: true, // out of place
+    args: (b, e) => args(4 * b, e - b),
+  });
+}
+
 /** Runs `unary_f32` into a new float tensor. */
 function unaryKernel(x: Tensor, code: number, p0 = 0, p1 = 0): Tensor {
   const out = Tensor.empty(x.shape, 'float32');
-  wasm().unary_f32(code, x.ptr, out.ptr, x.size, p0, p1);
+  splitFlat('unary_f32', x.size, (at, n) => [code, x.ptr + at, out.ptr + at, n, p0, p1]);
   return out;
 }
 
 /** Runs `unary_bwd_f32`: `g * op'(saved)`. */
 function unaryBackward(code: number, saved: Tensor, g: Tensor, p0 = 0, p1 = 0): Tensor {
   const out = Tensor.empty(g.shape, 'float32');
-  wasm().unary_bwd_f32(code, saved.ptr, g.ptr, out.ptr, g.size, p0, p1);
+  splitFlat('unary_bwd_f32', g.size, (at, n) => [
+    code,
+    saved.ptr + at,
+    g.ptr + at,
+    out.ptr + at,
+    n,
+    p0,
+    p1,
+  ]);
   return out;
 }
 

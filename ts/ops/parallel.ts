@@ -58,6 +58,13 @@ export function runSplit(s: Split): boolean {
   return true;
 }
 
+/**
+ * Elementwise, pooling, normalisation and softmax kernels split from this many elements up:
+ * they are memory-bound at well under a nanosecond an element, and a dispatch costs about a
+ * microsecond (bench/threads-probe.mjs).
+ */
+export const SPLIT_MIN_ELEMENTS = 1 << 16;
+
 /** Runs `s` split over the pool when `runSplit` would, else whole on the calling thread. */
 export function runSplitOrWhole(s: Split): void {
   if (!runSplit(s)) (wasm()[s.fn] as (...a: number[]) => unknown)(...s.args(0, s.length, -1));

@@ -1,5 +1,5 @@
 // Softmax and log-softmax along one dim, forward and backward each one fused kernel.
-import { wasm } from '../wasm/core.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 import { normDim, numel } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
@@ -12,11 +12,26 @@ function softmaxOp(name: string, x: Tensor, dim: number, log: 0 | 1): Tensor {
   const inner = numel(x.shape.slice(d + 1));
   const xf = x.dtype === 'float32' ? x : castTo(x, 'float32');
   const out = Tensor.empty(x.shape, 'float32');
-  if (out.size > 0) wasm().softmax_f32(xf.ptr, out.ptr, outer, r, inner, log);
+  // Split by outer rows: each is normalised on its own.
+  const rows = (fn: 'softmax_f32' | 'softmax_bwd_f32', args: (at: number, n: number) => number[]) =>
+    runSplitOrWhole({
+      fn,
+      length: outer,
+      align: 1,
+      work: out.size,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args: (b, e) => args(4 * b * r * inner, e - b),
+    });
+  if (out.size > 0) {
+    rows('softmax_f32', (at, n) => [xf.ptr + at, out.ptr + at, n, r, inner, log]);
+  }
   if (xf !== x) xf.dispose();
   return record(out, name, [x], (g) => {
     const gx = Tensor.empty(x.shape, 'float32');
-    if (gx.size > 0) wasm().softmax_bwd_f32(out.ptr, g.ptr, gx.ptr, outer, r, inner, log);
+    if (gx.size > 0) {
+      rows('softmax_bwd_f32', (at, n) => [out.ptr + at, g.ptr + at, gx.ptr + at, n, r, inner, log]);
+    }
     return [gx];
   });
 }

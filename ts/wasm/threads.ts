@@ -106,12 +106,23 @@ export const POOL_EXPORTS = [
   'conv2d_f32',
   'conv2d_bwd_input_f32',
   'conv2d_bwd_weight_f32',
+  'conv2d_bwd_weight_chunks_f32',
   'lstm_cell_f32',
   'lstm_cell_bwd_f32',
   'gru_cell_f32',
   'gru_cell_bwd_f32',
   'rnn_cell_f32',
   'rnn_cell_bwd_f32',
+  'unary_f32',
+  'unary_bwd_f32',
+  'softmax_f32',
+  'softmax_bwd_f32',
+  'max_pool2d_f32',
+  'max_pool2d_bwd_f32',
+  'avg_pool2d_f32',
+  'avg_pool2d_bwd_f32',
+  'batch_norm_f32',
+  'batch_norm_bwd_f32',
 ] as const;
 export type PoolExport = (typeof POOL_EXPORTS)[number];
 

@@ -257,6 +257,50 @@ pub fn conv2d_bwd_weight_f32(
     }
 }
 
+/// Weight (and bias) gradient partial sums over image chunks `begin..end` of `chunks`: chunk
+/// `c` covers images `c·n/chunks .. (c+1)·n/chunks` and overwrites `dw[c]` (`co · depth`
+/// floats) and `db[c]` (`co`). Their sum in chunk order is the gradient. The chunks depend on
+/// `n` and `chunks` only, so any split of `begin..end` over threads gives the same bits (the
+/// split by images the weight gradient otherwise lacks: by output channels, every thread
+/// unfolds every image).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_bwd_weight_chunks_f32(
+    x: &[f32],
+    dy: &[f32],
+    mut dw: Option<&mut [f32]>,
+    mut db: Option<&mut [f32]>,
+    n: usize,
+    chunks: usize,
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let co = cv.cog * cv.groups;
+    let (x_img, dy_img, dw_len) = (
+        cv.groups * cv.cig * cv.plane(),
+        co * cv.positions(),
+        co * cv.depth(),
+    );
+    for c in begin..end {
+        let (i0, i1) = (c * n / chunks, (c + 1) * n / chunks);
+        conv2d_bwd_weight_f32(
+            &x[i0 * x_img..i1 * x_img],
+            &dy[i0 * dy_img..i1 * dy_img],
+            dw.as_deref_mut()
+                .map(|d| &mut d[c * dw_len..(c + 1) * dw_len]),
+            db.as_deref_mut().map(|d| &mut d[c * co..(c + 1) * co]),
+            i1 - i0,
+            cv,
+            0,
+            co,
+            cols,
+            scratch,
+        );
+    }
+}
+
 /// `dst = src` four lanes at a time. Runs are short (an output row), where a call to the
 /// module's memcpy (no bulk-memory instructions) costs more than the copy.
 #[inline(always)]

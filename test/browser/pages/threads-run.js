@@ -82,6 +82,31 @@ export function runThreaded(nb) {
     out.square().sum().backward();
     recurrent[name] = [arr(out), arr(x.grad), ...m.parameters().map((p) => arr(p.grad))];
   }
+  // A small CNN: the weight gradient's image chunks (direct 1-channel and GEMM convs), max and
+  // average pooling, batch norm, ReLU/GELU and softmax, each split above SPLIT_MIN_ELEMENTS.
+  const cnn = new nb.nn.Sequential(
+    new nb.nn.Conv2d(1, 6, 5),
+    new nb.nn.ReLU(),
+    new nb.nn.MaxPool2d(2),
+    new nb.nn.Conv2d(6, 16, 5, { padding: 2 }),
+    new nb.nn.BatchNorm2d(16),
+    new nb.nn.GELU(),
+    new nb.nn.AvgPool2d(2),
+    new nb.nn.Flatten(),
+    new nb.nn.Softmax(1),
+  );
+  const images = nb.randn([66, 1, 28, 28], { requiresGrad: true });
+  const probs = cnn.forward(images);
+  probs.square().sum().backward();
+  const cnnPrint = fingerprint([
+    arr(probs),
+    arr(images.grad),
+    ...cnn.parameters().map((p) => arr(p.grad)),
+    ...cnn
+      .namedBuffers()
+      .filter(([, b]) => b.dtype === 'float32')
+      .map(([, b]) => arr(b)),
+  ]);
   const model = new nb.nn.Sequential(
     new nb.nn.Linear(784, 256),
     new nb.nn.ReLU(),
@@ -105,6 +130,7 @@ export function runThreaded(nb) {
     products,
     productsPrint: fingerprint(Object.values(products).map((p) => p.c)),
     convPrint: fingerprint(Object.values(convs).flat()),
+    cnnPrint,
     recurrentPrints: Object.fromEntries(
       Object.entries(recurrent).map(([name, v]) => [name, fingerprint(v)]),
     ),
