@@ -674,6 +674,24 @@ mod tests {
         }
         close(&dw, &rdw, "dw", &cv);
         close(&db, &rdb, "db", &cv);
+        // By image chunks (as many as images, at most 3), run as two ranges, summed in order.
+        let chunks = n.min(3);
+        let mut pw = vec![f32::NAN; chunks * wt.len()];
+        let mut pb = vec![f32::NAN; chunks * co];
+        for (c0, c1) in [(0, chunks / 2), (chunks / 2, chunks)] {
+            let (pwr, pbr) = (Some(&mut pw[..]), Some(&mut pb[..]));
+            let sc = &mut scratch;
+            conv2d_bwd_weight_chunks_f32(&x, &dy, pwr, pbr, n, chunks, &cv, c0, c1, &mut cols, sc);
+        }
+        let summed = |p: &[f32], len: usize| -> Vec<f32> {
+            let mut out = p[..len].to_vec();
+            for c in 1..chunks {
+                out.iter_mut().zip(&p[c * len..]).for_each(|(o, v)| *o += v);
+            }
+            out
+        };
+        close(&summed(&pw, wt.len()), &rdw, "dw by chunks", &cv);
+        close(&summed(&pb, co), &rdb, "db by chunks", &cv);
     }
 
     #[test]
