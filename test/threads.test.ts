@@ -19,6 +19,7 @@ interface Run {
   products: Record<string, { a: number[]; b: number[]; c: number[] }>;
   convPrint: string;
   cnnPrint: string;
+  attentionPrint: string;
   recurrentPrints: Record<string, string>;
   losses: number[];
   weights: number[][];
@@ -67,6 +68,11 @@ describe.runIf(built)('init({ threads })', () => {
   it('gives convolutions and their gradients bitwise equal to one thread', () => {
     expect(one.convPrint).toMatch(/^[0-9a-f]+$/);
     for (const r of runs) expect(r.convPrint, `${r.threads} threads`).toBe(one.convPrint);
+  });
+
+  it('gives fused attention and its gradients bitwise equal to one thread', () => {
+    expect(one.attentionPrint).toMatch(/^[0-9a-f]+$/);
+    for (const r of runs) expect(r.attentionPrint, `${r.threads} threads`).toBe(one.attentionPrint);
   });
 
   it('gives a CNN (pooling, batch norm, activations, softmax) bitwise equal to one thread', () => {

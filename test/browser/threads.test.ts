@@ -13,6 +13,7 @@ interface Result {
   productsPrint: string;
   convPrint: string;
   cnnPrint: string;
+  attentionPrint: string;
   recurrentPrints: Record<string, string>;
   losses: number[];
   weightsPrint: string;
@@ -51,6 +52,7 @@ describe('threads in chromium', () => {
       expect(r.productsPrint).toBe(node.productsPrint);
       expect(r.convPrint).toBe(node.convPrint);
       expect(r.cnnPrint).toBe(node.cnnPrint);
+      expect(r.attentionPrint).toBe(node.attentionPrint);
       expect(r.recurrentPrints).toEqual(node.recurrentPrints);
       expect(r.weightsPrint).toBe(node.weightsPrint);
     }

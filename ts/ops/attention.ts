@@ -6,7 +6,8 @@ import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { numel } from '../tensor/shape.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
-import { wasm } from '../wasm/core.js';
+import { pool, wasm } from '../wasm/core.js';
+import { runSplitOrWhole } from './parallel.js';
 import { full } from './creation.js';
 import { where } from './elementwise.js';
 import { softmax } from './softmax.js';
@@ -100,6 +101,41 @@ function additive(mask: Tensor): Tensor {
   return mask.dtype === 'float32' ? mask : noGrad(() => where(mask, 0, -Infinity));
 }
 
+/**
+ * Fused attention from this many multiply-adds up is split over the pool: its kernels pack
+ * nothing, so a share only has to outweigh a dispatch (about a microsecond).
+ */
+const SPLIT_MIN_MACS = 1 << 19;
+
+/**
+ * Runs an attention kernel over items [0, length), split over the pool when there is enough
+ * work; each thread gets its own `sdpa_scratch_len(T)` floats. `args(begin, end, scratch)`.
+ */
+function splitItems(
+  fn: 'sdpa_fwd_f32' | 'sdpa_bwd_f32',
+  length: number,
+  macs: number,
+  T: number,
+  args: (begin: number, end: number, scratch: number) => number[],
+): void {
+  const len = wasm().sdpa_scratch_len(T);
+  const threads = macs >= SPLIT_MIN_MACS ? (pool()?.size ?? 1) : 1;
+  const scratch = Tensor.empty([len * threads], 'float32');
+  try {
+    runSplitOrWhole({
+      fn,
+      length,
+      align: 1,
+      work: macs,
+      minWork: SPLIT_MIN_MACS,
+      redo: true, // every item's outputs are overwritten
+      args: (b, e, w) => args(b, e, scratch.ptr + 4 * len * (w + 1)),
+    });
+  } finally {
+    scratch.dispose();
+  }
+}
+
 function composed(
   q: Tensor,
   k: Tensor,
@@ -174,16 +210,18 @@ function fused(
   }
   const out = Tensor.empty([...batch, T, Ev], 'float32');
   const lse = Tensor.empty([BH, T], 'float32');
-  const scratch = Tensor.empty([core.sdpa_scratch_len(T)], 'float32');
   const [sb, sh, st, ss] = strides;
   const dims = [BH, H, T, S, E, Ev, scale, causal ? 1 : 0, sb, sh, st, ss] as const;
   const mp = m ? m.ptr : 0;
   const ml = m ? m.size : 0;
+  const macs = BH * T * S * (E + Ev);
   if (BH * T > 0) {
-    const work = BH * core.sdpa_query_blocks(T);
-    core.sdpa_fwd_f32(q.ptr, k.ptr, v.ptr, mp, ml, out.ptr, lse.ptr, scratch.ptr, ...dims, 0, work);
+    // Items are (batch·head, query block) pairs, each written by one thread.
+    const items = BH * core.sdpa_query_blocks(T);
+    splitItems('sdpa_fwd_f32', items, macs, T, (b, e, sc) => [
+      ...[q.ptr, k.ptr, v.ptr, mp, ml, out.ptr, lse.ptr, sc, ...dims, b, e],
+    ]);
   }
-  scratch.dispose();
   const res = record(
     out,
     OP,
@@ -191,27 +229,11 @@ function fused(
     (g) => {
       const [gq, gk, gv] = [q, k, v].map((t) => Tensor.empty(t.shape, 'float32'));
       if (BH > 0 && T > 0) {
-        const c = wasm();
-        const sc = Tensor.empty([c.sdpa_scratch_len(T)], 'float32');
-        const mp2 = m ? m.ptr : 0;
-        c.sdpa_bwd_f32(
-          q.ptr,
-          k.ptr,
-          v.ptr,
-          mp2,
-          ml,
-          out.ptr,
-          lse.ptr,
-          g.ptr,
-          gq.ptr,
-          gk.ptr,
-          gv.ptr,
-          sc.ptr,
-          ...dims,
-          0,
-          BH,
-        );
-        sc.dispose();
+        // By batch·head: each zeroes and sums its own gradient rows.
+        splitItems('sdpa_bwd_f32', BH, 2 * macs, T, (b, e, sc) => [
+          ...[q.ptr, k.ptr, v.ptr, mp, ml, out.ptr, lse.ptr, g.ptr, gq.ptr, gk.ptr, gv.ptr],
+          ...[sc, ...dims, b, e],
+        ]);
       } else {
         for (const t of [gq, gk, gv]) wasm().fill_u32(t.ptr, t.size, 0);
       }

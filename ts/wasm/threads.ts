@@ -32,7 +32,7 @@ const ACK = 0; // the last job (generation) the worker picked up
 const FIN = 1; // the last job it finished
 const DEAD = 2; // set by the watcher when the worker died
 /** Float64 argument slots per worker: export index, argument count, arguments. */
-const SLOT = 20;
+const SLOT = 32;
 const STACK_BYTES = 1 << 20;
 /** Loads of the control word a thread spins through before it sleeps in Atomics.wait. */
 const SPIN = 20000;
@@ -123,6 +123,8 @@ export const POOL_EXPORTS = [
   'avg_pool2d_bwd_f32',
   'batch_norm_f32',
   'batch_norm_bwd_f32',
+  'sdpa_fwd_f32',
+  'sdpa_bwd_f32',
 ] as const;
 export type PoolExport = (typeof POOL_EXPORTS)[number];
 

@@ -107,6 +107,18 @@ export function runThreaded(nb) {
       .filter(([, b]) => b.dtype === 'float32')
       .map(([, b]) => arr(b)),
   ]);
+  // Fused attention, split by (batch·head, query block) forward and batch·head backward:
+  // causal, with a boolean mask broadcast over heads, and a cross-attention shape.
+  const attention = [];
+  for (const [qs, ks, opts] of [
+    [[3, 4, 70, 24], [3, 4, 70, 24], { isCausal: true }],
+    [[2, 4, 66, 32], [2, 4, 50, 32], { attnMask: nb.randn([2, 1, 66, 50]).gt(-0.5) }],
+  ]) {
+    const [q, k, v] = [qs, ks, ks].map((s) => nb.randn(s, { requiresGrad: true }));
+    const o = nb.nn.functional.scaledDotProductAttention(q, k, v, opts);
+    o.square().sum().backward();
+    attention.push(arr(o), arr(q.grad), arr(k.grad), arr(v.grad));
+  }
   const model = new nb.nn.Sequential(
     new nb.nn.Linear(784, 256),
     new nb.nn.ReLU(),
@@ -131,6 +143,7 @@ export function runThreaded(nb) {
     productsPrint: fingerprint(Object.values(products).map((p) => p.c)),
     convPrint: fingerprint(Object.values(convs).flat()),
     cnnPrint,
+    attentionPrint: fingerprint(attention),
     recurrentPrints: Object.fromEntries(
       Object.entries(recurrent).map(([name, v]) => [name, fingerprint(v)]),
     ),
