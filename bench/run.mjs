@@ -22,6 +22,7 @@ import { machineInfo, nablaBuild, repoState } from './lib/machine.mjs';
 import { mergeRounds, plan } from './lib/rounds.mjs';
 import { buildRows } from './lib/rows.mjs';
 import { markdown } from './lib/table.mjs';
+import { threadTargets } from './lib/threads-targets.mjs';
 import { checkTargets } from './lib/targets.mjs';
 import { resblockData } from './lib/cnn.mjs';
 import { tokenBatches } from './lib/tokens.mjs';
@@ -34,7 +35,8 @@ const { values: args } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
     workloads: { type: 'string' },
     plant: { type: 'string' },
-    // Extra nabla columns on more threads (init({ threads })): `--threads 2` adds `nabla-2t`.
+    // Extra columns on more threads: `--threads 2` adds `nabla-2t` (init({ threads: 2 })) and,
+    // with torch, `torch-2t` (torch.set_num_threads(2)).
     threads: { type: 'string' },
   },
 });
@@ -50,8 +52,14 @@ for (const n of args.threads ? args.threads.split(',').map(Number) : []) {
     process.exit(2);
   }
   if (n > 1 && !libraries.includes(`nabla-${n}t`)) libraries.push(`nabla-${n}t`);
+  // Native PyTorch on as many threads beside it, when torch runs at all (not in the --quick
+  // smoke run, whose few timed steps are too few for a check of a second torch column).
+  const torchToo = libraries.includes('torch') && !args.quick;
+  if (n > 1 && torchToo && !libraries.includes(`torch-${n}t`)) {
+    libraries.push(`torch-${n}t`);
+  }
 }
-const isLibrary = (l) => LIBRARIES.includes(l) || /^nabla-\d+t$/.test(l);
+const isLibrary = (l) => LIBRARIES.includes(l) || /^(nabla|torch)-\d+t$/.test(l);
 const unknown = libraries.filter((l) => !isLibrary(l));
 if (unknown.length) {
   log(`unknown libraries ${unknown.join(', ')}; choose from ${LIBRARIES.join(', ')}`);
@@ -73,7 +81,7 @@ if (libraries.includes('torch')) {
   else {
     const why = (probe.error?.message ?? probe.stderr ?? '').trim().split('\n').pop();
     skipped.push(`torch: \`import torch\` fails under ${args.python} (${why})`);
-    libraries = libraries.filter((l) => l !== 'torch');
+    libraries = libraries.filter((l) => !/^torch(-\d+t)?$/.test(l));
   }
 }
 skipped.forEach((s) => log(`skipping ${s}`));
@@ -159,7 +167,7 @@ const repo = repoState();
 const durationSeconds = (performance.now() - started) / 1000;
 const rows = buildRows(config, results, libraries);
 // Targets are for full-size runs; quick figures come from tiny shapes and a few hundred samples.
-const targets = config.quick ? [] : checkTargets(rows);
+const targets = config.quick ? [] : [...checkTargets(rows), ...threadTargets(rows, libraries)];
 const busy = {};
 for (const lib of libraries) {
   const v = Object.values(results[lib] ?? {})

@@ -10,22 +10,26 @@ Runs single-threaded: nabla and tfjs-wasm in Node use one core, and the comparis
 import base64
 import json
 import math
-import re
 import os
+import re
 import resource
 import statistics
 import sys
 import time
 
+# One thread, or n for the library `torch-<n>t` (bench/run.mjs --threads n), argv[1].
+_named = re.fullmatch(r"torch-(\d+)t", sys.argv[1]) if len(sys.argv) > 1 else None
+THREADS = int(_named.group(1)) if _named else 1
+
 # torch.set_num_threads does not reach the BLAS Debian's torch links (OpenBLAS spawns a thread
 # per core on its own), so pin every threading runtime before torch loads it.
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
+    os.environ[var] = str(THREADS)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(THREADS)
 torch.set_num_interop_threads(1)
 
 

@@ -707,3 +707,43 @@ describe('the attention checks themselves', () => {
     expect(() => checkSdpa({ ...args, got: [o, dq, bad, dv] })).toThrow(/dk\[head 1, row 0, 2\]/);
   });
 });
+
+describe('the thread targets', () => {
+  it("read each workload's gain off the threaded column and the epoch against torch's best", async () => {
+    const { threadTargets } = (await import('../bench/lib/threads-targets.mjs')) as {
+      threadTargets: (
+        rows: unknown[],
+        libraries: string[],
+      ) => { target: string; measured: string; met: boolean | null }[];
+    };
+    const rows = [
+      {
+        id: 'gemm:512x512x512:AB',
+        label: 'GEMM 512',
+        better: 'higher',
+        values: { nabla: 30, 'nabla-2t': 57 },
+      },
+      {
+        id: 'cnn-lenet:samplesPerSec',
+        label: 'LeNet',
+        better: 'higher',
+        values: { nabla: 100, 'nabla-2t': 130 },
+      },
+      {
+        id: 'epoch:seconds',
+        label: 'MNIST epoch',
+        better: 'lower',
+        values: { nabla: 2.4, 'nabla-2t': 1.6, torch: 1.9, 'torch-2t': 1.2 },
+      },
+    ];
+    const t = threadTargets(rows, ['nabla', 'torch', 'nabla-2t', 'torch-2t']);
+    const find = (s: string) => t.find((x) => x.target.startsWith(s))!;
+    expect(find('GEMM 512: 2 threads ≥ 1.7x one')).toMatchObject({ measured: '1.90x', met: true });
+    expect(find('LeNet: 2 threads ≥ 1.4x one')).toMatchObject({ measured: '1.30x', met: false });
+    expect(find('MNIST epoch: 2 threads vs one')).toMatchObject({ measured: '1.50x', met: null });
+    expect(find('MNIST epoch at')).toMatchObject({
+      measured: '1.60 s (nabla-2t) vs 1.20 s (torch-2t)',
+      met: false,
+    });
+  });
+});

@@ -10,6 +10,9 @@ const here = new URL('..', import.meta.url).pathname;
 /** Node 20 validates relaxed SIMD only behind this flag (Node 22+ by default). */
 const RELAXED_FLAG = ['--experimental-wasm-relaxed-simd'];
 
+/** `torch`, or `torch-2t` (say): the torch scripts take their thread count from the name. */
+const isTorch = (library) => /^torch(-\d+t)?$/.test(library);
+
 /** The command that runs `library`'s child entry point for `workload`. */
 export function entryFor(library, python, workload) {
   const node = (file) => [
@@ -17,12 +20,12 @@ export function entryFor(library, python, workload) {
     [...(library === 'nabla-relaxed' ? RELAXED_FLAG : []), join(here, file)],
   ];
   if (ATTENTION_WORKLOADS.includes(workload)) {
-    if (library === 'torch') return [python, [join(here, 'torch_attention.py')]];
+    if (isTorch(library)) return [python, [join(here, 'torch_attention.py')]];
     return node('workloads/attention.mjs');
   }
   if (/^nabla(-relaxed|-\d+t)?$/.test(library)) return node('workloads/nabla.mjs');
   if (library.startsWith('tfjs-')) return [process.execPath, [join(here, 'workloads/tfjs.mjs')]];
-  if (library === 'torch') return [python, [join(here, 'torch_bench.py')]];
+  if (isTorch(library)) return [python, [join(here, 'torch_bench.py')]];
   throw new Error(`unknown library ${library}`);
 }
 

@@ -181,7 +181,14 @@ function footer(out, { rows, libraries, targets, meta }) {
   if (threaded.length) {
     out.push(
       '',
-      `${threaded.join(', ')}: the nabla child with \`init({ threads: n })\` (the shared-memory core; so far the GEMM behind matmul and Linear splits over the threads). Its ratio below 1 is the threads' gain.`,
+      `${threaded.join(', ')}: the nabla child with \`init({ threads: n })\` (the shared-memory core; GEMM, convolution, recurrent cells, attention, pooling, batch norm, softmax, unary ops and Adam split over the threads). Its ratio below 1 is the threads' gain.`,
+    );
+  }
+  const torchThreaded = libraries.filter((l) => /^torch-\d+t$/.test(l));
+  if (torchThreaded.length) {
+    out.push(
+      '',
+      `${torchThreaded.join(', ')}: native PyTorch with \`torch.set_num_threads(n)\` and its BLAS and OpenMP pinned to n threads (the torch column: one).`,
     );
   }
   if (libraries.includes('nabla-relaxed')) {
