@@ -17,7 +17,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 const WASM = new URL('../ts/wasm/nabla-threads.wasm', import.meta.url);
 const STACK = 1 << 20;
 // Loads of the control word spun through before sleeping (as ts/wasm/threads.ts; 0: no spin).
-const SPIN = Number(process.env.NABLA_SPIN ?? 20000);
+const SPIN = Number(process.env.NABLA_SPIN ?? 200000);
 // The control block, one int32 each: a generation counter the workers wait on, the count of
 // workers done with it, and the job.
 const GEN = 0;
