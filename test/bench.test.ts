@@ -710,7 +710,7 @@ describe('the attention checks themselves', () => {
 
 describe('the thread targets', () => {
   it("read each workload's gain off the threaded column and the epoch against torch's best", async () => {
-    const { threadTargets } = (await import('../bench/lib/threads-targets.mjs')) as {
+    const { threadTargets } = (await import(`../bench/lib/${'threads-targets'}.mjs`)) as {
       threadTargets: (
         rows: unknown[],
         libraries: string[],

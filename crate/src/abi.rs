@@ -1029,6 +1029,11 @@ unsafe fn maybe_f32<'a>(ptr: usize, n: usize) -> &'a mut [f32] {
     }
 }
 
+/// `n` writable floats at `ptr`, or `None` when `ptr` is 0 (an output the caller does not want).
+unsafe fn maybe_out_f32<'a>(ptr: usize, n: usize) -> Option<&'a mut [f32]> {
+    (ptr != 0).then(|| dst!(f32, ptr, n))
+}
+
 /// The class axis of the cross-entropy kernels: `weight` is 0 (unweighted) or `classes` floats.
 unsafe fn loss_classes<'a>(
     classes: usize,
@@ -1460,16 +1465,8 @@ pub unsafe extern "C" fn conv2d_bwd_weight_f32(
     crate::kernels::conv::conv2d_bwd_weight_f32(
         src!(f32, x, n * ci * cv.win.h * cv.win.w),
         src!(f32, dy, n * co * cv.positions()),
-        if dweight == 0 {
-            None
-        } else {
-            Some(dst!(f32, dweight, co * cv.depth()))
-        },
-        if dbias == 0 {
-            None
-        } else {
-            Some(dst!(f32, dbias, co))
-        },
+        maybe_out_f32(dweight, co * cv.depth()),
+        maybe_out_f32(dbias, co),
         n,
         &cv,
         begin,
@@ -1502,16 +1499,8 @@ pub unsafe extern "C" fn conv2d_bwd_weight_chunks_f32(
     crate::kernels::conv::conv2d_bwd_weight_chunks_f32(
         src!(f32, x, n * ci * cv.win.h * cv.win.w),
         src!(f32, dy, n * co * cv.positions()),
-        if dweight == 0 {
-            None
-        } else {
-            Some(dst!(f32, dweight, chunks * co * cv.depth()))
-        },
-        if dbias == 0 {
-            None
-        } else {
-            Some(dst!(f32, dbias, chunks * co))
-        },
+        maybe_out_f32(dweight, chunks * co * cv.depth()),
+        maybe_out_f32(dbias, chunks * co),
         n,
         chunks,
         &cv,
