@@ -4,7 +4,7 @@
 import { setAsyncStorage, type Context } from '../tensor/scope.js';
 import { ValueError } from '../errors.js';
 import { EXPORTS, type Core } from './abi.js';
-import { isNode } from './env.js';
+import { engineCores, isNode } from './env.js';
 import { startPool, type Pool, type PoolCore } from './threads.js';
 
 /**
@@ -283,17 +283,7 @@ const SHARED_INITIAL_PAGES = 64;
 
 /** The default thread count: the cores the engine reports, at most 8. */
 async function defaultThreads(): Promise<number> {
-  let cores = 1;
-  if (isNode) {
-    const os = await import('node:os');
-    cores =
-      typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  } else {
-    cores =
-      (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
-        ?.hardwareConcurrency ?? 1;
-  }
-  return Math.max(1, Math.min(8, Math.floor(cores) || 1));
+  return Math.min(8, await engineCores());
 }
 
 /** Why `threads` workers cannot run here, or null when they can. */

@@ -8,7 +8,7 @@
 // `dispatch` hands each one export call with its own arguments; the caller does its own share
 // and `join`s. Waits re-check their condition, because a notify can come before the wait starts.
 import { NablaError, ValueError } from '../errors.js';
-import { isNode } from './env.js';
+import { engineCores, isNode } from './env.js';
 
 /** A worker trapped, died, or stopped answering: the pool is gone, ops run on one thread from now on. */
 export class WorkerError extends NablaError {
@@ -41,6 +41,11 @@ const STACK_BYTES = 1 << 20;
  * bimodal, 3.2 or 4.2 ms by process; 200,000 gave 2.7 ms every time (one thread: 3.8 ms).
  */
 const SPIN = 200_000;
+/**
+ * The spin with more threads than cores (`init({ threads })` above the core count): a spinning
+ * thread then holds a core another one needs, so threads go to sleep almost at once.
+ */
+const SPIN_OVERSUBSCRIBED = 2_000;
 /** How long a live idle worker may take to pick a job up before it is taken for dead. */
 const PICKUP_MS = 5000;
 
@@ -166,6 +171,7 @@ export async function startPool(
   core: PoolCore,
 ): Promise<Pool> {
   const workers = size - 1;
+  const spin = size <= (await engineCores()) ? SPIN : SPIN_OVERSUBSCRIBED;
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * (WORDS + PER * workers)));
   const word = (i: number, offset: number): number => Atomics.load(ctrl, WORDS + PER * i + offset);
   const argsBuffer = new SharedArrayBuffer(8 * SLOT * workers);
@@ -185,7 +191,7 @@ export async function startPool(
     const tls = alloc(tlsBytes + tlsAlign);
     scratch.push(alloc(scratchBytes));
     setups.push({
-      layout: { GEN, DONE, FAILED, STOP, WORDS, PER, ACK, FIN, DEAD, SLOT, SPIN },
+      layout: { GEN, DONE, FAILED, STOP, WORDS, PER, ACK, FIN, DEAD, SLOT, SPIN: spin },
       wasmModule: module,
       memory,
       ctrlBuffer: ctrl.buffer,
@@ -235,7 +241,7 @@ export async function startPool(
     },
     join() {
       const started = performance.now();
-      for (let i = 0; i < SPIN && Atomics.load(ctrl, DONE) < workers; i++);
+      for (let i = 0; i < spin && Atomics.load(ctrl, DONE) < workers; i++);
       // Done when every worker finished the job or died (the watcher notifies DONE on a death).
       const settled = (i: number): boolean => word(i, FIN) === pending || word(i, DEAD) !== 0;
       for (;;) {
