@@ -283,6 +283,10 @@ if (num('adapt-steps') > 0) {
   );
   const out = join(args.out, 'adapted');
   mkdirSync(out, { recursive: true });
+  // The tokenizer beside the adapted weights, so `--pretrained <out>/adapted` loads as it is.
+  for (const f of ['tokenizer.json', 'vocab.txt']) {
+    if (existsSync(join(args.out, f))) copyFileSync(join(args.out, f), join(out, f));
+  }
   adaptInfo = pretrain(
     mlm,
     tok,
