@@ -30,6 +30,8 @@ describe.runIf(built)('a worker that dies between ops', () => {
     warn.mockRestore();
     expect(pool()).toBeNull();
     expect(nb.threads()).toBe(1);
-    expect(nb.backendInfo().threadsReason).toMatch(/worker 1 died; the pool is stopped/);
+    expect(nb.backendInfo().threadsReason).toMatch(
+      /worker 1 \(exited with code \d+\) died; the pool is stopped/,
+    );
   });
 });

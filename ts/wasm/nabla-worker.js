@@ -52,12 +52,15 @@ function watch({ setups, workerUrl }, start, reply, onMessage) {
   const { DONE, WORDS, PER, DEAD } = setups[0].layout;
   const ctrl = new Int32Array(setups[0].ctrlBuffer);
   let started = false;
-  const died = (index, why) => {
+  // DEAD holds how it died, for the caller's message: 1 an uncaught error, 2 + its exit code.
+  const died = (index, why, code) => {
     if (!started) return reply({ error: `worker ${index + 1}: ${why}` });
-    Atomics.store(ctrl, WORDS + PER * index + DEAD, 1);
+    Atomics.compareExchange(ctrl, WORDS + PER * index + DEAD, 0, code >= 0 ? code + 2 : 1);
     Atomics.notify(ctrl, DONE);
   };
-  const threads = setups.map((setup) => start(workerUrl, setup, (why) => died(setup.index, why)));
+  const threads = setups.map((setup) =>
+    start(workerUrl, setup, (why, code) => died(setup.index, why, code)),
+  );
   Promise.all(threads.map((t) => t.ready)).then(
     () => {
       started = true;
@@ -79,8 +82,8 @@ function startNode(Worker, url, setup, onDeath) {
     w.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
   }).then(() => {
     w.removeAllListeners();
-    w.on('error', (e) => onDeath(String(e)));
-    w.on('exit', (code) => onDeath(`exited with code ${code}`));
+    w.on('error', (e) => onDeath(String(e), -1));
+    w.on('exit', (code) => onDeath(`exited with code ${code}`, code));
   });
   return { ready, terminate: () => void w.terminate() };
 }
@@ -93,12 +96,12 @@ function startBrowser(url, setup, onDeath) {
     w.postMessage(setup);
   }).then(() => {
     w.onmessage = null;
-    w.onerror = (e) => onDeath(e.message ?? 'an uncaught error');
+    w.onerror = (e) => onDeath(e.message ?? 'an uncaught error', -1);
   });
   // A browser Worker has no exit event: a termination from here is a death by definition.
   const terminate = () => {
     w.terminate();
-    onDeath('terminated');
+    onDeath('terminated', 0);
   };
   return { ready, terminate };
 }

@@ -217,12 +217,21 @@ export async function startPool(
     for (let i = 0; i < workers; i++) if (word(i, DEAD)) return i + 1;
     return 0;
   };
+  /** "worker 2 (exited with code 1)": who died and how, as the watcher recorded it. */
+  const deaths = (list: readonly number[]): string =>
+    list
+      .map((i) => {
+        const how = word(i, DEAD);
+        const why = how === 1 ? 'an uncaught error' : how >= 2 ? `exited with code ${how - 2}` : '';
+        return `worker ${i + 1}${why ? ` (${why})` : ''}`;
+      })
+      .join(', ');
   const pool: Pool = {
     size,
     scratch,
     dispatch(calls) {
       if (broken !== null) throw new WorkerError(broken);
-      if (dead()) fail(`worker ${dead()} died`);
+      if (dead()) fail(`${deaths([dead() - 1])} died`);
       for (let i = 0; i < workers; i++) {
         const call = calls[i] ?? null;
         const base = i * SLOT;
@@ -262,15 +271,12 @@ export async function startPool(
       }
       const lost: number[] = [];
       for (let i = 0; i < workers; i++) if (word(i, FIN) !== pending) lost.push(i);
-      if (lost.length > 0) {
-        const names = lost.map((i) => i + 1).join(', ');
-        fail(`worker ${names} died while running its share of an op`, lost);
-      }
+      if (lost.length > 0) fail(`${deaths(lost)} died while running its share of an op`, lost);
       if (Atomics.load(ctrl, FAILED)) fail('a worker trapped while running its share of an op');
     },
     get broken() {
       // A thread that died between jobs: the pool stops here, before any op depends on it.
-      if (broken === null && dead()) stop(`worker ${dead()} died`);
+      if (broken === null && dead()) stop(`${deaths([dead() - 1])} died`);
       return broken;
     },
     close() {
