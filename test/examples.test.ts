@@ -1,5 +1,6 @@
 // The examples, run as users run them (node + the built package): each must learn its task.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -9,12 +10,20 @@ import * as nb from '../ts/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Runs an example and returns its printed output and the JSON summary on its last line. */
-function run(script: string, ...args: string[]): { out: string; summary: Record<string, number> } {
-  const out = execFileSync('node', [script, ...args], {
+/**
+ * Runs an example and returns its printed output and the JSON summary on its last line.
+ * Asynchronously: a minute-long synchronous child would leave vitest's worker unable to answer
+ * its RPCs (they time out on a loaded machine).
+ */
+async function run(
+  script: string,
+  ...args: string[]
+): Promise<{ out: string; summary: Record<string, number> }> {
+  const { stdout: out } = await promisify(execFile)('node', [script, ...args], {
     cwd: root,
     encoding: 'utf8',
     timeout: 240_000,
+    maxBuffer: 64 << 20,
   });
   const lines = out.trim().split('\n');
   return { out, summary: JSON.parse(lines[lines.length - 1]) as Record<string, number> };
@@ -64,35 +73,35 @@ describe('data the examples and tests read', () => {
 });
 
 describe('ported programs', () => {
-  it('3-5-2-3 regression with ReLU, MSE and Adam(0.01) fits its target', () => {
-    const { summary } = run('examples/ports/regression.mjs');
+  it('3-5-2-3 regression with ReLU, MSE and Adam(0.01) fits its target', async () => {
+    const { summary } = await run('examples/ports/regression.mjs');
     expect(summary.last).toBeLessThan(summary.first / 5);
     expect(summary.last).toBeLessThan(0.05);
   });
 
-  it('one-hidden-layer classifier with cross-entropy and Adam(0.001) learns the digits', () => {
-    const { summary } = run('examples/ports/classifier.mjs');
+  it('one-hidden-layer classifier with cross-entropy and Adam(0.001) learns the digits', async () => {
+    const { summary } = await run('examples/ports/classifier.mjs');
     expect(summary.last).toBeLessThan(summary.first / 5);
     expect(summary.testAccuracy).toBeGreaterThan(0.9);
   });
 
-  it('LSTM sequence regressor (BPTT over 20 steps) beats the repeat-last-value baseline 5x', () => {
-    const { summary } = run('examples/ports/lstm-sequence.mjs');
+  it('LSTM sequence regressor (BPTT over 20 steps) beats the repeat-last-value baseline 5x', async () => {
+    const { summary } = await run('examples/ports/lstm-sequence.mjs');
     expect(summary.last).toBeLessThan(summary.first / 20);
     expect(summary.testMse).toBeLessThan(summary.naive / 5);
   });
 
-  it('2-4-1 sigmoid network with BCE and SGD(0.01) separates the two classes', () => {
-    const { summary } = run('examples/ports/binary.mjs');
+  it('2-4-1 sigmoid network with BCE and SGD(0.01) separates the two classes', async () => {
+    const { summary } = await run('examples/ports/binary.mjs');
     expect(summary.last).toBeLessThan(summary.first / 3);
     expect(summary.accuracy).toBeGreaterThan(0.95);
   });
 });
 
 describe('examples/mnist-mlp', () => {
-  it('reaches 97.5% test accuracy, prints the report and saves loadable weights', () => {
+  it('reaches 97.5% test accuracy, prints the report and saves loadable weights', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'nabla-mnist-')), 'weights.safetensors');
-    const { out: printed, summary } = run(
+    const { out: printed, summary } = await run(
       'examples/mnist-mlp/train.mjs',
       '--progress',
       'lines',
