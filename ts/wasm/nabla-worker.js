@@ -7,11 +7,11 @@
 //   generation word, because a notify can come before the wait starts.
 // - the watcher starts the compute threads and keeps its event loop free, so it hears when one
 //   dies (an exit, an uncaught error) even while the pool's caller blocks in a join, and says
-//   so in the control words (the thread's DEAD word, then a notify on DONE), which the join
+//   so in the control words (the thread's DEAD word, then a bump and notify on DONE), which the join
 //   re-checks.
 function serve(setup, ready) {
   const { wasmModule, memory, ctrlBuffer, argsBuffer, stackTop, tls, index, names, layout } = setup;
-  const { GEN, DONE, FAILED, STOP, WORDS, PER, ACK, FIN, SLOT, SPIN } = layout;
+  const { GEN, DONE, FAILED, STOP, HOLD, WORDS, PER, ACK, FIN, SLOT, SPIN } = layout;
   const mine = WORDS + PER * index;
   const ex = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports;
   ex.__stack_pointer.value = stackTop;
@@ -37,6 +37,8 @@ function serve(setup, ready) {
       }
     }
     Atomics.store(ctrl, mine + FIN, seen);
+    const hold = Atomics.load(ctrl, HOLD);
+    if (hold) Atomics.wait(ctrl, STOP, 0, hold);
     Atomics.add(ctrl, DONE, 1);
     Atomics.notify(ctrl, DONE);
   }
@@ -56,6 +58,7 @@ function watch({ setups, workerUrl }, start, reply, onMessage) {
   const died = (index, why, code) => {
     if (!started) return reply({ error: `worker ${index + 1}: ${why}` });
     Atomics.compareExchange(ctrl, WORDS + PER * index + DEAD, 0, code >= 0 ? code + 2 : 1);
+    Atomics.add(ctrl, DONE, 1);
     Atomics.notify(ctrl, DONE);
   };
   const threads = setups.map((setup) =>

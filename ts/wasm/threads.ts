@@ -22,11 +22,16 @@ export class WorkerError extends NablaError {
 
 // Control words (Int32Array over a SharedArrayBuffer).
 const GEN = 0; // bumped per job (wrapping)
-const DONE = 1; // workers finished with the current job
+// Bumped (wrapping) and notified whenever a worker finishes a job or dies: only a wake-up
+// signal, never a count of the current job's finishers. A worker can finish (FIN) and be
+// descheduled before its bump, which then lands in the next job: counting bumps took that
+// worker's next share as done before it was.
+const DONE = 1;
 const FAILED = 2; // a worker's call threw (a trap)
 const STOP = 3; // set to shut the pool down
+const HOLD = 4; // tests only: milliseconds each worker sleeps between FIN and its DONE bump
 // Then PER words per worker from WORDS, at these offsets:
-const WORDS = 4;
+const WORDS = 5;
 const PER = 3;
 const ACK = 0; // the last job (generation) the worker picked up
 const FIN = 1; // the last job it finished
@@ -161,6 +166,11 @@ export interface Pool {
   close(): void;
   /** Tests only: terminates compute thread `index` after `afterMs`, as a crash would. */
   killWorker(index: number, afterMs: number): void;
+  /**
+   * Tests only: every worker sleeps `ms` between finishing a job and signalling it, as a
+   * descheduled thread would (0: no pause).
+   */
+  holdAfterFinish(ms: number): void;
 }
 
 /** Starts `size - 1` workers on `memory`; the caller is the pool's first thread. */
@@ -191,7 +201,7 @@ export async function startPool(
     const tls = alloc(tlsBytes + tlsAlign);
     scratch.push(alloc(scratchBytes));
     setups.push({
-      layout: { GEN, DONE, FAILED, STOP, WORDS, PER, ACK, FIN, DEAD, SLOT, SPIN: spin },
+      layout: { GEN, DONE, FAILED, STOP, HOLD, WORDS, PER, ACK, FIN, DEAD, SLOT, SPIN: spin },
       wasmModule: module,
       memory,
       ctrlBuffer: ctrl.buffer,
@@ -244,23 +254,31 @@ export async function startPool(
         args[base + 1] = call.args.length;
         args.set(call.args, base + 2);
       }
-      Atomics.store(ctrl, DONE, 0);
       pending = (Atomics.add(ctrl, GEN, 1) + 1) | 0;
       Atomics.notify(ctrl, GEN);
     },
     join() {
       const started = performance.now();
-      for (let i = 0; i < spin && Atomics.load(ctrl, DONE) < workers; i++);
-      // Done when every worker finished the job or died (the watcher notifies DONE on a death).
-      const settled = (i: number): boolean => word(i, FIN) === pending || word(i, DEAD) !== 0;
+      // Done when every worker finished this job (its FIN word) or died (its DEAD word).
+      const settled = (): boolean => {
+        for (let i = 0; i < workers; i++) {
+          if (word(i, FIN) !== pending && word(i, DEAD) === 0) return false;
+        }
+        return true;
+      };
+      // Spin first, re-checking only when a worker signals.
+      let seen = Atomics.load(ctrl, DONE);
+      for (let i = 0; i < spin && !settled();) {
+        for (; i < spin && Atomics.load(ctrl, DONE) === seen; i++);
+        seen = Atomics.load(ctrl, DONE);
+      }
       for (;;) {
-        const done = Atomics.load(ctrl, DONE);
-        if (done >= workers) break;
-        let all = true;
-        for (let i = 0; i < workers && all; i++) all = settled(i);
-        if (all) break;
+        // Read the wake-up word before the check: a finish after the check bumps it, so the
+        // wait below returns at once instead of sleeping through that finish.
+        const bumps = Atomics.load(ctrl, DONE);
+        if (settled()) break;
         // Bounded waits, so a worker that never picked the job up is noticed.
-        Atomics.wait(ctrl, DONE, done, 100);
+        Atomics.wait(ctrl, DONE, bumps, 100);
         if (performance.now() - started > PICKUP_MS) {
           for (let i = 0; i < workers; i++) {
             if (word(i, ACK) !== pending && !word(i, DEAD)) {
@@ -286,6 +304,9 @@ export async function startPool(
     },
     killWorker(index, afterMs) {
       watcher.post({ kill: index, afterMs });
+    },
+    holdAfterFinish(ms) {
+      Atomics.store(ctrl, HOLD, ms);
     },
   };
   function stop(why: string): void {
