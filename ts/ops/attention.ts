@@ -6,7 +6,7 @@ import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { numel } from '../tensor/shape.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
-import { pool, wasm } from '../wasm/core.js';
+import { wasm } from '../wasm/core.js';
 import { runSplitOrWhole } from './parallel.js';
 import { full } from './creation.js';
 import { where } from './elementwise.js';
@@ -118,22 +118,16 @@ function splitItems(
   T: number,
   args: (begin: number, end: number, scratch: number) => number[],
 ): void {
-  const len = wasm().sdpa_scratch_len(T);
-  const threads = macs >= SPLIT_MIN_MACS ? (pool()?.size ?? 1) : 1;
-  const scratch = Tensor.empty([len * threads], 'float32');
-  try {
-    runSplitOrWhole({
-      fn,
-      length,
-      align: 1,
-      work: macs,
-      minWork: SPLIT_MIN_MACS,
-      redo: true, // every item's outputs are overwritten
-      args: (b, e, w) => args(b, e, scratch.ptr + 4 * len * (w + 1)),
-    });
-  } finally {
-    scratch.dispose();
-  }
+  runSplitOrWhole({
+    fn,
+    length,
+    align: 1,
+    work: macs,
+    minWork: SPLIT_MIN_MACS,
+    redo: true, // every item's outputs are overwritten
+    scratch: wasm().sdpa_scratch_len(T),
+    args: (b, e, _, scratch) => args(b, e, scratch),
+  });
 }
 
 function composed(

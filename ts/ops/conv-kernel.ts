@@ -3,10 +3,10 @@
 // One autograd node per call; it saves nothing beyond its inputs. Callers (ts/ops/conv.ts) have
 // checked dtypes, shapes and options; this file only sizes buffers and calls the kernels.
 import { fmt } from '../errors.js';
-import { OutOfMemoryError, matmulScratch, unsigned, writeInts } from '../wasm/heap.js';
-import { pool, wasm } from '../wasm/core.js';
+import { OutOfMemoryError, unsigned, writeInts } from '../wasm/heap.js';
+import { wasm } from '../wasm/core.js';
 import type { PoolExport } from '../wasm/threads.js';
-import { gemmScratch, runSplit } from './parallel.js';
+import { gemmScratch, runSplitOrWhole } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 import { copyStrided } from './copy.js';
@@ -64,16 +64,15 @@ export function conv2dFused(
 ): Tensor {
   const g = geometry(x, weight, stride, padding, dilation, groups);
   const y = Tensor.empty([g.n, g.co, g.oh, g.ow], 'float32');
-  const cols = colsScratch(g, weight);
+  const cols = colsLen(g, weight);
   const geom = writeInts(g.values);
   const head = [x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr, geom];
   split(g, cols, 'conv2d_f32', g.n, 1, (b, e, c, s) => [...head, b, e, c, s]);
-  cols?.dispose();
   return record(y, 'conv2d', bias ? [x, weight, bias] : [x, weight], (dy) => {
     const dx = x.requiresGrad ? Tensor.empty(x.shape, 'float32') : null;
     const dw = weight.requiresGrad ? Tensor.empty(weight.shape, 'float32') : null;
     const db = bias?.requiresGrad ? Tensor.empty(bias.shape, 'float32') : null;
-    const cols = colsScratch(g, weight);
+    const cols = colsLen(g, weight);
     const geom = writeInts(g.values);
     if (dx) {
       const head = [dy.ptr, weight.ptr, dx.ptr, geom];
@@ -94,7 +93,6 @@ export function conv2dFused(
       const head = [x.ptr, dy.ptr, ptr(dw), ptr(db), g.n, geom];
       split(g, cols, 'conv2d_bwd_weight_f32', g.co, 4, (b, e, c, s) => [...head, b, e, c, s]);
     }
-    cols?.dispose();
     return bias ? [dx, dw, db] : [dx, dw];
   });
 }
@@ -134,40 +132,30 @@ function sumChunks(partials: Tensor | null, out: Tensor | null): void {
 /**
  * Runs one conv kernel over `[0, length)` (images or output channels), split over the pool
  * when there is one and the convolution is big enough, else in one call. Each thread gets its
- * own stretch of `cols` (the caller's is `cols` itself) and GEMM scratch.
+ * own `cols` floats of column chunk and its GEMM scratch.
  */
 function split(
   g: Geometry,
-  cols: Tensor | null,
+  cols: number,
   fn: PoolExport,
   length: number,
   align: number,
   args: (begin: number, end: number, cols: number, scratch: number) => number[],
 ): void {
-  const workers = pool();
-  if (workers !== null && g.macs >= SPLIT_MIN_MACS && length >= 2 * align) {
-    const more = cols ? Tensor.empty([cols.size * workers.scratch.length], 'float32') : null;
-    try {
-      const done = runSplit({
-        fn,
-        length,
-        align,
-        work: g.macs,
-        minWork: SPLIT_MIN_MACS,
-        redo: true, // every conv kernel overwrites its range's outputs
-        args: (b, e, w) =>
-          args(b, e, w < 0 ? ptr(cols) : more ? more.ptr + 4 * w * cols!.size : 0, gemmScratch(w)),
-      });
-      if (done) return;
-    } finally {
-      more?.dispose();
-    }
-  }
-  (wasm()[fn] as (...a: number[]) => void)(...args(0, length, ptr(cols), matmulScratch()));
+  runSplitOrWhole({
+    fn,
+    length,
+    align,
+    work: g.macs,
+    minWork: SPLIT_MIN_MACS,
+    redo: true, // every conv kernel overwrites its range's outputs
+    scratch: cols,
+    args: (b, e, w, c) => args(b, e, c, gemmScratch(w)),
+  });
 }
 
-/** The kernels' column chunk (bounded, see `cols_len`), or null when they need none (1×1). */
-function colsScratch(g: Geometry, weight: Tensor): Tensor | null {
+/** Floats of the kernels' column chunk (bounded, see `cols_len`); 0 when they need none (1×1). */
+function colsLen(g: Geometry, weight: Tensor): number {
   // cols_len is at most max(K · 64, 131072 + K) floats; keep it inside wasm32's usize.
   const [, cig, kh, kw] = weight.shape;
   if (cig * kh * kw * 64 >= 2 ** 30) {
@@ -175,6 +163,5 @@ function colsScratch(g: Geometry, weight: Tensor): Tensor | null {
       `conv2d: weight ${fmt(weight.shape)} has too many taps per output for the kernels' column scratch`,
     );
   }
-  const len = unsigned(wasm().conv2d_cols_len(writeInts(g.values)));
-  return len > 0 ? Tensor.empty([len], 'float32') : null;
+  return unsigned(wasm().conv2d_cols_len(writeInts(g.values)));
 }

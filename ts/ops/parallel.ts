@@ -4,6 +4,7 @@
 // thread count), the workers get the later parts and the calling thread runs the first, then
 // joins. A kernel may be split this way only if each output element is computed by the same
 // operations whatever range holds it, so every thread count gives the same bits.
+import { Tensor } from '../tensor/tensor.js';
 import { pool, wasm } from '../wasm/core.js';
 import { matmulScratch } from '../wasm/heap.js';
 import { WorkerError, type PoolExport } from '../wasm/threads.js';
@@ -19,8 +20,13 @@ export interface Split {
   work: number;
   /** ...and this much makes a split worth one dispatch (measured per kernel). */
   minWork: number;
-  /** Arguments for `[begin, end)`; `worker` is the pool index, -1 for the calling thread. */
-  args(begin: number, end: number, worker: number): number[];
+  /**
+   * Arguments for `[begin, end)`; `worker` is the pool index, -1 for the calling thread;
+   * `scratch` the address of that thread's own `scratch` floats (0 when none are asked for).
+   */
+  args(begin: number, end: number, worker: number, scratch: number): number[];
+  /** Floats of scratch each thread needs to itself (allocated for the call, then freed). */
+  scratch?: number;
   /**
    * The kernel only writes its range's outputs, from inputs it does not write, so running a
    * range again gives the same bits: a share lost with a worker that died is run again on the
@@ -37,25 +43,34 @@ export function runSplit(s: Split): boolean {
   if (parts < 2) return false;
   const cut = (t: number): number =>
     t === parts ? s.length : Math.floor((s.length * t) / parts / s.align) * s.align;
-  workers.dispatch(
-    workers.scratch.map((_, i) =>
-      i + 1 < parts ? { fn: s.fn, args: s.args(cut(i + 1), cut(i + 2), i) } : null,
-    ),
-  );
-  const run = (begin: number, end: number): unknown =>
-    (wasm()[s.fn] as (...a: number[]) => unknown)(...s.args(begin, end, -1));
+  // Share t is [cut(t), cut(t + 1)): the caller's is 0, worker i's is i + 1, and each thread
+  // has stretch 1 + its index of the scratch. A lost share is run again by the caller (-1).
+  const scratch = s.scratch ? Tensor.empty([s.scratch * parts], 'float32') : null;
+  const args = (t: number, thread = t - 1): number[] =>
+    s.args(cut(t), cut(t + 1), thread, scratch ? scratch.ptr + 4 * s.scratch! * (thread + 1) : 0);
   try {
-    run(0, cut(1));
-  } finally {
+    workers.dispatch(
+      workers.scratch.map((_, i) => (i + 1 < parts ? { fn: s.fn, args: args(i + 1) } : null)),
+    );
     try {
-      workers.join();
-    } catch (e) {
-      if (!(e instanceof WorkerError) || e.lostShares.length === 0 || s.redo !== true) throw e;
-      for (const i of e.lostShares) if (i + 1 < parts) run(cut(i + 1), cut(i + 2));
-      console.warn(`nabla: ${e.message}; its share of ${s.fn} was run again on this thread`);
+      call(s.fn, args(0));
+    } finally {
+      try {
+        workers.join();
+      } catch (e) {
+        if (!(e instanceof WorkerError) || e.lostShares.length === 0 || s.redo !== true) throw e;
+        for (const i of e.lostShares) if (i + 1 < parts) call(s.fn, args(i + 1, -1));
+        console.warn(`nabla: ${e.message}; its share of ${s.fn} was run again on this thread`);
+      }
     }
+  } finally {
+    scratch?.dispose();
   }
   return true;
+}
+
+function call(fn: PoolExport, args: number[]): void {
+  (wasm()[fn] as (...a: number[]) => unknown)(...args);
 }
 
 /**
@@ -67,7 +82,13 @@ export const SPLIT_MIN_ELEMENTS = 1 << 16;
 
 /** Runs `s` split over the pool when `runSplit` would, else whole on the calling thread. */
 export function runSplitOrWhole(s: Split): void {
-  if (!runSplit(s)) (wasm()[s.fn] as (...a: number[]) => unknown)(...s.args(0, s.length, -1));
+  if (runSplit(s)) return;
+  const scratch = s.scratch ? Tensor.empty([s.scratch], 'float32') : null;
+  try {
+    call(s.fn, s.args(0, s.length, -1, scratch ? scratch.ptr : 0));
+  } finally {
+    scratch?.dispose();
+  }
 }
 
 /** The GEMM packing scratch of pool thread `worker` (-1: the calling thread's). */
