@@ -125,6 +125,7 @@ const options = {
   'eval-batch': { type: 'string', default: '64' },
   progress: { type: 'string', default: 'auto' }, // auto | bar | lines | silent
   json: { type: 'boolean', default: false }, // one JSON summary line at the end
+  threads: { type: 'string' }, // default: nb.init's (the number of cores, at most 8)
 };
 for (const k of Object.keys(FULL)) options[k] = { type: 'string' };
 const { values: args } = parseArgs({ options });
@@ -151,7 +152,7 @@ const secs = (t0) => (performance.now() - t0) / 1000;
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
 const MB = (b) => (b / 2 ** 20).toFixed(0);
 
-await nb.init();
+await nb.init(args.threads ? { threads: num('threads') } : {});
 nb.manualSeed(seed);
 mkdirSync(args.out, { recursive: true });
 const tStart = performance.now();
