@@ -20,6 +20,7 @@ interface Run {
   convPrint: string;
   cnnPrint: string;
   attentionPrint: string;
+  opsPrint: string;
   recurrentPrints: Record<string, string>;
   losses: number[];
   weights: number[][];
@@ -73,6 +74,11 @@ describe.runIf(built)('init({ threads })', () => {
   it('gives fused attention and its gradients bitwise equal to one thread', () => {
     expect(one.attentionPrint).toMatch(/^[0-9a-f]+$/);
     for (const r of runs) expect(r.attentionPrint, `${r.threads} threads`).toBe(one.attentionPrint);
+  });
+
+  it('gives elementwise ops, reductions, layer norm and optimizer updates bitwise equal to one thread', () => {
+    expect(one.opsPrint).toMatch(/^[0-9a-f]+$/);
+    for (const r of runs) expect(r.opsPrint, `${r.threads} threads`).toBe(one.opsPrint);
   });
 
   it('gives a CNN (pooling, batch norm, activations, softmax) bitwise equal to one thread', () => {

@@ -303,6 +303,23 @@ pub unsafe extern "C" fn binary_f32(
     )
 }
 
+/// `binary_f32` over `n` contiguous elements of two equal-shape operands: a flat range, which
+/// the pool splits at multiples of 4 (so the scalar tail is the same elements for any split).
+#[no_mangle]
+pub unsafe extern "C" fn binary_flat_f32(op: u32, a: usize, b: usize, out: usize, n: usize) {
+    // n counts f32s inside wasm32's 4 GiB, so it fits an i32.
+    let (shape, unit) = ([n as i32], [1i32]);
+    elementwise::binary_f32(
+        op,
+        src!(f32, a, n),
+        src!(f32, b, n),
+        dst!(f32, out, n),
+        &shape,
+        &unit,
+        &unit,
+    )
+}
+
 /// `binary_f32` for int32 (ADD, SUB, MUL, MAXIMUM, MINIMUM; wrapping arithmetic).
 #[no_mangle]
 pub unsafe extern "C" fn binary_i32(
@@ -1220,6 +1237,47 @@ pub unsafe extern "C" fn layer_norm_bwd_f32(
         maybe_f32(dweight, d),
         maybe_f32(dbias, d),
         d,
+    )
+}
+
+/// `layer_norm_bwd_f32` over chunks `begin..end` of the `rows` rows cut into `chunks` fixed
+/// chunks: writes those chunks' rows of `dx` and overwrites rows `begin..end` of
+/// `dweight_parts`/`dbias_parts` (`[chunks, d]`) with each chunk's own sums, which the caller
+/// adds in chunk order. Pointers that are 0 skip that output (`weight`: no affine weight).
+#[no_mangle]
+pub unsafe extern "C" fn layer_norm_bwd_chunks_f32(
+    g: usize,
+    x: usize,
+    mean: usize,
+    rstd: usize,
+    weight: usize,
+    dx: usize,
+    dweight_parts: usize,
+    dbias_parts: usize,
+    rows: usize,
+    d: usize,
+    chunks: usize,
+    begin: usize,
+    end: usize,
+) {
+    use crate::kernels::layernorm::chunk_start;
+    let (r0, r1) = (
+        chunk_start(rows, chunks, begin),
+        chunk_start(rows, chunks, end),
+    );
+    let (at, n, parts) = (r0 * d * 4, (r1 - r0) * d, (end - begin) * d);
+    let offset = |ptr: usize, bytes: usize| if ptr == 0 { 0 } else { ptr + bytes };
+    crate::kernels::layernorm::layer_norm_bwd_chunks_f32(
+        src!(f32, g + at, n),
+        src!(f32, x + at, n),
+        src!(f32, mean + 8 * r0, 2 * (r1 - r0)),
+        src!(f32, rstd + 4 * r0, r1 - r0),
+        maybe_f32(weight, d),
+        maybe_f32(offset(dx, at), n),
+        maybe_f32(offset(dweight_parts, begin * d * 4), parts),
+        maybe_f32(offset(dbias_parts, begin * d * 4), parts),
+        (rows, d),
+        (chunks, begin, end),
     )
 }
 

@@ -14,6 +14,7 @@ interface Result {
   convPrint: string;
   cnnPrint: string;
   attentionPrint: string;
+  opsPrint: string;
   recurrentPrints: Record<string, string>;
   losses: number[];
   weightsPrint: string;
@@ -53,6 +54,7 @@ describe('threads in chromium', () => {
       expect(r.convPrint).toBe(node.convPrint);
       expect(r.cnnPrint).toBe(node.cnnPrint);
       expect(r.attentionPrint).toBe(node.attentionPrint);
+      expect(r.opsPrint).toBe(node.opsPrint);
       expect(r.recurrentPrints).toEqual(node.recurrentPrints);
       expect(r.weightsPrint).toBe(node.weightsPrint);
     }

@@ -6,10 +6,9 @@ import { fmt } from '../errors.js';
 import { OutOfMemoryError, unsigned, writeInts } from '../wasm/heap.js';
 import { wasm } from '../wasm/core.js';
 import type { PoolExport } from '../wasm/threads.js';
-import { gemmScratch, runSplitOrWhole } from './parallel.js';
+import { gemmScratch, runSplitOrWhole, sumChunks } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
-import { copyStrided } from './copy.js';
 
 /** Output size of one dim, as PyTorch computes it. */
 export function convOut(size: number, k: number, s: number, p: number, d: number): number {
@@ -118,15 +117,6 @@ function weightChunks(g: Geometry, weightSize: number): number {
   if (depthwise || pointwise || g.macs < SPLIT_MIN_MACS) return 1;
   const fit = Math.floor(WEIGHT_PARTIAL_FLOATS / (weightSize + g.co));
   return Math.max(1, Math.min(g.n, WEIGHT_CHUNKS, fit));
-}
-
-/** `out` = the sum of `partials`' rows in order (then `partials` is freed); null: nothing. */
-function sumChunks(partials: Tensor | null, out: Tensor | null): void {
-  if (!partials || !out) return partials?.dispose();
-  const [chunks, len] = partials.shape;
-  copyStrided(partials, 0, out, 0, [len], [1], [1]);
-  for (let c = 1; c < chunks; c++) wasm().add_inplace_f32(out.ptr, partials.ptr + 4 * c * len, len);
-  partials.dispose();
 }
 
 /**

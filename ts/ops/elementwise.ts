@@ -69,6 +69,16 @@ function broadcast2(
   const shape = same ? a.shape : broadcastShapes(op, a.shape, b.shape);
   const out = Tensor.empty(shape, outDType);
   if (out.size === 0) return out;
+  if (same && kernel === 'binary_f32') {
+    splitFlat('binary_flat_f32', out.size, (at, n) => [
+      code,
+      a.ptr + at,
+      b.ptr + at,
+      out.ptr + at,
+      n,
+    ]);
+    return out;
+  }
   const [nd, ps, pa, pb] = same
     ? [1, ...writeDims([out.size], [1], [1])]
     : broadcastArgs(op, shape, [a.shape, b.shape]);
@@ -82,7 +92,7 @@ function broadcast2(
  * the thread count). `args(byteOffset, count)`.
  */
 function splitFlat(
-  fn: 'unary_f32' | 'unary_bwd_f32',
+  fn: 'unary_f32' | 'unary_bwd_f32' | 'binary_flat_f32',
   size: number,
   args: (at: number, n: number) => number[],
 ): void {

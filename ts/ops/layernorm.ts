@@ -1,10 +1,15 @@
 // Fused LayerNorm: one kernel per direction over rows of the trailing `d` elements. The forward
 // saves each row's mean (as an f32 pair, see crate/src/kernels/layernorm.rs) and rstd for the
-// backward, which writes dx and accumulates dweight and dbias in a single call.
+// backward, which writes dx and accumulates dweight and dbias. Both split over the pool by
+// rows; large backwards sum the parameter gradients in fixed row chunks, added in order.
 import { wasm } from '../wasm/core.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, releaseIntermediates } from '../autograd/node.js';
 import { zeros } from './creation.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole, sumChunks } from './parallel.js';
+
+/** Row chunks of a large backward (the most threads it can use). */
+const CHUNKS = 8;
 
 /**
  * LayerNorm of float32 `x` over its trailing `d` elements (one row each), then `* weight +
@@ -23,8 +28,20 @@ export function layerNormOp(
   const mean = Tensor.empty([rows, 2], 'float32');
   const rstd = Tensor.empty([rows], 'float32');
   const ptr = (t: Tensor | null): number => (t ? t.ptr : 0);
+  const affine = [ptr(weight), ptr(bias)];
   if (rows > 0) {
-    wasm().layer_norm_f32(x.ptr, y.ptr, mean.ptr, rstd.ptr, ptr(weight), ptr(bias), rows, d, eps);
+    runSplitOrWhole({
+      fn: 'layer_norm_f32',
+      length: rows,
+      align: 1,
+      work: x.size,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true, // each row is overwritten
+      args: (b, e) => {
+        const [at, n] = [4 * b * d, e - b];
+        return [x.ptr + at, y.ptr + at, mean.ptr + 8 * b, rstd.ptr + 4 * b, ...affine, n, d, eps];
+      },
+    });
   }
   const params = [weight, bias].filter((p): p is Tensor => p !== null);
   const out = record(
@@ -36,18 +53,25 @@ export function layerNormOp(
       // The kernel accumulates parameter gradients over rows, so they start at zero.
       const [gw, gb] = [weight, bias].map((p) => (p?.requiresGrad ? zeros(p.shape) : null));
       if (rows > 0 && (gx || gw || gb)) {
-        wasm().layer_norm_bwd_f32(
-          g.ptr,
-          x.ptr,
-          mean.ptr,
-          rstd.ptr,
-          ptr(weight),
-          ptr(gx),
-          ptr(gw),
-          ptr(gb),
-          rows,
-          d,
-        );
+        const chunks = x.size >= SPLIT_MIN_ELEMENTS ? Math.min(CHUNKS, rows) : 1;
+        if (chunks === 1) {
+          const [m, r, w] = [mean.ptr, rstd.ptr, ptr(weight)];
+          wasm().layer_norm_bwd_f32(g.ptr, x.ptr, m, r, w, ptr(gx), ptr(gw), ptr(gb), rows, d);
+        } else {
+          const [pw, pb] = [gw, gb].map((t) => (t ? Tensor.empty([chunks, d], 'float32') : null));
+          const head = [g.ptr, x.ptr, mean.ptr, rstd.ptr, ptr(weight), ptr(gx), ptr(pw), ptr(pb)];
+          runSplitOrWhole({
+            fn: 'layer_norm_bwd_chunks_f32',
+            length: chunks,
+            align: 1,
+            work: x.size,
+            minWork: SPLIT_MIN_ELEMENTS,
+            redo: true, // its rows of dx and its chunks' partial sums are overwritten
+            args: (b, e) => [...head, rows, d, chunks, b, e],
+          });
+          sumChunks(pw, gw);
+          sumChunks(pb, gb);
+        }
       }
       return [gx, ...(weight ? [gw] : []), ...(bias ? [gb] : [])];
     },

@@ -5,6 +5,7 @@
 // joins. A kernel may be split this way only if each output element is computed by the same
 // operations whatever range holds it, so every thread count gives the same bits.
 import { Tensor } from '../tensor/tensor.js';
+import { copyStrided } from './copy.js';
 import { pool, wasm } from '../wasm/core.js';
 import { matmulScratch } from '../wasm/heap.js';
 import { WorkerError, type PoolExport } from '../wasm/threads.js';
@@ -94,4 +95,18 @@ export function runSplitOrWhole(s: Split): void {
 /** The GEMM packing scratch of pool thread `worker` (-1: the calling thread's). */
 export function gemmScratch(worker: number): number {
   return worker < 0 ? matmulScratch() : pool()!.scratch[worker];
+}
+
+/**
+ * `out` = the sum of `partials`' rows in order (then `partials` is freed); null: nothing.
+ * Kernels that sum over a split dimension (a weight gradient over images or rows) write one
+ * partial sum per fixed chunk of it, chosen from sizes alone; added here in chunk order,
+ * whichever thread made each, they give the same bits for every thread count.
+ */
+export function sumChunks(partials: Tensor | null, out: Tensor | null): void {
+  if (!partials || !out) return partials?.dispose();
+  const [chunks, len] = partials.shape;
+  copyStrided(partials, 0, out, 0, [len], [1], [1]);
+  for (let c = 1; c < chunks; c++) wasm().add_inplace_f32(out.ptr, partials.ptr + 4 * c * len, len);
+  partials.dispose();
 }

@@ -9,6 +9,7 @@ import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { broadcastTo, castTo } from './copy.js';
 import { full } from './creation.js';
 import * as E from './elementwise.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 
 type Dims = number | readonly number[] | undefined;
 
@@ -53,8 +54,26 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
     const out = Tensor.empty(shape, cur.dtype);
     if (r === 0) wasm().fill_u32(out.ptr, out.size, 0);
     else if (out.size > 0) {
-      const kernel = cur.dtype === 'float32' ? wasm().reduce_f32 : wasm().reduce_i32;
-      kernel(code, cur.ptr, out.ptr, outer, r, inner);
+      const src = cur;
+      if (src.dtype === 'float32') {
+        // Each [r, inner] block reduces alone, so the pool splits by blocks.
+        runSplitOrWhole({
+          fn: 'reduce_f32',
+          length: outer,
+          align: 1,
+          work: src.size,
+          minWork: SPLIT_MIN_ELEMENTS,
+          redo: true,
+          args: (b, e) => [
+            code,
+            src.ptr + 4 * b * r * inner,
+            out.ptr + 4 * b * inner,
+            e - b,
+            r,
+            inner,
+          ],
+        });
+      } else wasm().reduce_i32(code, src.ptr, out.ptr, outer, r, inner);
     }
     if (cur !== x) cur.dispose();
     cur = out;

@@ -1,7 +1,7 @@
 // Adagrad with learning-rate decay, weight decay and an initial accumulator: PyTorch 1.13's
 // `torch.optim.Adagrad` (dense gradients), one fused `adagrad_step_f32` pass per parameter.
 import type { Tensor } from '../tensor/tensor.js';
-import { wasm } from '../wasm/core.js';
+import { fusedStep } from './fused-step.js';
 import {
   OptimFlag,
   Optimizer,
@@ -58,17 +58,8 @@ export class Adagrad extends Optimizer<AdagradOptions> {
   }
 
   protected update(p: Tensor, g: Tensor, o: ParamGroup<AdagradOptions>, st: ParamState): void {
-    wasm().adagrad_step_f32(
-      p.ptr,
-      g.ptr,
-      st.buffers.get('sum')!.ptr,
-      p.size,
-      o.lr,
-      o.lrDecay,
-      o.weightDecay,
-      o.eps,
-      st.step,
-      o.maximize ? OptimFlag.MAXIMIZE : 0,
-    );
+    const flags = o.maximize ? OptimFlag.MAXIMIZE : 0;
+    const rest = [o.lr, o.lrDecay, o.weightDecay, o.eps, st.step, flags];
+    fusedStep('adagrad_step_f32', [p.ptr, g.ptr, st.buffers.get('sum')!.ptr], p.size, rest);
   }
 }

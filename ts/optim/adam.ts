@@ -2,8 +2,7 @@
 // rules, one fused `adam_step_f32` pass per parameter.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { wasm } from '../wasm/core.js';
-import { runSplit } from '../ops/parallel.js';
+import { fusedStep } from './fused-step.js';
 import {
   OptimFlag,
   Optimizer,
@@ -14,9 +13,6 @@ import {
   type Params,
   type Schema,
 } from './optimizer.js';
-
-/** Parameters with fewer elements update on the calling thread (one dispatch costs ~1 µs). */
-const SPLIT_MIN_ELEMENTS = 1 << 15;
 
 export interface AdamOptions {
   lr: number;
@@ -70,21 +66,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
     const bufs = [p.ptr, g.ptr, b.get('expAvg')!.ptr, b.get('expAvgSq')!.ptr, max];
     const hyper = [o.lr, beta1, beta2, o.eps, o.weightDecay];
     const corrections = [1 - beta1 ** st.step, 1 - beta2 ** st.step];
-    // Elementwise in chunks of 4 lanes: any split at multiples of 4 gives the same bits.
-    const args = (begin: number, end: number): number[] => [
-      ...bufs.map((ptr) => (ptr === 0 ? 0 : ptr + 4 * begin)),
-      end - begin,
-      ...hyper,
-      ...corrections,
-      flags,
-    ];
-    const fn = 'adam_step_f32';
-    if (
-      runSplit({ fn, length: p.size, align: 4, work: p.size, minWork: SPLIT_MIN_ELEMENTS, args })
-    ) {
-      return;
-    }
-    (wasm().adam_step_f32 as (...a: number[]) => void)(...args(0, p.size));
+    fusedStep('adam_step_f32', bufs, p.size, [...hyper, ...corrections, flags]);
   }
 }
 

@@ -1,7 +1,7 @@
 // RMSprop with optional momentum, centering and weight decay: PyTorch 1.13's
 // `torch.optim.RMSprop`, one fused `rmsprop_step_f32` pass per parameter.
 import type { Tensor } from '../tensor/tensor.js';
-import { wasm } from '../wasm/core.js';
+import { fusedStep } from './fused-step.js';
 import {
   OptimFlag,
   Optimizer,
@@ -64,19 +64,14 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
   protected update(p: Tensor, g: Tensor, o: ParamGroup<RMSpropOptions>, st: ParamState): void {
     const b = st.buffers;
     const flags = (o.maximize ? OptimFlag.MAXIMIZE : 0) | (o.centered ? OptimFlag.CENTERED : 0);
-    wasm().rmsprop_step_f32(
+    const bufs = [
       p.ptr,
       g.ptr,
       b.get('squareAvg')!.ptr,
       o.centered ? b.get('gradAvg')!.ptr : 0,
       o.momentum > 0 ? b.get('momentumBuffer')!.ptr : 0,
-      p.size,
-      o.lr,
-      o.alpha,
-      o.eps,
-      o.weightDecay,
-      o.momentum,
-      flags,
-    );
+    ];
+    const rest = [o.lr, o.alpha, o.eps, o.weightDecay, o.momentum, flags];
+    fusedStep('rmsprop_step_f32', bufs, p.size, rest);
   }
 }

@@ -2,7 +2,7 @@
 // decay: PyTorch 1.13's `torch.optim.SGD`, one fused `sgd_step_f32` pass per parameter.
 import { ValueError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { wasm } from '../wasm/core.js';
+import { fusedStep } from './fused-step.js';
 import {
   OptimFlag,
   Optimizer,
@@ -72,16 +72,7 @@ export class SGD extends Optimizer<SGDOptions> {
       (o.maximize ? OptimFlag.MAXIMIZE : 0) |
       (o.nesterov ? OptimFlag.NESTEROV : 0) |
       (fresh.has('momentumBuffer') ? OptimFlag.FIRST : 0);
-    wasm().sgd_step_f32(
-      p.ptr,
-      g.ptr,
-      buf,
-      p.size,
-      o.lr,
-      o.momentum,
-      o.dampening,
-      o.weightDecay,
-      flags,
-    );
+    const rest = [o.lr, o.momentum, o.dampening, o.weightDecay, flags];
+    fusedStep('sgd_step_f32', [p.ptr, g.ptr, buf], p.size, rest);
   }
 }

@@ -118,6 +118,13 @@ async function spawn(url: URL, data: Record<string, unknown>): Promise<Handle> {
 export const POOL_EXPORTS = [
   'matmul_f32',
   'adam_step_f32',
+  'sgd_step_f32',
+  'rmsprop_step_f32',
+  'adagrad_step_f32',
+  'reduce_f32',
+  'binary_flat_f32',
+  'layer_norm_f32',
+  'layer_norm_bwd_chunks_f32',
   'conv2d_f32',
   'conv2d_bwd_input_f32',
   'conv2d_bwd_weight_f32',

@@ -106,6 +106,66 @@ pub fn layer_norm_bwd_f32(
     }
 }
 
+/// First row of chunk `c` when `rows` rows are cut into `chunks` fixed chunks.
+pub fn chunk_start(rows: usize, chunks: usize, c: usize) -> usize {
+    (rows as u64 * c as u64 / chunks as u64) as usize
+}
+
+/// `layer_norm_bwd_f32` over chunks `begin..end` of `rows` rows cut into `chunks` fixed chunks
+/// (`chunk_start`): `g`, `x`, `mean`, `rstd` and `dx` hold only those chunks' rows, and chunk
+/// `c`'s parameter-gradient sums overwrite row `c - begin` of `dweight_parts`/`dbias_parts`
+/// (`d` floats each; empty to skip). The caller adds the parts in chunk order, so every split of
+/// the chunks over threads gives the same bits.
+#[allow(clippy::too_many_arguments)]
+pub fn layer_norm_bwd_chunks_f32(
+    g: &[f32],
+    x: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    weight: &[f32],
+    dx: &mut [f32],
+    dweight_parts: &mut [f32],
+    dbias_parts: &mut [f32],
+    (rows, d): (usize, usize),
+    (chunks, begin, end): (usize, usize, usize),
+) {
+    let r0 = chunk_start(rows, chunks, begin);
+    for c in begin..end {
+        let (a, b) = (
+            chunk_start(rows, chunks, c) - r0,
+            chunk_start(rows, chunks, c + 1) - r0,
+        );
+        let k = c - begin;
+        let part = |p: &mut [f32]| -> std::ops::Range<usize> {
+            if p.is_empty() {
+                0..0
+            } else {
+                k * d..(k + 1) * d
+            }
+        };
+        let (wr, br) = (part(dweight_parts), part(dbias_parts));
+        let (dw, db) = (&mut dweight_parts[wr], &mut dbias_parts[br]);
+        dw.fill(0.0);
+        db.fill(0.0);
+        let dxr = if dx.is_empty() {
+            &mut [][..]
+        } else {
+            &mut dx[a * d..b * d]
+        };
+        layer_norm_bwd_f32(
+            &g[a * d..b * d],
+            &x[a * d..b * d],
+            &mean[2 * a..2 * b],
+            &rstd[a..b],
+            weight,
+            dxr,
+            dw,
+            db,
+            d,
+        );
+    }
+}
+
 /// `(m, δ, rstd)` of one row.
 fn row_stats(x: &[f32], eps: f32) -> (f32, f32, f32) {
     let n = x.len() as f64;
@@ -461,6 +521,60 @@ mod tests {
                 (v as f64 - want).abs() < 1e-6,
                 "dbias[{j}] = {v}, want {want}"
             );
+        }
+    }
+
+    #[test]
+    fn backward_chunks_sum_to_the_f64_gradients_for_any_split() {
+        let (rows, d, chunks) = (11, 17, 4);
+        let x = random(rows * d, 3, -2.0, 3.0);
+        let g = random(rows * d, 4, -1.0, 1.0);
+        let w = random(d, 5, 0.5, 1.5);
+        let (mut y, mut mean, mut rstd) =
+            (vec![0.0; rows * d], vec![0.0; 2 * rows], vec![0.0; rows]);
+        layer_norm_f32(&x, &mut y, &mut mean, &mut rstd, &w, &[], d, 1e-5);
+        let (rdx, rdw, rdb) = backward_ref(&g, &x, &w, d, 1e-5f32 as f64);
+        let mut first: Option<(Vec<f32>, Vec<f32>, Vec<f32>)> = None;
+        // The chunks run as one call, or as two calls cut after chunk `cut`, as two threads would.
+        for cut in [chunks, 1, 2, 3] {
+            let mut dx = vec![f32::NAN; rows * d];
+            let (mut dw, mut db) = (vec![f32::NAN; chunks * d], vec![f32::NAN; chunks * d]);
+            for (begin, end) in [(0, cut), (cut, chunks)] {
+                let (r0, r1) = (
+                    chunk_start(rows, chunks, begin),
+                    chunk_start(rows, chunks, end),
+                );
+                layer_norm_bwd_chunks_f32(
+                    &g[r0 * d..r1 * d],
+                    &x[r0 * d..r1 * d],
+                    &mean[2 * r0..2 * r1],
+                    &rstd[r0..r1],
+                    &w,
+                    &mut dx[r0 * d..r1 * d],
+                    &mut dw[begin * d..end * d],
+                    &mut db[begin * d..end * d],
+                    (rows, d),
+                    (chunks, begin, end),
+                );
+            }
+            let total = |parts: &[f32]| -> Vec<f32> {
+                let mut t = vec![0.0f32; d];
+                for p in parts.chunks_exact(d) {
+                    t.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+                }
+                t
+            };
+            let (tw, tb) = (total(&dw), total(&db));
+            assert_close(&dx, &rdx, 1.0, 1e-5, "chunked dx");
+            assert_close(&tw, &rdw, 1.0, 1e-5, "chunked dweight");
+            assert_close(&tb, &rdb, 1.0, 1e-6, "chunked dbias");
+            match &first {
+                None => first = Some((dx, tw, tb)),
+                Some(f) => assert!(
+                    f.0 == dx && f.1 == tw && f.2 == tb,
+                    "cut {cut} changed bits"
+                ),
+            }
         }
     }
 

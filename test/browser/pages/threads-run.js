@@ -1,5 +1,6 @@
 // One seeded run whose bits must not depend on the thread count or the engine: GEMMs below and
-// above the split size, convolutions, recurrent layers, an MLP trained with Adam (its first layer's GEMMs and Adam update split).
+// above the split size, convolutions, recurrent layers, attention, elementwise ops, reductions,
+// layer norm, optimizers, an MLP trained with Adam (its first layer's GEMMs and Adam update split).
 // test/threads.test.ts runs it in Node at 1, 2 and 3 threads (test/helpers/threads-child.mjs);
 // test/browser/threads.test.ts in chromium workers at 1 and 2, against Node.
 
@@ -119,6 +120,39 @@ export function runThreaded(nb) {
     o.square().sum().backward();
     attention.push(arr(o), arr(q.grad), arr(k.grad), arr(v.grad));
   }
+  // Flat elementwise binaries (odd length: the split leaves the scalar tail alone), reductions
+  // by [r, inner] blocks, layer norm (rows; the backward's fixed row chunks) and the SGD,
+  // RMSprop and Adagrad updates (elements), each above SPLIT_MIN_ELEMENTS.
+  const ops = [];
+  const [p, q] = [nb.randn([70_003]), nb.randn([70_003]).abs().add(0.5)];
+  ops.push(...[p.add(q), p.mul(q), p.div(q), q.pow(p), p.maximum(q)].map(arr));
+  const grid = nb.randn([600, 301]);
+  ops.push(arr(grid.sum(1)), arr(grid.max(-1)), arr(grid.logsumexp(1)), arr(grid.mean([0, 1])));
+  ops.push(arr(nb.randn([5, 300, 70]).sum(1)));
+  for (const rows of [3, 333]) {
+    const ln = new nb.nn.LayerNorm(257);
+    const h = nb.randn([rows, 257], { requiresGrad: true });
+    const out = ln.forward(h);
+    out.square().sum().backward();
+    ops.push(arr(out), arr(h.grad), arr(ln.weight.grad), arr(ln.bias.grad));
+  }
+  for (const make of [
+    (ps) => new nb.optim.SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 }),
+    (ps) => new nb.optim.RMSprop(ps, { lr: 0.01, momentum: 0.5, centered: true }),
+    (ps) => new nb.optim.Adagrad(ps, { lr: 0.1, weightDecay: 0.01 }),
+  ]) {
+    const w = nb.randn([70_001], { requiresGrad: true });
+    const o = make([w]);
+    for (let i = 0; i < 3; i++) {
+      o.zeroGrad();
+      w.mul(w)
+        .mul(p.narrow(0, 0, 70_001))
+        .sum()
+        .backward();
+      o.step();
+    }
+    ops.push(arr(w));
+  }
   const model = new nb.nn.Sequential(
     new nb.nn.Linear(784, 256),
     new nb.nn.ReLU(),
@@ -144,6 +178,7 @@ export function runThreaded(nb) {
     convPrint: fingerprint(Object.values(convs).flat()),
     cnnPrint,
     attentionPrint: fingerprint(attention),
+    opsPrint: fingerprint(ops),
     recurrentPrints: Object.fromEntries(
       Object.entries(recurrent).map(([name, v]) => [name, fingerprint(v)]),
     ),
