@@ -57,7 +57,7 @@ export function runSplit(s: Split): boolean {
       call(s.fn, args(0));
     } finally {
       try {
-        workers.join();
+        workers.join((i) => call(s.fn, args(i + 1, -1)));
       } catch (e) {
         if (!(e instanceof WorkerError) || e.lostShares.length === 0 || s.redo !== true) throw e;
         for (const i of e.lostShares) if (i + 1 < parts) call(s.fn, args(i + 1, -1));

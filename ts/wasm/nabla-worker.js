@@ -4,14 +4,15 @@
 // - a compute thread gets the shared-memory core's module, the pool's memory and control words,
 //   its own stack and TLS block; answers once its core is instantiated; then runs one export
 //   call per job until told to stop, never returning to its event loop. Waits re-check the
-//   generation word, because a notify can come before the wait starts.
+//   generation word, because a notify can come before the wait starts. A job's share is
+//   claimed first, since the caller runs any share still unclaimed when its own is done.
 // - the watcher starts the compute threads and keeps its event loop free, so it hears when one
 //   dies (an exit, an uncaught error) even while the pool's caller blocks in a join, and says
 //   so in the control words (the thread's DEAD word, then a bump and notify on DONE), which the join
 //   re-checks.
 function serve(setup, ready) {
   const { wasmModule, memory, ctrlBuffer, argsBuffer, stackTop, tls, index, names, layout } = setup;
-  const { GEN, DONE, FAILED, STOP, HOLD, WORDS, PER, ACK, FIN, SLOT, SPIN } = layout;
+  const { GEN, DONE, FAILED, STOP, HOLD, STALL, WORDS, PER, CLAIM, FIN, SLOT, SPIN } = layout;
   const mine = WORDS + PER * index;
   const ex = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports;
   ex.__stack_pointer.value = stackTop;
@@ -28,7 +29,13 @@ function serve(setup, ready) {
     while (Atomics.load(ctrl, GEN) === seen) Atomics.wait(ctrl, GEN, seen);
     seen = Atomics.load(ctrl, GEN);
     if (Atomics.load(ctrl, STOP)) break;
-    Atomics.store(ctrl, mine + ACK, seen);
+    const stall = Atomics.load(ctrl, STALL);
+    if (stall) Atomics.wait(ctrl, STOP, 0, stall);
+    // Claim the share, unless the caller, done with its own, has taken it (or a later job's:
+    // then `seen` is stale and the loop reads the generation again).
+    const last = Atomics.load(ctrl, mine + CLAIM);
+    if (((seen - last) | 0) <= 0) continue;
+    if (Atomics.compareExchange(ctrl, mine + CLAIM, last, seen) !== last) continue;
     if (args[0] >= 0) {
       try {
         fns[args[0]](...args.subarray(2, 2 + args[1]));

@@ -30,10 +30,14 @@ const DONE = 1;
 const FAILED = 2; // a worker's call threw (a trap)
 const STOP = 3; // set to shut the pool down
 const HOLD = 4; // tests only: milliseconds each worker sleeps between FIN and its DONE bump
+const STALL = 5; // tests only: milliseconds each worker sleeps before it claims its share
 // Then PER words per worker from WORDS, at these offsets:
-const WORDS = 5;
+const WORDS = 6;
 const PER = 3;
-const ACK = 0; // the last job (generation) the worker picked up
+// The last job (generation) whose share was claimed, by the worker or by the caller: whoever
+// swaps it to the job's generation first runs the share, so a worker that is slow to wake
+// (descheduled by other processes) never holds an op up; the caller runs its share instead.
+const CLAIM = 0;
 const FIN = 1; // the last job it finished
 const DEAD = 2; // set by the watcher when the worker died
 /** Float64 argument slots per worker: export index, argument count, arguments. */
@@ -51,8 +55,6 @@ const SPIN = 200_000;
  * thread then holds a core another one needs, so threads go to sleep almost at once.
  */
 const SPIN_OVERSUBSCRIBED = 2_000;
-/** How long a live idle worker may take to pick a job up before it is taken for dead. */
-const PICKUP_MS = 5000;
 
 /** The started watcher, whichever kind of worker. */
 interface Handle {
@@ -165,8 +167,13 @@ export interface Pool {
   readonly scratch: readonly number[];
   /** Starts one call per worker (`null`: nothing for that worker this time). */
   dispatch(calls: readonly ({ fn: PoolExport; args: readonly number[] } | null)[]): void;
-  /** Waits until every worker is done with the current job; throws WorkerError on a failure. */
-  join(): void;
+  /**
+   * Finishes the current job: runs `steal(i)` here for each worker `i` whose share no worker has
+   * started (it must compute what worker `i` would, with the calling thread's scratch), then
+   * waits for the shares workers took. Without `steal` (tests), waits for the workers to run
+   * every share. Throws WorkerError on a failure.
+   */
+  join(steal?: (worker: number) => void): void;
   /** Why the pool stopped working, or null while it works. */
   readonly broken: string | null;
   /** Stops the workers. */
@@ -178,6 +185,8 @@ export interface Pool {
    * descheduled thread would (0: no pause).
    */
   holdAfterFinish(ms: number): void;
+  /** Tests only: every worker sleeps `ms` before claiming a job's share, as a descheduled one. */
+  stallBeforeClaim(ms: number): void;
 }
 
 /** Starts `size - 1` workers on `memory`; the caller is the pool's first thread. */
@@ -208,7 +217,21 @@ export async function startPool(
     const tls = alloc(tlsBytes + tlsAlign);
     scratch.push(alloc(scratchBytes));
     setups.push({
-      layout: { GEN, DONE, FAILED, STOP, HOLD, WORDS, PER, ACK, FIN, DEAD, SLOT, SPIN: spin },
+      layout: {
+        GEN,
+        DONE,
+        FAILED,
+        STOP,
+        HOLD,
+        STALL,
+        WORDS,
+        PER,
+        CLAIM,
+        FIN,
+        DEAD,
+        SLOT,
+        SPIN: spin,
+      },
       wasmModule: module,
       memory,
       ctrlBuffer: ctrl.buffer,
@@ -229,6 +252,8 @@ export async function startPool(
 
   let broken: string | null = null;
   let pending = 0;
+  /** Which workers the current job gives a call. */
+  let calls: boolean[] = [];
   /** 1 + the first dead worker's index, or 0. */
   const dead = (): number => {
     for (let i = 0; i < workers; i++) if (word(i, DEAD)) return i + 1;
@@ -246,11 +271,12 @@ export async function startPool(
   const pool: Pool = {
     size,
     scratch,
-    dispatch(calls) {
+    dispatch(jobs) {
       if (broken !== null) throw new WorkerError(broken);
+      calls = jobs.map((c) => c !== null && c !== undefined);
       if (dead()) fail(`${deaths([dead() - 1])} died`);
       for (let i = 0; i < workers; i++) {
-        const call = calls[i] ?? null;
+        const call = jobs[i] ?? null;
         const base = i * SLOT;
         if (call === null) {
           args[base] = -1;
@@ -264,12 +290,31 @@ export async function startPool(
       pending = (Atomics.add(ctrl, GEN, 1) + 1) | 0;
       Atomics.notify(ctrl, GEN);
     },
-    join() {
-      const started = performance.now();
-      // Done when every worker finished this job (its FIN word) or died (its DEAD word).
+    join(steal) {
+      // Shares still unclaimed run here, in worker order (each claim is one compare-exchange
+      // against the worker's own).
+      const stolen: boolean[] = [];
+      let failure: { error: unknown } | null = null; // thrown by a stolen share, after the wait
+      for (let i = 0; i < workers; i++) {
+        const at = WORDS + PER * i + CLAIM;
+        const last = Atomics.load(ctrl, at);
+        stolen[i] =
+          steal !== undefined &&
+          ((pending - last) | 0) > 0 &&
+          Atomics.compareExchange(ctrl, at, last, pending) === last;
+        if (stolen[i] && calls[i] && failure === null) {
+          try {
+            steal!(i);
+          } catch (error) {
+            failure = { error };
+          }
+        }
+      }
+      // Done when every share was run here, finished by its worker (its FIN word) or lost with
+      // its worker (its DEAD word).
       const settled = (): boolean => {
         for (let i = 0; i < workers; i++) {
-          if (word(i, FIN) !== pending && word(i, DEAD) === 0) return false;
+          if (!stolen[i] && word(i, FIN) !== pending && word(i, DEAD) === 0) return false;
         }
         return true;
       };
@@ -284,18 +329,11 @@ export async function startPool(
         // wait below returns at once instead of sleeping through that finish.
         const bumps = Atomics.load(ctrl, DONE);
         if (settled()) break;
-        // Bounded waits, so a worker that never picked the job up is noticed.
         Atomics.wait(ctrl, DONE, bumps, 100);
-        if (performance.now() - started > PICKUP_MS) {
-          for (let i = 0; i < workers; i++) {
-            if (word(i, ACK) !== pending && !word(i, DEAD)) {
-              fail(`worker ${i + 1} did not pick up a job within ${PICKUP_MS} ms`);
-            }
-          }
-        }
       }
+      if (failure !== null) throw failure.error;
       const lost: number[] = [];
-      for (let i = 0; i < workers; i++) if (word(i, FIN) !== pending) lost.push(i);
+      for (let i = 0; i < workers; i++) if (!stolen[i] && word(i, FIN) !== pending) lost.push(i);
       if (lost.length > 0) fail(`${deaths(lost)} died while running its share of an op`, lost);
       if (Atomics.load(ctrl, FAILED)) fail('a worker trapped while running its share of an op');
     },
@@ -314,6 +352,9 @@ export async function startPool(
     },
     holdAfterFinish(ms) {
       Atomics.store(ctrl, HOLD, ms);
+    },
+    stallBeforeClaim(ms) {
+      Atomics.store(ctrl, STALL, ms);
     },
   };
   function stop(why: string): void {
