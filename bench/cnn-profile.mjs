@@ -1,12 +1,13 @@
 // Where one training step of the bench's LeNet workload (bench/workloads/nabla.mjs's cnnModel:
-// conv-relu-pool ×2 -> three Linear layers, cross-entropy, Adam; batch 64 on 1×28×28) spends
+// conv-relu-pool ×2 -> three Linear layers, cross-entropy, Adam; batch 64 on 1×28×28), or with
+// `--model resblock` its BasicBlock (64 channels, 32×32, batch 16, MSE, Adam), spends
 // its time: every wasm export call is timed, keyed by export and by its order within the step
 // (so `conv2d_f32 #2` is the second conv's forward; GEMMs are keyed by shape and strides), and
 // each key's smallest per-step total over the timed steps is reported, which filters out most
 // of a shared machine's interference. What is not inside a wasm call is the JavaScript
 // (autograd, op glue, allocation). Not part of the test suite:
 //
-//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed] [--threads 2]
+//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed] [--threads 2] [--model resblock]
 //
 // Timing wraps the module's exports, so it adds about a microsecond per call.
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '40' },
     composed: { type: 'boolean', default: false },
     threads: { type: 'string', default: '1' },
+    model: { type: 'string', default: 'lenet' }, // lenet | resblock (the bench's BasicBlock)
   },
 });
 
@@ -62,25 +64,36 @@ const nb = await import('nabla');
 await nb.init({ threads: Number(args.threads) });
 const { nn } = nb;
 nb.manualSeed(0);
-const batch = 64;
-const net = new nn.Sequential(
-  new nn.Conv2d(1, 6, 5, { padding: 2 }),
-  new nn.ReLU(),
-  new nn.MaxPool2d(2),
-  new nn.Conv2d(6, 16, 5),
-  new nn.ReLU(),
-  new nn.MaxPool2d(2),
-  new nn.Flatten(),
-  new nn.Linear(400, 120),
-  new nn.ReLU(),
-  new nn.Linear(120, 84),
-  new nn.ReLU(),
-  new nn.Linear(84, 10),
-);
+const resblock = args.model === 'resblock';
+if (!resblock && args.model !== 'lenet')
+  throw new Error(`--model: lenet or resblock, got ${args.model}`);
+// The bench's workloads (bench/lib/cnn.mjs): LeNet-5 at batch 64, or torchvision's BasicBlock
+// at 64 channels on 32×32 maps, batch 16, regressing uniform targets with MSE.
+const batch = resblock ? 16 : 64;
+const net = resblock
+  ? new nn.BasicBlock(64, 64)
+  : new nn.Sequential(
+      new nn.Conv2d(1, 6, 5, { padding: 2 }),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.Conv2d(6, 16, 5),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.Flatten(),
+      new nn.Linear(400, 120),
+      new nn.ReLU(),
+      new nn.Linear(120, 84),
+      new nn.ReLU(),
+      new nn.Linear(84, 10),
+    );
 const optimizer = new nb.optim.Adam(net.parameters(), { lr: 1e-3 });
-const lossFn = new nn.CrossEntropyLoss();
-const x = nb.keep(nb.rand([batch, 1, 28, 28]));
-const y = nb.keep(nb.randint(0, 10, [batch]));
+const lossFn = resblock ? new nn.MSELoss() : new nn.CrossEntropyLoss();
+const x = nb.keep(
+  resblock ? nb.rand([batch, 64, 32, 32]).mul(2).sub(1) : nb.rand([batch, 1, 28, 28]),
+);
+const y = nb.keep(
+  resblock ? nb.rand([batch, 64, 32, 32]).mul(2).sub(1) : nb.randint(0, 10, [batch]),
+);
 
 function step() {
   seen.clear();
@@ -114,7 +127,7 @@ const run = () => {
   const total = rows.reduce((t, [, s]) => t + s.min, 0);
   const mode = args.composed ? 'composed' : 'fused';
   console.log(
-    `lenet (${mode}) batch ${batch}: best step ${best.toFixed(2)} ms (${Math.round((batch * 1000) / best)} samples/s); per-step minima:`,
+    `${args.model} (${mode}) batch ${batch}: best step ${best.toFixed(2)} ms (${Math.round((batch * 1000) / best)} samples/s); per-step minima:`,
   );
   for (const [k, s] of rows) {
     if (s.min < 0.005) continue;
