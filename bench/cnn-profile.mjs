@@ -11,6 +11,7 @@
 //
 // Timing wraps the module's exports, so it adds about a microsecond per call.
 import { parseArgs } from 'node:util';
+import { lenetModule } from './lib/cnn.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,22 +71,7 @@ if (!resblock && args.model !== 'lenet')
 // The bench's workloads (bench/lib/cnn.mjs): LeNet-5 at batch 64, or torchvision's BasicBlock
 // at 64 channels on 32×32 maps, batch 16, regressing uniform targets with MSE.
 const batch = resblock ? 16 : 64;
-const net = resblock
-  ? new nn.BasicBlock(64, 64)
-  : new nn.Sequential(
-      new nn.Conv2d(1, 6, 5, { padding: 2 }),
-      new nn.ReLU(),
-      new nn.MaxPool2d(2),
-      new nn.Conv2d(6, 16, 5),
-      new nn.ReLU(),
-      new nn.MaxPool2d(2),
-      new nn.Flatten(),
-      new nn.Linear(400, 120),
-      new nn.ReLU(),
-      new nn.Linear(120, 84),
-      new nn.ReLU(),
-      new nn.Linear(84, 10),
-    );
+const net = resblock ? new nn.BasicBlock(64, 64) : lenetModule(nn);
 const optimizer = new nb.optim.Adam(net.parameters(), { lr: 1e-3 });
 const lossFn = resblock ? new nn.MSELoss() : new nn.CrossEntropyLoss();
 const x = nb.keep(

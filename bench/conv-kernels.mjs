@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import * as nb from 'nabla';
+import { lenetModule } from './lib/cnn.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -91,22 +92,7 @@ if (args.only.includes('conv')) {
 }
 
 /** LeNet-5 style on 1×28×28 (padding 2 on the first conv), 10 classes. */
-function lenet() {
-  return new nn.Sequential(
-    new nn.Conv2d(1, 6, 5, { padding: 2 }),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Conv2d(6, 16, 5),
-    new nn.ReLU(),
-    new nn.MaxPool2d(2),
-    new nn.Flatten(),
-    new nn.Linear(16 * 5 * 5, 120),
-    new nn.ReLU(),
-    new nn.Linear(120, 84),
-    new nn.ReLU(),
-    new nn.Linear(84, 10),
-  );
-}
+const lenet = () => lenetModule(nn);
 
 /** torchvision's BasicBlock at 64 channels: conv-bn-relu-conv-bn + identity, relu. */
 class Block extends nn.Module {

@@ -27,6 +27,26 @@ export const LENET = {
   linear: [400, 120, 84, 10],
 };
 
+/** The cnn-lenet model for a nabla-style `nn` (nabla's, written as a user does). */
+export function lenetModule(nn) {
+  const [[c0, c1], [, c2]] = LENET.conv;
+  const [f0, f1, f2, f3] = LENET.linear;
+  return new nn.Sequential(
+    new nn.Conv2d(c0, c1, LENET.kernel, { padding: 2 }),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Conv2d(c1, c2, LENET.kernel),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Linear(f0, f1),
+    new nn.ReLU(),
+    new nn.Linear(f1, f2),
+    new nn.ReLU(),
+    new nn.Linear(f2, f3),
+  );
+}
+
 export function cnnConfig(quick) {
   // tfjs-cpu takes a second or more a step here and tfjs-wasm cannot train: one round each.
   const rounds = { rounds: quick ? 1 : 2, singleRound: TFJS };

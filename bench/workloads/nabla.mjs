@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import * as nb from 'nabla';
 import { runChild, storedShapes } from './driver.mjs';
 import { nablaInitOptions } from '../lib/config.mjs';
+import { lenetModule } from '../lib/cnn.mjs';
 
 const distUrl = import.meta.resolve('nabla');
 
@@ -227,22 +228,7 @@ function cnnModel(workload, c, seed) {
   nb.manualSeed(seed);
   const { nn } = nb;
   const net =
-    workload === 'cnn-resblock'
-      ? new nn.BasicBlock(c.channels, c.channels)
-      : new nn.Sequential(
-          new nn.Conv2d(1, 6, 5, { padding: 2 }),
-          new nn.ReLU(),
-          new nn.MaxPool2d(2),
-          new nn.Conv2d(6, 16, 5),
-          new nn.ReLU(),
-          new nn.MaxPool2d(2),
-          new nn.Flatten(),
-          new nn.Linear(400, 120),
-          new nn.ReLU(),
-          new nn.Linear(120, 84),
-          new nn.ReLU(),
-          new nn.Linear(84, 10),
-        );
+    workload === 'cnn-resblock' ? new nn.BasicBlock(c.channels, c.channels) : lenetModule(nn);
   net.train();
   return {
     net,
