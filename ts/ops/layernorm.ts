@@ -50,10 +50,13 @@ export function layerNormOp(
     [x, ...params],
     (g) => {
       const gx = x.requiresGrad ? Tensor.empty(x.shape, 'float32') : null;
-      // The kernel accumulates parameter gradients over rows, so they start at zero.
-      const [gw, gb] = [weight, bias].map((p) => (p?.requiresGrad ? zeros(p.shape) : null));
+      const chunks = x.size >= SPLIT_MIN_ELEMENTS ? Math.min(CHUNKS, rows) : 1;
+      // In one call the kernel accumulates parameter gradients over rows, so they start at
+      // zero; chunked, `sumChunks` overwrites them.
+      const [gw, gb] = [weight, bias].map((p) =>
+        !p?.requiresGrad ? null : chunks === 1 ? zeros(p.shape) : Tensor.empty(p.shape, 'float32'),
+      );
       if (rows > 0 && (gx || gw || gb)) {
-        const chunks = x.size >= SPLIT_MIN_ELEMENTS ? Math.min(CHUNKS, rows) : 1;
         if (chunks === 1) {
           const [m, r, w] = [mean.ptr, rstd.ptr, ptr(weight)];
           wasm().layer_norm_bwd_f32(g.ptr, x.ptr, m, r, w, ptr(gx), ptr(gw), ptr(gb), rows, d);

@@ -56,11 +56,13 @@ export function runSplit(s: Split): boolean {
     try {
       call(s.fn, args(0));
     } finally {
+      // Worker i's share run on this thread: one it never claimed, or one lost with it.
+      const runHere = (i: number): void => call(s.fn, args(i + 1, -1));
       try {
-        workers.join((i) => call(s.fn, args(i + 1, -1)));
+        workers.join(runHere);
       } catch (e) {
         if (!(e instanceof WorkerError) || e.lostShares.length === 0 || s.redo !== true) throw e;
-        for (const i of e.lostShares) if (i + 1 < parts) call(s.fn, args(i + 1, -1));
+        for (const i of e.lostShares) if (i + 1 < parts) runHere(i);
         console.warn(`nabla: ${e.message}; its share of ${s.fn} was run again on this thread`);
       }
     }

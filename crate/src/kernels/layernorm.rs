@@ -136,22 +136,13 @@ pub fn layer_norm_bwd_chunks_f32(
             chunk_start(rows, chunks, c + 1) - r0,
         );
         let k = c - begin;
-        let part = |p: &mut [f32]| -> std::ops::Range<usize> {
-            if p.is_empty() {
-                0..0
-            } else {
-                k * d..(k + 1) * d
-            }
-        };
-        let (wr, br) = (part(dweight_parts), part(dbias_parts));
-        let (dw, db) = (&mut dweight_parts[wr], &mut dbias_parts[br]);
+        let (dw, db) = (
+            rows_or_empty(dweight_parts, k * d..(k + 1) * d),
+            rows_or_empty(dbias_parts, k * d..(k + 1) * d),
+        );
         dw.fill(0.0);
         db.fill(0.0);
-        let dxr = if dx.is_empty() {
-            &mut [][..]
-        } else {
-            &mut dx[a * d..b * d]
-        };
+        let dxr = rows_or_empty(dx, a * d..b * d);
         layer_norm_bwd_f32(
             &g[a * d..b * d],
             &x[a * d..b * d],
@@ -163,6 +154,15 @@ pub fn layer_norm_bwd_chunks_f32(
             db,
             d,
         );
+    }
+}
+
+/// `s[r]`, or `s` itself when it is empty (an output the caller skips).
+fn rows_or_empty(s: &mut [f32], r: std::ops::Range<usize>) -> &mut [f32] {
+    if s.is_empty() {
+        s
+    } else {
+        &mut s[r]
     }
 }
 
