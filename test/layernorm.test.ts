@@ -82,6 +82,9 @@ describe('fused layerNorm', () => {
     ],
     [[5, 17], [17]],
     [[3, 257], [257]],
+    // 77,100 elements, above SPLIT_MIN_ELEMENTS: the backward sums parameter gradients in
+    // fixed row chunks (layer_norm_bwd_chunks_f32), added in order.
+    [[300, 257], [257]],
     [[2, 1], [1]],
     [[16], [16]],
     [
