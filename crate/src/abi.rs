@@ -275,7 +275,9 @@ pub unsafe extern "C" fn unary_bwd_f32(
 }
 
 /// `out[i] = op(a[..], b[..])` with NumPy broadcasting: `out` is contiguous with `shape`, and
-/// `a_strides`/`b_strides` are each operand's strides over that shape (0 where broadcast).
+/// `a_strides`/`b_strides` are each operand's strides over that shape (0 where broadcast). Only
+/// indices `begin..end` of the first dim are computed: each output row is computed alone, so the
+/// pool splits there and any split gives the same bits.
 #[no_mangle]
 pub unsafe extern "C" fn binary_f32(
     op: u32,
@@ -286,18 +288,26 @@ pub unsafe extern "C" fn binary_f32(
     shape: usize,
     a_strides: usize,
     b_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let (shape, sa, sb) = (
+    let (full, sa, sb) = (
         dims(shape, ndim),
         dims(a_strides, ndim),
         dims(b_strides, ndim),
     );
+    // The range's shape: the same dims with the first cut to `end - begin` (at most 2^31).
+    let mut sub = [0i32; MAX_DIMS as usize];
+    sub[..full.len()].copy_from_slice(full);
+    sub[0] = (end - begin) as i32;
+    let sub = &sub[..full.len()];
+    let row = numel(&full[1..]);
     elementwise::binary_f32(
         op,
-        src!(f32, a, extent(shape, sa)),
-        src!(f32, b, extent(shape, sb)),
-        dst!(f32, out, numel(shape)),
-        shape,
+        src!(f32, a + 4 * begin * sa[0] as usize, extent(sub, sa)),
+        src!(f32, b + 4 * begin * sb[0] as usize, extent(sub, sb)),
+        dst!(f32, out + 4 * begin * row, numel(sub)),
+        sub,
         sa,
         sb,
     )

@@ -41,6 +41,12 @@ function scalarDType(t: Tensor, v: number): DType {
 
 /** Writes broadcast descriptors for `shape` and returns the collapsed rank and pointers. */
 function broadcastArgs(op: string, shape: Shape, operands: readonly Shape[]): number[] {
+  const c = collapsed(op, shape, operands);
+  return [c.shape.length, ...writeDims(c.shape, ...c.strides)];
+}
+
+/** `shape` with its operands' broadcast strides, contiguous dims merged; at most MAX_DIMS. */
+function collapsed(op: string, shape: Shape, operands: readonly Shape[]) {
   const c = collapseDims(
     shape,
     operands.map((s) => broadcastStrides(s, shape)),
@@ -50,7 +56,7 @@ function broadcastArgs(op: string, shape: Shape, operands: readonly Shape[]): nu
       `${op}: at most ${MAX_DIMS} non-trivial dims are supported, got shape ${fmt(shape)}`,
     );
   }
-  return [c.shape.length, ...writeDims(c.shape, ...c.strides)];
+  return c;
 }
 
 type BroadcastKernel = 'binary_f32' | 'binary_i32' | 'compare_f32' | 'compare_i32';
@@ -79,11 +85,42 @@ function broadcast2(
     ]);
     return out;
   }
+  if (kernel === 'binary_f32') {
+    splitRows(code, a, b, out, collapsed(op, shape, [a.shape, b.shape]));
+    return out;
+  }
   const [nd, ps, pa, pb] = same
     ? [1, ...writeDims([out.size], [1], [1])]
     : broadcastArgs(op, shape, [a.shape, b.shape]);
   wasm()[kernel](code, a.ptr, b.ptr, out.ptr, nd, ps, pa, pb);
   return out;
+}
+
+/**
+ * `binary_f32` split over the pool by indices of the first collapsed dim. Cut points keep
+ * every share's first element at a multiple of 4 from the start, so a flat (one-row) run
+ * splits its SIMD body and scalar tail exactly as the whole call does.
+ */
+function splitRows(
+  code: number,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  c: ReturnType<typeof collapsed>,
+): void {
+  // 0-d (every dim merged away) goes as shape [1], as the ABI asks.
+  if (c.shape.length === 0) c = { shape: [1], strides: c.strides.map(() => [0]) };
+  const [ps, pa, pb] = writeDims(c.shape, ...c.strides);
+  const row = out.size / c.shape[0]!;
+  runSplitOrWhole({
+    fn: 'binary_f32',
+    length: c.shape[0]!,
+    align: row % 4 === 0 ? 1 : row % 2 === 0 ? 2 : 4,
+    work: out.size,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: true, // out of place
+    args: (begin, end) => [code, a.ptr, b.ptr, out.ptr, c.shape.length, ps, pa, pb, begin, end],
+  });
 }
 
 /**

@@ -30,7 +30,7 @@ export const EXPORTS = {
   add_inplace_f32: fn(['dst', 'src', 'n']),
   unary_f32: fn(['op', 'x', 'out', 'n', 'p0', 'p1']),
   unary_bwd_f32: fn(['op', 'saved', 'g', 'out', 'n', 'p0', 'p1']),
-  binary_f32: fn(strided2),
+  binary_f32: fn([...strided2, 'begin', 'end']),
   binary_flat_f32: fn(['op', 'a', 'b', 'out', 'n']),
   binary_i32: fn(strided2),
   compare_f32: fn(strided2),

@@ -125,6 +125,7 @@ export const POOL_EXPORTS = [
   'adagrad_step_f32',
   'reduce_f32',
   'binary_flat_f32',
+  'binary_f32',
   'layer_norm_f32',
   'layer_norm_bwd_chunks_f32',
   'conv2d_f32',

@@ -128,6 +128,13 @@ export function runThreaded(nb) {
   ops.push(...[p.add(q), p.mul(q), p.div(q), q.pow(p), p.maximum(q)].map(arr));
   const grid = nb.randn([600, 301]);
   ops.push(arr(grid.sum(1)), arr(grid.max(-1)), arr(grid.logsumexp(1)), arr(grid.mean([0, 1])));
+  // Broadcasting: a row, a column, a 0-d operand (one flat run, odd length), a middle dim;
+  // rows of odd length (301) cut at multiples of 4 rows, powers with a SIMD body and a tail.
+  const [row, col] = [nb.randn([301]), nb.randn([600, 1]).abs().add(0.5)];
+  ops.push(arr(grid.add(row)), arr(grid.div(col)), arr(col.pow(grid)), arr(grid.maximum(row)));
+  ops.push(arr(p.mul(nb.tensor(-0.75))), arr(nb.tensor(2).sub(p)));
+  const cube = nb.randn([5, 300, 70]);
+  ops.push(arr(cube.mul(nb.randn([5, 1, 70]))), arr(cube.sub(nb.randn([300, 1]))));
   ops.push(arr(nb.randn([5, 300, 70]).sum(1)));
   for (const rows of [3, 333]) {
     const ln = new nb.nn.LayerNorm(257);
