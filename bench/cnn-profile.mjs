@@ -1,13 +1,17 @@
 // Where one training step of the bench's LeNet workload (bench/workloads/nabla.mjs's cnnModel:
-// conv-relu-pool ×2 -> three Linear layers, cross-entropy, Adam; batch 64 on 1×28×28), or with
-// `--model resblock` its BasicBlock (64 channels, 32×32, batch 16, MSE, Adam), spends
+// conv-relu-pool ×2 -> three Linear layers, cross-entropy, Adam; batch 64 on 1×28×28), with
+// `--model resblock` its BasicBlock (64 channels, 32×32, batch 16, MSE, Adam), or with
+// `--model mlp` the MNIST MLP of its train workload (784-256-128-10, batch 128, Adam), spends
 // its time: every wasm export call is timed, keyed by export and by its order within the step
 // (so `conv2d_f32 #2` is the second conv's forward; GEMMs are keyed by shape and strides), and
 // each key's smallest per-step total over the timed steps is reported, which filters out most
 // of a shared machine's interference. What is not inside a wasm call is the JavaScript
 // (autograd, op glue, allocation). Not part of the test suite:
 //
-//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed] [--threads 2] [--model resblock]
+//   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed] [--threads 2] [--model resblock|mlp]
+//
+// With threads, a split op's time on the calling thread includes its wait for the workers
+// (the caller runs its share, steals unclaimed ones, then waits inside the same call).
 //
 // Timing wraps the module's exports, so it adds about a microsecond per call.
 import { parseArgs } from 'node:util';
@@ -18,7 +22,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '40' },
     composed: { type: 'boolean', default: false },
     threads: { type: 'string', default: '1' },
-    model: { type: 'string', default: 'lenet' }, // lenet | resblock (the bench's BasicBlock)
+    model: { type: 'string', default: 'lenet' }, // lenet | resblock (the bench's BasicBlock) | mlp
   },
 });
 
@@ -66,17 +70,30 @@ await nb.init({ threads: Number(args.threads) });
 const { nn } = nb;
 nb.manualSeed(0);
 const resblock = args.model === 'resblock';
-if (!resblock && args.model !== 'lenet')
-  throw new Error(`--model: lenet or resblock, got ${args.model}`);
+const mlp = args.model === 'mlp';
+if (!resblock && !mlp && args.model !== 'lenet')
+  throw new Error(`--model: lenet, resblock or mlp, got ${args.model}`);
 // The bench's workloads (bench/lib/cnn.mjs): LeNet-5 at batch 64, or torchvision's BasicBlock
-// at 64 channels on 32×32 maps, batch 16, regressing uniform targets with MSE.
-const batch = resblock ? 16 : 64;
-const net = resblock ? new nn.BasicBlock(64, 64) : lenetModule(nn);
+// at 64 channels on 32×32 maps, batch 16, regressing uniform targets with MSE; or the train
+// workload's MLP (bench/lib/config.mjs) at batch 128.
+const batch = resblock ? 16 : mlp ? 128 : 64;
+const net = resblock
+  ? new nn.BasicBlock(64, 64)
+  : mlp
+    ? new nn.Sequential(
+        new nn.Linear(784, 256),
+        new nn.ReLU(),
+        new nn.Linear(256, 128),
+        new nn.ReLU(),
+        new nn.Linear(128, 10),
+      )
+    : lenetModule(nn);
 const optimizer = new nb.optim.Adam(net.parameters(), { lr: 1e-3 });
 const lossFn = resblock ? new nn.MSELoss() : new nn.CrossEntropyLoss();
-const x = nb.keep(
-  resblock ? nb.rand([batch, 64, 32, 32]).mul(2).sub(1) : nb.rand([batch, 1, 28, 28]),
-);
+const input = resblock
+  ? nb.rand([batch, 64, 32, 32]).mul(2).sub(1)
+  : nb.rand(mlp ? [batch, 784] : [batch, 1, 28, 28]);
+const x = nb.keep(input);
 const y = nb.keep(
   resblock ? nb.rand([batch, 64, 32, 32]).mul(2).sub(1) : nb.randint(0, 10, [batch]),
 );
