@@ -568,7 +568,9 @@ pub unsafe extern "C" fn prod_bwd_f32(
 // ---------------------------------------------------------------- reductions and softmax
 
 /// Reduces the middle axis of a contiguous `[outer, r, inner]` array into `[outer, inner]` with
-/// the `REDUCE_*` code `op`. `r >= 1` (TypeScript handles empty reductions).
+/// the `REDUCE_*` code `op`; `r >= 1` (TypeScript handles empty reductions). Columns
+/// `begin..end` of every block only (multiples of 4, or `end == inner`; the pool's split when
+/// there are few blocks): each column is reduced alone, so any split gives the same bits.
 #[no_mangle]
 pub unsafe extern "C" fn reduce_f32(
     op: u32,
@@ -577,14 +579,18 @@ pub unsafe extern "C" fn reduce_f32(
     outer: usize,
     r: usize,
     inner: usize,
+    begin: usize,
+    end: usize,
 ) {
-    reduce::reduce_f32(
+    reduce::reduce_cols_f32(
         op,
         src!(f32, x, outer * r * inner),
         dst!(f32, out, outer * inner),
         outer,
         r,
         inner,
+        begin,
+        end,
     )
 }
 

@@ -56,22 +56,30 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
     else if (out.size > 0) {
       const src = cur;
       if (src.dtype === 'float32') {
-        // Each [r, inner] block reduces alone, so the pool splits by blocks.
+        // Each [r, inner] block reduces alone, and within one each column: the pool splits
+        // by blocks when there are several, else by columns (a bias gradient's sum(0)), at
+        // multiples of 4 so SIMD lanes and the scalar tail cover the same columns.
+        const byColumns = outer < 8 && inner >= 64;
         runSplitOrWhole({
           fn: 'reduce_f32',
-          length: outer,
-          align: 1,
+          length: byColumns ? inner : outer,
+          align: byColumns ? 4 : 1,
           work: src.size,
           minWork: SPLIT_MIN_ELEMENTS,
           redo: true,
-          args: (b, e) => [
-            code,
-            src.ptr + 4 * b * r * inner,
-            out.ptr + 4 * b * inner,
-            e - b,
-            r,
-            inner,
-          ],
+          args: (b, e) =>
+            byColumns
+              ? [code, src.ptr, out.ptr, outer, r, inner, b, e]
+              : [
+                  code,
+                  src.ptr + 4 * b * r * inner,
+                  out.ptr + 4 * b * inner,
+                  e - b,
+                  r,
+                  inner,
+                  0,
+                  inner,
+                ],
         });
       } else wasm().reduce_i32(code, src.ptr, out.ptr, outer, r, inner);
     }

@@ -51,7 +51,7 @@ export const EXPORTS = {
   prod_f32: fn(['x', 'out', 'outer', 'r', 'inner', 'begin', 'end']),
   prod_i32: fn(['x', 'out', 'outer', 'r', 'inner', 'begin', 'end']),
   prod_bwd_f32: fn(['x', 'g', 'out', 'outer', 'r', 'inner', 'begin', 'end']),
-  reduce_f32: fn(reduce3),
+  reduce_f32: fn([...reduce3, 'begin', 'end']),
   reduce_i32: fn(reduce3),
   argreduce_f32: fn(reduce3),
   softmax_f32: fn(['x', 'out', 'outer', 'r', 'inner', 'log']),

@@ -17,17 +17,37 @@ pub(crate) const TILE: usize = 128;
 
 /// Reduces `x` (`[outer, r, inner]`) into `out` (`[outer, inner]`) with a `REDUCE_*` op.
 pub fn reduce_f32(op: u32, x: &[f32], out: &mut [f32], outer: usize, r: usize, inner: usize) {
-    debug_assert!(r >= 1);
+    reduce_cols_f32(op, x, out, outer, r, inner, 0, inner);
+}
+
+/// `reduce_f32` of columns `c0..c1` only (of every block), writing only those outputs. Each
+/// column is reduced alone, by the same operations whatever range holds it as long as `c0` and
+/// `c1` are multiples of 4 (or `c1 == inner`), so SIMD lanes and the scalar tail cover the same
+/// columns: the pool's split when there are few blocks but many columns (a bias gradient's
+/// `sum(0)`).
+#[allow(clippy::too_many_arguments)]
+pub fn reduce_cols_f32(
+    op: u32,
+    x: &[f32],
+    out: &mut [f32],
+    outer: usize,
+    r: usize,
+    inner: usize,
+    c0: usize,
+    c1: usize,
+) {
+    debug_assert!(r >= 1 && c0 <= c1 && c1 <= inner);
     debug_assert!(x.len() == outer * r * inner && out.len() == outer * inner);
-    if out.is_empty() {
+    if out.is_empty() || c0 == c1 {
         return;
     }
     for (xb, ob) in x.chunks_exact(r * inner).zip(out.chunks_exact_mut(inner)) {
+        let (xc, oc) = (&xb[c0..], &mut ob[c0..c1]);
         match op {
-            REDUCE_SUM => sum_block(xb, ob),
-            REDUCE_MAX => extreme_block(xb, ob, F32x4::max, max_nan),
-            REDUCE_MIN => extreme_block(xb, ob, F32x4::min, min_nan),
-            REDUCE_LOGSUMEXP => logsumexp_block(xb, ob),
+            REDUCE_SUM => sum_block(xc, inner, r, oc),
+            REDUCE_MAX => extreme_block(xc, inner, r, oc, F32x4::max, max_nan),
+            REDUCE_MIN => extreme_block(xc, inner, r, oc, F32x4::min, min_nan),
+            REDUCE_LOGSUMEXP => logsumexp_block(xc, inner, r, oc),
             _ => debug_assert!(false, "unknown reduce_f32 op {}", op),
         }
     }
@@ -68,41 +88,39 @@ pub fn argreduce_f32(op: u32, x: &[f32], out: &mut [i32], outer: usize, r: usize
 
 // ---------------------------------------------------------------- f32 blocks
 
-fn sum_block(xb: &[f32], ob: &mut [f32]) {
-    let inner = ob.len();
+// The block functions reduce the `ob.len()` columns starting at `x[0]` of `r` rows `inner` apart.
+
+fn sum_block(x: &[f32], inner: usize, r: usize, ob: &mut [f32]) {
     if inner == 1 {
-        ob[0] = sum_f32(xb);
+        ob[0] = sum_f32(&x[..r]);
         return;
     }
-    let r = xb.len() / inner;
-    for (c0, w) in tiles(inner) {
+    for (c0, w) in tiles(ob.len()) {
         let add_row = |acc: &mut [f32], row: &[f32]| zip2(acc, row, F32x4::add, |a, v| a + v);
-        col_sum(&xb[c0..], inner, r, &mut ob[c0..c0 + w], add_row);
+        col_sum(&x[c0..], inner, r, &mut ob[c0..c0 + w], add_row);
     }
 }
 
-fn extreme_block<V, S>(xb: &[f32], ob: &mut [f32], fv: V, fs: S)
+fn extreme_block<V, S>(x: &[f32], inner: usize, r: usize, ob: &mut [f32], fv: V, fs: S)
 where
     V: Fn(F32x4, F32x4) -> F32x4 + Copy,
     S: Fn(f32, f32) -> f32 + Copy,
 {
-    if ob.len() == 1 {
-        ob[0] = fold_row(xb, fv, fs);
+    if inner == 1 {
+        ob[0] = fold_row(&x[..r], fv, fs);
     } else {
-        fold_rows(xb, ob, fv, fs);
+        fold_rows(x, inner, r, ob, fv, fs);
     }
 }
 
-fn logsumexp_block(xb: &[f32], ob: &mut [f32]) {
-    let inner = ob.len();
+fn logsumexp_block(x: &[f32], inner: usize, r: usize, ob: &mut [f32]) {
     if inner == 1 {
-        ob[0] = logsumexp_row(xb);
+        ob[0] = logsumexp_row(&x[..r]);
         return;
     }
     // `ob` holds the column maxima until each tile's sums are known.
-    fold_rows(xb, ob, F32x4::max, max_nan);
-    let r = xb.len() / inner;
-    for (c0, w) in tiles(inner) {
+    fold_rows(x, inner, r, ob, F32x4::max, max_nan);
+    for (c0, w) in tiles(ob.len()) {
         let mut sums = [0.0f32; TILE];
         let m = &ob[c0..c0 + w];
         let add_row = |acc: &mut [f32], row: &[f32]| {
@@ -114,7 +132,7 @@ fn logsumexp_block(xb: &[f32], ob: &mut [f32]) {
                 |a, v, m| a + exp(v - m),
             )
         };
-        col_sum(&xb[c0..], inner, r, &mut sums[..w], add_row);
+        col_sum(&x[c0..], inner, r, &mut sums[..w], add_row);
         for (o, &s) in ob[c0..c0 + w].iter_mut().zip(&sums[..w]) {
             *o = shifted_log(*o, s);
         }
@@ -140,16 +158,16 @@ fn shifted_log(m: f32, s: f32) -> f32 {
     }
 }
 
-/// Folds the rows of `xb` (`[r, ob.len()]`) into `ob` with `f`, streaming whole rows.
-fn fold_rows<V, S>(xb: &[f32], ob: &mut [f32], fv: V, fs: S)
+/// Folds `r` rows (`inner` apart, from `x[0]`) into `ob`, `ob.len()` columns wide, with `f`.
+fn fold_rows<V, S>(x: &[f32], inner: usize, r: usize, ob: &mut [f32], fv: V, fs: S)
 where
     V: Fn(F32x4, F32x4) -> F32x4 + Copy,
     S: Fn(f32, f32) -> f32 + Copy,
 {
-    let (first, rest) = xb.split_at(ob.len());
-    ob.copy_from_slice(first);
-    for row in rest.chunks_exact(ob.len()) {
-        zip2(ob, row, fv, fs);
+    let w = ob.len();
+    ob.copy_from_slice(&x[..w]);
+    for row in x.chunks(inner).take(r).skip(1) {
+        zip2(ob, &row[..w], fv, fs);
     }
 }
 
@@ -517,6 +535,34 @@ mod tests {
 
     fn same(got: f32, want: f32) -> bool {
         got == want || (got.is_nan() && want.is_nan())
+    }
+
+    /// Columns split at any multiple of 4 give the whole call's bits, and a range writes only
+    /// its columns: the pool's split of a reduction with few blocks.
+    #[test]
+    fn column_ranges_give_the_same_bits() {
+        for &(outer, r, inner) in &[(2, 37, 301), (1, 1000, 130), (3, 5, 9), (1, 70, 4)] {
+            let x = random(outer * r * inner, (r + inner) as u32, -3.0, 3.0);
+            for op in [REDUCE_SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_LOGSUMEXP] {
+                let whole = run(op, &x, (outer, r, inner));
+                for cut in (0..=inner).step_by(4).chain([inner]) {
+                    let mut out = vec![-7.0; outer * inner];
+                    reduce_cols_f32(op, &x, &mut out, outer, r, inner, 0, cut);
+                    for o in 0..outer {
+                        assert!(out[o * inner + cut..(o + 1) * inner]
+                            .iter()
+                            .all(|&v| v == -7.0));
+                    }
+                    reduce_cols_f32(op, &x, &mut out, outer, r, inner, cut, inner);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&out),
+                        bits(&whole),
+                        "op {op} cut {cut} {outer}x{r}x{inner}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

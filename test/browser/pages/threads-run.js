@@ -136,6 +136,10 @@ export function runThreaded(nb) {
   const cube = nb.randn([5, 300, 70]);
   ops.push(arr(cube.mul(nb.randn([5, 1, 70]))), arr(cube.sub(nb.randn([300, 1]))));
   ops.push(arr(nb.randn([5, 300, 70]).sum(1)));
+  // Few blocks, many columns: split by columns (odd widths leave a scalar tail).
+  const tall = nb.randn([700, 301]);
+  ops.push(arr(tall.sum(0)), arr(tall.max(0)), arr(tall.logsumexp(0)), arr(tall.min(0)));
+  ops.push(arr(nb.randn([2, 300, 130]).sum(1)));
   for (const rows of [3, 333]) {
     const ln = new nb.nn.LayerNorm(257);
     const h = nb.randn([rows, 257], { requiresGrad: true });
