@@ -60,8 +60,8 @@ impl Conv {
             && g.kw <= conv_direct::MAX_KW
             && conv_direct::scratch_len(self) <= SCRATCH_LEN
     }
-    /// A 3×3 kernel at stride 1 over enough channels and a small enough plane: the forward of
-    /// `conv_winograd.rs`, 2.25x fewer multiply-adds.
+    /// A 3×3 kernel at stride 1 over enough channels and a small enough plane: the forward and
+    /// weight gradient of `conv_winograd.rs`, 2.25x fewer multiply-adds.
     fn winograd(&self) -> bool {
         conv_winograd::fits(self)
     }
@@ -264,6 +264,10 @@ pub fn conv2d_bwd_weight_f32(
         Some(dw) => dw,
         None => return,
     };
+    if cv.winograd() {
+        let sc = scratch;
+        return conv_winograd::conv2d_bwd_weight_f32(x, dy, dw, n, cv, begin, end, cols, sc);
+    }
     for grp in 0..cv.groups {
         let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
         if r0 >= r1 {
@@ -788,9 +792,10 @@ mod tests {
         }
     }
 
-    /// Winograd's forward and input gradient: odd and even planes (partial edge tiles),
-    /// padding 0 and 1 (2 and 1 for the gradient), tile rows that are not whole vectors, against
-    /// the definition (`check`, 1e-5 of the largest value) and the forward near the GEMM path's.
+    /// Winograd's forward and both gradients: odd and even planes (partial edge tiles),
+    /// padding 0 and 1 (2 and 1 for the input gradient), tile rows that are not whole vectors,
+    /// channel ranges and image chunks of the weight gradient (`check`, against the definition
+    /// to 1e-5 of the largest value), and the forward near the GEMM path's.
     #[test]
     fn winograd_matches_definition() {
         for &(h, w, p, ci, co) in &[

@@ -7,8 +7,10 @@
 //! outputs. The transforms only add, subtract and halve, so the result is within a few units
 //! in the last place of the direct sum (tested against the definition). The input gradient of
 //! such a convolution is one too (`transposed`: the kernels turned 180° with their channels
-//! swapped) and runs here as well. Only for planes small enough that one image's transforms
-//! fit the column scratch (`fits`); work range: images.
+//! swapped) and runs here as well, and so does the weight gradient (the forward's adjoint:
+//! the same input tiles against transformed output-gradient tiles). Only for planes small
+//! enough that one image's transforms fit the column scratch (`fits`); work ranges: images,
+//! and output channels for the weight gradient.
 
 use super::conv::Conv;
 use super::matmul::{self, round_up};
@@ -133,6 +135,100 @@ pub fn conv2d_bwd_input_f32(
     let (u, rest) = cols.split_at_mut(pu);
     transform_weights(w, cv.cig, cv.cog, true, u);
     run(dy, u, None, dx, &tv, begin, end, rest, scratch);
+}
+
+/// Weight gradient rows `begin..end` (output channels) summed over the `n` images, overwriting
+/// those rows of `dw` `[Co, Ci, 3, 3]`: the adjoint of the forward's bilinear map,
+/// `dW[o][i] = Gᵀ (Σ_tiles (A dy Aᵀ)[o] ⊙ (Bᵀ d B)[i]) G` with each tile's 2×2 output gradient
+/// `dy` (zero past the plane), the tile sums as 16 products `[rows, tiles] · [tiles, Ci]`
+/// accumulated over the images. `cols` holds `scratch_len(cv)` floats (the products take the
+/// transformed weights' room, the output gradients the outputs').
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_bwd_weight_f32(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    n: usize,
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let g = &cv.win;
+    let (ci, co, rows) = (cv.cig, cv.cog, end - begin);
+    let (plane, l, t) = (g.h * g.w, g.oh * g.ow, tiles_y(cv) * tiles_x(cv));
+    let [_, pu, pp, pv, pm] = layout(cv);
+    let (sums, rest) = cols[..pm].split_at_mut(pu);
+    let (pad, rest) = rest.split_at_mut(pp - pu);
+    let (v, m) = rest.split_at_mut(pv - pp);
+    let sums = &mut sums[..16 * rows * ci];
+    sums.fill(0.0);
+    for img in 0..n {
+        pad_planes(&x[img * ci * plane..(img + 1) * ci * plane], cv, pad);
+        transform_input(pad, cv, v);
+        transform_grad(
+            &dy[(img * co + begin) * l..(img * co + end) * l],
+            cv,
+            rows,
+            m,
+        );
+        for xi in 0..16 {
+            let (mc, vc) = (&m[xi * rows * t..][..rows * t], &v[xi * ci * t..][..ci * t]);
+            let sc = &mut sums[xi * rows * ci..][..rows * ci];
+            matmul::matmul_f32(mc, vc, sc, rows, t, ci, [t, 1], [1, t], true, scratch);
+        }
+    }
+    for (ri, out) in dw[begin * ci * 9..end * ci * 9]
+        .chunks_exact_mut(9)
+        .enumerate()
+    {
+        // Gᵀ S G: Gᵀ down each of S's 4 columns, then along each of the 3 rows.
+        let sv = |xi: usize| sums[xi * rows * ci + ri];
+        let cols = [0, 1, 2, 3].map(|c| gt_column(sv(c), sv(4 + c), sv(8 + c), sv(12 + c)));
+        for (a, row) in out.chunks_exact_mut(3).enumerate() {
+            row.copy_from_slice(&gt_column(cols[0][a], cols[1][a], cols[2][a], cols[3][a]));
+        }
+    }
+}
+
+/// `Gᵀ · (a, b, c, d)`, `Gᵀ` = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]].
+fn gt_column(a: f32, b: f32, c: f32, d: f32) -> [f32; 3] {
+    let half = 0.5 * (b + c);
+    [a + half, 0.5 * (b - c), half + d]
+}
+
+/// `M[ξ][r][t] = (A e Aᵀ)[ξ]` for tile `t`'s 2×2 block `e` of output-gradient plane `r` (zero
+/// past the plane), `A` = [[1, 0], [1, 1], [1, -1], [0, -1]].
+fn transform_grad(dy: &[f32], cv: &Conv, rows: usize, m: &mut [f32]) {
+    let g = &cv.win;
+    let (tx, ty) = (tiles_x(cv), tiles_y(cv));
+    let t = tx * ty;
+    let at = |r: usize, c: usize, p: &[f32]| {
+        if r < g.oh && c < g.ow {
+            p[r * g.ow + c]
+        } else {
+            0.0
+        }
+    };
+    for (r, p) in dy.chunks_exact(g.oh * g.ow).take(rows).enumerate() {
+        for yi in 0..ty {
+            for xi in 0..tx {
+                let (y0, x0) = (2 * yi, 2 * xi);
+                let e = [
+                    [at(y0, x0, p), at(y0, x0 + 1, p)],
+                    [at(y0 + 1, x0, p), at(y0 + 1, x0 + 1, p)],
+                ];
+                let lift = |a: f32, b: f32| [a, a + b, a - b, -b];
+                let (c0, c1) = (lift(e[0][0], e[1][0]), lift(e[0][1], e[1][1]));
+                for (i, (&u0, &u1)) in c0.iter().zip(&c1).enumerate() {
+                    for (k, val) in lift(u0, u1).iter().enumerate() {
+                        m[((4 * i + k) * rows + r) * t + yi * tx + xi] = *val;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The convolution `cv` of images `begin..end` with the transformed weights `u`; `cols` is
