@@ -58,32 +58,46 @@ describe('conv modules vs PyTorch', () => {
     expect(opts.has('outputPadding')).toBe(true);
   });
 
-  for (const c of fixtures.cases) {
-    it(c.name, () => {
-      nb.tidy(() => {
-        const m = build(c);
-        const sd = Object.fromEntries(
-          c.state.map(([k, shape, data]) => [k, nb.tensor(Float32Array.from(data), { shape })]),
-        );
-        // The names and shapes torch saves load strictly.
-        expect(m.namedParameters().map(([k, p]) => [k, p.shape])).toEqual(
-          c.state.map(([k, shape]) => [k, shape]),
-        );
-        m.loadStateDict(sd);
-        const x = nb.tensor(Float32Array.from(c.input.data), {
-          shape: c.input.shape,
-          requiresGrad: true,
-        });
-        const y = m.forward(x);
-        expect(y.shape).toEqual(c.out.shape);
-        assertClose(values(y), c.out.data, TOL, `${c.name} out`);
-        y.backward(nb.tensor(Float32Array.from(c.upstream), { shape: y.shape }));
-        assertClose(values(x.grad), c.grads.input, TOL, `${c.name} d input`);
-        for (const [k, p] of m.namedParameters()) {
-          assertClose(values(p.grad), c.grads.params[k], TOL, `${c.name} d ${k}`);
-        }
-        m.dispose();
+  for (const c of fixtures.cases) it(c.name, () => checkCase(c));
+
+  // The 3×3 stride-1 case with 16+ channels again with Winograd's kernels (forward, input and
+  // weight gradients), which only run when asked for.
+  const wide = fixtures.cases.filter((c) => c.name === 'conv2d wide');
+  it('conv2d wide, with nb.backends.conv.winograd', () => {
+    expect(wide.length).toBe(1);
+    expect(nb.backends.conv.winograd).toBe(false);
+    nb.backends.conv.winograd = true;
+    try {
+      checkCase(wide[0]);
+    } finally {
+      nb.backends.conv.winograd = false;
+    }
+  });
+
+  function checkCase(c: (typeof fixtures.cases)[number]): void {
+    nb.tidy(() => {
+      const m = build(c);
+      const sd = Object.fromEntries(
+        c.state.map(([k, shape, data]) => [k, nb.tensor(Float32Array.from(data), { shape })]),
+      );
+      // The names and shapes torch saves load strictly.
+      expect(m.namedParameters().map(([k, p]) => [k, p.shape])).toEqual(
+        c.state.map(([k, shape]) => [k, shape]),
+      );
+      m.loadStateDict(sd);
+      const x = nb.tensor(Float32Array.from(c.input.data), {
+        shape: c.input.shape,
+        requiresGrad: true,
       });
+      const y = m.forward(x);
+      expect(y.shape).toEqual(c.out.shape);
+      assertClose(values(y), c.out.data, TOL, `${c.name} out`);
+      y.backward(nb.tensor(Float32Array.from(c.upstream), { shape: y.shape }));
+      assertClose(values(x.grad), c.grads.input, TOL, `${c.name} d input`);
+      for (const [k, p] of m.namedParameters()) {
+        assertClose(values(p.grad), c.grads.params[k], TOL, `${c.name} d ${k}`);
+      }
+      m.dispose();
     });
   }
 });

@@ -8,6 +8,7 @@ export {
   type InitOptions,
   type WasmSource,
 } from './wasm/core.js';
+export { backends } from './backends.js';
 export { Tensor, type TensorLike } from './tensor/tensor.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
 export {

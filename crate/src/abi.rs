@@ -1423,12 +1423,12 @@ pub unsafe extern "C" fn fold_f32(
 
 // ---------------------------------------------------------------- convolution
 
-/// Reads a convolution geometry: 15 `i32` at `geom`, `[h, w, kh, kw, dh, dw, ph, pw, sh, sw,
-/// oh, ow, groups, cig, cog]` (one input plane `h × w`; kernel, dilation, zero padding,
-/// stride; the output plane; groups and channels per group in and out). TypeScript checked
-/// every value and that `oh, ow >= 1`.
+/// Reads a convolution geometry: 16 `i32` at `geom`, `[h, w, kh, kw, dh, dw, ph, pw, sh, sw,
+/// oh, ow, groups, cig, cog, winograd]` (one input plane `h × w`; kernel, dilation, zero
+/// padding, stride; the output plane; groups and channels per group in and out; 1 when 3×3
+/// convolutions may run by Winograd). TypeScript checked every value and that `oh, ow >= 1`.
 unsafe fn conv_geom(geom: usize) -> crate::kernels::conv::Conv {
-    let g = from_raw_parts(geom as *const i32, 15);
+    let g = from_raw_parts(geom as *const i32, 16);
     let u = |i: usize| g[i] as usize;
     crate::kernels::conv::Conv {
         win: window(
@@ -1448,6 +1448,7 @@ unsafe fn conv_geom(geom: usize) -> crate::kernels::conv::Conv {
         groups: u(12),
         cig: u(13),
         cog: u(14),
+        winograd: g[15] != 0,
     }
 }
 

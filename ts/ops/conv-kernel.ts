@@ -2,6 +2,7 @@
 // the packed GEMM, which packs its panels straight from the image, so no im2col tensor exists.
 // One autograd node per call; it saves nothing beyond its inputs. Callers (ts/ops/conv.ts) have
 // checked dtypes, shapes and options; this file only sizes buffers and calls the kernels.
+import { backends } from '../backends.js';
 import { fmt } from '../errors.js';
 import { OutOfMemoryError, unsigned, writeInts } from '../wasm/heap.js';
 import { wasm } from '../wasm/core.js';
@@ -42,7 +43,16 @@ function geometry(
   const oh = convOut(h, kh, stride[0], padding[0], dilation[0]);
   const ow = convOut(w, kw, stride[1], padding[1], dilation[1]);
   const values = [h, w, kh, kw, dilation[0], dilation[1], padding[0], padding[1]];
-  values.push(stride[0], stride[1], oh, ow, groups, cig, co / groups);
+  values.push(
+    stride[0],
+    stride[1],
+    oh,
+    ow,
+    groups,
+    cig,
+    co / groups,
+    backends.conv.winograd ? 1 : 0,
+  );
   return { n, values, oh, ow, co, macs: n * co * oh * ow * cig * kh * kw };
 }
 

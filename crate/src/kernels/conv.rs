@@ -26,6 +26,9 @@ pub struct Conv {
     pub cig: usize,
     /// Output channels per group.
     pub cog: usize,
+    /// Whether 3×3 convolutions may run by Winograd (`conv_winograd.rs`): faster, but not the
+    /// direct sum's rounding, which PyTorch's CPU kernels keep; off unless the user opts in.
+    pub winograd: bool,
 }
 
 impl Conv {
@@ -60,10 +63,10 @@ impl Conv {
             && g.kw <= conv_direct::MAX_KW
             && conv_direct::scratch_len(self) <= SCRATCH_LEN
     }
-    /// A 3×3 kernel at stride 1 over enough channels and a small enough plane: the forward and
-    /// weight gradient of `conv_winograd.rs`, 2.25x fewer multiply-adds.
+    /// A 3×3 kernel at stride 1 over enough channels and a small enough plane, Winograd allowed:
+    /// the forward and weight gradient of `conv_winograd.rs`, 2.25x fewer multiply-adds.
     fn winograd(&self) -> bool {
-        conv_winograd::fits(self)
+        self.winograd && conv_winograd::fits(self)
     }
     /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
     fn pointwise(&self) -> bool {
@@ -615,6 +618,7 @@ mod tests {
             groups,
             cig,
             cog,
+            winograd: true,
         }
     }
 
@@ -811,6 +815,11 @@ mod tests {
                 cv.winograd() && conv_winograd::fits_bwd_input(&cv),
                 "{cv:?}"
             );
+            let off = Conv {
+                winograd: false,
+                ..cv
+            };
+            assert!(!off.winograd() && !conv_winograd::fits_bwd_input(&off));
             check(cv, 2);
             let (l, n) = (cv.positions(), 2);
             let x = random(n * ci * cv.plane(), 9, -1.0, 1.0);

@@ -106,6 +106,7 @@ pub fn transposed(cv: &Conv) -> Conv {
         groups: 1,
         cig: cv.cog,
         cog: cv.cig,
+        winograd: cv.winograd,
     }
 }
 
@@ -114,7 +115,7 @@ pub fn transposed(cv: &Conv) -> Conv {
 pub fn fits_bwd_input(cv: &Conv) -> bool {
     let g = &cv.win;
     let geometry = (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1);
-    cv.groups == 1 && geometry && g.ph <= 2 && g.pw <= 2 && fits(&transposed(cv))
+    cv.winograd && cv.groups == 1 && geometry && g.ph <= 2 && g.pw <= 2 && fits(&transposed(cv))
 }
 
 /// Input gradient for images `begin..end`: overwrites `dx` `[N, Ci, h, w]` from `dy`
