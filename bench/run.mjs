@@ -17,7 +17,13 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { verifyResult } from './lib/checks.mjs';
 import { runWorkload } from './lib/child.mjs';
-import { LIBRARIES, WORKLOADS, expandWorkloads, makeConfig } from './lib/config.mjs';
+import {
+  LIBRARIES,
+  OPTIONAL_LIBRARIES,
+  WORKLOADS,
+  expandWorkloads,
+  makeConfig,
+} from './lib/config.mjs';
 import { machineInfo, nablaBuild, repoState } from './lib/machine.mjs';
 import { mergeRounds, plan } from './lib/rounds.mjs';
 import { buildRows } from './lib/rows.mjs';
@@ -59,10 +65,12 @@ for (const n of args.threads ? args.threads.split(',').map(Number) : []) {
     libraries.push(`torch-${n}t`);
   }
 }
-const isLibrary = (l) => LIBRARIES.includes(l) || /^(nabla|torch)-\d+t$/.test(l);
+const isLibrary = (l) =>
+  LIBRARIES.includes(l) || OPTIONAL_LIBRARIES.includes(l) || /^(nabla|torch)-\d+t$/.test(l);
 const unknown = libraries.filter((l) => !isLibrary(l));
 if (unknown.length) {
-  log(`unknown libraries ${unknown.join(', ')}; choose from ${LIBRARIES.join(', ')}`);
+  const known = [...LIBRARIES, ...OPTIONAL_LIBRARIES].join(', ');
+  log(`unknown libraries ${unknown.join(', ')}; choose from ${known}`);
   process.exit(2);
 }
 if (!libraries.includes('nabla')) {

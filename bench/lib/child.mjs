@@ -23,7 +23,7 @@ export function entryFor(library, python, workload) {
     if (isTorch(library)) return [python, [join(here, 'torch_attention.py')]];
     return node('workloads/attention.mjs');
   }
-  if (/^nabla(-relaxed|-\d+t)?$/.test(library)) return node('workloads/nabla.mjs');
+  if (/^nabla(-relaxed|-winograd|-\d+t)?$/.test(library)) return node('workloads/nabla.mjs');
   if (library.startsWith('tfjs-')) return [process.execPath, [join(here, 'workloads/tfjs.mjs')]];
   if (isTorch(library)) return [python, [join(here, 'torch_bench.py')]];
   throw new Error(`unknown library ${library}`);

@@ -6,6 +6,11 @@ import { CNN_WORKLOADS, cnnConfig } from './cnn.mjs';
 // `nabla-relaxed`: the same nabla child on the relaxed-SIMD core (nabla-relaxed.wasm, Node's
 // --experimental-wasm-relaxed-simd), a column whose ratio below 1 is that build's gain.
 export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch', 'nabla-relaxed'];
+/**
+ * Columns run only when named in `--only`: `nabla-winograd`, the nabla child with
+ * `nb.backends.conv.winograd` on (3×3 convolutions by Winograd; only the CNN rows change).
+ */
+export const OPTIONAL_LIBRARIES = ['nabla-winograd'];
 
 /**
  * `nb.init` options of a nabla column: `nabla` is pinned to the plain core on one thread, so
@@ -13,6 +18,7 @@ export const LIBRARIES = ['nabla', 'tfjs-wasm', 'tfjs-cpu', 'torch', 'nabla-rela
  * `nabla-<n>t` runs on n threads (`--threads n`).
  */
 export function nablaInitOptions(library) {
+  // (`nabla-winograd` is `nabla` plus a backend flag the child sets after init.)
   const threads = Number(/^nabla-(\d+)t$/.exec(library)?.[1] ?? 1);
   return { simd: library === 'nabla-relaxed' ? 'relaxed' : 'plain', threads };
 }

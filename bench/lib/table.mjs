@@ -197,6 +197,12 @@ function footer(out, { rows, libraries, targets, meta }) {
       "nabla runs its plain core (`init({ simd: 'plain' })`); nabla-relaxed is the same child on the relaxed-SIMD core (nabla-relaxed.wasm, fused multiply-add in the GEMM; Node 20 with --experimental-wasm-relaxed-simd). Its ratio is plain ÷ relaxed as everywhere: below 1 is the relaxed build's gain.",
     );
   }
+  if (libraries.includes('nabla-winograd')) {
+    out.push(
+      '',
+      'nabla-winograd is the nabla child with `nb.backends.conv.winograd = true` (off by default): 3×3 stride-1 convolutions with 16+ channels on small planes run by Winograd F(2×2, 3×3), so only rows with such convolutions (the BasicBlock) differ from nabla.',
+    );
+  }
   if (meta.repo) {
     const { commit, sourcesEdited } = meta.repo;
     out.push(

@@ -290,7 +290,7 @@ async function tfjsWorkloads(backend) {
   };
 }
 
-const lib = /^nabla(-relaxed|-\d+t)?$/.test(library)
+const lib = /^nabla(-relaxed|-winograd|-\d+t)?$/.test(library)
   ? await nablaWorkloads()
   : library.startsWith('tfjs-')
     ? await tfjsWorkloads(library.slice(5))

@@ -278,6 +278,7 @@ await runChild(async (library, config, workload) => {
   const plant = config.plant ?? null;
   const options = nablaInitOptions(library);
   await nb.init(options);
+  nb.backends.conv.winograd = library === 'nabla-winograd';
   const pkg = JSON.parse(readFileSync(new URL('../package.json', distUrl), 'utf8'));
   const core = nb.backendInfo().source.split('/').pop();
   // The kernel column calls one instance's export directly: not for the shared-memory core.
