@@ -41,16 +41,22 @@ export function runThreaded(nb) {
   // Convolutions split by images (forward, input gradient) and output channels (weight and
   // bias gradients): the GEMM path, a depthwise one and a 1×1 (no column scratch).
   const convs = {};
-  for (const [name, input, ci, co, k, groups] of [
+  for (const [name, input, ci, co, k, groups, winograd = false] of [
     ['gemm', [8, 16, 16, 16], 16, 32, 3, 1],
     ['depthwise', [8, 64, 32, 32], 64, 64, 3, 64],
     ['pointwise', [16, 16, 16, 16], 16, 32, 1, 1],
+    ['winograd', [8, 16, 16, 16], 16, 32, 3, 1, true],
   ]) {
     const conv = new nb.nn.Conv2d(ci, co, k, { padding: k === 3 ? 1 : 0, groups });
     const x = nb.randn(input, { requiresGrad: true });
-    const out = conv.forward(x);
-    out.square().sum().backward();
-    convs[name] = [arr(out), arr(x.grad), arr(conv.weight.grad), arr(conv.bias.grad)];
+    nb.backends.conv.winograd = winograd;
+    try {
+      const out = conv.forward(x);
+      out.square().sum().backward();
+      convs[name] = [arr(out), arr(x.grad), arr(conv.weight.grad), arr(conv.bias.grad)];
+    } finally {
+      nb.backends.conv.winograd = false;
+    }
   }
   // Recurrent layers split each step's cell by batch rows (18 rows: uneven 4-row cuts at 2 and
   // 3 threads; hidden 176 puts every cell above the split size): stacked bidirectional LSTM, a
