@@ -15,6 +15,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { noGrad, record } from '../autograd/node.js';
 import * as E from '../ops/elementwise.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from '../ops/parallel.js';
 import { mean, sum } from '../ops/reduce.js';
 import { flatten, permute, reshape, squeeze, unsqueeze } from '../ops/shape.js';
 import { gather, indexSelect } from '../ops/indexing.js';
@@ -434,19 +435,28 @@ function ceIndexRows(
       : 0;
   const backward = (g: Tensor): [Tensor] => {
     const dx = Tensor.empty(x.shape, 'float32');
+    // Each row's gradient is its own (a vocabulary-wide softmax per row): split by rows.
     if (rows > 0) {
-      wasm().cross_entropy_bwd_f32(
-        x.ptr,
-        t.ptr,
-        wptr(),
-        lse.ptr,
-        g.ptr,
-        dx.ptr,
-        rows,
-        classes,
-        ignoreIndex,
-        eps,
-      );
+      runSplitOrWhole({
+        fn: 'cross_entropy_bwd_f32',
+        length: rows,
+        align: 1,
+        work: rows * classes,
+        minWork: SPLIT_MIN_ELEMENTS,
+        redo: true,
+        args: (b, e) => [
+          x.ptr + 4 * b * classes,
+          t.ptr + 4 * b,
+          wptr(),
+          lse.ptr + 8 * b,
+          g.ptr + 4 * b,
+          dx.ptr + 4 * b * classes,
+          e - b,
+          classes,
+          ignoreIndex,
+          eps,
+        ],
+      });
     }
     return [dx];
   };

@@ -126,6 +126,7 @@ export const POOL_EXPORTS = [
   'reduce_f32',
   'binary_flat_f32',
   'binary_f32',
+  'cross_entropy_bwd_f32',
   'layer_norm_f32',
   'layer_norm_bwd_chunks_f32',
   'conv2d_f32',

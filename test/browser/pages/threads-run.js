@@ -146,6 +146,17 @@ export function runThreaded(nb) {
   const tall = nb.randn([700, 301]);
   ops.push(arr(tall.sum(0)), arr(tall.max(0)), arr(tall.logsumexp(0)), arr(tall.min(0)));
   ops.push(arr(nb.randn([2, 300, 130]).sum(1)));
+  // Cross-entropy's backward by rows: class weights, label smoothing, ignored rows.
+  const logits = nb.randn([301, 500], { requiresGrad: true });
+  const labels = nb.randint(-1, 500, [301]);
+  nb.nn.functional
+    .crossEntropy(logits, labels, {
+      weight: nb.rand([500]).add(0.5),
+      ignoreIndex: -1,
+      labelSmoothing: 0.1,
+    })
+    .backward();
+  ops.push(arr(logits.grad));
   for (const rows of [3, 333]) {
     const ln = new nb.nn.LayerNorm(257);
     const h = nb.randn([rows, 257], { requiresGrad: true });
