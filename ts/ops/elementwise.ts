@@ -108,8 +108,6 @@ function splitRows(
   out: Tensor,
   c: ReturnType<typeof collapsed>,
 ): void {
-  // 0-d (every dim merged away) goes as shape [1], as the ABI asks.
-  if (c.shape.length === 0) c = { shape: [1], strides: c.strides.map(() => [0]) };
   const [ps, pa, pb] = writeDims(c.shape, ...c.strides);
   const row = out.size / c.shape[0]!;
   runSplitOrWhole({

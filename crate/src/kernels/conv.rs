@@ -66,7 +66,7 @@ impl Conv {
     /// A 3×3 kernel at stride 1 over enough channels and a small enough plane, Winograd allowed:
     /// the forward and weight gradient of `conv_winograd.rs`, 2.25x fewer multiply-adds.
     fn winograd(&self) -> bool {
-        self.winograd && conv_winograd::fits(self)
+        conv_winograd::fits(self)
     }
     /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
     fn pointwise(&self) -> bool {

@@ -57,12 +57,14 @@ pub fn scratch_len(cv: &Conv) -> usize {
     layout(cv)[4]
 }
 
-/// Whether the kernel takes `cv`: one group, 3×3 at stride and dilation 1, padding at most 2,
-/// enough channels for the transforms to pay (16), and one image's buffers within the budget.
+/// Whether the kernel takes `cv`: Winograd allowed, one group, 3×3 at stride and dilation 1,
+/// padding at most 2, enough channels for the transforms to pay (16), and one image's buffers
+/// within the budget.
 pub fn fits(cv: &Conv) -> bool {
     let g = &cv.win;
     let geometry = (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1);
-    cv.groups == 1
+    cv.winograd
+        && cv.groups == 1
         && geometry
         && g.ph <= 2
         && g.pw <= 2
@@ -87,10 +89,7 @@ pub fn conv2d_f32(
     cols: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let [_, pu, ..] = layout(cv);
-    let (u, rest) = cols.split_at_mut(pu);
-    transform_weights(w, cv.cig, cv.cog, false, u);
-    run(x, u, bias, y, cv, begin, end, rest, scratch);
+    run(x, w, false, bias, y, cv, begin, end, cols, scratch);
 }
 
 /// The geometry of the input gradient of a 3×3, stride-1 convolution `cv`: a convolution of
@@ -110,12 +109,10 @@ pub fn transposed(cv: &Conv) -> Conv {
     }
 }
 
-/// Whether the input gradient of `cv` runs here: `cv` a 3×3 stride-1 convolution whose
-/// transposed geometry `fits`.
+/// Whether the input gradient of `cv` runs here: its transposed geometry `fits` (which keeps
+/// the kernel, stride and dilation, but not the groups or a padding past 2).
 pub fn fits_bwd_input(cv: &Conv) -> bool {
-    let g = &cv.win;
-    let geometry = (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1);
-    cv.winograd && cv.groups == 1 && geometry && g.ph <= 2 && g.pw <= 2 && fits(&transposed(cv))
+    cv.groups == 1 && cv.win.ph <= 2 && cv.win.pw <= 2 && fits(&transposed(cv))
 }
 
 /// Input gradient for images `begin..end`: overwrites `dx` `[N, Ci, h, w]` from `dy`
@@ -131,11 +128,18 @@ pub fn conv2d_bwd_input_f32(
     cols: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let tv = transposed(cv);
-    let [_, pu, ..] = layout(&tv);
-    let (u, rest) = cols.split_at_mut(pu);
-    transform_weights(w, cv.cig, cv.cog, true, u);
-    run(dy, u, None, dx, &tv, begin, end, rest, scratch);
+    run(
+        dy,
+        w,
+        true,
+        None,
+        dx,
+        &transposed(cv),
+        begin,
+        end,
+        cols,
+        scratch,
+    );
 }
 
 /// Weight gradient rows `begin..end` (output channels) summed over the `n` images, overwriting
@@ -159,10 +163,7 @@ pub fn conv2d_bwd_weight_f32(
     let g = &cv.win;
     let (ci, co, rows) = (cv.cig, cv.cog, end - begin);
     let (plane, l, t) = (g.h * g.w, g.oh * g.ow, tiles_y(cv) * tiles_x(cv));
-    let [_, pu, pp, pv, pm] = layout(cv);
-    let (sums, rest) = cols[..pm].split_at_mut(pu);
-    let (pad, rest) = rest.split_at_mut(pp - pu);
-    let (v, m) = rest.split_at_mut(pv - pp);
+    let [sums, pad, v, m] = parts(cv, cols);
     let sums = &mut sums[..16 * rows * ci];
     sums.fill(0.0);
     for img in 0..n {
@@ -232,12 +233,23 @@ fn transform_grad(dy: &[f32], cv: &Conv, rows: usize, m: &mut [f32]) {
     }
 }
 
-/// The convolution `cv` of images `begin..end` with the transformed weights `u`; `cols` is
-/// the scratch past them.
+/// The column scratch cut into its parts (`layout`): transformed weights (the weight
+/// gradient's tile sums), padded planes, V, M.
+fn parts<'a>(cv: &Conv, cols: &'a mut [f32]) -> [&'a mut [f32]; 4] {
+    let [_, pu, pp, pv, pm] = layout(cv);
+    let (u, rest) = cols[..pm].split_at_mut(pu);
+    let (pad, rest) = rest.split_at_mut(pp - pu);
+    let (v, m) = rest.split_at_mut(pv - pp);
+    [u, pad, v, m]
+}
+
+/// The convolution `cv` of images `begin..end` with the weights `w` `[Co, Ci, 3, 3]`; with
+/// `flip`, `cv` is their input gradient's `transposed` geometry (its channels theirs swapped).
 #[allow(clippy::too_many_arguments)]
 fn run(
     x: &[f32],
-    u: &[f32],
+    w: &[f32],
+    flip: bool,
     bias: Option<&[f32]>,
     y: &mut [f32],
     cv: &Conv,
@@ -248,9 +260,9 @@ fn run(
 ) {
     let g = &cv.win;
     let (ci, co, l) = (cv.cig, cv.cog, g.oh * g.ow);
-    let [_, pu, pp, pv, pm] = layout(cv);
-    let (pad, rest) = cols[..pm - pu].split_at_mut(pp - pu);
-    let (v, m) = rest.split_at_mut(pv - pp);
+    let [u, pad, v, m] = parts(cv, cols);
+    let (w_ci, w_co) = if flip { (co, ci) } else { (ci, co) };
+    transform_weights(w, w_ci, w_co, flip, u);
     let t = tiles_y(cv) * tiles_x(cv);
     let plane = g.h * g.w;
     for img in begin..end {
