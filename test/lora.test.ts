@@ -391,6 +391,49 @@ describe('nn.lora.apply, stateDict, load', () => {
     src.dispose();
   });
 
+  it("takes per-layer ranks and alphas (PEFT's rank_pattern, alpha_pattern) and reloads them", () => {
+    const m = new Tiny();
+    nn.lora.apply(m, {
+      targetModules: ['query', 'value', 'embeddings'],
+      r: 4,
+      alpha: 8,
+      // 'embeddings' matches the top-level path; 'layers\\.1\\.query' only the second block's
+      // query; 'value' every value; 'alue' nothing (a key matches whole dotted names)
+      rankPattern: { embeddings: 2, 'layers\\.1\\.query': 3, alue: 7 },
+      alphaPattern: { value: 1 },
+    });
+    const layer = (p: string): NN.lora.LoraLayer => m.getSubmodule(p) as NN.lora.LoraLayer;
+    const got = ['embeddings', 'layers.0.query', 'layers.1.query', 'layers.0.value'].map((p) => [
+      layer(p).r,
+      layer(p).scaling,
+    ]);
+    expect(got).toEqual([
+      [2, 4],
+      [4, 2],
+      [3, 8 / 3],
+      [4, 0.25],
+    ]);
+    const { tensors, config } = nn.lora.stateDict(m);
+    expect(tensors['base_model.model.embeddings.lora_embedding_A'].shape).toEqual([2, 11]);
+    expect(tensors['base_model.model.layers.1.query.lora_B.weight'].shape).toEqual([8, 3]);
+    expect(config.rank_pattern).toEqual({ embeddings: 2, 'layers\\.1\\.query': 3, alue: 7 });
+    expect(config.alpha_pattern).toEqual({ value: 1 });
+    // a fresh model built from the config gets the same shapes and scalings
+    const fresh = new Tiny();
+    nn.lora.load(fresh, tensors, config);
+    expect((fresh.getSubmodule('layers.1.query') as NN.lora.LoraLayer).scaling).toBe(8 / 3);
+    expect((fresh.getSubmodule('layers.1.value') as NN.lora.LoraLayer).scaling).toBe(0.25);
+    expect(() => nn.lora.load(fresh, tensors, { ...config, rank_pattern: {} })).toThrow(
+      /rank_pattern is \{\}/,
+    );
+    expect(() =>
+      nn.lora.apply(new Tiny(), { targetModules: ['query'], rankPattern: { query: 0 } }),
+    ).toThrow(/rankPattern\['query'\] must be a positive integer/);
+    expect(() =>
+      nn.lora.apply(new Tiny(), { targetModules: ['query'], alphaPattern: { '(': 1 } }),
+    ).toThrow(/alphaPattern key '\(' is not a valid pattern/);
+  });
+
   it('rejects bad options and bad adapters with typed errors, leaving the model unchanged', () => {
     const m = new Tiny();
     const keys = Object.keys(m.stateDict());

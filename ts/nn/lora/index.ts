@@ -30,6 +30,14 @@ export interface LoraOptions {
   r?: number;
   /** Scaling numerator: the adapter is multiplied by alpha / r (default 8). */
   alpha?: number;
+  /**
+   * Ranks other than `r` for some layers (PEFT's `rank_pattern`): a key matches a module path
+   * when the path is the key or ends in `.key` (the key read as a RegExp, as PEFT does); the
+   * first matching key in insertion order wins.
+   */
+  rankPattern?: Record<string, number>;
+  /** Alphas other than `alpha` for some layers (PEFT's `alpha_pattern`), matched as `rankPattern`. */
+  alphaPattern?: Record<string, number>;
   /** Dropout on the adapter's input (default 0; PEFT applies none to embeddings). */
   dropout?: number;
   /** Which biases train (and are saved): none, all of the model's, or those of wrapped layers. */
@@ -74,6 +82,39 @@ export const PREFIX = 'base_model.model.';
 
 const configs = new WeakMap<Module, LoraConfig>();
 
+/**
+ * PEFT's `get_pattern_key`: the first key of `pattern` that matches `path` as
+ * `^(.*\.)?(key)$`, or undefined.
+ */
+export function patternKey(path: string, pattern: Record<string, number>): string | undefined {
+  return Object.keys(pattern).find((k) => new RegExp(`^(?:.*\\.)?(?:${k})$`).test(path));
+}
+
+function checkPattern(name: string, pattern: unknown, isRank: boolean): Record<string, number> {
+  if (pattern === undefined || pattern === null) return {};
+  if (typeof pattern !== 'object' || Array.isArray(pattern)) {
+    throw new ValueError(`lora.apply: ${name} must be an object of module names to numbers`);
+  }
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(pattern as Record<string, unknown>)) {
+    try {
+      new RegExp(k);
+    } catch {
+      throw new ValueError(`lora.apply: ${name} key '${k}' is not a valid pattern`);
+    }
+    const ok = isRank
+      ? Number.isInteger(v) && (v as number) > 0
+      : typeof v === 'number' && Number.isFinite(v);
+    if (k.length === 0 || !ok) {
+      throw new ValueError(
+        `lora.apply: ${name}['${k}'] must be ${isRank ? 'a positive integer' : 'a finite number'}, got ${String(v)}`,
+      );
+    }
+    out[k] = v as number;
+  }
+  return out;
+}
+
 /** PEFT's `check_target_module_exists`: exact or dotted-suffix match, or a full RegExp match. */
 export function matchesTarget(path: string, targets: string[] | string): boolean {
   if (typeof targets === 'string') return new RegExp(`^(?:${targets})$`).test(path);
@@ -115,6 +156,8 @@ function checkOptions(o: LoraOptions): Required<Omit<LoraOptions, 'bias'>> {
     targetModules: typeof t === 'string' ? t : [...t],
     r,
     alpha,
+    rankPattern: checkPattern('rankPattern', o.rankPattern, true),
+    alphaPattern: checkPattern('alphaPattern', o.alphaPattern, false),
     dropout,
     biases,
     modulesToSave: o.modulesToSave ? [...o.modulesToSave] : null,
@@ -167,7 +210,15 @@ export function apply(model: Module, options: LoraOptions): string[] {
     throw new ValueError(`lora.apply: modulesToSave [${missing.join(', ')}] match no module`);
   }
   targets.forEach(([p, m]) => checkLoraTarget(p, m)); // before any adapter is allocated
-  const wrappers = targets.map(([p, m]) => [p, wrapLora(p, m, o)] as const);
+  const pick = (p: string, pattern: Record<string, number>, otherwise: number): number => {
+    const key = patternKey(p, pattern);
+    return key === undefined ? otherwise : pattern[key];
+  };
+  const rankOf = (p: string): number => pick(p, o.rankPattern, o.r);
+  const alphaOf = (p: string): number => pick(p, o.alphaPattern, o.alpha);
+  const wrappers = targets.map(
+    ([p, m]) => [p, wrapLora(p, m, { ...o, r: rankOf(p), alpha: alphaOf(p) })] as const,
+  );
   for (const [p, w] of wrappers) model.setSubmodule(p, w);
   const cfg: LoraConfig = {
     peft_type: 'LORA',
@@ -187,8 +238,8 @@ export function apply(model: Module, options: LoraOptions): string[] {
     revision: null,
     layers_to_transform: null,
     layers_pattern: null,
-    rank_pattern: {},
-    alpha_pattern: {},
+    rank_pattern: { ...o.rankPattern },
+    alpha_pattern: { ...o.alphaPattern },
   };
   configs.set(model, cfg);
   markTrainable(model, cfg, savePaths);
@@ -287,6 +338,8 @@ export function optionsFromConfig(c: Partial<LoraConfig>): LoraOptions {
     targetModules: c.target_modules as string[] | string,
     r: c.r,
     alpha: c.lora_alpha,
+    rankPattern: c.rank_pattern ?? {},
+    alphaPattern: c.alpha_pattern ?? {},
     dropout: c.lora_dropout,
     biases: c.bias,
     modulesToSave: c.modules_to_save ?? null,
@@ -324,6 +377,14 @@ export function load(
       if (cfg[k] !== undefined && cfg[k] !== existing[k]) {
         throw new ValueError(
           `lora.load: config ${k} is ${String(cfg[k])} but the model's adapters have ${String(existing[k])}`,
+        );
+      }
+    }
+    for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
+      const given = JSON.stringify(cfg[k]);
+      if (cfg[k] !== undefined && given !== JSON.stringify(existing[k])) {
+        throw new ValueError(
+          `lora.load: config ${k} is ${given} but the model's adapters have ${JSON.stringify(existing[k])}`,
         );
       }
     }
