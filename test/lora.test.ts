@@ -446,6 +446,9 @@ describe('nn.lora.apply, stateDict, load', () => {
     expect(() => nn.lora.apply(m, { targetModules: ['query', 'norm'] })).toThrow(/LayerNorm/);
     expect(nb.memory().tensors).toBe(live); // nothing allocated for 'query' either
     expect(() => nn.lora.apply(m, { targetModules: ['query'], r: 0 })).toThrow(nb.ValueError);
+    // A misspelt option is an error, not a silent default (r 8 where rank 4 was meant).
+    const misspelt = { targetModules: ['query'], rank: 4 } as unknown as NN.lora.LoraOptions;
+    expect(() => nn.lora.apply(m, misspelt)).toThrow(/unknown option rank/);
     expect(() => nn.lora.apply(m, { targetModules: ['query'], dropout: 1 })).toThrow(/dropout/);
     expect(() =>
       nn.lora.apply(m, { targetModules: ['query'], biases: 'some' as NN.lora.LoraBias }),

@@ -121,9 +121,31 @@ export function matchesTarget(path: string, targets: string[] | string): boolean
   return targets.some((t) => path === t || path.endsWith(`.${t}`));
 }
 
+/** Every option `apply` reads; anything else is a misspelling (PEFT's LoraConfig raises too). */
+const OPTION_NAMES: readonly (keyof LoraOptions)[] = [
+  'targetModules',
+  'r',
+  'alpha',
+  'rankPattern',
+  'alphaPattern',
+  'dropout',
+  'biases',
+  'bias',
+  'modulesToSave',
+  'useRslora',
+  'baseModelNameOrPath',
+  'taskType',
+];
+
 function checkOptions(o: LoraOptions): Required<Omit<LoraOptions, 'bias'>> {
   if (o === null || typeof o !== 'object')
     throw new ValueError('lora.apply: options must be an object');
+  const unknown = Object.keys(o).filter((k) => !(OPTION_NAMES as string[]).includes(k));
+  if (unknown.length) {
+    throw new ValueError(
+      `lora.apply: unknown option ${unknown.join(', ')} (options: ${OPTION_NAMES.join(', ')})`,
+    );
+  }
   const r = o.r ?? 8;
   const alpha = o.alpha ?? 8;
   const dropout = o.dropout ?? 0;
