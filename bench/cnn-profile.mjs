@@ -31,7 +31,7 @@ const seen = new Map(); // name -> calls so far in this step
 let inWasm = 0;
 const keyOf = (name, a) => {
   if (name === 'matmul_f32') {
-    return `matmul m${a[3]} k${a[4]} n${a[5]} A[${a[6]},${a[7]}] B[${a[8]},${a[9]}]`;
+    return `matmul m${a[3]} k${a[4]} n${a[5]} A[${a[7]},${a[8]}] B[${a[9]},${a[10]}]`;
   }
   const i = (seen.get(name) ?? 0) + 1;
   seen.set(name, i);

@@ -22,7 +22,7 @@ const keys = new Map(); // key -> { calls, step, min }
 let inWasm = 0;
 const keyOf = (name, a) =>
   name === 'matmul_f32'
-    ? `matmul m${a[3]} k${a[4]} n${a[5]} A[${a[6]},${a[7]}] B[${a[8]},${a[9]}]`
+    ? `matmul m${a[3]} k${a[4]} n${a[5]} A[${a[7]},${a[8]}] B[${a[9]},${a[10]}]`
     : name;
 
 // The wrapper goes in before nabla instantiates its module, so every call passes through it.

@@ -40,7 +40,21 @@ async function instantiate(module, memory, own) {
 function gemmRows(ex, job, begin, end, scratch) {
   const [a, b, c, , k, n] = job;
   if (end <= begin) return;
-  ex.matmul_f32(a + begin * k * 4, b, c + begin * n * 4, end - begin, k, n, k, 1, n, 1, 0, scratch);
+  ex.matmul_f32(
+    a + begin * k * 4,
+    b,
+    c + begin * n * 4,
+    end - begin,
+    k,
+    n,
+    n,
+    k,
+    1,
+    n,
+    1,
+    0,
+    scratch,
+  );
 }
 
 function readJob(ctrl) {

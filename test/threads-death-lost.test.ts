@@ -27,7 +27,7 @@ describe.runIf(built)('a worker that dies mid-job, with a share that cannot be r
     const y = nb.randn([1024, 1024]);
     const outs = [nb.zeros([4096, 1024]), nb.zeros([4096, 1024])];
     const share = (i: number): number[] => [
-      ...[x.ptr, y.ptr, outs[i].ptr, 4096, 1024, 1024, 1024, 1, 1024, 1, 0],
+      ...[x.ptr, y.ptr, outs[i].ptr, 4096, 1024, 1024, 1024, 1024, 1, 1024, 1, 0],
       workers!.scratch[i],
     ];
     workers!.killWorker(0, 50);

@@ -174,7 +174,7 @@ describe.runIf(built)('a worker that traps', () => {
     const b = nb.randn([80, 70]);
     const before = Array.from(nb.matmul(a, b).toArray());
     // A share whose output lies past the end of memory: the worker's call traps.
-    const bad = [0, 0, 0xfffffff0, 4, 4, 4, 4, 1, 4, 1, 0, workers!.scratch[0]];
+    const bad = [0, 0, 0xfffffff0, 4, 4, 4, 4, 4, 1, 4, 1, 0, workers!.scratch[0]];
     workers!.dispatch([{ fn: 'matmul_f32', args: bad }, null]);
     expect(() => workers!.join()).toThrow(nb.WorkerError);
     expect(pool()).toBeNull();

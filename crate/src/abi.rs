@@ -800,7 +800,8 @@ pub extern "C" fn matmul_scratch_len() -> usize {
 
 /// `C = op(A) · op(B)` (or `C += ...` when `accumulate != 0`) for one `m×k` by `k×n` product.
 /// A's element `(i, p)` is at `a[i * a_rs + p * a_cs]`, B's `(p, j)` at `b[p * b_rs + j * b_cs]`,
-/// so transposed operands need no copy; C is row-major with row stride `n`. `scratch` holds
+/// so transposed operands need no copy; C is row-major with row stride `ldc >= n` (`n` for a
+/// whole C; a wider C's stride when a thread computes a range of its columns). `scratch` holds
 /// `matmul_scratch_len()` floats for packed panels.
 #[no_mangle]
 pub unsafe extern "C" fn matmul_f32(
@@ -810,6 +811,7 @@ pub unsafe extern "C" fn matmul_f32(
     m: usize,
     k: usize,
     n: usize,
+    ldc: usize,
     a_rs: usize,
     a_cs: usize,
     b_rs: usize,
@@ -827,13 +829,20 @@ pub unsafe extern "C" fn matmul_f32(
     } else {
         (k - 1) * b_rs + (n - 1) * b_cs + 1
     };
-    matmul::matmul_f32(
+    let ldc = ldc.max(n); // rows never overlap
+    let c_len = if m == 0 || n == 0 {
+        0
+    } else {
+        (m - 1) * ldc + n
+    };
+    matmul::matmul_ldc_f32(
         src!(f32, a, a_len),
         src!(f32, b, b_len),
-        dst!(f32, c, m * n),
+        dst!(f32, c, c_len),
         m,
         k,
         n,
+        ldc,
         [a_rs, a_cs],
         [b_rs, b_cs],
         accumulate != 0,

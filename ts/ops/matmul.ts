@@ -33,13 +33,14 @@ export function gemm(
 ): void {
   if (m === 0 || n === 0) return;
   const [ap, bp, cp] = [a.ptr + 4 * aOff, b.ptr + 4 * bOff, c.ptr + 4 * cOff];
-  if (splitRows(ap, aS, bp, bS, cp, m, k, n, accumulate)) return;
+  if (splitProduct(ap, aS, bp, bS, cp, m, k, n, accumulate)) return;
   wasm().matmul_f32(
     ap,
     bp,
     cp,
     m,
     k,
+    n,
     n,
     aS[0],
     aS[1],
@@ -53,15 +54,23 @@ export function gemm(
 /**
  * Products below this many multiply-adds stay on the calling thread: measured on 2 cores
  * (bench/threads-probe.mjs, `npm run bench -- --threads 2`), 64³ (2^18) ran slower split and
- * 128³ (2^21) gained 1.4-1.9x; every thread packs all of B, which small products do not repay.
+ * 128³ (2^21) gained 1.4-1.9x; every thread packs its own operand panels, which small products
+ * do not repay.
  */
 const SPLIT_MIN_MACS = 1 << 21;
+/** The GEMM's register tile: rows of A per micro-panel, columns of B per micro-panel. */
+const [TILE_ROWS, TILE_COLS] = [4, 8];
 
 /**
- * The GEMM split by rows of A and C (multiples of 4 rows). Every element of C is computed by
- * the same operations whichever thread owns its row; each thread packs B into its own scratch.
+ * The GEMM split over the pool by rows of A and C (multiples of 4) or by columns of B and C
+ * (multiples of 8, written in place through C's row stride). Every thread packs all of the
+ * operand it does not split: B (k×n) for a row split, A (m×k) for a column split, so the
+ * smaller of the two is the one packed twice — a batch of 128 through a 784→256 Linear packs
+ * its 100k-float input twice instead of its 200k-float weight. Every element of C is computed
+ * by the same operations whichever thread owns it (rows ≥ 4 and panel-aligned cuts keep the
+ * tiles the whole product uses), so the bits do not depend on the thread count.
  */
-function splitRows(
+function splitProduct(
   a: number,
   aS: Strides2,
   b: number,
@@ -72,24 +81,20 @@ function splitRows(
   n: number,
   accumulate: boolean,
 ): boolean {
+  const byColumns = n > m && m >= TILE_ROWS && n >= 2 * TILE_COLS;
   return runSplit({
     fn: 'matmul_f32',
-    length: m,
-    align: 4,
+    length: byColumns ? n : m,
+    align: byColumns ? TILE_COLS : TILE_ROWS,
     work: m * k * n,
     minWork: SPLIT_MIN_MACS,
     redo: !accumulate,
     args: (r0, r1, worker) => [
-      a + 4 * r0 * aS[0],
-      b,
-      c + 4 * r0 * n,
-      r1 - r0,
-      k,
-      n,
-      aS[0],
-      aS[1],
-      bS[0],
-      bS[1],
+      ...(byColumns
+        ? [a, b + 4 * r0 * bS[1], c + 4 * r0, m, k, r1 - r0, n]
+        : [a + 4 * r0 * aS[0], b, c + 4 * r0 * n, r1 - r0, k, n, n]),
+      ...aS,
+      ...bS,
       accumulate ? 1 : 0,
       gemmScratch(worker),
     ],

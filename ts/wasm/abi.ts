@@ -81,6 +81,7 @@ export const EXPORTS = {
     'm',
     'k',
     'n',
+    'ldc',
     'a_rs',
     'a_cs',
     'b_rs',

@@ -55,19 +55,44 @@ pub fn matmul_f32(
     accumulate: bool,
     scratch: &mut [f32],
 ) {
-    matmul_prepacked_f32(
+    matmul_ldc_f32(
+        a, b, c, m, k, n, n, a_strides, b_strides, accumulate, scratch,
+    );
+}
+
+/// `matmul_f32` into the top-left `m×n` of a C with row stride `ldc >= n` (C's element `(i, j)`
+/// is `c[i * ldc + j]`), so a thread can own a range of a wider C's columns. For `m >= MR` and
+/// a range starting on a multiple of `PANEL` columns, each element gets the same operations as
+/// in the whole product: the ranges of a split give the whole product's bits.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_ldc_f32(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    ldc: usize,
+    a_strides: [usize; 2],
+    b_strides: [usize; 2],
+    accumulate: bool,
+    scratch: &mut [f32],
+) {
+    let operands = Operands {
         a,
         b,
-        &[],
-        c,
-        m,
-        k,
-        n,
         a_strides,
         b_strides,
-        accumulate,
-        scratch,
-    );
+    };
+    product(&operands, &[], c, [m, k, n], ldc, accumulate, scratch);
+}
+
+/// The inputs of one product: A and B with their element strides.
+struct Operands<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
+    a_strides: [usize; 2],
+    b_strides: [usize; 2],
 }
 
 /// Floats `pack_b_f32` writes for a `k×n` B: whole `NR`-wide micro-panels, `k` deep.
@@ -121,43 +146,72 @@ pub fn matmul_prepacked_f32(
     accumulate: bool,
     scratch: &mut [f32],
 ) {
-    debug_assert!(c.len() >= m * n);
-    debug_assert!(scratch.len() >= SCRATCH_LEN);
+    let operands = Operands {
+        a,
+        b,
+        a_strides,
+        b_strides,
+    };
+    product(&operands, packed_b, c, [m, k, n], n, accumulate, scratch);
+}
+
+/// The product behind `matmul_ldc_f32` and `matmul_prepacked_f32`: C (`m×n`, row stride
+/// `ldc`) (+)= op(A) · op(B), B's panels from `packed_b` unless it is empty.
+fn product(
+    o: &Operands,
+    packed_b: &[f32],
+    c: &mut [f32],
+    [m, k, n]: [usize; 3],
+    ldc: usize,
+    accumulate: bool,
+    scratch: &mut [f32],
+) {
+    debug_assert!(scratch.len() >= SCRATCH_LEN && ldc >= n);
     if m == 0 || n == 0 {
         return;
     }
+    debug_assert!(c.len() >= (m - 1) * ldc + n);
+    let c = &mut c[..(m - 1) * ldc + n];
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c.chunks_mut(ldc).for_each(|row| row[..n].fill(0.0));
         }
         return;
     }
-    debug_assert!(a.len() > (m - 1) * a_strides[0] + (k - 1) * a_strides[1]);
-    debug_assert!(b.len() > (k - 1) * b_strides[0] + (n - 1) * b_strides[1]);
+    let (a_strides, b_strides) = (o.a_strides, o.b_strides);
+    debug_assert!(o.a.len() > (m - 1) * a_strides[0] + (k - 1) * a_strides[1]);
+    debug_assert!(o.b.len() > (k - 1) * b_strides[0] + (n - 1) * b_strides[1]);
     let a = View {
-        data: a,
+        data: o.a,
         rs: a_strides[0],
         cs: a_strides[1],
     };
     let b = View {
-        data: b,
+        data: o.b,
         rs: b_strides[0],
         cs: b_strides[1],
     };
-    let c = &mut c[..m * n];
-    if !streamed(&a, &b, k, c, n, accumulate) {
+    if !streamed(&a, &b, k, c, [m, n, ldc], accumulate) {
         debug_assert!(packed_b.is_empty() || packed_b.len() >= packed_b_len(k, n));
-        blocked(&a, &b, packed_b, k, c, n, accumulate, scratch);
+        blocked(&a, &b, packed_b, k, c, [m, n, ldc], accumulate, scratch);
     }
 }
 
-/// Vector-matrix and matrix-vector products (fewer than `MR` rows, or one column) with a unit
-/// stride to run along: packing would cost as much as the product itself, so the operands are
-/// read in place, each once. Returns false, doing nothing, for every other shape.
-fn streamed(a: &View, b: &View, k: usize, c: &mut [f32], n: usize, add: bool) -> bool {
-    let m = c.len() / n;
+/// Vector-matrix and matrix-vector products (fewer than `MR` rows, or one column of a
+/// contiguous C) with a unit stride to run along: packing would cost as much as the product
+/// itself, so the operands are read in place, each once. Returns false, doing nothing, for
+/// every other shape.
+fn streamed(
+    a: &View,
+    b: &View,
+    k: usize,
+    c: &mut [f32],
+    [m, n, ldc]: [usize; 3],
+    add: bool,
+) -> bool {
     if m < MR && (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
-        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        for (i, row) in c.chunks_mut(ldc).enumerate() {
+            let row = &mut row[..n];
             let x = &a.data[i * a.rs..];
             if b.cs == 1 {
                 vec_mat(x, a.cs, k, b.data, b.rs, row, add);
@@ -168,11 +222,11 @@ fn streamed(a: &View, b: &View, k: usize, c: &mut [f32], n: usize, add: bool) ->
         return true;
     }
     // One column: Cᵀ = Bᵀ·Aᵀ is the same pair of products with the operands' roles swapped.
-    if n == 1 && a.rs == 1 {
+    if n == 1 && ldc == 1 && a.rs == 1 {
         vec_mat(b.data, b.rs, k, a.data, a.cs, c, add);
         return true;
     }
-    if n == 1 && a.cs == 1 && b.rs == 1 {
+    if n == 1 && ldc == 1 && a.cs == 1 && b.rs == 1 {
         dot_rows(&b.data[..k], a.data, a.rs, c, add);
         return true;
     }
@@ -188,11 +242,10 @@ fn blocked(
     packed_b: &[f32],
     k: usize,
     c: &mut [f32],
-    n: usize,
+    [m, n, ldc]: [usize; 3],
     acc: bool,
     scratch: &mut [f32],
 ) {
-    let m = c.len() / n;
     let (b_scratch, rest) = scratch.split_at_mut(KC * NC);
     let a_pack = &mut rest[..MC * KC];
     for jc in (0..n).step_by(NC) {
@@ -218,7 +271,7 @@ fn blocked(
                     depth: kc,
                     add,
                 };
-                macro_kernel(a_pack, b_pack, c, n, &tile);
+                macro_kernel(a_pack, b_pack, c, ldc, &tile);
             }
         }
     }
@@ -794,6 +847,55 @@ mod tests {
     fn crosses_nc_block() {
         for &(m, k, n) in &[(5, 7, NC + 9), (3, KC + 1, 2 * NC + 1)] {
             check_all_forms(m, k, n, 2);
+        }
+    }
+
+    /// Column ranges computed in place through C's row stride (a thread's share of a column
+    /// split, cut at multiples of `PANEL`) give the whole product's bits, in every form, with
+    /// and without accumulation, for edge tiles in both directions and across NC.
+    #[test]
+    fn column_ranges_are_bitwise_the_whole_product() {
+        for &(m, k, n, cuts) in &[
+            (4, 9, 16, &[8][..]),
+            (22, 200, 603, &[200, 400]),
+            (37, 300, 517, &[168, 344]),
+            (6, KC + 3, NC + 21, &[1024, NC]),
+        ] {
+            for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+                for &acc in &[false, true] {
+                    let (a, sa) = operand(m, k, ta, 1, 5);
+                    let (b, sb) = operand(k, n, tb, 1, 6);
+                    let c0 = fill(m * n, 7);
+                    let mut scratch = vec![f32::NAN; SCRATCH_LEN];
+                    let mut whole = c0.clone();
+                    matmul_f32(&a, &b, &mut whole, m, k, n, sa, sb, acc, &mut scratch);
+                    let mut parts = c0.clone();
+                    let bounds: Vec<usize> =
+                        [0].iter().chain(cuts).chain([n].iter()).copied().collect();
+                    for w in bounds.windows(2) {
+                        let (j0, j1) = (w[0], w[1]);
+                        assert_eq!(j0 % PANEL, 0);
+                        matmul_ldc_f32(
+                            &a,
+                            &b[j0 * sb[1]..],
+                            &mut parts[j0..],
+                            m,
+                            k,
+                            j1 - j0,
+                            n,
+                            sa,
+                            sb,
+                            acc,
+                            &mut scratch,
+                        );
+                    }
+                    let same = whole
+                        .iter()
+                        .zip(&parts)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{m}x{k}x{n} ta={ta} tb={tb} acc={acc} cuts={cuts:?}");
+                }
+            }
         }
     }
 

@@ -24,11 +24,14 @@ export function runThreaded(nb) {
   const arr = (t) => Array.from(t.toArray());
   const products = {};
   // [name, a shape, b shape, options]: below and above the split size, odd edges, both
-  // transposed forms, batched.
+  // transposed forms, batched; 'wide' products (more columns than rows) split by columns,
+  // with edge tiles in both directions (22 rows, 603 and 517 columns).
   for (const [name, as, bs, opts] of [
     ['tiny', [3, 5], [5, 7], {}],
     ['odd', [67, 130], [130, 45], {}],
     ['square', [256, 256], [256, 256], {}],
+    ['wide', [36, 300], [300, 517], {}],
+    ['wideTransB', [22, 200], [603, 200], { transB: true }],
     ['transA', [130, 67], [130, 45], { transA: true }],
     ['transB', [67, 130], [45, 130], { transB: true }],
     ['batched', [3, 40, 50], [3, 50, 60], {}],
