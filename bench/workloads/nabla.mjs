@@ -19,8 +19,8 @@ async function kernelInstance(file) {
   const bytes = readFileSync(new URL(`./${file}`, distUrl));
   const { instance } = await WebAssembly.instantiate(bytes, {});
   const ex = instance.exports;
-  // (a, b, c, m, k, n, a_rs, a_cs, b_rs, b_cs, accumulate, scratch) as in crate/src/abi.rs.
-  if (ex.matmul_f32.length !== 12) {
+  // (a, b, c, m, k, n, ldc, a_rs, a_cs, b_rs, b_cs, accumulate, scratch) as in crate/src/abi.rs.
+  if (ex.matmul_f32.length !== 13) {
     throw new Error(
       `matmul_f32 takes ${ex.matmul_f32.length} arguments now; update ${import.meta.url}`,
     );
@@ -51,7 +51,7 @@ function makeKernelMatmul(kern) {
     const [[ars, acs], [brs, bcs]] = strides(c);
     return {
       run: () => {
-        ex.matmul_f32(a, b, out, m, k, n, ars, acs, brs, bcs, 0, scratch);
+        ex.matmul_f32(a, b, out, m, k, n, n, ars, acs, brs, bcs, 0, scratch);
         return out;
       },
       read: () => new Float32Array(ex.memory.buffer, out, m * n).slice(),
