@@ -835,9 +835,10 @@ pub unsafe extern "C" fn matmul_f32(
     } else {
         (m - 1) * ldc + n
     };
-    matmul::matmul_ldc_f32(
+    matmul::matmul_prepacked_f32(
         src!(f32, a, a_len),
         src!(f32, b, b_len),
+        &[],
         dst!(f32, c, c_len),
         m,
         k,

@@ -55,44 +55,20 @@ pub fn matmul_f32(
     accumulate: bool,
     scratch: &mut [f32],
 ) {
-    matmul_ldc_f32(
-        a, b, c, m, k, n, n, a_strides, b_strides, accumulate, scratch,
-    );
-}
-
-/// `matmul_f32` into the top-left `m×n` of a C with row stride `ldc >= n` (C's element `(i, j)`
-/// is `c[i * ldc + j]`), so a thread can own a range of a wider C's columns. For `m >= MR` and
-/// a range starting on a multiple of `PANEL` columns, each element gets the same operations as
-/// in the whole product: the ranges of a split give the whole product's bits.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_ldc_f32(
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    ldc: usize,
-    a_strides: [usize; 2],
-    b_strides: [usize; 2],
-    accumulate: bool,
-    scratch: &mut [f32],
-) {
-    let operands = Operands {
+    matmul_prepacked_f32(
         a,
         b,
+        &[],
+        c,
+        m,
+        k,
+        n,
+        n,
         a_strides,
         b_strides,
-    };
-    product(&operands, &[], c, [m, k, n], ldc, accumulate, scratch);
-}
-
-/// The inputs of one product: A and B with their element strides.
-struct Operands<'a> {
-    a: &'a [f32],
-    b: &'a [f32],
-    a_strides: [usize; 2],
-    b_strides: [usize; 2],
+        accumulate,
+        scratch,
+    );
 }
 
 /// Floats `pack_b_f32` writes for a `k×n` B: whole `NR`-wide micro-panels, `k` deep.
@@ -132,6 +108,11 @@ fn packed_at(k: usize, jc: usize, nc: usize, pc: usize) -> usize {
 /// `matmul_f32` with B's panels taken from `packed_b` (`pack_b_f32` of this same `b`) instead
 /// of packed per call; bitwise the same result. An empty `packed_b` packs per call. `b` is
 /// still read by the shapes that skip packing (fewer than `MR` rows, one column).
+///
+/// C is the top-left `m×n` of a matrix with row stride `ldc >= n` (C's element `(i, j)` is
+/// `c[i * ldc + j]`; `n` for a whole C), so a thread can own a range of a wider C's columns.
+/// For `m >= MR` and a range starting on a multiple of `PANEL` columns, each element gets the
+/// same operations as in the whole product: the ranges of a split give the whole product's bits.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_prepacked_f32(
     a: &[f32],
@@ -141,28 +122,9 @@ pub fn matmul_prepacked_f32(
     m: usize,
     k: usize,
     n: usize,
+    ldc: usize,
     a_strides: [usize; 2],
     b_strides: [usize; 2],
-    accumulate: bool,
-    scratch: &mut [f32],
-) {
-    let operands = Operands {
-        a,
-        b,
-        a_strides,
-        b_strides,
-    };
-    product(&operands, packed_b, c, [m, k, n], n, accumulate, scratch);
-}
-
-/// The product behind `matmul_ldc_f32` and `matmul_prepacked_f32`: C (`m×n`, row stride
-/// `ldc`) (+)= op(A) · op(B), B's panels from `packed_b` unless it is empty.
-fn product(
-    o: &Operands,
-    packed_b: &[f32],
-    c: &mut [f32],
-    [m, k, n]: [usize; 3],
-    ldc: usize,
     accumulate: bool,
     scratch: &mut [f32],
 ) {
@@ -178,16 +140,15 @@ fn product(
         }
         return;
     }
-    let (a_strides, b_strides) = (o.a_strides, o.b_strides);
-    debug_assert!(o.a.len() > (m - 1) * a_strides[0] + (k - 1) * a_strides[1]);
-    debug_assert!(o.b.len() > (k - 1) * b_strides[0] + (n - 1) * b_strides[1]);
+    debug_assert!(a.len() > (m - 1) * a_strides[0] + (k - 1) * a_strides[1]);
+    debug_assert!(b.len() > (k - 1) * b_strides[0] + (n - 1) * b_strides[1]);
     let a = View {
-        data: o.a,
+        data: a,
         rs: a_strides[0],
         cs: a_strides[1],
     };
     let b = View {
-        data: o.b,
+        data: b,
         rs: b_strides[0],
         cs: b_strides[1],
     };
@@ -875,9 +836,10 @@ mod tests {
                     for w in bounds.windows(2) {
                         let (j0, j1) = (w[0], w[1]);
                         assert_eq!(j0 % PANEL, 0);
-                        matmul_ldc_f32(
+                        matmul_prepacked_f32(
                             &a,
                             &b[j0 * sb[1]..],
+                            &[],
                             &mut parts[j0..],
                             m,
                             k,
@@ -947,6 +909,7 @@ mod tests {
                         &mut got,
                         m,
                         k,
+                        n,
                         n,
                         sa,
                         sb,
