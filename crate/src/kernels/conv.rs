@@ -4,8 +4,11 @@
 //! and `pack_cols` writes them straight from the image. The gradients work a bounded chunk of
 //! columns at a time in caller scratch (`cols_len`): the input gradient forms `W_gᵀ · dY` for
 //! the chunk and adds it back onto the image (col2im) while it is still in cache; the weight
-//! gradient unfolds the chunk and multiplies by its transpose (read through strides, which the
-//! GEMM's packing transposes in registers). A 1×1, stride-1, unpadded convolution is a plain GEMM on the image.
+//! gradient unfolds the chunk and sums `dW_gᵀ += col · dYᵀ`. Both keep a group's weights
+//! transposed after the chunk (`W_gᵀ` stored once per call, the `dW_gᵀ` sum) when they fit, so
+//! the GEMM reads the wide operand as contiguous rows and only `dY` through strides (which its
+//! packing transposes in registers). A 1×1, stride-1, unpadded convolution is a plain GEMM on
+//! the image.
 //!
 //! Work ranges: the forward and the input gradient over images, the weight gradient over output
 //! channels (each sums over all images), so a worker pool can split any of them.
@@ -85,12 +88,27 @@ fn chunk(k: usize, l: usize) -> usize {
     l.min((CHUNK_FLOATS / k.max(1)).max(64))
 }
 
+/// Most floats of a group's weights (`K · Co/g`) kept transposed after the column chunk.
+const TRANSPOSED_MAX: usize = 64 * 1024;
+
+/// Floats after the column chunk for one group's weights transposed, `[K, Co/g]`: the input
+/// gradient's `W_gᵀ` stored once per call instead of packed through strides per chunk, and
+/// the weight gradient's `dW_gᵀ` sum (0 when the weights are too large: strided reads then).
+fn transposed_len(cv: &Conv) -> usize {
+    let len = cv.depth() * cv.cog;
+    if len <= TRANSPOSED_MAX {
+        len
+    } else {
+        0
+    }
+}
+
 /// Floats of column scratch the kernels need (0 for pointwise and depthwise convolutions).
 pub fn cols_len(cv: &Conv) -> usize {
     if cv.pointwise() || cv.depthwise() {
         0
     } else {
-        let mut len = cv.depth() * chunk(cv.depth(), cv.positions());
+        let mut len = cv.depth() * chunk(cv.depth(), cv.positions()) + transposed_len(cv);
         if cv.winograd() {
             len = len.max(conv_winograd::scratch_len(cv));
         }
@@ -199,35 +217,44 @@ pub fn conv2d_bwd_input_f32(
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let (cig, cog) = (cv.cig, cv.cog);
     let lc = chunk(k, l);
-    for img in begin..end {
-        for grp in 0..cv.groups {
+    let unfolds = !cv.pointwise();
+    let (cols, rest) = cols.split_at_mut(if unfolds { k * lc } else { 0 });
+    let wt = &mut rest[..if unfolds { transposed_len(cv) } else { 0 }];
+    for grp in 0..cv.groups {
+        let wg = &w[grp * cog * k..(grp + 1) * cog * k];
+        // W_gᵀ: stored once when it fits (the GEMM then packs it from contiguous rows, as
+        // for every chunk of every image it would otherwise gather through strides).
+        let (a, a_strides) = if wt.is_empty() {
+            (wg, [1, k])
+        } else {
+            transpose(wg, cog, k, wt);
+            (&wt[..], [cog, 1])
+        };
+        for img in begin..end {
             let at = img * cv.groups + grp;
             let dxs = &mut dx[at * cig * plane..(at + 1) * cig * plane];
             let dys = &dy[at * cog * l..(at + 1) * cog * l];
-            let wg = &w[grp * cog * k..(grp + 1) * cog * k];
-            // W_gᵀ is read through strides: element (tap, channel) is wg[channel * k + tap].
             if cv.pointwise() {
-                matmul_f32(wg, dys, dxs, k, cog, l, [1, k], [l, 1], false, scratch);
+                matmul_f32(a, dys, dxs, k, cog, l, a_strides, [l, 1], false, scratch);
                 continue;
             }
             dxs.fill(0.0);
             for l0 in (0..l).step_by(lc) {
                 let len = lc.min(l - l0);
                 let dcol = &mut cols[..k * len];
-                matmul_f32(
-                    wg,
-                    &dys[l0..],
-                    dcol,
-                    k,
-                    cog,
-                    len,
-                    [1, k],
-                    [l, 1],
-                    false,
-                    scratch,
-                );
+                let dyc = &dys[l0..];
+                matmul_f32(a, dyc, dcol, k, cog, len, a_strides, [l, 1], false, scratch);
                 fold_cols(dcol, dxs, &cv.win, k, l0, len);
             }
+        }
+    }
+}
+
+/// `dst` `[cols, rows]` = `src` `[rows, cols]` transposed.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    for (r, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
         }
     }
 }
@@ -271,6 +298,9 @@ pub fn conv2d_bwd_weight_f32(
         let sc = scratch;
         return conv_winograd::conv2d_bwd_weight_f32(x, dy, dw, n, cv, begin, end, cols, sc);
     }
+    let unfolds = !cv.pointwise();
+    let (cols, rest) = cols.split_at_mut(if unfolds { k * lc } else { 0 });
+    let sum_t = &mut rest[..if unfolds { transposed_len(cv) } else { 0 }];
     for grp in 0..cv.groups {
         let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
         if r0 >= r1 {
@@ -281,6 +311,11 @@ pub fn conv2d_bwd_weight_f32(
         if n == 0 {
             dwg.fill(0.0);
         }
+        // dW_gᵀ = Σ col · dYᵀ when its sum fits after the chunk: the GEMM then packs the
+        // (wide) columns as contiguous rows and transposes only the (narrow) dY through
+        // strides, where dW_g = Σ dY · colᵀ gathers every column through strides.
+        let used = if sum_t.is_empty() { 0 } else { k * rows };
+        let sum_t = &mut sum_t[..used];
         for img in 0..n {
             let xs = &x[(img * cv.groups + grp) * cig * plane..][..cig * plane];
             let dys = &dy[(img * co + r0) * l..][..rows * l];
@@ -289,13 +324,20 @@ pub fn conv2d_bwd_weight_f32(
                 matmul_f32(dys, xs, dwg, rows, l, k, [l, 1], [1, l], acc, scratch);
                 continue;
             }
-            // colᵀ is read through strides; the GEMM's packing transposes it in registers.
             for l0 in (0..l).step_by(lc) {
                 let len = lc.min(l - l0);
                 unfold_cols(xs, &cv.win, k, l0, len, cols);
                 let (dyc, acc) = (&dys[l0..], img > 0 || l0 > 0);
-                matmul_f32(dyc, cols, dwg, rows, len, k, [l, 1], [1, len], acc, scratch);
+                if sum_t.is_empty() {
+                    matmul_f32(dyc, cols, dwg, rows, len, k, [l, 1], [1, len], acc, scratch);
+                } else {
+                    let sc = &mut *scratch;
+                    matmul_f32(cols, dyc, sum_t, k, len, rows, [len, 1], [1, l], acc, sc);
+                }
             }
+        }
+        if !sum_t.is_empty() && n > 0 {
+            transpose(sum_t, k, rows, dwg);
         }
     }
 }
@@ -771,6 +813,18 @@ mod tests {
         check(conv(28, 28, (5, 5), (1, 1), (0, 0), (1, 1), 1, 1, 6), 2);
         check(conv(14, 14, (5, 5), (1, 1), (0, 0), (1, 1), 1, 6, 16), 2);
         check(conv(12, 12, (3, 3), (1, 1), (1, 1), (1, 1), 1, 16, 16), 1);
+    }
+
+    /// Weights too large to keep transposed after the column chunk (800 taps × 96 channels):
+    /// the input gradient reads `W_gᵀ` and the weight gradient forms `dW_g` through strides.
+    #[test]
+    fn large_weights_take_the_strided_gemms() {
+        let cv = conv(6, 7, (5, 5), (1, 1), (2, 2), (1, 1), 1, 32, 96);
+        assert!(cv.depth() * cv.cog > TRANSPOSED_MAX && transposed_len(&cv) == 0);
+        check(cv, 2);
+        let cv = conv(6, 7, (5, 5), (1, 1), (2, 2), (1, 1), 2, 16, 48);
+        assert!(transposed_len(&cv) == 16 * 25 * 48);
+        check(cv, 2);
     }
 
     /// One input channel: the direct kernels (every channel block of 1-4, kernel rows 1-7,
