@@ -10,6 +10,10 @@
 //
 //   npm run build && node bench/cnn-profile.mjs [--steps 40] [--composed] [--threads 2] [--model resblock|mlp]
 //
+// `--warmup N` instead times a fresh process's first N steps (no warm-up) and prints, per 50
+// steps, the median step, its time inside wasm calls and the rest: how long the step takes to
+// settle, and on which side of the boundary.
+//
 // With threads, a split op's time on the calling thread includes its wait for the workers
 // (the caller runs its share, steals unclaimed ones, then waits inside the same call).
 //
@@ -23,6 +27,7 @@ const { values: args } = parseArgs({
     composed: { type: 'boolean', default: false },
     threads: { type: 'string', default: '1' },
     model: { type: 'string', default: 'lenet' }, // lenet | resblock (the bench's BasicBlock) | mlp
+    warmup: { type: 'string', default: '0' },
   },
 });
 
@@ -38,6 +43,7 @@ const keyOf = (name, a) => {
   return `${name} #${i}`;
 };
 
+const keyless = Number(args.warmup) > 0;
 // The wrapper goes in before nabla instantiates its module, so every call passes through it.
 const instantiate = WebAssembly.instantiate;
 WebAssembly.instantiate = async (...a) => {
@@ -52,12 +58,13 @@ WebAssembly.instantiate = async (...a) => {
             const t0 = performance.now();
             const out = f(...xs);
             const ms = performance.now() - t0;
+            inWasm += ms;
+            if (keyless) return out; // --warmup: the total only, with less JS of its own
             const k = keyOf(name, xs);
             const s = keys.get(k) ?? { calls: 0, step: 0, min: Infinity };
             s.calls++;
             s.step += ms;
             keys.set(k, s);
-            inWasm += ms;
             return out;
           };
   }
@@ -142,5 +149,26 @@ const run = () => {
     `  ${'JavaScript (best step minus its wasm time)'.padEnd(59)} ${bestJs.toFixed(3).padStart(8)} ms`,
   );
 };
-if (args.composed) nb.composed(run);
-else run();
+/** Medians per 50 steps of a fresh process's first `--warmup` steps: step, wasm, the rest. */
+const warmup = () => {
+  const med = (a) => a.slice().sort((p, q) => p - q)[a.length >> 1];
+  const rows = [];
+  for (let i = 0; i < Number(args.warmup); i++) {
+    const w0 = inWasm;
+    const t0 = performance.now();
+    step();
+    const ms = performance.now() - t0;
+    rows.push([ms, inWasm - w0]);
+  }
+  console.log(`${args.model} batch ${batch}, threads ${args.threads}: medians per 50 steps, ms`);
+  for (let b = 0; b < rows.length; b += 50) {
+    const r = rows.slice(b, b + 50);
+    const [t, w] = [med(r.map((x) => x[0])), med(r.map((x) => x[1]))];
+    const rest = med(r.map((x) => x[0] - x[1]));
+    const at = `steps ${b}-${b + r.length - 1}`.padEnd(16);
+    console.log(`  ${at} step ${t.toFixed(2)}  wasm ${w.toFixed(2)}  rest ${rest.toFixed(2)}`);
+  }
+};
+const main = Number(args.warmup) > 0 ? warmup : run;
+if (args.composed) nb.composed(main);
+else main();
