@@ -103,6 +103,17 @@ fn transposed_len(cv: &Conv) -> usize {
     }
 }
 
+/// The gradients' column scratch cut into the column chunk and the transposed weights after
+/// it (`transposed_len`); both empty for a pointwise convolution, which has no scratch.
+fn chunk_and_transposed<'a>(cv: &Conv, cols: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+    if cv.pointwise() {
+        return (&mut [], &mut []);
+    }
+    let k = cv.depth();
+    let (chunk_cols, rest) = cols.split_at_mut(k * chunk(k, cv.positions()));
+    (chunk_cols, &mut rest[..transposed_len(cv)])
+}
+
 /// Floats of column scratch the kernels need (0 for pointwise and depthwise convolutions).
 pub fn cols_len(cv: &Conv) -> usize {
     if cv.pointwise() || cv.depthwise() {
@@ -217,9 +228,7 @@ pub fn conv2d_bwd_input_f32(
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let (cig, cog) = (cv.cig, cv.cog);
     let lc = chunk(k, l);
-    let unfolds = !cv.pointwise();
-    let (cols, rest) = cols.split_at_mut(if unfolds { k * lc } else { 0 });
-    let wt = &mut rest[..if unfolds { transposed_len(cv) } else { 0 }];
+    let (cols, wt) = chunk_and_transposed(cv, cols);
     for grp in 0..cv.groups {
         let wg = &w[grp * cog * k..(grp + 1) * cog * k];
         // W_gᵀ: stored once when it fits (the GEMM then packs it from contiguous rows, as
@@ -298,9 +307,7 @@ pub fn conv2d_bwd_weight_f32(
         let sc = scratch;
         return conv_winograd::conv2d_bwd_weight_f32(x, dy, dw, n, cv, begin, end, cols, sc);
     }
-    let unfolds = !cv.pointwise();
-    let (cols, rest) = cols.split_at_mut(if unfolds { k * lc } else { 0 });
-    let sum_t = &mut rest[..if unfolds { transposed_len(cv) } else { 0 }];
+    let (cols, sum_t) = chunk_and_transposed(cv, cols);
     for grp in 0..cv.groups {
         let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
         if r0 >= r1 {
