@@ -14,6 +14,7 @@
 //! channels (each sums over all images), so a worker pool can split any of them.
 
 use super::conv_direct;
+use super::conv_pack;
 use super::conv_winograd;
 use super::depthwise;
 use super::matmul::{self, matmul_f32, matmul_packing_b_f32, PANEL};
@@ -71,6 +72,11 @@ impl Conv {
     fn winograd(&self) -> bool {
         conv_winograd::fits(self)
     }
+    /// Neither pointwise nor too large to copy padded: the forward and weight gradient pack
+    /// their GEMM panels from a padded copy of each image (`conv_pack.rs`).
+    fn padded(&self) -> bool {
+        !self.pointwise() && conv_pack::fits(self)
+    }
     /// A 1×1 kernel at stride 1 without padding reads the image as the im2col matrix itself.
     fn pointwise(&self) -> bool {
         let g = &self.win;
@@ -120,6 +126,9 @@ pub fn cols_len(cv: &Conv) -> usize {
         0
     } else {
         let mut len = cv.depth() * chunk(cv.depth(), cv.positions()) + transposed_len(cv);
+        if cv.padded() {
+            len = len.max(conv_pack::padded_len(cv));
+        }
         if cv.winograd() {
             len = len.max(conv_winograd::scratch_len(cv));
         }
@@ -155,10 +164,11 @@ pub fn conv2d_f32(
     if cv.winograd() {
         return conv_winograd::conv2d_f32(x, w, bias, y, cv, begin, end, cols, scratch);
     }
-    gemm_forward(x, w, bias, y, cv, begin, end, cols, scratch);
+    gemm_forward(x, w, bias, y, cv, begin, end, cols, scratch, cv.padded());
 }
 
-/// The forward through the GEMM, per image and group.
+/// The forward through the GEMM, per image and group; `padded` packs the columns from a padded
+/// copy of the image (`Conv::padded`), else they are unfolded or packed from the image in runs.
 #[allow(clippy::too_many_arguments)]
 fn gemm_forward(
     x: &[f32],
@@ -170,6 +180,7 @@ fn gemm_forward(
     end: usize,
     cols: &mut [f32],
     scratch: &mut [f32],
+    padded: bool,
 ) {
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
@@ -182,6 +193,13 @@ fn gemm_forward(
             let wg = &w[grp * cog * k..(grp + 1) * cog * k];
             if cv.pointwise() {
                 matmul_f32(wg, xs, out, cog, k, l, [k, 1], [l, 1], false, scratch);
+            } else if padded {
+                conv_pack::pad_image(xs, cv, cols, img == begin && grp == 0);
+                let pad = &cols[..];
+                let pack = |pc, kc, jc, nc, dst: &mut [f32]| {
+                    conv_pack::pack_panels(pad, cv, pc, kc, jc, nc, dst)
+                };
+                matmul_packing_b_f32(wg, [k, 1], out, cog, k, l, false, scratch, pack);
             } else if l <= lc {
                 // A plane whose columns fit one chunk is unfolded by whole rows and multiplied
                 // by the plain GEMM: cheaper than packing from the image run by run, whose cost
@@ -291,9 +309,8 @@ pub fn conv2d_bwd_weight_f32(
     if cv.direct() {
         return conv_direct::conv2d_bwd_weight_f32(x, dy, dw, db, n, cv, begin, end, scratch);
     }
-    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
-    let lc = chunk(k, l);
-    let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
+    let l = cv.positions();
+    let co = cv.cog * cv.groups;
     if let Some(db) = db {
         for (c, d) in db.iter_mut().enumerate().take(end).skip(begin) {
             *d = (0..n).map(|img| sum(&dy[(img * co + c) * l..][..l])).sum();
@@ -307,6 +324,29 @@ pub fn conv2d_bwd_weight_f32(
         let sc = scratch;
         return conv_winograd::conv2d_bwd_weight_f32(x, dy, dw, n, cv, begin, end, cols, sc);
     }
+    if cv.padded() {
+        return padded_bwd_weight(x, dy, dw, n, cv, begin, end, cols, scratch);
+    }
+    plain_bwd_weight(x, dy, dw, n, cv, begin, end, cols, scratch);
+}
+
+/// The weight gradient from unfolded column chunks, for a pointwise convolution or an image
+/// too large to copy padded.
+#[allow(clippy::too_many_arguments)]
+fn plain_bwd_weight(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    n: usize,
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+    let lc = chunk(k, l);
+    let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
     let (cols, sum_t) = chunk_and_transposed(cv, cols);
     for grp in 0..cv.groups {
         let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
@@ -345,6 +385,46 @@ pub fn conv2d_bwd_weight_f32(
         }
         if !sum_t.is_empty() && n > 0 {
             transpose(sum_t, k, rows, dwg);
+        }
+    }
+}
+
+/// The weight gradient `dW_g += dY · colᵀ` per image, for output channels `begin..end`, with
+/// `colᵀ`'s panels packed from a padded copy of the image in `cols` (`conv_pack.rs`): no
+/// unfold, and the result lands in `dw` as it is laid out.
+#[allow(clippy::too_many_arguments)]
+fn padded_bwd_weight(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    n: usize,
+    cv: &Conv,
+    begin: usize,
+    end: usize,
+    cols: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
+    let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
+    for grp in 0..cv.groups {
+        let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
+        if r0 >= r1 {
+            continue;
+        }
+        let rows = r1 - r0;
+        let dwg = &mut dw[r0 * k..r1 * k];
+        if n == 0 {
+            dwg.fill(0.0);
+        }
+        for img in 0..n {
+            let xs = &x[(img * cv.groups + grp) * cig * plane..][..cig * plane];
+            let dys = &dy[(img * co + r0) * l..][..rows * l];
+            conv_pack::pad_image(xs, cv, cols, img == 0);
+            let pad = &cols[..];
+            let pack = |pc, kc, jc, nc, dst: &mut [f32]| {
+                conv_pack::pack_transposed(pad, cv, pc, kc, jc, nc, dst)
+            };
+            matmul_packing_b_f32(dys, [l, 1], dwg, rows, l, k, img > 0, scratch, pack);
         }
     }
 }
@@ -785,6 +865,22 @@ mod tests {
         };
         close(&summed(&pw, wt.len()), &rdw, "dw by chunks", &cv);
         close(&summed(&pb, co), &rdb, "db by chunks", &cv);
+        if cv.padded() && !cv.direct() && !cv.depthwise() {
+            // The paths for images too large to copy padded: the same forward bits, and the
+            // weight gradient from unfolded columns.
+            let mut plain = vec![f32::NAN; y.len()];
+            let (sc, c) = (&mut scratch, &mut cols);
+            gemm_forward(&x, &wt, Some(&b), &mut plain, &cv, 0, n, c, sc, false);
+            if !cv.winograd() {
+                assert!(plain
+                    .iter()
+                    .zip(&y)
+                    .all(|(p, q)| p.to_bits() == q.to_bits()));
+            }
+            let mut dw = vec![f32::NAN; wt.len()];
+            plain_bwd_weight(&x, &dy, &mut dw, n, &cv, 0, co, &mut cols, &mut scratch);
+            close(&dw, &rdw, "dw from unfolded columns", &cv);
+        }
     }
 
     #[test]
@@ -890,7 +986,18 @@ mod tests {
             let (mut wino, mut gemm) = (vec![f32::NAN; n * co * l], vec![f32::NAN; n * co * l]);
             conv2d_f32(&x, &wt, None, &mut wino, &cv, 0, n, &mut cols, &mut scratch);
             let sc = &mut scratch;
-            gemm_forward(&x, &wt, None, &mut gemm, &cv, 0, n, &mut cols, sc);
+            gemm_forward(
+                &x,
+                &wt,
+                None,
+                &mut gemm,
+                &cv,
+                0,
+                n,
+                &mut cols,
+                sc,
+                cv.padded(),
+            );
             let scale = gemm.iter().fold(1.0f32, |m, v| m.max(v.abs()));
             for (a, b) in wino.iter().zip(&gemm) {
                 assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b} for {cv:?}");

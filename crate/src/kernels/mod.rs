@@ -4,6 +4,7 @@ pub mod attention;
 pub mod batchnorm;
 pub mod conv;
 pub mod conv_direct;
+pub mod conv_pack;
 pub mod conv_winograd;
 pub mod copy;
 pub mod depthwise;
