@@ -156,7 +156,8 @@ function split(
 
 /** Floats of the kernels' column chunk (bounded, see `cols_len`); 0 when they need none (1×1). */
 function colsLen(g: Geometry, weight: Tensor): number {
-  // cols_len is at most max(K · 64, 131072 + K) + 65536 floats; keep it inside wasm32's usize.
+  // cols_len is at most max(K · 64, 131072 + K) + 65536 floats, or the padded image copy (at
+  // most 262144); keep it inside wasm32's usize.
   const [, cig, kh, kw] = weight.shape;
   if (cig * kh * kw * 64 >= 2 ** 30) {
     throw new OutOfMemoryError(
