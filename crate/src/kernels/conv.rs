@@ -324,16 +324,17 @@ pub fn conv2d_bwd_weight_f32(
         let sc = scratch;
         return conv_winograd::conv2d_bwd_weight_f32(x, dy, dw, n, cv, begin, end, cols, sc);
     }
-    if cv.padded() {
-        return padded_bwd_weight(x, dy, dw, n, cv, begin, end, cols, scratch);
-    }
-    plain_bwd_weight(x, dy, dw, n, cv, begin, end, cols, scratch);
+    gemm_bwd_weight(x, dy, dw, n, cv, begin, end, cols, scratch, cv.padded());
 }
 
-/// The weight gradient from unfolded column chunks, for a pointwise convolution or an image
-/// too large to copy padded.
+/// The weight gradient through the GEMM, per group and image. With `padded` (`Conv::padded`)
+/// each image is copied padded into `cols` and `dW_g += dY · colᵀ` takes `colᵀ`'s panels from
+/// it (`conv_pack.rs`): no unfold, and the sum lands in `dw` as laid out. Otherwise the columns
+/// are unfolded a chunk at a time, summed as `dW_gᵀ += col · dYᵀ` when that fits after the
+/// chunk (the GEMM then packs the wide columns as contiguous rows and only the narrow `dY`
+/// through strides) and as `dW_g += dY · colᵀ` through strides when it does not.
 #[allow(clippy::too_many_arguments)]
-fn plain_bwd_weight(
+fn gemm_bwd_weight(
     x: &[f32],
     dy: &[f32],
     dw: &mut [f32],
@@ -343,11 +344,16 @@ fn plain_bwd_weight(
     end: usize,
     cols: &mut [f32],
     scratch: &mut [f32],
+    padded: bool,
 ) {
     let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
     let lc = chunk(k, l);
     let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
-    let (cols, sum_t) = chunk_and_transposed(cv, cols);
+    let (cols, sum_t) = if padded {
+        (cols, &mut [][..])
+    } else {
+        chunk_and_transposed(cv, cols)
+    };
     for grp in 0..cv.groups {
         let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
         if r0 >= r1 {
@@ -358,9 +364,6 @@ fn plain_bwd_weight(
         if n == 0 {
             dwg.fill(0.0);
         }
-        // dW_gᵀ = Σ col · dYᵀ when its sum fits after the chunk: the GEMM then packs the
-        // (wide) columns as contiguous rows and transposes only the (narrow) dY through
-        // strides, where dW_g = Σ dY · colᵀ gathers every column through strides.
         let used = if sum_t.is_empty() { 0 } else { k * rows };
         let sum_t = &mut sum_t[..used];
         for img in 0..n {
@@ -369,6 +372,15 @@ fn plain_bwd_weight(
             if cv.pointwise() {
                 let acc = img > 0;
                 matmul_f32(dys, xs, dwg, rows, l, k, [l, 1], [1, l], acc, scratch);
+                continue;
+            }
+            if padded {
+                conv_pack::pad_image(xs, cv, cols, img == 0);
+                let pad = &cols[..];
+                let pack = |pc, kc, jc, nc, dst: &mut [f32]| {
+                    conv_pack::pack_transposed(pad, cv, pc, kc, jc, nc, dst)
+                };
+                matmul_packing_b_f32(dys, [l, 1], dwg, rows, l, k, img > 0, scratch, pack);
                 continue;
             }
             for l0 in (0..l).step_by(lc) {
@@ -385,46 +397,6 @@ fn plain_bwd_weight(
         }
         if !sum_t.is_empty() && n > 0 {
             transpose(sum_t, k, rows, dwg);
-        }
-    }
-}
-
-/// The weight gradient `dW_g += dY · colᵀ` per image, for output channels `begin..end`, with
-/// `colᵀ`'s panels packed from a padded copy of the image in `cols` (`conv_pack.rs`): no
-/// unfold, and the result lands in `dw` as it is laid out.
-#[allow(clippy::too_many_arguments)]
-fn padded_bwd_weight(
-    x: &[f32],
-    dy: &[f32],
-    dw: &mut [f32],
-    n: usize,
-    cv: &Conv,
-    begin: usize,
-    end: usize,
-    cols: &mut [f32],
-    scratch: &mut [f32],
-) {
-    let (k, l, plane) = (cv.depth(), cv.positions(), cv.plane());
-    let (cig, cog, co) = (cv.cig, cv.cog, cv.cog * cv.groups);
-    for grp in 0..cv.groups {
-        let (r0, r1) = (begin.max(grp * cog), end.min((grp + 1) * cog));
-        if r0 >= r1 {
-            continue;
-        }
-        let rows = r1 - r0;
-        let dwg = &mut dw[r0 * k..r1 * k];
-        if n == 0 {
-            dwg.fill(0.0);
-        }
-        for img in 0..n {
-            let xs = &x[(img * cv.groups + grp) * cig * plane..][..cig * plane];
-            let dys = &dy[(img * co + r0) * l..][..rows * l];
-            conv_pack::pad_image(xs, cv, cols, img == 0);
-            let pad = &cols[..];
-            let pack = |pc, kc, jc, nc, dst: &mut [f32]| {
-                conv_pack::pack_transposed(pad, cv, pc, kc, jc, nc, dst)
-            };
-            matmul_packing_b_f32(dys, [l, 1], dwg, rows, l, k, img > 0, scratch, pack);
         }
     }
 }
@@ -878,7 +850,8 @@ mod tests {
                     .all(|(p, q)| p.to_bits() == q.to_bits()));
             }
             let mut dw = vec![f32::NAN; wt.len()];
-            plain_bwd_weight(&x, &dy, &mut dw, n, &cv, 0, co, &mut cols, &mut scratch);
+            let (sc, c) = (&mut scratch, &mut cols);
+            gemm_bwd_weight(&x, &dy, &mut dw, n, &cv, 0, co, c, sc, false);
             close(&dw, &rdw, "dw from unfolded columns", &cv);
         }
     }

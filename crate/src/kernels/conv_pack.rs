@@ -79,13 +79,10 @@ pub fn pack_panels(
     nc: usize,
     dst: &mut [f32],
 ) {
-    let g = &cv.win;
-    let (_, wp) = dims(cv);
-    let pad = &pad[..padded_len(cv)];
+    let (g, wp, pad) = (&cv.win, dims(cv).1, &pad[..padded_len(cv)]);
     let at = |q: usize| (q / g.ow) * g.sh * wp + (q % g.ow) * g.sw;
-    let panels = dst[..round_up(nc, PANEL) * kc].chunks_exact_mut(PANEL * kc);
-    for (panel, q0) in panels.zip((jc..jc + nc).step_by(PANEL)) {
-        let (used, ox) = (PANEL.min(jc + nc - q0), q0 % g.ow);
+    for (panel, q0, used) in panels(dst, kc, jc, nc) {
+        let ox = q0 % g.ow;
         let lanes = if g.sw != 1 || used < PANEL || ox + PANEL > 2 * g.ow {
             Lanes::Gather {
                 at: core::array::from_fn(|i| if i < used { at(q0 + i) } else { 0 }),
@@ -137,6 +134,19 @@ pub fn pack_panels(
     }
 }
 
+/// `dst` cut into the `PANEL`-wide, `kc`-deep micro-panels of columns `jc..jc+nc`, each with
+/// its first column and how many of its lanes are real (the rest is padding).
+fn panels(
+    dst: &mut [f32],
+    kc: usize,
+    jc: usize,
+    nc: usize,
+) -> impl Iterator<Item = (&mut [f32], usize, usize)> {
+    let cut = dst[..round_up(nc, PANEL) * kc].chunks_exact_mut(PANEL * kc);
+    cut.zip((jc..jc + nc).step_by(PANEL))
+        .map(move |(panel, q0)| (panel, q0, PANEL.min(jc + nc - q0)))
+}
+
 /// Calls `f(p, offset)` for taps `pc..pc+kc` in order, `p` counted from 0 and `offset` the
 /// tap's (channel, kernel row, kernel column) position in the padded copy.
 #[inline(always)]
@@ -161,13 +171,9 @@ pub fn pack_transposed(
     nc: usize,
     dst: &mut [f32],
 ) {
-    let g = &cv.win;
-    let (_, wp) = dims(cv);
-    let pad = &pad[..padded_len(cv)];
+    let (g, wp, pad) = (&cv.win, dims(cv).1, &pad[..padded_len(cv)]);
     let mut offsets = TapOffsets::new(cv, jc);
-    let panels = dst[..round_up(nc, PANEL) * kc].chunks_exact_mut(PANEL * kc);
-    for (panel, t0) in panels.zip((jc..jc + nc).step_by(PANEL)) {
-        let used = PANEL.min(jc + nc - t0);
+    for (panel, _, used) in panels(dst, kc, jc, nc) {
         // Lanes past `used` repeat the last tap (in bounds) and are masked to zero.
         let mut off = [0; PANEL];
         for o in &mut off[..used] {
