@@ -107,40 +107,65 @@ pub fn conv2d_f32(
 #[inline(always)]
 fn rows<const C: usize>(pad: &[f32], wp: usize, w: &[f32], cv: &Conv, out: &mut [f32]) -> usize {
     let g = &cv.win;
-    let l = g.oh * g.ow;
     for oi in 0..g.oh {
         let mut j = 0;
         while j < g.ow {
-            let mut acc = [[F32x4::splat(0.0); 2]; C];
-            for ki in 0..g.kh {
-                let line = &pad[(oi + ki) * wp + j..][..g.kw + 7];
-                let wr = &w[4 * C * ki * g.kw..][..4 * C * g.kw];
-                for (kj, wt) in wr.chunks_exact(4 * C).enumerate() {
-                    let xv = [F32x4::load(&line[kj..]), F32x4::load(&line[kj + 4..])];
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        let wv = F32x4::load(&wt[4 * c..]);
-                        a[0] = wv.mul_add(xv[0], a[0]);
-                        a[1] = wv.mul_add(xv[1], a[1]);
-                    }
-                }
-            }
-            let n = (g.ow - j).min(8);
-            for (c, a) in acc.iter().enumerate() {
-                let dst = &mut out[c * l + oi * g.ow + j..][..n];
-                if n == 8 {
-                    a[0].store(&mut dst[..4]);
-                    a[1].store(&mut dst[4..]);
-                } else {
-                    let mut tmp = [0.0f32; 8];
-                    a[0].store(&mut tmp[..4]);
-                    a[1].store(&mut tmp[4..]);
-                    dst.copy_from_slice(&tmp[..n]);
-                }
+            // A row's last block of at most four columns (LeNet's 28 = 3 × 8 + 4) takes one
+            // vector per channel rather than computing four lanes it would throw away.
+            if g.ow - j <= 4 {
+                block::<C, 1>(pad, wp, w, cv, out, oi, j);
+            } else {
+                block::<C, 2>(pad, wp, w, cv, out, oi, j);
             }
             j += 8;
         }
     }
     C
+}
+
+/// Output columns `j..j+4V` (those inside the row) of row `oi` for `C` channels: `C × V`
+/// accumulators, each input vector loaded once for all `C`.
+#[inline(always)]
+fn block<const C: usize, const V: usize>(
+    pad: &[f32],
+    wp: usize,
+    w: &[f32],
+    cv: &Conv,
+    out: &mut [f32],
+    oi: usize,
+    j: usize,
+) {
+    let g = &cv.win;
+    let l = g.oh * g.ow;
+    let mut acc = [[F32x4::splat(0.0); V]; C];
+    for ki in 0..g.kh {
+        let line = &pad[(oi + ki) * wp + j..][..g.kw + 7];
+        let wr = &w[4 * C * ki * g.kw..][..4 * C * g.kw];
+        for (kj, wt) in wr.chunks_exact(4 * C).enumerate() {
+            let xv: [F32x4; V] = core::array::from_fn(|v| F32x4::load(&line[kj + 4 * v..]));
+            for (c, a) in acc.iter_mut().enumerate() {
+                let wv = F32x4::load(&wt[4 * c..]);
+                for (av, &x) in a.iter_mut().zip(&xv) {
+                    *av = wv.mul_add(x, *av);
+                }
+            }
+        }
+    }
+    let n = (g.ow - j).min(4 * V);
+    for (c, a) in acc.iter().enumerate() {
+        let dst = &mut out[c * l + oi * g.ow + j..][..n];
+        if n == 4 * V {
+            for (v, x) in a.iter().enumerate() {
+                x.store(&mut dst[4 * v..4 * v + 4]);
+            }
+        } else {
+            let mut tmp = [0.0f32; 8];
+            for (v, x) in a.iter().enumerate() {
+                x.store(&mut tmp[4 * v..4 * v + 4]);
+            }
+            dst.copy_from_slice(&tmp[..n]);
+        }
+    }
 }
 
 /// Weight (and bias) gradient for output channels `begin..end`, summed over all `n` images:
