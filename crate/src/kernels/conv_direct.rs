@@ -202,20 +202,41 @@ pub fn conv2d_bwd_weight_f32(
     parts.fill(0.0);
     for img in 0..n {
         pad_plane(&x[img * plane..(img + 1) * plane], cv, pad);
-        for c in begin..end {
-            let d = &dy[(img * co + c) * l..][..l];
+        // Channels in pairs where both rows of sums fit the registers (kernel rows up to 5):
+        // each input vector is then loaded once for two channels.
+        let mut c = begin;
+        while c < end {
+            let plane_of = |c: usize| &dy[(img * co + c) * l..][..l];
+            let at = Sums { taps, c, ki: 0 };
+            if c + 1 < end && g.kw <= 5 {
+                let d = [plane_of(c), plane_of(c + 1)];
+                for ki in 0..g.kh {
+                    let at = Sums { ki, ..at };
+                    match g.kw {
+                        1 => taps_row::<1, 2>(pad, wp, d, cv, parts, &at),
+                        2 => taps_row::<2, 2>(pad, wp, d, cv, parts, &at),
+                        3 => taps_row::<3, 2>(pad, wp, d, cv, parts, &at),
+                        4 => taps_row::<4, 2>(pad, wp, d, cv, parts, &at),
+                        _ => taps_row::<5, 2>(pad, wp, d, cv, parts, &at),
+                    }
+                }
+                c += 2;
+                continue;
+            }
+            let d = [plane_of(c)];
             for ki in 0..g.kh {
-                let part = &mut parts[4 * (c * taps + ki * g.kw)..][..4 * g.kw];
+                let at = Sums { ki, ..at };
                 match g.kw {
-                    1 => taps_row::<1>(pad, wp, d, ki, cv, part),
-                    2 => taps_row::<2>(pad, wp, d, ki, cv, part),
-                    3 => taps_row::<3>(pad, wp, d, ki, cv, part),
-                    4 => taps_row::<4>(pad, wp, d, ki, cv, part),
-                    5 => taps_row::<5>(pad, wp, d, ki, cv, part),
-                    6 => taps_row::<6>(pad, wp, d, ki, cv, part),
-                    _ => taps_row::<7>(pad, wp, d, ki, cv, part),
+                    1 => taps_row::<1, 1>(pad, wp, d, cv, parts, &at),
+                    2 => taps_row::<2, 1>(pad, wp, d, cv, parts, &at),
+                    3 => taps_row::<3, 1>(pad, wp, d, cv, parts, &at),
+                    4 => taps_row::<4, 1>(pad, wp, d, cv, parts, &at),
+                    5 => taps_row::<5, 1>(pad, wp, d, cv, parts, &at),
+                    6 => taps_row::<6, 1>(pad, wp, d, cv, parts, &at),
+                    _ => taps_row::<7, 1>(pad, wp, d, cv, parts, &at),
                 }
             }
+            c += 1;
         }
     }
     for (t, v) in dw[begin * taps..end * taps].iter_mut().enumerate() {
@@ -224,44 +245,62 @@ pub fn conv2d_bwd_weight_f32(
     }
 }
 
-/// Adds Σ_{oi, oj} dy[oi, oj] · pad[oi + ki, oj + kj] for `kj < KW` onto the lane partials
-/// `part` `[KW, 4]`: the row's `KW` sums stay in registers over the whole plane.
+/// Which lane partials a kernel row's sums go to: channel `c` (and the next `C - 1`), kernel
+/// row `ki`, in `parts` laid out `[channel, taps, 4]`.
+#[derive(Clone, Copy)]
+struct Sums {
+    taps: usize,
+    c: usize,
+    ki: usize,
+}
+
+/// Adds Σ_{oi, oj} dy_c[oi, oj] · pad[oi + ki, oj + kj] for `kj < KW` and the `C` channels
+/// of `dy` onto their lane partials in `parts`: the `C × KW` sums stay in registers over the
+/// whole plane, and each input vector is loaded once for all `C`.
 #[inline(always)]
-fn taps_row<const KW: usize>(
+fn taps_row<const KW: usize, const C: usize>(
     pad: &[f32],
     wp: usize,
-    dy: &[f32],
-    ki: usize,
+    dy: [&[f32]; C],
     cv: &Conv,
-    part: &mut [f32],
+    parts: &mut [f32],
+    at: &Sums,
 ) {
     let g = &cv.win;
     // Each image's sums start from zero and are added to the partials once, so no chain of
     // additions runs longer than one plane (as the GEMM's depth slices): the composition's
     // accuracy, not a long running sum's.
-    let mut acc = [F32x4::splat(0.0); KW];
+    let mut acc = [[F32x4::splat(0.0); KW]; C];
     let full = g.ow / 4 * 4;
-    let mut tail = [0.0f32; KW];
+    let mut tail = [[0.0f32; KW]; C];
     for oi in 0..g.oh {
-        let d = &dy[oi * g.ow..(oi + 1) * g.ow];
-        let line = &pad[(oi + ki) * wp..];
+        let line = &pad[(oi + at.ki) * wp..];
+        let rows: [&[f32]; C] = core::array::from_fn(|c| &dy[c][oi * g.ow..(oi + 1) * g.ow]);
         let mut j = 0;
         while j < full {
-            let dv = F32x4::load(&d[j..]);
-            for (kj, a) in acc.iter_mut().enumerate() {
-                *a = dv.mul_add(F32x4::load(&line[j + kj..]), *a);
+            let dv: [F32x4; C] = core::array::from_fn(|c| F32x4::load(&rows[c][j..]));
+            for kj in 0..KW {
+                let xv = F32x4::load(&line[j + kj..]);
+                for (a, d) in acc.iter_mut().zip(&dv) {
+                    a[kj] = d.mul_add(xv, a[kj]);
+                }
             }
             j += 4;
         }
-        for (jt, &dv) in d.iter().enumerate().skip(full) {
-            for (kj, t) in tail.iter_mut().enumerate() {
-                *t += dv * line[jt + kj];
+        for (c, row) in rows.iter().enumerate() {
+            for (jt, &dv) in row.iter().enumerate().skip(full) {
+                for (kj, t) in tail[c].iter_mut().enumerate() {
+                    *t += dv * line[jt + kj];
+                }
             }
         }
     }
-    for (kj, a) in acc.iter().enumerate() {
-        let p = &mut part[4 * kj..4 * kj + 4];
-        F32x4::load(p).add(*a).store(p);
-        p[0] += tail[kj];
+    for c in 0..C {
+        let part = &mut parts[4 * ((at.c + c) * at.taps + at.ki * g.kw)..][..4 * KW];
+        for (kj, a) in acc[c].iter().enumerate() {
+            let p = &mut part[4 * kj..4 * kj + 4];
+            F32x4::load(p).add(*a).store(p);
+            p[0] += tail[c][kj];
+        }
     }
 }
