@@ -119,7 +119,7 @@ def time_calls(fn, warmupMs, sampleMs, samples, minSamples, budgetMs):
     return {**collect(run, count, minSamples, budgetMs), "reps": reps}
 
 
-def time_steps(step, warmupSteps, windowMs, windows, on_window):
+def time_steps(step, warmupSteps, windowMs, windows, on_window, min_window_steps=2):
     i = 0
     half = max(1, warmupSteps >> 1)
     while i < warmupSteps - half:
@@ -130,7 +130,7 @@ def time_steps(step, warmupSteps, windowMs, windows, on_window):
         step(i)
         i += 1
     per_step = (now_ms() - t0) / half
-    n = clamp(round(windowMs / per_step), 2, 200)
+    n = clamp(round(windowMs / per_step), min_window_steps, 200)
     counter = [i]
 
     def window():
@@ -164,7 +164,14 @@ def time_checked_steps(batches, step, params, timing, on_window, after_first=Non
         else:
             losses.append(step(batch))
 
-    t = time_steps(run, timing["warmupSteps"], timing["windowMs"], timing["windows"], on_window)
+    t = time_steps(
+        run,
+        timing["warmupSteps"],
+        timing["windowMs"],
+        timing["windows"],
+        on_window,
+        timing.get("minWindowSteps", 2),
+    )
     fields = {
         "msPerStep": t["ms"],
         "windows": t["windows"],

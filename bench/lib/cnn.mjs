@@ -57,8 +57,10 @@ export function cnnConfig(quick) {
       // Steps cycle over the first `batches` batches of MNIST's training set.
       batches: quick ? 2 : 16,
       lr: 1e-3,
+      // Quick: at least 3 × 6 timed steps, so the loss check sees a fall even when a cold
+      // process's warm-up step (~10 ms at batch 8) sizes the windows at 2 steps.
       timing: quick
-        ? { warmupSteps: 2, windowMs: 30, windows: 3 }
+        ? { warmupSteps: 2, windowMs: 30, windows: 3, minWindowSteps: 6 }
         : { warmupSteps: 10, windowMs: 1000, windows: 7 },
       // tfjs-cpu: ~9 s a step at batch 64 here (its Conv2DBackpropFilter alone takes ~1 s per
       // call at batch 16), so windows of two steps, bounded in time.

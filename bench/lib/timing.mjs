@@ -66,14 +66,15 @@ export function timeCalls(fn, { warmupMs, sampleMs, samples, minSamples, budgetM
 
 /**
  * Times training steps: `warmupSteps` steps, then `windows` windows of N steps each (N sized
- * from the warm-up so a window lasts about `windowMs`, at least 2). Returns the median step
+ * from the warm-up so a window lasts about `windowMs`, at least `minWindowSteps`, default 2:
+ * a check on the timed steps' loss wants enough of them however slow the warm-up was). Returns the median step
  * time; `step(i)` runs step number i and `onWindow` lets the caller sample memory. A library
  * at seconds a step sets `maxMs`: retakes of contended windows stop there (the minimum number
  * of windows still runs), so its child stays inside the harness's timeout.
  */
 export function timeSteps(
   step,
-  { warmupSteps, windowMs, windows, maxMs = Infinity },
+  { warmupSteps, windowMs, windows, maxMs = Infinity, minWindowSteps = 2 },
   onWindow = () => {},
 ) {
   let i = 0;
@@ -83,7 +84,7 @@ export function timeSteps(
   const t0 = now();
   for (; i < warmupSteps; i++) step(i);
   const perStep = (now() - t0) / half;
-  const n = clamp(Math.round(windowMs / perStep), 2, 200);
+  const n = clamp(Math.round(windowMs / perStep), minWindowSteps, 200);
   const run = () => {
     const s = sample(() => {
       for (let k = 0; k < n; k++) step(i++);
