@@ -1,10 +1,12 @@
 //! 2-d convolution through the packed GEMM, forward and both gradients, with no im2col buffer.
 //! Per image and group the output is `W_g [Co/g, K] · col [K, L]` (`K = Ci/g · kh · kw` kernel
-//! taps, `L = oh · ow` window positions). `col` is never stored: the GEMM asks for its B panels
-//! and `pack_cols` writes them straight from the image. The gradients work a bounded chunk of
-//! columns at a time in caller scratch (`cols_len`): the input gradient forms `W_gᵀ · dY` for
-//! the chunk and adds it back onto the image (col2im) while it is still in cache; the weight
-//! gradient unfolds the chunk and sums `dW_gᵀ += col · dYᵀ`. Both keep a group's weights
+//! taps, `L = oh · ow` window positions). `col` is never stored: the GEMM asks for its B panels,
+//! which the forward and the weight gradient (`dW_g += dY · colᵀ`) pack from a zero-padded
+//! copy of each image in caller scratch (`conv_pack.rs`). Images too large to copy padded keep
+//! the older paths: the forward packs from the image in runs (`pack_cols`) or unfolds a plane
+//! that fits one chunk; the weight gradient unfolds a bounded chunk of columns at a time and sums
+//! `dW_gᵀ += col · dYᵀ`. The input gradient forms `W_gᵀ · dY` a chunk at a time and adds it
+//! back onto the image (col2im) while it is still in cache. The gradients keep a group's weights
 //! transposed after the chunk (`W_gᵀ` stored once per call, the `dW_gᵀ` sum) when they fit, so
 //! the GEMM reads the wide operand as contiguous rows and only `dY` through strides (which its
 //! packing transposes in registers). A 1×1, stride-1, unpadded convolution is a plain GEMM on

@@ -207,17 +207,15 @@ pub fn conv2d_bwd_weight_f32(
         let mut c = begin;
         while c < end {
             let plane_of = |c: usize| &dy[(img * co + c) * l..][..l];
-            let at = Sums { taps, c, ki: 0 };
             if c + 1 < end && g.kw <= 5 {
                 let d = [plane_of(c), plane_of(c + 1)];
                 for ki in 0..g.kh {
-                    let at = Sums { ki, ..at };
                     match g.kw {
-                        1 => taps_row::<1, 2>(pad, wp, d, cv, parts, &at),
-                        2 => taps_row::<2, 2>(pad, wp, d, cv, parts, &at),
-                        3 => taps_row::<3, 2>(pad, wp, d, cv, parts, &at),
-                        4 => taps_row::<4, 2>(pad, wp, d, cv, parts, &at),
-                        _ => taps_row::<5, 2>(pad, wp, d, cv, parts, &at),
+                        1 => taps_row::<1, 2>(pad, wp, d, cv, parts, c, ki),
+                        2 => taps_row::<2, 2>(pad, wp, d, cv, parts, c, ki),
+                        3 => taps_row::<3, 2>(pad, wp, d, cv, parts, c, ki),
+                        4 => taps_row::<4, 2>(pad, wp, d, cv, parts, c, ki),
+                        _ => taps_row::<5, 2>(pad, wp, d, cv, parts, c, ki),
                     }
                 }
                 c += 2;
@@ -225,15 +223,14 @@ pub fn conv2d_bwd_weight_f32(
             }
             let d = [plane_of(c)];
             for ki in 0..g.kh {
-                let at = Sums { ki, ..at };
                 match g.kw {
-                    1 => taps_row::<1, 1>(pad, wp, d, cv, parts, &at),
-                    2 => taps_row::<2, 1>(pad, wp, d, cv, parts, &at),
-                    3 => taps_row::<3, 1>(pad, wp, d, cv, parts, &at),
-                    4 => taps_row::<4, 1>(pad, wp, d, cv, parts, &at),
-                    5 => taps_row::<5, 1>(pad, wp, d, cv, parts, &at),
-                    6 => taps_row::<6, 1>(pad, wp, d, cv, parts, &at),
-                    _ => taps_row::<7, 1>(pad, wp, d, cv, parts, &at),
+                    1 => taps_row::<1, 1>(pad, wp, d, cv, parts, c, ki),
+                    2 => taps_row::<2, 1>(pad, wp, d, cv, parts, c, ki),
+                    3 => taps_row::<3, 1>(pad, wp, d, cv, parts, c, ki),
+                    4 => taps_row::<4, 1>(pad, wp, d, cv, parts, c, ki),
+                    5 => taps_row::<5, 1>(pad, wp, d, cv, parts, c, ki),
+                    6 => taps_row::<6, 1>(pad, wp, d, cv, parts, c, ki),
+                    _ => taps_row::<7, 1>(pad, wp, d, cv, parts, c, ki),
                 }
             }
             c += 1;
@@ -245,18 +242,10 @@ pub fn conv2d_bwd_weight_f32(
     }
 }
 
-/// Which lane partials a kernel row's sums go to: channel `c` (and the next `C - 1`), kernel
-/// row `ki`, in `parts` laid out `[channel, taps, 4]`.
-#[derive(Clone, Copy)]
-struct Sums {
-    taps: usize,
-    c: usize,
-    ki: usize,
-}
-
 /// Adds Σ_{oi, oj} dy_c[oi, oj] · pad[oi + ki, oj + kj] for `kj < KW` and the `C` channels
-/// of `dy` onto their lane partials in `parts`: the `C × KW` sums stay in registers over the
-/// whole plane, and each input vector is loaded once for all `C`.
+/// of `dy` (output channels `c..c+C`) onto their lane partials in `parts` (`[channel, tap,
+/// 4]`): the `C × KW` sums stay in registers over the whole plane, and each input vector is
+/// loaded once for all `C`.
 #[inline(always)]
 fn taps_row<const KW: usize, const C: usize>(
     pad: &[f32],
@@ -264,7 +253,8 @@ fn taps_row<const KW: usize, const C: usize>(
     dy: [&[f32]; C],
     cv: &Conv,
     parts: &mut [f32],
-    at: &Sums,
+    c: usize,
+    ki: usize,
 ) {
     let g = &cv.win;
     // Each image's sums start from zero and are added to the partials once, so no chain of
@@ -274,7 +264,7 @@ fn taps_row<const KW: usize, const C: usize>(
     let full = g.ow / 4 * 4;
     let mut tail = [[0.0f32; KW]; C];
     for oi in 0..g.oh {
-        let line = &pad[(oi + at.ki) * wp..];
+        let line = &pad[(oi + ki) * wp..];
         let rows: [&[f32]; C] = core::array::from_fn(|c| &dy[c][oi * g.ow..(oi + 1) * g.ow]);
         let mut j = 0;
         while j < full {
@@ -295,12 +285,13 @@ fn taps_row<const KW: usize, const C: usize>(
             }
         }
     }
-    for c in 0..C {
-        let part = &mut parts[4 * ((at.c + c) * at.taps + at.ki * g.kw)..][..4 * KW];
-        for (kj, a) in acc[c].iter().enumerate() {
+    let taps = g.kh * g.kw;
+    for (i, (sums, tail)) in acc.iter().zip(&tail).enumerate() {
+        let part = &mut parts[4 * ((c + i) * taps + ki * g.kw)..][..4 * KW];
+        for (kj, a) in sums.iter().enumerate() {
             let p = &mut part[4 * kj..4 * kj + 4];
             F32x4::load(p).add(*a).store(p);
-            p[0] += tail[c][kj];
+            p[0] += tail[kj];
         }
     }
 }

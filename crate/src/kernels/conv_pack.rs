@@ -1,13 +1,15 @@
-//! The forward's im2col panels packed from a zero-padded copy of one group's image (`conv.rs`).
-//! With the padding stored, a tap of a panel's window positions is a fixed offset into the copy:
-//! eight positions along one output row are two vector loads, a panel that wraps onto the next
-//! output row is two pairs of loads blended by lane, and only strided or partial panels are read
-//! lane by lane. One copy of the image replaces the plain path's unfold and packing (two copies
-//! of every column, in runs of an output row: 10 floats at LeNet's 6→16) and writes the same
-//! panels, so the product has the same bits.
+//! The GEMM panels of the im2col matrix (`col` for the forward, `colᵀ` for the weight gradient;
+//! `conv.rs`) packed from a zero-padded copy of one group's image. With the padding stored, a
+//! tap of a window position is a fixed offset into the copy: eight positions of a tap along one
+//! output row are two vector loads, a panel that wraps onto the next output row is two pairs of
+//! loads blended by lane, four positions of eight taps are eight loads transposed in registers,
+//! and only strided windows and partial panels are read lane by lane. One copy of the image
+//! replaces the unfold and packing (two copies of every column, in runs of an output row: 10
+//! floats at LeNet's 6→16); the forward's panels are the same, so its product has the same bits.
 
 use super::conv::Conv;
 use super::matmul::{round_up, PANEL};
+use super::unfold::Window;
 use crate::simd::F32x4;
 
 /// Most floats of padded image this path takes (1 MiB); larger images keep the plain path.
@@ -110,9 +112,7 @@ pub fn pack_panels(
                 split,
                 second,
             } => {
-                let lane = |i: i32| if (i as usize) < split { -1 } else { 0 };
-                let lo = F32x4::from_i32([lane(0), lane(1), lane(2), lane(3)]);
-                let hi = F32x4::from_i32([lane(4), lane(5), lane(6), lane(7)]);
+                let (lo, hi) = (lanes_below(0, split), lanes_below(4, split));
                 // The second row's run shifted back by `split`, so its lane `split` lines up.
                 let second = second - split;
                 taps(cv, pc, kc, |p, off| {
@@ -145,6 +145,12 @@ fn panels(
     let cut = dst[..round_up(nc, PANEL) * kc].chunks_exact_mut(PANEL * kc);
     cut.zip((jc..jc + nc).step_by(PANEL))
         .map(move |(panel, q0)| (panel, q0, PANEL.min(jc + nc - q0)))
+}
+
+/// The mask of a panel row's lanes `first..first+4` that are below lane `n`.
+fn lanes_below(first: usize, n: usize) -> F32x4 {
+    let lane = |i: usize| if first + i < n { -1 } else { 0 };
+    F32x4::from_i32([lane(0), lane(1), lane(2), lane(3)])
 }
 
 /// Calls `f(p, offset)` for taps `pc..pc+kc` in order, `p` counted from 0 and `offset` the
@@ -182,8 +188,7 @@ pub fn pack_transposed(
         for j in used..PANEL {
             off[j] = off[used - 1];
         }
-        let lane = |i: i32| if (4 + i as usize) < used { -1 } else { 0 };
-        let upper_mask = F32x4::from_i32([lane(0), lane(1), lane(2), lane(3)]);
+        let upper_mask = lanes_below(4, used);
         let (mut oy, mut ox, mut p) = (pc / g.ow, pc % g.ow, 0);
         while p < kc {
             let run = (g.ow - ox).min(kc - p);
@@ -219,30 +224,24 @@ pub fn pack_transposed(
 
 /// Taps' offsets in the padded copy, in order from a given tap: divisions only at the start
 /// (one per tap would cost as much as the copy it addresses).
-struct TapOffsets {
+struct TapOffsets<'a> {
+    g: &'a Window,
     row_len: usize,
     plane: usize,
-    kh: usize,
-    kw: usize,
-    dh: usize,
-    dw: usize,
     ch: usize,
     ki: usize,
     kj: usize,
 }
 
-impl TapOffsets {
-    fn new(cv: &Conv, tap: usize) -> Self {
+impl<'a> TapOffsets<'a> {
+    fn new(cv: &'a Conv, tap: usize) -> Self {
         let g = &cv.win;
         let (hp, wp) = dims(cv);
         let kk = g.kh * g.kw;
         TapOffsets {
+            g,
             row_len: wp,
             plane: hp * wp,
-            kh: g.kh,
-            kw: g.kw,
-            dh: g.dh,
-            dw: g.dw,
             ch: tap / kk,
             ki: tap % kk / g.kw,
             kj: tap % g.kw,
@@ -252,12 +251,13 @@ impl TapOffsets {
     /// The current tap's offset, then a step to the next tap.
     #[inline(always)]
     fn next(&mut self) -> usize {
-        let at = self.ch * self.plane + self.ki * self.dh * self.row_len + self.kj * self.dw;
+        let g = self.g;
+        let at = self.ch * self.plane + self.ki * g.dh * self.row_len + self.kj * g.dw;
         self.kj += 1;
-        if self.kj == self.kw {
+        if self.kj == g.kw {
             self.kj = 0;
             self.ki += 1;
-            if self.ki == self.kh {
+            if self.ki == g.kh {
                 self.ki = 0;
                 self.ch += 1;
             }
