@@ -594,6 +594,29 @@ pub unsafe extern "C" fn reduce_f32(
     )
 }
 
+/// A whole-tensor sum in parts: the pairwise sums of subtrees `begin..end` of the `2^depth`
+/// at depth `depth` (at most 16) of `reduce_f32`'s tree over `n` floats, into `out` (`2^depth`
+/// floats). Added back in tree order they are `reduce_f32`'s sum bit for bit.
+#[no_mangle]
+pub unsafe extern "C" fn sum_parts_f32(
+    x: usize,
+    n: usize,
+    depth: u32,
+    out: usize,
+    begin: usize,
+    end: usize,
+) {
+    let depth = depth.min(16);
+    let parts = 1usize << depth;
+    reduce::sum_parts_f32(
+        src!(f32, x, n),
+        depth,
+        dst!(f32, out, parts),
+        begin.min(parts),
+        end.min(parts),
+    )
+}
+
 /// `reduce_f32` for int32: SUM (wrapping), MAX, MIN.
 #[no_mangle]
 pub unsafe extern "C" fn reduce_i32(
@@ -1103,10 +1126,28 @@ pub unsafe extern "C" fn class_target_check_i32(
     crate::kernels::loss::class_target_check_i32(src!(i32, target, n), classes, ignore_index)
 }
 
+/// `Σ weight[target]` over the `n` targets that are not `ignore_index`, in order (`weight` 0:
+/// unweighted, a count): the divisor of the `'mean'` cross-entropy, apart from the rows'
+/// losses so that those can be split over threads.
+#[no_mangle]
+pub unsafe extern "C" fn class_weight_total_i32(
+    target: usize,
+    weight: usize,
+    n: usize,
+    classes: usize,
+    ignore_index: i32,
+) -> f64 {
+    crate::kernels::loss::class_weight_total(
+        src!(i32, target, n),
+        loss_classes(classes, weight, 0.0),
+        ignore_index,
+    )
+}
+
 /// Fused log-softmax + NLL of `rows` rows of `classes` logits against int32 class indices, with
 /// class `weight` (0 for none), `ignore_index` and label `smoothing`. Writes each row's loss and
-/// its logsumexp as the pair `lse[2r..2r + 2] = (max, log Σ exp(x - max))`, and returns
-/// `Σ weight[target]` over the rows not ignored (the divisor of the `'mean'` reduction).
+/// its logsumexp as the pair `lse[2r..2r + 2] = (max, log Σ exp(x - max))`. Rows are
+/// independent: the pool splits them.
 #[no_mangle]
 pub unsafe extern "C" fn cross_entropy_f32(
     x: usize,
@@ -1118,7 +1159,7 @@ pub unsafe extern "C" fn cross_entropy_f32(
     classes: usize,
     ignore_index: i32,
     smoothing: f32,
-) -> f64 {
+) {
     crate::kernels::loss::cross_entropy_f32(
         src!(f32, x, rows * classes),
         src!(i32, target, rows),

@@ -9,6 +9,7 @@
 // Every loss runs in `tidy`, which frees its intermediates except those the graph still needs.
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
+import type { PoolExport } from '../wasm/threads.js';
 import { f32View, i32View } from '../wasm/heap.js';
 import { broadcastShapes, sameShape, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -419,20 +420,31 @@ function ceIndexRows(
   const loss = Tensor.empty([rows], 'float32');
   const lse = Tensor.empty([rows, 2], 'float32'); // (max, log Σ exp(x - max)) per row
   const wptr = (): number => (weight ? weight.ptr : 0);
-  const total =
-    rows > 0
-      ? wasm().cross_entropy_f32(
-          x.ptr,
-          t.ptr,
-          wptr(),
-          loss.ptr,
-          lse.ptr,
-          rows,
-          classes,
-          ignoreIndex,
-          eps,
-        )
-      : 0;
+  let total = 0;
+  if (rows > 0) {
+    // Each row's loss is its own (a vocabulary-wide logsumexp per row): split by rows. The
+    // divisor is one pass over the targets in order, so its sum is the same for any split.
+    runSplitOrWhole({
+      fn: 'cross_entropy_f32',
+      length: rows,
+      align: 1,
+      work: rows * classes,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args: (b, e) => [
+        x.ptr + 4 * b * classes,
+        t.ptr + 4 * b,
+        wptr(),
+        loss.ptr + 4 * b,
+        lse.ptr + 8 * b,
+        e - b,
+        classes,
+        ignoreIndex,
+        eps,
+      ],
+    });
+    total = wasm().class_weight_total_i32(t.ptr, wptr(), rows, classes, ignoreIndex);
+  }
   const backward = (g: Tensor): [Tensor] => {
     const dx = Tensor.empty(x.shape, 'float32');
     // Each row's gradient is its own (a vocabulary-wide softmax per row): split by rows.
@@ -470,27 +482,47 @@ function ceProbRows(x: Tensor, t: Tensor, weight: Tensor | null, eps: number): T
   const loss = Tensor.empty([rows], 'float32');
   const lse = Tensor.empty([rows, 2], 'float32');
   const wptr = (): number => (weight ? weight.ptr : 0);
-  if (rows > 0) {
-    wasm().cross_entropy_prob_f32(x.ptr, t.ptr, wptr(), loss.ptr, lse.ptr, rows, classes, eps);
-  }
+  // Rows are independent in both directions: split by rows.
+  const byRows = (fn: PoolExport, args: (b: number, e: number) => number[]): void => {
+    if (rows === 0) return;
+    const work = rows * classes;
+    runSplitOrWhole({
+      fn,
+      length: rows,
+      align: 1,
+      work,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args,
+    });
+  };
+  byRows('cross_entropy_prob_f32', (b, e) => [
+    x.ptr + 4 * b * classes,
+    t.ptr + 4 * b * classes,
+    wptr(),
+    loss.ptr + 4 * b,
+    lse.ptr + 8 * b,
+    e - b,
+    classes,
+    eps,
+  ]);
   const backward = (g: Tensor): [Tensor | null, Tensor | null] => {
     const dx = x.requiresGrad ? Tensor.empty(x.shape, 'float32') : null;
     const dt = t.requiresGrad ? Tensor.empty(t.shape, 'float32') : null;
-    if (rows > 0) {
-      const [px, pt] = [dx ? dx.ptr : 0, dt ? dt.ptr : 0];
-      wasm().cross_entropy_prob_bwd_f32(
-        x.ptr,
-        t.ptr,
-        wptr(),
-        lse.ptr,
-        g.ptr,
-        px,
-        pt,
-        rows,
-        classes,
-        eps,
-      );
-    }
+    // An absent gradient stays 0 (the kernel's "not needed") in every share.
+    const at = (d: Tensor | null, b: number): number => (d ? d.ptr + 4 * b * classes : 0);
+    byRows('cross_entropy_prob_bwd_f32', (b, e) => [
+      x.ptr + 4 * b * classes,
+      t.ptr + 4 * b * classes,
+      wptr(),
+      lse.ptr + 8 * b,
+      g.ptr + 4 * b,
+      at(dx, b),
+      at(dt, b),
+      e - b,
+      classes,
+      eps,
+    ]);
     return [dx, dt];
   };
   return record(loss, 'crossEntropy', [x, t], backward, [lse, ...(weight ? [weight] : [])]);

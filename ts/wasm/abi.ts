@@ -52,6 +52,7 @@ export const EXPORTS = {
   prod_i32: fn(['x', 'out', 'outer', 'r', 'inner', 'begin', 'end']),
   prod_bwd_f32: fn(['x', 'g', 'out', 'outer', 'r', 'inner', 'begin', 'end']),
   reduce_f32: fn([...reduce3, 'begin', 'end']),
+  sum_parts_f32: fn(['x', 'n', 'depth', 'out', 'begin', 'end']),
   reduce_i32: fn(reduce3),
   argreduce_f32: fn(reduce3),
   softmax_f32: fn(['x', 'out', 'outer', 'r', 'inner', 'log']),
@@ -148,7 +149,8 @@ export const EXPORTS = {
   ]),
   pow_sum_f32: fnReturning(['x', 'n', 'p']),
   class_target_check_i32: fnReturning(['target', 'n', 'classes', 'ignore_index']),
-  cross_entropy_f32: fnReturning([
+  class_weight_total_i32: fnReturning(['target', 'weight', 'n', 'classes', 'ignore_index']),
+  cross_entropy_f32: fn([
     'x',
     'target',
     'weight',

@@ -77,9 +77,16 @@ pub fn class_target_check_i32(target: &[i32], classes: usize, ignore_index: i32)
     target.iter().position(bad).map_or(-1, |p| p as i32)
 }
 
+/// `Σ w_target` over the rows whose target is not `ignore_index`, in row order: the divisor of
+/// PyTorch's `'mean'` cross-entropy. Targets are in range (`class_target_check_i32`).
+pub fn class_weight_total(target: &[i32], cls: Classes, ignore_index: i32) -> f64 {
+    let kept = target.iter().filter(|&&t| t != ignore_index);
+    kept.fold(0.0f64, |total, &t| total + cls.w(t as usize) as f64)
+}
+
 /// Cross-entropy against class indices. Writes each row's loss (0 where the target is
-/// `ignore_index`) and logsumexp pair, and returns `Σ w_target` over the rows not ignored, the
-/// divisor of PyTorch's `'mean'`. Targets are in range (`class_target_check_i32`).
+/// `ignore_index`) and logsumexp pair; rows are independent, so any run of them can be a work
+/// range. Targets are in range (`class_target_check_i32`).
 pub fn cross_entropy_f32(
     x: &[f32],
     target: &[i32],
@@ -87,7 +94,7 @@ pub fn cross_entropy_f32(
     ignore_index: i32,
     loss: &mut [f32],
     lse: &mut [f32],
-) -> f64 {
+) {
     let c = cls.n;
     debug_assert!(c >= 1 && x.len() == target.len() * c);
     debug_assert!(loss.len() == target.len() && lse.len() == 2 * target.len());
@@ -96,7 +103,6 @@ pub fn cross_entropy_f32(
     } else {
         0.0
     };
-    let mut total = 0.0f64;
     let rows = x.chunks_exact(c).zip(target).zip(loss.iter_mut());
     for (((row, &t), l), s) in rows.zip(lse.chunks_exact_mut(2)) {
         let (m, ls) = row_lse(row);
@@ -107,7 +113,6 @@ pub fn cross_entropy_f32(
         }
         debug_assert!(t >= 0 && (t as usize) < c, "target {} of {} classes", t, c);
         let wt = cls.w(t as usize);
-        total += wt as f64;
         let nll = -wt * ((row[t as usize] - m) - ls);
         *l = if cls.smoothing > 0.0 {
             // Σ_c -w_c logp_c = W * ls - Σ_c w_c (x_c - m): two non-negative terms, no cancelling.
@@ -122,7 +127,6 @@ pub fn cross_entropy_f32(
             nll
         };
     }
-    total
 }
 
 /// Gradient of `cross_entropy_f32` with respect to the logits, from the saved `lse` pairs and
@@ -473,8 +477,8 @@ mod tests {
 
     fn forward_index(x: &[f32], t: &[i32], cls: Classes) -> (Vec<f32>, Vec<f32>, f64) {
         let (mut loss, mut lse) = (vec![f32::NAN; t.len()], vec![f32::NAN; 2 * t.len()]);
-        let total = cross_entropy_f32(x, t, cls, IGNORE, &mut loss, &mut lse);
-        (loss, lse, total)
+        cross_entropy_f32(x, t, cls, IGNORE, &mut loss, &mut lse);
+        (loss, lse, class_weight_total(t, cls, IGNORE))
     }
 
     fn forward_prob(x: &[f32], t: &[f32], cls: Classes) -> (Vec<f32>, Vec<f32>) {

@@ -384,6 +384,48 @@ pub(crate) fn sum_f32(x: &[f32]) -> f32 {
     pairwise(x, x, |v, _| v, |v, _| v)
 }
 
+/// `(start, len)` of subtree `i` (left to right) of the `2^depth` at depth `depth` of
+/// `pairwise`'s halving of `n` terms. A partition of `0..n` whatever the arguments.
+fn subtree(n: usize, depth: u32, i: usize) -> (usize, usize) {
+    let (mut start, mut len) = (0, n);
+    for level in (0..depth).rev() {
+        let h = len / 32 * 16;
+        if (i >> level) & 1 == 0 {
+            len = h;
+        } else {
+            start += h;
+            len -= h;
+        }
+    }
+    (start, len)
+}
+
+/// Whether `pairwise` over `n` terms halves every node above depth `depth` (each has more than
+/// `LEAF` terms), so its subtrees there, summed and added back in tree order, are its own
+/// operations. A left half is never longer than its right, so the leftmost path is the test.
+pub fn parts_fit(n: usize, depth: u32) -> bool {
+    let mut len = n;
+    for _ in 0..depth {
+        if len <= LEAF {
+            return false;
+        }
+        len = len / 32 * 16;
+    }
+    true
+}
+
+/// Writes the pairwise sums of subtrees `begin..end` (of `x`'s tree at `depth`) to
+/// `out[begin..end]`: the pool's split of a whole-tensor sum. Added in tree order (each pair
+/// of neighbours, then each pair of those...), they give `sum_f32(x)` bit for bit when
+/// `parts_fit(x.len(), depth)`; otherwise still the sum, partitioned.
+pub fn sum_parts_f32(x: &[f32], depth: u32, out: &mut [f32], begin: usize, end: usize) {
+    debug_assert!(parts_fit(x.len(), depth));
+    for (i, o) in out.iter_mut().enumerate().take(end).skip(begin) {
+        let (start, len) = subtree(x.len(), depth, i);
+        *o = sum_f32(&x[start..start + len]);
+    }
+}
+
 /// `Σ f(x[i])`, summed pairwise.
 pub(crate) fn sum_map<V, S>(x: &[f32], fv: V, fs: S) -> f32
 where
@@ -535,6 +577,34 @@ mod tests {
 
     fn same(got: f32, want: f32) -> bool {
         got == want || (got.is_nan() && want.is_nan())
+    }
+
+    /// A whole sum's subtrees, added back in tree order, are `sum_f32`'s bits.
+    #[test]
+    fn sum_parts_are_the_pairwise_sum() {
+        fn combine(p: &[f32]) -> f32 {
+            if p.len() == 1 {
+                return p[0];
+            }
+            let (l, r) = p.split_at(p.len() / 2);
+            combine(l) + combine(r)
+        }
+        for &n in &[1025, 2048, 4111, 9999, 65_536, 100_003] {
+            let x = random(n, n as u32, -1.0, 1.0);
+            let whole = sum_f32(&x);
+            for depth in 0..=4u32 {
+                if !parts_fit(n, depth) {
+                    continue;
+                }
+                let mut parts = vec![f32::NAN; 1 << depth];
+                let mid = parts.len() / 2;
+                sum_parts_f32(&x, depth, &mut parts, 0, mid);
+                sum_parts_f32(&x, depth, &mut parts, mid, 1 << depth);
+                let got = combine(&parts);
+                assert_eq!(got.to_bits(), whole.to_bits(), "n={} depth={}", n, depth);
+            }
+        }
+        assert!(parts_fit(1025, 2) && !parts_fit(1023, 3) && !parts_fit(256, 1));
     }
 
     /// Columns split at any multiple of 4 give the whole call's bits, and a range writes only

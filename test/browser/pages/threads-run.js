@@ -149,17 +149,30 @@ export function runThreaded(nb) {
   const tall = nb.randn([700, 301]);
   ops.push(arr(tall.sum(0)), arr(tall.max(0)), arr(tall.logsumexp(0)), arr(tall.min(0)));
   ops.push(arr(nb.randn([2, 300, 130]).sum(1)));
-  // Cross-entropy's backward by rows: class weights, label smoothing, ignored rows.
+  // Whole-tensor sums (subtrees of the pairwise sum) above and below their split size.
+  for (const n of [300_001, 1_048_576, 70_003]) {
+    const v = nb.randn([n]);
+    ops.push(arr(v.sum()), arr(v.mean()), arr(nb.nn.functional.mseLoss(v, v.flip(0))));
+  }
+  // Cross-entropy forward and backward by rows: class weights, label smoothing, ignored rows.
   const logits = nb.randn([301, 500], { requiresGrad: true });
   const labels = nb.randint(-1, 500, [301]);
-  nb.nn.functional
-    .crossEntropy(logits, labels, {
-      weight: nb.rand([500]).add(0.5),
-      ignoreIndex: -1,
-      labelSmoothing: 0.1,
-    })
-    .backward();
-  ops.push(arr(logits.grad));
+  const ceLoss = nb.nn.functional.crossEntropy(logits, labels, {
+    weight: nb.rand([500]).add(0.5),
+    ignoreIndex: -1,
+    labelSmoothing: 0.1,
+  });
+  ceLoss.backward();
+  const perRow = nb.nn.functional.crossEntropy(logits, labels, {
+    reduction: 'none',
+    ignoreIndex: -1,
+  });
+  ops.push(arr(ceLoss), arr(perRow), arr(logits.grad));
+  // ...and against class probabilities, both gradients.
+  const soft = nb.randn([301, 500], { requiresGrad: true });
+  const probsTarget = nb.rand([301, 500]).softmax(1).detach().requiresGrad_();
+  nb.nn.functional.crossEntropy(soft, probsTarget, { labelSmoothing: 0.05 }).backward();
+  ops.push(arr(soft.grad), arr(probsTarget.grad));
   for (const rows of [3, 333]) {
     const ln = new nb.nn.LayerNorm(257);
     const h = nb.randn([rows, 257], { requiresGrad: true });
