@@ -646,6 +646,35 @@ describe('gradient clipping against PyTorch', () => {
     });
   }
 
+  it('sums a long gradient in chunks to its float64 norm, NaN and infinity included', () => {
+    // 200,003 floats: four chunks of the norm's split, the last short.
+    const n = 200_003;
+    const values = Array.from({ length: n }, (_, i) => Math.sin(i) * (1 + (i % 7)));
+    const g = Float32Array.from(values);
+    const w = param(new Array<number>(n).fill(0), [n]);
+    for (const [normType, want] of [
+      [2, Math.sqrt(g.reduce((s, v) => s + v * v, 0))],
+      [1, g.reduce((s, v) => s + Math.abs(v), 0)],
+      [3, g.reduce((s, v) => s + Math.abs(v) ** 3, 0) ** (1 / 3)],
+      ['inf', g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)],
+    ] as const) {
+      setGrad(w, f32(Array.from(g), [n]));
+      const got = nb.nn.utils.clipGradNorm(w, 1e30, normType);
+      expect(Math.abs(got - want) / want, String(normType)).toBeLessThan(1e-12);
+    }
+    for (const [at, v, want] of [
+      [n - 1, NaN, NaN],
+      [70_000, Infinity, Infinity],
+    ] as const) {
+      const bad = Array.from(g);
+      bad[at] = v;
+      for (const normType of [2, 'inf'] as const) {
+        setGrad(w, f32(bad, [n]));
+        expect(nb.nn.utils.clipGradNorm(w, 1, normType), `${v} ${normType}`).toBe(want);
+      }
+    }
+  });
+
   it('skips missing grads, returns 0 without any, and checks its arguments', () => {
     const a = param([0, 0], [2]);
     const b = param([0], [1]);

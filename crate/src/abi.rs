@@ -1083,6 +1083,31 @@ pub unsafe extern "C" fn pow_sum_f32(x: usize, n: usize, p: f64) -> f64 {
     crate::kernels::optim::pow_sum_f32(src!(f32, x, n), p)
 }
 
+/// `pow_sum_f32` of chunks `begin..end` of `chunk` floats (of `n` at `x`) into `out`, one f64
+/// per chunk (`ceil(n / chunk)`): a long gradient's norm split over threads.
+#[no_mangle]
+pub unsafe extern "C" fn pow_sum_chunks_f32(
+    x: usize,
+    n: usize,
+    chunk: usize,
+    p: f64,
+    out: usize,
+    begin: usize,
+    end: usize,
+) {
+    let chunk = chunk.max(1);
+    // `n / chunk` rounded up, written out (`div_ceil` is newer than Rust 1.63).
+    let parts = n / chunk + usize::from(n / chunk * chunk < n);
+    crate::kernels::optim::pow_sum_chunks_f32(
+        src!(f32, x, n),
+        chunk,
+        p,
+        dst!(f64, out, parts),
+        begin.min(parts),
+        end.min(parts),
+    )
+}
+
 // ---------------------------------------------------------------- losses
 
 /// `n` floats at `ptr`, or an empty slice when `ptr` is 0 (an absent optional buffer; `nb_alloc`

@@ -4,6 +4,7 @@ import { DTypeError, DisposedError, ValueError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../autograd/node.js';
 import { wasm } from '../wasm/core.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from '../ops/parallel.js';
 
 /** The gradients of `parameters` (one tensor or an iterable), checked before any is touched. */
 function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
@@ -19,6 +20,45 @@ function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
     grads.push(g);
   });
   return grads;
+}
+
+/** The largest of non-negative `values`, or NaN if one is. */
+function maxOf(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isNaN(v) || v > m) m = v;
+  }
+  return m;
+}
+
+/** A gradient longer than this sums its norm in chunks of it, split over the pool's threads. */
+const NORM_CHUNK = 1 << 16;
+
+/**
+ * `Σ |g|^p` (or `max |g|` for `p = Infinity`) in float64. A long gradient is cut into chunks
+ * at points fixed by its length, each chunk summed alone (on any thread) and the chunk sums
+ * added in order, so the norm is the same for every thread count.
+ */
+function powSum(g: Tensor, p: number): number {
+  const chunks = Math.ceil(g.size / NORM_CHUNK);
+  if (chunks <= 1) return wasm().pow_sum_f32(g.ptr, g.size, p);
+  const sums = Tensor.empty([2 * chunks], 'float32'); // `chunks` float64s (16-byte aligned)
+  try {
+    runSplitOrWhole({
+      fn: 'pow_sum_chunks_f32',
+      length: chunks,
+      align: 1,
+      work: g.size,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args: (b, e) => [g.ptr, g.size, NORM_CHUNK, p, sums.ptr, b, e],
+    });
+    const v = new Float64Array(wasm().memory.buffer, sums.ptr, chunks);
+    return p === Infinity ? maxOf(v) : v.reduce((s, x) => s + x, 0);
+  } finally {
+    sums.dispose();
+  }
 }
 
 /**
@@ -44,11 +84,8 @@ export function clipGradNorm(
   }
   const grads = gradsOf(op, parameters);
   if (grads.length === 0) return 0;
-  const parts = grads.map((g) => wasm().pow_sum_f32(g.ptr, g.size, p));
-  const total =
-    p === Infinity
-      ? parts.reduce((m, v) => (Number.isNaN(v) || v > m ? v : m), 0)
-      : parts.reduce((s, v) => s + v, 0) ** (1 / p);
+  const parts = grads.map((g) => powSum(g, p));
+  const total = p === Infinity ? maxOf(parts) : parts.reduce((s, v) => s + v, 0) ** (1 / p);
   const coef = Math.min(maxNorm / (total + 1e-6), 1);
   // a factor of exactly 1 would leave every value as it is (NaN included), so skip the pass
   if (coef !== 1) noGrad(() => grads.forEach((g) => g.mul_(coef)));

@@ -124,6 +124,7 @@ export const POOL_EXPORTS = [
   'rmsprop_step_f32',
   'adagrad_step_f32',
   'reduce_f32',
+  'pow_sum_chunks_f32',
   'sum_parts_f32',
   'binary_flat_f32',
   'binary_f32',

@@ -286,9 +286,55 @@ pub fn pow_sum_f32(x: &[f32], p: f64) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
+/// `pow_sum_f32` of chunks `begin..end` of `chunk` floats each (the last may be shorter) into
+/// `out[begin..end]`: a long gradient's norm, cut at points fixed by its length alone so that
+/// every thread count adds the same partial sums in the same order.
+pub fn pow_sum_chunks_f32(
+    x: &[f32],
+    chunk: usize,
+    p: f64,
+    out: &mut [f64],
+    begin: usize,
+    end: usize,
+) {
+    for (c, o) in out.iter_mut().enumerate().take(end).skip(begin) {
+        let hi = c.saturating_add(1).saturating_mul(chunk).min(x.len());
+        let lo = (c * chunk).min(hi);
+        *o = pow_sum_f32(&x[lo..hi], p);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Chunks cover the input once, in order, and each is `pow_sum_f32` of its slice.
+    #[test]
+    fn pow_sum_chunks_are_the_chunks_sums() {
+        let x = Rng(7).vec(1000, -2.0, 2.0);
+        for &p in &[1.0, 2.0, 3.5, f64::INFINITY] {
+            let mut out = vec![f64::NAN; 4];
+            pow_sum_chunks_f32(&x, 300, p, &mut out, 0, 1);
+            pow_sum_chunks_f32(&x, 300, p, &mut out, 1, 4);
+            for (c, &o) in out.iter().enumerate() {
+                let part = &x[c * 300..(c * 300 + 300).min(1000)];
+                assert_eq!(
+                    o.to_bits(),
+                    pow_sum_f32(part, p).to_bits(),
+                    "p={} chunk {}",
+                    p,
+                    c
+                );
+            }
+            let total: f64 = out.iter().sum();
+            let whole = pow_sum_f32(&x, p);
+            if p.is_finite() {
+                assert!((total - whole).abs() <= 1e-12 * whole, "p={}", p);
+            } else {
+                assert_eq!(out.iter().cloned().fold(0.0, f64::max), whole);
+            }
+        }
+    }
 
     /// Lengths that exercise empty input, the padded tail alone, and SIMD body plus tails.
     const LENS: [usize; 9] = [0, 1, 3, 4, 5, 15, 16, 17, 257];

@@ -154,6 +154,18 @@ export function runThreaded(nb) {
     const v = nb.randn([n]);
     ops.push(arr(v.sum()), arr(v.mean()), arr(nb.nn.functional.mseLoss(v, v.flip(0))));
   }
+  // Gradient norms in chunks of a long gradient (200,003 floats: four chunks, a short last).
+  for (const normType of [2, 1, 'inf']) {
+    const ws = [
+      nb.randn([200_003], { requiresGrad: true }),
+      nb.randn([300], { requiresGrad: true }),
+    ];
+    ws.forEach((w) => (w.grad = nb.randn(w.shape)));
+    const norm = nb.nn.utils.clipGradNorm(ws, 1, normType);
+    // the float64 norm's bits, as four 16-bit integers (exact in float32)
+    const normBits = Array.from(new Uint16Array(new Float64Array([norm]).buffer));
+    ops.push(normBits, ...ws.map((w) => arr(w.grad)));
+  }
   // Cross-entropy forward and backward by rows: class weights, label smoothing, ignored rows.
   const logits = nb.randn([301, 500], { requiresGrad: true });
   const labels = nb.randint(-1, 500, [301]);
