@@ -125,6 +125,15 @@ fn extent(shape: &[i32], strides: &[i32]) -> usize {
         .sum::<usize>()
 }
 
+/// `full` with its first dim cut to `end - begin` (a work range over dim 0; at most 2^31),
+/// stored in the returned array's first `full.len()` entries.
+fn cut_first_dim(full: &[i32], begin: usize, end: usize) -> [i32; MAX_DIMS as usize] {
+    let mut sub = [0i32; MAX_DIMS as usize];
+    sub[..full.len()].copy_from_slice(full);
+    sub[0] = (end - begin) as i32;
+    sub
+}
+
 fn numel(shape: &[i32]) -> usize {
     shape.iter().map(|&s| s as usize).product()
 }
@@ -188,7 +197,8 @@ pub unsafe extern "C" fn cast_i32_f32(x: usize, out: usize, n: usize) {
 }
 
 /// Copies a strided view of 32-bit words into a strided destination:
-/// `dst[Σ i_d * dst_strides[d]] = src[Σ i_d * src_strides[d]]` for every index `i` in `shape`.
+/// `dst[Σ i_d * dst_strides[d]] = src[Σ i_d * src_strides[d]]` for every index `i` in `shape`
+/// with `begin <= i_0 < end` (the pool's work range, when rows of dim 0 write apart).
 /// Serves permute, expand, slice, cat and their backward passes, for f32 and i32 alike.
 #[no_mangle]
 pub unsafe extern "C" fn copy_strided_u32(
@@ -198,23 +208,28 @@ pub unsafe extern "C" fn copy_strided_u32(
     shape: usize,
     src_strides: usize,
     dst_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let (shape, ss, ds) = (
+    let (full, ss, ds) = (
         dims(shape, ndim),
         dims(src_strides, ndim),
         dims(dst_strides, ndim),
     );
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
     copy::copy_strided_u32(
-        src!(u32, src, extent(shape, ss)),
-        dst!(u32, dst, extent(shape, ds)),
-        shape,
+        src!(u32, src + 4 * begin * ss[0] as usize, extent(sub, ss)),
+        dst!(u32, dst + 4 * begin * ds[0] as usize, extent(sub, ds)),
+        sub,
         ss,
         ds,
     )
 }
 
 /// Like `copy_strided_u32` but adds: `dst[..] += src[..]` in f32. Destination strides may be 0,
-/// which sums broadcast dimensions away (the backward of broadcasting and of `expand`).
+/// which sums broadcast dimensions away (the backward of broadcasting and of `expand`); a work
+/// range short of all of dim 0 needs rows that add onto separate elements.
 #[no_mangle]
 pub unsafe extern "C" fn accumulate_strided_f32(
     src: usize,
@@ -223,16 +238,20 @@ pub unsafe extern "C" fn accumulate_strided_f32(
     shape: usize,
     src_strides: usize,
     dst_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let (shape, ss, ds) = (
+    let (full, ss, ds) = (
         dims(shape, ndim),
         dims(src_strides, ndim),
         dims(dst_strides, ndim),
     );
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
     copy::accumulate_strided_f32(
-        src!(f32, src, extent(shape, ss)),
-        dst!(f32, dst, extent(shape, ds)),
-        shape,
+        src!(f32, src + 4 * begin * ss[0] as usize, extent(sub, ss)),
+        dst!(f32, dst + 4 * begin * ds[0] as usize, extent(sub, ds)),
+        sub,
         ss,
         ds,
     )
@@ -296,10 +315,7 @@ pub unsafe extern "C" fn binary_f32(
         dims(a_strides, ndim),
         dims(b_strides, ndim),
     );
-    // The range's shape: the same dims with the first cut to `end - begin` (at most 2^31).
-    let mut sub = [0i32; MAX_DIMS as usize];
-    sub[..full.len()].copy_from_slice(full);
-    sub[0] = (end - begin) as i32;
+    let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
     let row = numel(&full[1..]);
     elementwise::binary_f32(

@@ -6,12 +6,14 @@ import {
   broadcastStrides,
   collapseDims,
   contiguousStrides,
+  numel,
   sameShape,
   type Shape,
 } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 import { record } from '../autograd/node.js';
 
 /** Runs `copy_strided_u32` over `shape`, reading `src` at `srcStrides` and writing `dst` at `dstStrides`. */
@@ -25,16 +27,39 @@ export function copyStrided(
   dstStrides: number[],
 ): void {
   if (shape.some((s) => s === 0)) return;
-  const c = collapseDims(shape, [srcStrides, dstStrides]);
-  const [pShape, pSrc, pDst] = writeDims(c.shape, c.strides[0], c.strides[1]);
-  wasm().copy_strided_u32(
-    src.ptr + 4 * srcOffset,
-    dst.ptr + 4 * dstOffset,
-    c.shape.length,
-    pShape,
-    pSrc,
-    pDst,
-  );
+  stridedByRows('copy_strided_u32', src.ptr + 4 * srcOffset, dst.ptr + 4 * dstOffset, shape, [
+    srcStrides,
+    dstStrides,
+  ]);
+}
+
+/**
+ * Runs a strided copy export over `shape` (dims merged first), split over the pool by rows of
+ * the first dim when the copy is large and those rows write apart (a destination row's span
+ * ends before the next row starts), so each element is written by the one thread, with the
+ * same operations as on one.
+ */
+function stridedByRows(
+  fn: 'copy_strided_u32' | 'accumulate_strided_f32',
+  src: number,
+  dst: number,
+  shape: Shape,
+  strides: [number[], number[]],
+): void {
+  const c = collapseDims(shape, strides);
+  const [ss, ds] = c.strides;
+  const span = c.shape.reduce((e, n, d) => (d === 0 ? e : e + (n - 1) * ds[d]), 1);
+  const apart = ds[0] >= span;
+  const [pShape, pSrc, pDst] = writeDims(c.shape, ss, ds);
+  runSplitOrWhole({
+    fn,
+    length: c.shape[0],
+    align: 1,
+    work: apart ? numel(c.shape) : 0,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: fn === 'copy_strided_u32',
+    args: (b, e) => [src, dst, c.shape.length, pShape, pSrc, pDst, b, e],
+  });
 }
 
 /** A new contiguous tensor of `shape` read from `src` with the given strides and offset. */
@@ -96,16 +121,10 @@ export function accumulateStrided(
   dstOffset = 0,
 ): void {
   if (shape.some((s) => s === 0)) return;
-  const c = collapseDims(shape, [srcStrides, dstStrides]);
-  const [pShape, pSrc, pDst] = writeDims(c.shape, c.strides[0], c.strides[1]);
-  wasm().accumulate_strided_f32(
-    src.ptr,
-    dst.ptr + 4 * dstOffset,
-    c.shape.length,
-    pShape,
-    pSrc,
-    pDst,
-  );
+  stridedByRows('accumulate_strided_f32', src.ptr, dst.ptr + 4 * dstOffset, shape, [
+    srcStrides,
+    dstStrides,
+  ]);
 }
 
 /** A contiguous copy of `x` broadcast to `shape` (no gradient; ops' backward passes use it). */

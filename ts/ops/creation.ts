@@ -152,7 +152,7 @@ export function eye(n: number, m = n, opts: TensorOptions = {}): Tensor {
   if (k > 0) {
     // One strided fill: the diagonal is every (m + 1)-th element.
     const one = full([1], 1, { dtype: t.dtype });
-    wasm().copy_strided_u32(one.ptr, t.ptr, 1, ...diagDims(k, m + 1));
+    wasm().copy_strided_u32(one.ptr, t.ptr, 1, ...diagDims(k, m + 1), 0, k);
     one.dispose();
   }
   return t;

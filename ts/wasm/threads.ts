@@ -127,6 +127,8 @@ export const POOL_EXPORTS = [
   'pow_sum_chunks_f32',
   'sum_parts_f32',
   'binary_flat_f32',
+  'copy_strided_u32',
+  'accumulate_strided_f32',
   'binary_f32',
   'cross_entropy_f32',
   'cross_entropy_bwd_f32',

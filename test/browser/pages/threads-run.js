@@ -154,6 +154,27 @@ export function runThreaded(nb) {
     const v = nb.randn([n]);
     ops.push(arr(v.sum()), arr(v.mean()), arr(nb.nn.functional.mseLoss(v, v.flip(0))));
   }
+  // Strided copies split by rows of their first (merged) dim: a permute, an expand, a slice
+  // of a transposed view; the summing copy of a broadcast's backward onto separate rows
+  // ([300, 1], split) and onto one row ([1, 401], not split: its rows add onto the same floats).
+  const block = nb.randn([66, 128, 33]);
+  ops.push(
+    arr(block.permute([2, 0, 1]).contiguous()),
+    arr(block.transpose(0, 1).narrow(0, 3, 100).contiguous()),
+  );
+  ops.push(arr(nb.randn([300, 1, 70]).expand([300, 5, 70]).contiguous()));
+  for (const shape of [
+    [300, 1],
+    [1, 401],
+  ]) {
+    const small = nb.randn(shape, { requiresGrad: true });
+    small
+      .add(nb.randn([300, 401]))
+      .square()
+      .sum()
+      .backward();
+    ops.push(arr(small.grad));
+  }
   // Gradient norms in chunks of a long gradient (200,003 floats: four chunks, a short last).
   for (const normType of [2, 1, 'inf']) {
     const ws = [
