@@ -11,7 +11,7 @@ import {
   type Shape,
 } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { wasm } from '../wasm/core.js';
+import { pool, wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
 import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 import { record } from '../autograd/node.js';
@@ -48,17 +48,24 @@ function stridedByRows(
 ): void {
   const c = collapseDims(shape, strides);
   const [ss, ds] = c.strides;
-  const span = c.shape.reduce((e, n, d) => (d === 0 ? e : e + (n - 1) * ds[d]), 1);
-  const apart = ds[0] >= span;
   const [pShape, pSrc, pDst] = writeDims(c.shape, ss, ds);
+  const n = c.shape.length;
+  const rows = c.shape[0];
+  // Most copies in a training step are small: straight to the kernel, no split set up.
+  if (pool() === null || numel(c.shape) < SPLIT_MIN_ELEMENTS || rows < 2) {
+    wasm()[fn](src, dst, n, pShape, pSrc, pDst, 0, rows);
+    return;
+  }
+  let span = 1;
+  for (let d = 1; d < n; d++) span += (c.shape[d] - 1) * ds[d];
   runSplitOrWhole({
     fn,
-    length: c.shape[0],
+    length: rows,
     align: 1,
-    work: apart ? numel(c.shape) : 0,
+    work: ds[0] >= span ? numel(c.shape) : 0,
     minWork: SPLIT_MIN_ELEMENTS,
     redo: fn === 'copy_strided_u32',
-    args: (b, e) => [src, dst, c.shape.length, pShape, pSrc, pDst, b, e],
+    args: (b, e) => [src, dst, n, pShape, pSrc, pDst, b, e],
   });
 }
 
