@@ -408,6 +408,29 @@ function toRows(x: Tensor, classes: number): Tensor {
   return reshape(permute(x, [...last, 1]), [-1, classes]);
 }
 
+/**
+ * Runs a cross-entropy kernel over `rows` rows of `classes` logits, split over the pool by rows:
+ * each row's loss or gradient is its own (a vocabulary-wide softmax per row).
+ */
+function byRows(
+  fn: PoolExport,
+  rows: number,
+  classes: number,
+  args: (b: number, e: number) => number[],
+): void {
+  if (rows === 0) return;
+  const work = rows * classes;
+  runSplitOrWhole({
+    fn,
+    length: rows,
+    align: 1,
+    work,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: true,
+    args,
+  });
+}
+
 /** Per-row losses against class indices, and the 'mean' divisor Σ weight[t] (not ignored). */
 function ceIndexRows(
   x: Tensor,
@@ -420,56 +443,34 @@ function ceIndexRows(
   const loss = Tensor.empty([rows], 'float32');
   const lse = Tensor.empty([rows, 2], 'float32'); // (max, log Σ exp(x - max)) per row
   const wptr = (): number => (weight ? weight.ptr : 0);
-  let total = 0;
-  if (rows > 0) {
-    // Each row's loss is its own (a vocabulary-wide logsumexp per row): split by rows. The
-    // divisor is one pass over the targets in order, so its sum is the same for any split.
-    runSplitOrWhole({
-      fn: 'cross_entropy_f32',
-      length: rows,
-      align: 1,
-      work: rows * classes,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args: (b, e) => [
-        x.ptr + 4 * b * classes,
-        t.ptr + 4 * b,
-        wptr(),
-        loss.ptr + 4 * b,
-        lse.ptr + 8 * b,
-        e - b,
-        classes,
-        ignoreIndex,
-        eps,
-      ],
-    });
-    total = wasm().class_weight_total_i32(t.ptr, wptr(), rows, classes, ignoreIndex);
-  }
+  // The divisor is one pass over the targets in order, so its sum is the same for any split.
+  byRows('cross_entropy_f32', rows, classes, (b, e) => [
+    x.ptr + 4 * b * classes,
+    t.ptr + 4 * b,
+    wptr(),
+    loss.ptr + 4 * b,
+    lse.ptr + 8 * b,
+    e - b,
+    classes,
+    ignoreIndex,
+    eps,
+  ]);
+  const total =
+    rows > 0 ? wasm().class_weight_total_i32(t.ptr, wptr(), rows, classes, ignoreIndex) : 0;
   const backward = (g: Tensor): [Tensor] => {
     const dx = Tensor.empty(x.shape, 'float32');
-    // Each row's gradient is its own (a vocabulary-wide softmax per row): split by rows.
-    if (rows > 0) {
-      runSplitOrWhole({
-        fn: 'cross_entropy_bwd_f32',
-        length: rows,
-        align: 1,
-        work: rows * classes,
-        minWork: SPLIT_MIN_ELEMENTS,
-        redo: true,
-        args: (b, e) => [
-          x.ptr + 4 * b * classes,
-          t.ptr + 4 * b,
-          wptr(),
-          lse.ptr + 8 * b,
-          g.ptr + 4 * b,
-          dx.ptr + 4 * b * classes,
-          e - b,
-          classes,
-          ignoreIndex,
-          eps,
-        ],
-      });
-    }
+    byRows('cross_entropy_bwd_f32', rows, classes, (b, e) => [
+      x.ptr + 4 * b * classes,
+      t.ptr + 4 * b,
+      wptr(),
+      lse.ptr + 8 * b,
+      g.ptr + 4 * b,
+      dx.ptr + 4 * b * classes,
+      e - b,
+      classes,
+      ignoreIndex,
+      eps,
+    ]);
     return [dx];
   };
   const saved = [t, lse, ...(weight ? [weight] : [])];
@@ -482,21 +483,7 @@ function ceProbRows(x: Tensor, t: Tensor, weight: Tensor | null, eps: number): T
   const loss = Tensor.empty([rows], 'float32');
   const lse = Tensor.empty([rows, 2], 'float32');
   const wptr = (): number => (weight ? weight.ptr : 0);
-  // Rows are independent in both directions: split by rows.
-  const byRows = (fn: PoolExport, args: (b: number, e: number) => number[]): void => {
-    if (rows === 0) return;
-    const work = rows * classes;
-    runSplitOrWhole({
-      fn,
-      length: rows,
-      align: 1,
-      work,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args,
-    });
-  };
-  byRows('cross_entropy_prob_f32', (b, e) => [
+  byRows('cross_entropy_prob_f32', rows, classes, (b, e) => [
     x.ptr + 4 * b * classes,
     t.ptr + 4 * b * classes,
     wptr(),
@@ -511,7 +498,7 @@ function ceProbRows(x: Tensor, t: Tensor, weight: Tensor | null, eps: number): T
     const dt = t.requiresGrad ? Tensor.empty(t.shape, 'float32') : null;
     // An absent gradient stays 0 (the kernel's "not needed") in every share.
     const at = (d: Tensor | null, b: number): number => (d ? d.ptr + 4 * b * classes : 0);
-    byRows('cross_entropy_prob_bwd_f32', (b, e) => [
+    byRows('cross_entropy_prob_bwd_f32', rows, classes, (b, e) => [
       x.ptr + 4 * b * classes,
       t.ptr + 4 * b * classes,
       wptr(),
