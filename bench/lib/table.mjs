@@ -181,7 +181,7 @@ function footer(out, { rows, libraries, targets, meta }) {
   if (threaded.length) {
     out.push(
       '',
-      `${threaded.join(', ')}: the nabla child with \`init({ threads: n })\` (the shared-memory core; GEMM, convolution, recurrent cells, attention, pooling, batch and layer norm, softmax, reductions, elementwise ops and the optimizers split over the threads). Its ratio below 1 is the threads' gain.`,
+      `${threaded.join(', ')}: the nabla child with \`init({ threads: n })\` (the shared-memory core; GEMM, convolution, recurrent cells, attention, pooling, batch and layer norm, softmax, reductions, cross-entropy, strided copies, elementwise ops and the optimizers split over the threads). Its ratio below 1 is the threads' gain.`,
     );
   }
   const torchThreaded = libraries.filter((l) => /^torch-\d+t$/.test(l));
