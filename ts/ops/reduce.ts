@@ -2,7 +2,7 @@
 // [outer, r, inner] view; separate runs chain (sum, max, min and logsumexp all compose).
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { ArgOp, ReduceOp } from '../wasm/abi.js';
-import { wasm } from '../wasm/core.js';
+import { pool, wasm } from '../wasm/core.js';
 import { normDim, normDims, numel } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
@@ -109,6 +109,8 @@ const WHOLE_SUM_SPLIT_MIN = 1 << 17;
  * so the result is its bits.
  */
 function splitWholeSum(x: Tensor, out: Tensor, n: number): boolean {
+  // Most whole sums in a training step (a loss) are small: no buffer for parts then.
+  if (pool() === null || n < WHOLE_SUM_SPLIT_MIN) return false;
   const count = 1 << SUM_PARTS_DEPTH;
   const parts = Tensor.empty([count], 'float32');
   try {
