@@ -610,27 +610,46 @@ pub unsafe extern "C" fn reduce_f32(
     )
 }
 
-/// A whole-tensor sum in parts: the pairwise sums of subtrees `begin..end` of the `2^depth`
-/// at depth `depth` (at most 16) of `reduce_f32`'s tree over `n` floats, into `out` (`2^depth`
-/// floats). Added back in tree order they are `reduce_f32`'s sum bit for bit.
+/// A whole-tensor reduction in parts: part `i` for `i` in `begin..end` reduces subtree `i` of
+/// the `2^depth` at depth `depth` (at most 16) of `reduce_f32`'s pairwise tree over `n`
+/// floats, into `out` (`2^depth` floats); `LOGSUMEXP` parts are sums of `exp(x - shift)`.
+/// `combine_parts_f32` finishes the reduction, with `reduce_f32`'s bits.
 #[no_mangle]
-pub unsafe extern "C" fn sum_parts_f32(
+pub unsafe extern "C" fn reduce_parts_f32(
+    op: u32,
     x: usize,
     n: usize,
     depth: u32,
+    shift: f32,
     out: usize,
     begin: usize,
     end: usize,
 ) {
     let depth = depth.min(16);
     let parts = 1usize << depth;
-    reduce::sum_parts_f32(
+    reduce::reduce_parts_f32(
+        op,
         src!(f32, x, n),
         depth,
+        shift,
         dst!(f32, out, parts),
         begin.min(parts),
         end.min(parts),
     )
+}
+
+/// `out[0]` = the whole reduction from the `2^depth` (at most 16) parts of `reduce_parts_f32`
+/// (for `LOGSUMEXP`, made with `shift` the maximum).
+#[no_mangle]
+pub unsafe extern "C" fn combine_parts_f32(
+    op: u32,
+    parts: usize,
+    depth: u32,
+    shift: f32,
+    out: usize,
+) {
+    let count = 1usize << depth.min(16);
+    dst!(f32, out, 1)[0] = reduce::combine_parts_f32(op, src!(f32, parts, count), shift);
 }
 
 /// `reduce_f32` for int32: SUM (wrapping), MAX, MIN.

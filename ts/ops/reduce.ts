@@ -56,8 +56,9 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
     if (r === 0) wasm().fill_u32(out.ptr, out.size, 0);
     else if (out.size > 0) {
       const src = cur;
-      if (src.dtype === 'float32' && code === ReduceOp.SUM && outer * inner === 1) {
-        if (!splitWholeSum(src, out, r)) wasm().reduce_f32(code, src.ptr, out.ptr, 1, r, 1, 0, 1);
+      if (src.dtype === 'float32' && outer * inner === 1) {
+        if (!splitWhole(code, src, out, r))
+          wasm().reduce_f32(code, src.ptr, out.ptr, 1, r, 1, 0, 1);
       } else if (src.dtype === 'float32') {
         // Each [r, inner] block reduces alone, and within one each column: the pool splits
         // by blocks when there are several, else by columns (a bias gradient's sum(0)), at
@@ -92,42 +93,56 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
   return cur === x ? x.clone() : cur;
 }
 
-/** A whole-tensor sum is cut into this many subtrees of its pairwise tree (one per thread, up to 8). */
-const SUM_PARTS_DEPTH = 3;
+/** A whole-tensor reduction is cut into this many subtrees of its pairwise tree (one per thread, up to 8). */
+const WHOLE_PARTS_DEPTH = 3;
 
 /**
- * Whole-tensor sums split from this many elements: they run at about 10 a nanosecond, and on 2
- * threads 2^16 broke even (5.8 against 6.3 µs) where 2^17 gained (12.0 against 8.6 µs).
+ * Whole-tensor reductions split from this many elements, by op (on 2 threads, best of 300):
+ * sums run at about 10 a nanosecond, and 2^16 broke even (5.8 against 6.3 µs) where 2^17
+ * gained (12.0 against 8.6 µs); max and min (NaN-aware folds) broke even at 2^15 and gained at
+ * 2^16 (24 against 18 µs); logsumexp (an exponential each) broke even at 2^14 and gained at
+ * 2^15 (56 against 37 µs).
  */
-const WHOLE_SUM_SPLIT_MIN = 1 << 17;
+const WHOLE_SPLIT_MIN: Record<number, number> = {
+  [ReduceOp.SUM]: 1 << 17,
+  [ReduceOp.MAX]: 1 << 16,
+  [ReduceOp.MIN]: 1 << 16,
+  [ReduceOp.LOGSUMEXP]: 1 << 15,
+};
 
 /**
- * `out[0] = Σ x` (`n` floats) over the pool, or false (nothing run) when it would not split.
- * The kernel sums pairwise: halves, recursively, down to leaves of 256. Each thread sums whole
- * subtrees at depth 3, and adding those back here in tree order (in f32, as `Math.fround` of
- * the exact sum of two floats rounds it) repeats the top three levels of the one-thread sum,
- * so the result is its bits.
+ * `out[0]` = the whole reduction (sum, max, min or logsumexp) of `n` floats over the pool, or
+ * false (nothing run) when it would not split. The kernel reduces pairwise: halves,
+ * recursively, down to leaves of 256. Each thread reduces whole subtrees at depth 3
+ * (`reduce_parts_f32`), and `combine_parts_f32` adds those back in tree order, repeating the
+ * top three levels of the one-thread sum, or folds the extremes: so the result is its bits.
+ * A logsumexp takes two passes, the maximum and then the sum of exponentials shifted by it.
  */
-function splitWholeSum(x: Tensor, out: Tensor, n: number): boolean {
+function splitWhole(op: number, x: Tensor, out: Tensor, n: number): boolean {
   // Most whole sums in a training step (a loss) are small: no buffer for parts then.
-  if (pool() === null || n < WHOLE_SUM_SPLIT_MIN) return false;
-  const count = 1 << SUM_PARTS_DEPTH;
+  const minWork = WHOLE_SPLIT_MIN[op];
+  if (pool() === null || n < minWork) return false;
+  const count = 1 << WHOLE_PARTS_DEPTH;
   const parts = Tensor.empty([count], 'float32');
   try {
-    const split = runSplit({
-      fn: 'sum_parts_f32',
-      length: count,
-      align: 1,
-      work: n,
-      minWork: WHOLE_SUM_SPLIT_MIN,
-      redo: true,
-      args: (b, e) => [x.ptr, n, SUM_PARTS_DEPTH, parts.ptr, b, e],
-    });
-    if (!split) return false;
-    const p = f32View(parts.ptr, count);
-    const combine = (lo: number, hi: number): number =>
-      hi - lo === 1 ? p[lo] : Math.fround(combine(lo, (lo + hi) / 2) + combine((lo + hi) / 2, hi));
-    f32View(out.ptr, 1)[0] = combine(0, count);
+    const pass = (code: number, shift: number): boolean =>
+      runSplit({
+        fn: 'reduce_parts_f32',
+        length: count,
+        align: 1,
+        work: n,
+        minWork,
+        redo: true,
+        args: (b, e) => [code, x.ptr, n, WHOLE_PARTS_DEPTH, shift, parts.ptr, b, e],
+      });
+    let shift = 0;
+    if (op === ReduceOp.LOGSUMEXP) {
+      if (!pass(ReduceOp.MAX, 0)) return false;
+      wasm().combine_parts_f32(ReduceOp.MAX, parts.ptr, WHOLE_PARTS_DEPTH, 0, out.ptr);
+      shift = f32View(out.ptr, 1)[0];
+    }
+    if (!pass(op, shift)) return false;
+    wasm().combine_parts_f32(op, parts.ptr, WHOLE_PARTS_DEPTH, shift, out.ptr);
     return true;
   } finally {
     parts.dispose();

@@ -125,7 +125,7 @@ export const POOL_EXPORTS = [
   'adagrad_step_f32',
   'reduce_f32',
   'pow_sum_chunks_f32',
-  'sum_parts_f32',
+  'reduce_parts_f32',
   'binary_flat_f32',
   'copy_strided_u32',
   'accumulate_strided_f32',

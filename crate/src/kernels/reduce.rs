@@ -414,15 +414,55 @@ pub fn parts_fit(n: usize, depth: u32) -> bool {
     true
 }
 
-/// Writes the pairwise sums of subtrees `begin..end` (of `x`'s tree at `depth`) to
-/// `out[begin..end]`: the pool's split of a whole-tensor sum. Added in tree order (each pair
-/// of neighbours, then each pair of those...), they give `sum_f32(x)` bit for bit when
-/// `parts_fit(x.len(), depth)`; otherwise still the sum, partitioned.
-pub fn sum_parts_f32(x: &[f32], depth: u32, out: &mut [f32], begin: usize, end: usize) {
+/// Writes part `i` of a whole-tensor reduction, for `i` in `begin..end`, to `out[i]`: the
+/// reduction of subtree `i` of `x`'s pairwise tree at `depth` (`REDUCE_SUM`: its sum,
+/// `REDUCE_MAX`/`REDUCE_MIN`: its extreme, `REDUCE_LOGSUMEXP`: its sum of `exp(x - shift)`).
+/// The pool's split of a whole-tensor reduction; `combine_parts_f32` finishes it.
+pub fn reduce_parts_f32(
+    op: u32,
+    x: &[f32],
+    depth: u32,
+    shift: f32,
+    out: &mut [f32],
+    begin: usize,
+    end: usize,
+) {
     debug_assert!(parts_fit(x.len(), depth));
+    let sv = F32x4::splat(shift);
     for (i, o) in out.iter_mut().enumerate().take(end).skip(begin) {
         let (start, len) = subtree(x.len(), depth, i);
-        *o = sum_f32(&x[start..start + len]);
+        let part = &x[start..start + len];
+        *o = match op {
+            REDUCE_SUM => sum_f32(part),
+            REDUCE_MAX => fold_row(part, F32x4::max, max_nan),
+            REDUCE_MIN => fold_row(part, F32x4::min, min_nan),
+            REDUCE_LOGSUMEXP => sum_map(part, |v| exp4(v.sub(sv)), |v| exp(v - shift)),
+            _ => {
+                debug_assert!(false, "unknown reduce_parts_f32 op {}", op);
+                0.0
+            }
+        };
+    }
+}
+
+/// The whole reduction from `reduce_parts_f32`'s parts (a power of two of them): sums (and
+/// `LOGSUMEXP`'s sum of exponentials) are added in tree order, each pair of neighbours, then
+/// each pair of those..., which repeats the top levels of `pairwise`; extremes fold, which
+/// gives the same value in any order. So when `parts_fit(n, depth)` the result is
+/// `reduce_f32`'s over the whole tensor, bit for bit (`LOGSUMEXP` with `shift` its maximum).
+pub fn combine_parts_f32(op: u32, parts: &[f32], shift: f32) -> f32 {
+    fn tree(p: &[f32]) -> f32 {
+        if p.len() == 1 {
+            return p[0];
+        }
+        let (l, r) = p.split_at(p.len() / 2);
+        tree(l) + tree(r)
+    }
+    match op {
+        REDUCE_MAX => fold_row(parts, F32x4::max, max_nan),
+        REDUCE_MIN => fold_row(parts, F32x4::min, min_nan),
+        REDUCE_LOGSUMEXP => shifted_log(shift, tree(parts)),
+        _ => tree(parts),
     }
 }
 
@@ -579,32 +619,68 @@ mod tests {
         got == want || (got.is_nan() && want.is_nan())
     }
 
-    /// A whole sum's subtrees, added back in tree order, are `sum_f32`'s bits.
+    /// A whole reduction's subtree parts, made in two ranges and combined, are `reduce_f32`'s
+    /// bits: sums and log-sum-exps (added back in tree order), maxima and minima.
     #[test]
-    fn sum_parts_are_the_pairwise_sum() {
-        fn combine(p: &[f32]) -> f32 {
-            if p.len() == 1 {
-                return p[0];
-            }
-            let (l, r) = p.split_at(p.len() / 2);
-            combine(l) + combine(r)
-        }
+    fn whole_reductions_in_parts_give_the_same_bits() {
+        let ops = [REDUCE_SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_LOGSUMEXP];
         for &n in &[1025, 2048, 4111, 9999, 65_536, 100_003] {
-            let x = random(n, n as u32, -1.0, 1.0);
-            let whole = sum_f32(&x);
-            for depth in 0..=4u32 {
-                if !parts_fit(n, depth) {
-                    continue;
+            let mut x = random(n, n as u32, -4.0, 4.0);
+            // Signed zeros and a repeated extreme, far apart, for the folds.
+            x[7] = -0.0;
+            x[n - 3] = 0.0;
+            x[n / 2] = 9.5;
+            x[n - 1] = 9.5;
+            for &op in &ops {
+                let mut whole = [0.0f32];
+                reduce_f32(op, &x, &mut whole, 1, n, 1);
+                let mut shift = [0.0f32];
+                reduce_f32(REDUCE_MAX, &x, &mut shift, 1, n, 1);
+                for depth in 0..=4u32 {
+                    if !parts_fit(n, depth) {
+                        continue;
+                    }
+                    let mut parts = vec![f32::NAN; 1 << depth];
+                    let mid = parts.len() / 2;
+                    reduce_parts_f32(op, &x, depth, shift[0], &mut parts, 0, mid);
+                    reduce_parts_f32(op, &x, depth, shift[0], &mut parts, mid, 1 << depth);
+                    let got = combine_parts_f32(op, &parts, shift[0]);
+                    let at = format!("op={} n={} depth={}", op, n, depth);
+                    assert_eq!(got.to_bits(), whole[0].to_bits(), "{}", at);
                 }
-                let mut parts = vec![f32::NAN; 1 << depth];
-                let mid = parts.len() / 2;
-                sum_parts_f32(&x, depth, &mut parts, 0, mid);
-                sum_parts_f32(&x, depth, &mut parts, mid, 1 << depth);
-                let got = combine(&parts);
-                assert_eq!(got.to_bits(), whole.to_bits(), "n={} depth={}", n, depth);
             }
         }
         assert!(parts_fit(1025, 2) && !parts_fit(1023, 3) && !parts_fit(256, 1));
+    }
+
+    /// A NaN anywhere is the extreme and the log-sum-exp, whichever part holds it; an infinite
+    /// maximum is the log-sum-exp.
+    #[test]
+    fn parts_propagate_nan_and_infinity() {
+        let n = 5000;
+        for &(at, v) in &[(3, f32::NAN), (4999, f32::NAN), (2600, f32::INFINITY)] {
+            let mut x = random(n, 5, -1.0, 1.0);
+            x[at] = v;
+            for &op in &[REDUCE_MAX, REDUCE_MIN, REDUCE_LOGSUMEXP] {
+                let mut shift = [0.0f32];
+                reduce_f32(REDUCE_MAX, &x, &mut shift, 1, n, 1);
+                let mut parts = [0.0f32; 8];
+                reduce_parts_f32(op, &x, 3, shift[0], &mut parts, 0, 8);
+                let got = combine_parts_f32(op, &parts, shift[0]);
+                let mut whole = [0.0f32];
+                reduce_f32(op, &x, &mut whole, 1, n, 1);
+                assert!(
+                    same(got, whole[0]),
+                    "op={} at={} got {} want {}",
+                    op,
+                    at,
+                    got,
+                    whole[0]
+                );
+                let inf_min = op == REDUCE_MIN && v.is_infinite();
+                assert!(inf_min || got.is_nan() == v.is_nan(), "op={} at={}", op, at);
+            }
+        }
     }
 
     /// Columns split at any multiple of 4 give the whole call's bits, and a range writes only

@@ -149,10 +149,22 @@ export function runThreaded(nb) {
   const tall = nb.randn([700, 301]);
   ops.push(arr(tall.sum(0)), arr(tall.max(0)), arr(tall.logsumexp(0)), arr(tall.min(0)));
   ops.push(arr(nb.randn([2, 300, 130]).sum(1)));
-  // Whole-tensor sums (subtrees of the pairwise sum) above and below their split size.
-  for (const n of [300_001, 1_048_576, 70_003]) {
+  // Whole-tensor sums (subtrees of the pairwise sum) above and below their split size; whole
+  // max, min and logsumexp (split from 2^16, 2^16 and 2^15) with a repeated extreme and signed
+  // zeros, then with a NaN in the last part and an infinity in a middle one.
+  for (const n of [300_001, 1_048_576, 70_003, 40_001, 20_000]) {
     const v = nb.randn([n]);
     ops.push(arr(v.sum()), arr(v.mean()), arr(nb.nn.functional.mseLoss(v, v.flip(0))));
+    const a = v.toArray();
+    [a[5], a[n - 2], a[3], a[n - 9]] = [6.5, 6.5, -0, 0];
+    const w = nb.tensor(a);
+    ops.push(arr(w.max()), arr(w.min()), arr(w.logsumexp(0)), arr(w.mul(-1).max()));
+    a[n - 1] = NaN;
+    a[n >> 1] = -Infinity;
+    const u = nb.tensor(a);
+    ops.push(arr(u.max()), arr(u.min()), arr(u.logsumexp(0)));
+    a[n - 1] = Infinity;
+    ops.push(arr(nb.tensor(a).logsumexp(0)));
   }
   // Strided copies split by rows of their first (merged) dim: a permute, an expand, a slice
   // of a transposed view; the summing copy of a broadcast's backward onto separate rows
