@@ -748,7 +748,7 @@ pub unsafe extern "C" fn index_check_i32(idx: usize, n: usize, limit: i32) -> i3
 }
 
 /// `out[o, j, i] = x[o, idx[j], i]` on 32-bit words; `x` is `[outer, dim, inner]`, `out` is
-/// `[outer, n_idx, inner]`.
+/// `[outer, n_idx, inner]`; only the positions `j` in `begin..end` (clamped to `n_idx`).
 #[no_mangle]
 pub unsafe extern "C" fn index_select_u32(
     x: usize,
@@ -758,7 +758,10 @@ pub unsafe extern "C" fn index_select_u32(
     dim: usize,
     inner: usize,
     n_idx: usize,
+    begin: usize,
+    end: usize,
 ) {
+    let end = end.min(n_idx);
     index::index_select_u32(
         src!(u32, x, outer * dim * inner),
         src!(i32, idx, n_idx),
@@ -766,10 +769,13 @@ pub unsafe extern "C" fn index_select_u32(
         outer,
         dim,
         inner,
+        begin.min(end),
+        end,
     )
 }
 
-/// The backward of `index_select_u32` (and of an embedding lookup): `dst[o, idx[j], i] += g[o, j, i]`.
+/// The backward of `index_select_u32` (and of an embedding lookup): `dst[o, idx[j], i] += g[o, j, i]`,
+/// for the columns `i` in `begin..end` only (clamped to `inner`).
 #[no_mangle]
 pub unsafe extern "C" fn index_add_f32(
     g: usize,
@@ -779,7 +785,10 @@ pub unsafe extern "C" fn index_add_f32(
     dim: usize,
     inner: usize,
     n_idx: usize,
+    begin: usize,
+    end: usize,
 ) {
+    let end = end.min(inner);
     index::index_add_f32(
         src!(f32, g, outer * n_idx * inner),
         src!(i32, idx, n_idx),
@@ -787,11 +796,25 @@ pub unsafe extern "C" fn index_add_f32(
         outer,
         dim,
         inner,
+        begin.min(end),
+        end,
     )
 }
 
+/// Where a work range over dim 0 of the index tensor starts in an operand of `len` words with
+/// `strides`: `begin` rows in, unless `axis` is 0 (the index then picks the row itself). The
+/// operand's slice runs from there to its end.
+fn row_offset(strides: &[i32], axis: u32, begin: usize, len: usize) -> usize {
+    if axis == 0 {
+        0
+    } else {
+        (begin * strides[0] as usize).min(len)
+    }
+}
+
 /// `torch.gather`: for every position `p` of the contiguous index tensor (shape `idx_shape`),
-/// `out[p] = x[Σ_{d≠axis} p_d * x_strides[d] + idx[p] * x_strides[axis]]` on 32-bit words.
+/// `out[p] = x[Σ_{d≠axis} p_d * x_strides[d] + idx[p] * x_strides[axis]]` on 32-bit words; only
+/// the positions whose first coordinate is in `begin..end` (a range of rows that write apart).
 #[no_mangle]
 pub unsafe extern "C" fn gather_u32(
     x: usize,
@@ -802,21 +825,33 @@ pub unsafe extern "C" fn gather_u32(
     idx_shape: usize,
     x_strides: usize,
     axis: u32,
+    begin: usize,
+    end: usize,
 ) {
-    let shape = dims(idx_shape, ndim);
-    let n = numel(shape);
+    let (full, xs) = (dims(idx_shape, ndim), dims(x_strides, ndim));
+    if full.is_empty() {
+        return;
+    }
+    let end = end.min(full[0] as usize);
+    let begin = begin.min(end);
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
+    let (at, n) = (begin * numel(&full[1..]), numel(sub));
+    let x0 = row_offset(xs, axis, begin, x_len);
     index::gather_u32(
-        src!(u32, x, x_len),
-        src!(i32, idx, n),
-        dst!(u32, out, n),
-        shape,
-        dims(x_strides, ndim),
+        src!(u32, x + 4 * x0, x_len - x0),
+        src!(i32, idx + 4 * at, n),
+        dst!(u32, out + 4 * at, n),
+        sub,
+        xs,
         axis as usize,
     )
 }
 
 /// `torch.Tensor.scatter_add_` in f32: for every position `p` of the contiguous index tensor,
-/// `dst[Σ_{d≠axis} p_d * dst_strides[d] + idx[p] * dst_strides[axis]] += src[Σ p_d * src_strides[d]]`.
+/// `dst[Σ_{d≠axis} p_d * dst_strides[d] + idx[p] * dst_strides[axis]] += src[Σ p_d * src_strides[d]]`;
+/// only the positions whose first coordinate is in `begin..end`. Rows of dim 0 add onto
+/// separate elements only when `axis` is not 0: only then may ranges run at once.
 #[no_mangle]
 pub unsafe extern "C" fn scatter_add_f32(
     dst: usize,
@@ -829,15 +864,32 @@ pub unsafe extern "C" fn scatter_add_f32(
     dst_strides: usize,
     src_strides: usize,
     axis: u32,
+    begin: usize,
+    end: usize,
 ) {
-    let shape = dims(idx_shape, ndim);
-    index::scatter_add_f32(
-        dst!(f32, dst, dst_len),
-        src!(i32, idx, numel(shape)),
-        src!(f32, src, src_len),
-        shape,
+    let (full, ds, ss) = (
+        dims(idx_shape, ndim),
         dims(dst_strides, ndim),
         dims(src_strides, ndim),
+    );
+    if full.is_empty() {
+        return;
+    }
+    let end = end.min(full[0] as usize);
+    let begin = begin.min(end);
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
+    let at = begin * numel(&full[1..]);
+    let d0 = row_offset(ds, axis, begin, dst_len);
+    // The source is read at its own strides, dim 0 included, whatever the axis.
+    let s0 = (begin * ss[0] as usize).min(src_len);
+    index::scatter_add_f32(
+        dst!(f32, dst + 4 * d0, dst_len - d0),
+        src!(i32, idx + 4 * at, numel(sub)),
+        src!(f32, src + 4 * s0, src_len - s0),
+        sub,
+        ds,
+        ss,
         axis as usize,
     )
 }

@@ -7,6 +7,7 @@ import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { nextKey } from '../ops/random.js';
 import { linearOp } from '../ops/matmul.js';
 import { layerNormOp } from '../ops/layernorm.js';
+import { indexAddInto } from '../ops/indexing.js';
 import { wasm } from '../wasm/core.js';
 
 export { relu, sigmoid, tanh, gelu, leakyRelu } from '../ops/elementwise.js';
@@ -155,7 +156,7 @@ export function embedding(indices: Tensor, weight: Tensor, opts: EmbeddingOption
       const gw = Tensor.empty(weight.shape, 'float32');
       const core = wasm();
       core.fill_u32(gw.ptr, gw.size, 0);
-      if (g.size > 0) core.index_add_f32(g.ptr, flat.ptr, gw.ptr, 1, num, dim, flat.size);
+      indexAddInto(g, flat, gw, 1, num, dim);
       core.fill_u32(gw.ptr + 4 * pad * dim, dim, 0);
       return [gw];
     },

@@ -4,6 +4,7 @@
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { MAX_DIMS, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
 import { broadcastShapes, contiguousStrides, normDim, numel, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -43,20 +44,53 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const shape = x.ndim === 0 ? [] : [...x.shape];
   if (x.ndim > 0) shape[d] = index.size;
   const out = Tensor.empty(shape, x.dtype);
-  if (out.size > 0)
-    wasm().index_select_u32(x.ptr, index.ptr, out.ptr, outer, size, inner, index.size);
+  if (out.size > 0) {
+    // Each selected row is one copy: the pool splits over the index's positions.
+    runSplitOrWhole({
+      fn: 'index_select_u32',
+      length: index.size,
+      align: 1,
+      work: out.size,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args: (b, e) => [x.ptr, index.ptr, out.ptr, outer, size, inner, index.size, b, e],
+    });
+  }
   return record(
     out,
     'indexSelect',
     [x],
     (g) => {
       const gx = zeros(x.shape);
-      if (g.size > 0)
-        wasm().index_add_f32(g.ptr, index.ptr, gx.ptr, outer, size, inner, index.size);
+      indexAddInto(g, index, gx, outer, size, inner);
       return [gx];
     },
     [index],
   );
+}
+
+/**
+ * `dst[o, index[j], i] += g[o, j, i]` in place (`dst` as `[outer, size, inner]`): the backward
+ * of indexSelect and of an embedding lookup. Repeated indices add in index order; the pool
+ * splits over the columns `i`, each of which adds alone, so every thread count gives the same bits.
+ */
+export function indexAddInto(
+  g: Tensor,
+  index: Tensor,
+  dst: Tensor,
+  outer: number,
+  size: number,
+  inner: number,
+): void {
+  if (g.size === 0) return;
+  runSplitOrWhole({
+    fn: 'index_add_f32',
+    length: inner,
+    align: 4,
+    work: g.size,
+    minWork: SPLIT_MIN_ELEMENTS,
+    args: (b, e) => [g.ptr, index.ptr, dst.ptr, outer, size, inner, index.size, b, e],
+  });
 }
 
 /** Checks the shape rule shared by gather and scatterAdd: index fits `other` outside `dim`. */
@@ -89,7 +123,17 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
       x.ndim ? index.shape : [1],
       x.ndim ? contiguousStrides(x.shape) : [1],
     );
-    wasm().gather_u32(x.ptr, x.size, index.ptr, out.ptr, nd, ps, px, d);
+    // Rows of the index's first dim write apart: the pool splits over them.
+    const rows = x.ndim ? index.shape[0] : 1;
+    runSplitOrWhole({
+      fn: 'gather_u32',
+      length: rows,
+      align: 1,
+      work: out.size,
+      minWork: SPLIT_MIN_ELEMENTS,
+      redo: true,
+      args: (b, e) => [x.ptr, x.size, index.ptr, out.ptr, nd, ps, px, d, b, e],
+    });
   }
   return record(out, 'gather', [x], (g) => [scatterInto(zeros(x.shape), d, index, g)], [index]);
 }
@@ -103,7 +147,17 @@ function scatterInto(dst: Tensor, d: number, index: Tensor, src: Tensor): Tensor
       dst.ndim ? contiguousStrides(dst.shape) : [1],
       dst.ndim ? contiguousStrides(src.shape) : [1],
     );
-    wasm().scatter_add_f32(dst.ptr, dst.size, index.ptr, src.ptr, src.size, nd, ps, pd, pss, d);
+    // Rows of the index's first dim add onto separate rows of `dst` unless they index dim 0
+    // itself: only then does the pool split over them (each element's additions keep their order).
+    const rows = dst.ndim ? index.shape[0] : 1;
+    runSplitOrWhole({
+      fn: 'scatter_add_f32',
+      length: rows,
+      align: 1,
+      work: index.size,
+      minWork: d === 0 ? Infinity : SPLIT_MIN_ELEMENTS,
+      args: (b, e) => [dst.ptr, dst.size, index.ptr, src.ptr, src.size, nd, ps, pd, pss, d, b, e],
+    });
   }
   return dst;
 }

@@ -22,7 +22,9 @@ pub fn index_check_i32(idx: &[i32], limit: i32) -> i32 {
 }
 
 /// `out[o, j, i] = x[o, idx[j], i]` with `x` as `[outer, dim, inner]` and `out` as
-/// `[outer, idx.len(), inner]`.
+/// `[outer, idx.len(), inner]`, for the positions `j` in `begin..end` only: each output row is
+/// one copy, so the pool splits over `j` (an embedding lookup's tokens).
+#[allow(clippy::too_many_arguments)]
 pub fn index_select_u32(
     x: &[u32],
     idx: &[i32],
@@ -30,31 +32,38 @@ pub fn index_select_u32(
     outer: usize,
     dim: usize,
     inner: usize,
+    begin: usize,
+    end: usize,
 ) {
     let n = idx.len();
     debug_assert_eq!(x.len(), outer * dim * inner);
     debug_assert_eq!(out.len(), outer * n * inner);
+    debug_assert!(begin <= end && end <= n);
     debug_assert!(index_check_i32(idx, dim as i32) < 0);
+    let ids = &idx[begin..end];
     if inner == 1 {
         // Selecting along the last axis: a per-element copy beats a memcpy call per word.
         for o in 0..outer {
-            let (src, dst) = (&x[o * dim..][..dim], &mut out[o * n..][..n]);
-            for (d, &k) in dst.iter_mut().zip(idx) {
+            let (src, dst) = (&x[o * dim..][..dim], &mut out[o * n + begin..][..ids.len()]);
+            for (d, &k) in dst.iter_mut().zip(ids) {
                 *d = src[k as usize];
             }
         }
         return;
     }
     for o in 0..outer {
-        for (j, &k) in idx.iter().enumerate() {
+        for (j, &k) in ids.iter().enumerate() {
             let src = &x[(o * dim + k as usize) * inner..][..inner];
-            out[(o * n + j) * inner..][..inner].copy_from_slice(src);
+            out[(o * n + begin + j) * inner..][..inner].copy_from_slice(src);
         }
     }
 }
 
 /// `dst[o, idx[j], i] += g[o, j, i]`, the backward of `index_select_u32` and of an embedding
-/// lookup; repeated indices accumulate.
+/// lookup; repeated indices accumulate, in the order of `j`. Only columns `i` in `c0..c1`:
+/// each column adds alone (the same float additions whichever lanes hold it), so the pool
+/// splits over columns and every thread count gives the same bits.
+#[allow(clippy::too_many_arguments)]
 pub fn index_add_f32(
     g: &[f32],
     idx: &[i32],
@@ -62,15 +71,19 @@ pub fn index_add_f32(
     outer: usize,
     dim: usize,
     inner: usize,
+    c0: usize,
+    c1: usize,
 ) {
     let n = idx.len();
     debug_assert_eq!(g.len(), outer * n * inner);
     debug_assert_eq!(dst.len(), outer * dim * inner);
+    debug_assert!(c0 <= c1 && c1 <= inner);
     debug_assert!(index_check_i32(idx, dim as i32) < 0);
+    let w = c1 - c0;
     for o in 0..outer {
         for (j, &k) in idx.iter().enumerate() {
-            let src = &g[(o * n + j) * inner..][..inner];
-            add_row(&mut dst[(o * dim + k as usize) * inner..][..inner], src);
+            let src = &g[(o * n + j) * inner + c0..][..w];
+            add_row(&mut dst[(o * dim + k as usize) * inner + c0..][..w], src);
         }
     }
 }
@@ -280,7 +293,7 @@ mod tests {
                 let x: Vec<u32> = (0..outer * dim * inner).map(|v| v as u32 * 7 + 1).collect();
                 let idx = r.indices(n, dim);
                 let mut out = vec![u32::MAX; outer * n * inner];
-                index_select_u32(&x, &idx, &mut out, outer, dim, inner);
+                index_select_u32(&x, &idx, &mut out, outer, dim, inner, 0, n);
                 assert_eq!(
                     out,
                     select_reference(&x, &idx, outer, dim, inner),
@@ -324,7 +337,7 @@ mod tests {
                 let idx = r.indices(n, dim);
                 let start = r.floats(outer * dim * inner);
                 let (mut got, mut want) = (start.clone(), start);
-                index_add_f32(&g, &idx, &mut got, outer, dim, inner);
+                index_add_f32(&g, &idx, &mut got, outer, dim, inner, 0, inner);
                 add_reference(&g, &idx, &mut want, outer, dim, inner);
                 // Values are multiples of 1/100 summed in the same order: exact equality holds.
                 assert_eq!(got, want, "{outer}x{dim}x{inner} n={n}");
@@ -337,11 +350,62 @@ mod tests {
         // An embedding table of 3 rows of width 5 receiving the same token four times.
         let g: Vec<f32> = (0..20).map(|v| v as f32).collect();
         let mut dst = vec![0.0f32; 15];
-        index_add_f32(&g, &[1, 1, 2, 1], &mut dst, 1, 3, 5);
+        index_add_f32(&g, &[1, 1, 2, 1], &mut dst, 1, 3, 5, 0, 5);
         let row1: Vec<f32> = (0..5).map(|i| (i + (5 + i) + (15 + i)) as f32).collect();
         assert_eq!(&dst[..5], &[0.0; 5]);
         assert_eq!(&dst[5..10], &row1[..]);
         assert_eq!(&dst[10..], &[10.0, 11.0, 12.0, 13.0, 14.0]);
+    }
+
+    /// Any cut of the positions (select) or of the columns (add) into ranges gives the whole
+    /// call's result, and a range writes only its own part: the pool's splits.
+    #[test]
+    fn ranges_give_the_whole_result() {
+        let mut r = Lcg(4);
+        for &(outer, dim, inner) in &[(1, 9, 1), (3, 4, 1), (1, 50, 13), (2, 7, 130)] {
+            let n = 37;
+            let x: Vec<u32> = (0..outer * dim * inner).map(|v| v as u32 * 3 + 1).collect();
+            let idx = r.indices(n, dim);
+            let g = r.floats(outer * n * inner);
+            let mut whole = vec![u32::MAX; outer * n * inner];
+            index_select_u32(&x, &idx, &mut whole, outer, dim, inner, 0, n);
+            let mut whole_add = vec![0.5f32; outer * dim * inner];
+            index_add_f32(&g, &idx, &mut whole_add, outer, dim, inner, 0, inner);
+            for cut in [1, 5, 17, 36] {
+                let mut parts = vec![u32::MAX; outer * n * inner];
+                index_select_u32(&x, &idx, &mut parts, outer, dim, inner, 0, cut);
+                let mut first = parts.clone();
+                index_select_u32(&x, &idx, &mut parts, outer, dim, inner, cut, n);
+                assert_eq!(parts, whole, "{outer}x{dim}x{inner} cut {cut}");
+                // The first range left every later position unwritten.
+                first
+                    .iter_mut()
+                    .zip(&whole)
+                    .enumerate()
+                    .for_each(|(p, (v, w))| {
+                        if (p / inner) % n < cut {
+                            assert_eq!(v, w);
+                        }
+                        *v = u32::MAX;
+                    });
+                let c = cut.min(inner);
+                let mut added = vec![0.5f32; outer * dim * inner];
+                index_add_f32(&g, &idx, &mut added, outer, dim, inner, 0, c);
+                let once = added.clone();
+                index_add_f32(&g, &idx, &mut added, outer, dim, inner, c, inner);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&added),
+                    bits(&whole_add),
+                    "{outer}x{dim}x{inner} cut {c}"
+                );
+                for (p, &v) in once.iter().enumerate() {
+                    if p % inner >= c {
+                        assert_eq!(v, 0.5, "column {} written outside its range", p % inner);
+                    }
+                }
+            }
+        }
     }
 
     fn gather_reference(

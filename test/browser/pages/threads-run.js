@@ -187,6 +187,32 @@ export function runThreaded(nb) {
       .backward();
     ops.push(arr(small.grad));
   }
+  // Index ops from 2^16 elements: an embedding lookup split by tokens (repeated ones) and its
+  // backward by columns (132: 66 or 44 each); a select along a middle dim, whose backward's
+  // 7 columns cannot split, and along the last (one word a row); gather by rows of the index,
+  // its backward scatterAdd by rows along dim 1 but whole along dim 0 (rows meet there).
+  const table = nb.randn([500, 132], { requiresGrad: true });
+  const looked = nb.nn.functional.embedding(nb.randint(0, 500, [1000]), table);
+  looked
+    .mul(nb.randn([1000, 132]))
+    .sum()
+    .backward();
+  ops.push(arr(looked), arr(table.grad));
+  const mid = nb.randn([40, 600, 7], { requiresGrad: true });
+  const picked = mid.indexSelect(1, nb.randint(0, 600, [500]));
+  picked.square().sum().backward();
+  ops.push(arr(picked), arr(mid.grad));
+  ops.push(arr(nb.randn([300, 400]).indexSelect(1, nb.randint(0, 400, [350]))));
+  for (const [dim, xs, is] of [
+    [1, [300, 500], [300, 400]],
+    [0, [500, 300], [400, 300]],
+  ]) {
+    const src = nb.randn(xs, { requiresGrad: true });
+    const index = nb.randint(0, 500, is);
+    const got = src.gather(dim, index);
+    got.mul(nb.randn(is)).sum().backward();
+    ops.push(arr(got), arr(src.grad), arr(nb.zeros(xs).scatterAdd(dim, index, nb.randn(is))));
+  }
   // Gradient norms in chunks of a long gradient (200,003 floats: four chunks, a short last).
   for (const normType of [2, 1, 'inf']) {
     const ws = [
