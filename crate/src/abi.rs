@@ -963,9 +963,10 @@ pub unsafe extern "C" fn matmul_f32(
 
 // ---------------------------------------------------------------- random numbers
 
-/// Fills `out` with uniform f32 in `[low, high)`. The stream is a pure function of
-/// (`key_hi`, `key_lo`, element index), so TypeScript makes results reproducible by advancing
-/// the key once per call.
+/// Fills `out[begin..end]` (of `n`) with uniform f32 in `[low, high)`. The stream is a pure
+/// function of (`key_hi`, `key_lo`, element index), so TypeScript makes results reproducible
+/// by advancing the key once per call, and any cut of `0..n` into ranges (the pool's split)
+/// gives the same values. So for the three below.
 #[no_mangle]
 pub unsafe extern "C" fn rng_uniform_f32(
     out: usize,
@@ -974,11 +975,16 @@ pub unsafe extern "C" fn rng_uniform_f32(
     key_lo: u32,
     low: f32,
     high: f32,
+    begin: usize,
+    end: usize,
 ) {
-    rng::uniform_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), low, high)
+    let end = end.min(n);
+    let begin = begin.min(end);
+    let part = dst!(f32, out + 4 * begin, end - begin);
+    rng::uniform_f32(part, rng::key(key_hi, key_lo), begin, low, high)
 }
 
-/// Fills `out` with normal f32 of mean `mean` and standard deviation `std` (Box–Muller).
+/// Fills `out[begin..end]` with normal f32 of mean `mean` and standard deviation `std` (Box–Muller).
 #[no_mangle]
 pub unsafe extern "C" fn rng_normal_f32(
     out: usize,
@@ -987,11 +993,16 @@ pub unsafe extern "C" fn rng_normal_f32(
     key_lo: u32,
     mean: f32,
     std: f32,
+    begin: usize,
+    end: usize,
 ) {
-    rng::normal_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), mean, std)
+    let end = end.min(n);
+    let begin = begin.min(end);
+    let part = dst!(f32, out + 4 * begin, end - begin);
+    rng::normal_f32(part, rng::key(key_hi, key_lo), begin, mean, std)
 }
 
-/// Fills `out` with integers uniform in `[low, high)` (`high > low`).
+/// Fills `out[begin..end]` with integers uniform in `[low, high)` (`high > low`).
 #[no_mangle]
 pub unsafe extern "C" fn rng_randint_i32(
     out: usize,
@@ -1000,11 +1011,16 @@ pub unsafe extern "C" fn rng_randint_i32(
     key_lo: u32,
     low: i32,
     high: i32,
+    begin: usize,
+    end: usize,
 ) {
-    rng::randint_i32(dst!(i32, out, n), rng::key(key_hi, key_lo), low, high)
+    let end = end.min(n);
+    let begin = begin.min(end);
+    let part = dst!(i32, out + 4 * begin, end - begin);
+    rng::randint_i32(part, rng::key(key_hi, key_lo), begin, low, high)
 }
 
-/// Dropout mask: `out[i] = scale` with probability `keep`, else 0.
+/// Dropout mask: `out[i] = scale` with probability `keep`, else 0, for `i` in `begin..end`.
 #[no_mangle]
 pub unsafe extern "C" fn rng_bernoulli_f32(
     out: usize,
@@ -1013,8 +1029,13 @@ pub unsafe extern "C" fn rng_bernoulli_f32(
     key_lo: u32,
     keep: f32,
     scale: f32,
+    begin: usize,
+    end: usize,
 ) {
-    rng::bernoulli_f32(dst!(f32, out, n), rng::key(key_hi, key_lo), keep, scale)
+    let end = end.min(n);
+    let begin = begin.min(end);
+    let part = dst!(f32, out + 4 * begin, end - begin);
+    rng::bernoulli_f32(part, rng::key(key_hi, key_lo), begin, keep, scale)
 }
 
 // ---------------------------------------------------------------- optimizers

@@ -4,7 +4,7 @@
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
-import { nextKey } from '../ops/random.js';
+import { drawRandom } from '../ops/random.js';
 import { linearOp } from '../ops/matmul.js';
 import { layerNormOp } from '../ops/layernorm.js';
 import { indexAddInto } from '../ops/indexing.js';
@@ -63,9 +63,8 @@ export function dropout(x: Tensor, opts: DropoutOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new ValueError(`dropout: p must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   const mask = Tensor.empty(x.shape, 'float32');
-  const [hi, lo] = nextKey();
   // Each mask element is 1/(1-p) with probability 1-p, else 0; p = 1 keeps nothing.
-  wasm().rng_bernoulli_f32(mask.ptr, mask.size, hi, lo, 1 - p, p === 1 ? 0 : 1 / (1 - p));
+  drawRandom('rng_bernoulli_f32', mask.ptr, mask.size, 1 - p, p === 1 ? 0 : 1 / (1 - p));
   const out = x.mul(mask);
   releaseIntermediates(out, [mask]);
   return out;

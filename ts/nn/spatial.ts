@@ -3,9 +3,8 @@
 import { ValueError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { releaseIntermediates } from '../autograd/node.js';
-import { nextKey } from '../ops/random.js';
+import { drawRandom } from '../ops/random.js';
 import { interpolate, type InterpolateMode } from '../ops/interpolate.js';
-import { wasm } from '../wasm/core.js';
 import { Module, pyFloat } from './module.js';
 
 /**
@@ -21,8 +20,7 @@ export function dropout2d(x: Tensor, opts: { p?: number; training?: boolean } = 
   }
   if (!(opts.training ?? true) || p === 0) return x;
   const mask = Tensor.empty([x.shape[0], x.shape[1], ...Array<number>(x.ndim - 2).fill(1)]);
-  const [hi, lo] = nextKey();
-  wasm().rng_bernoulli_f32(mask.ptr, mask.size, hi, lo, 1 - p, p === 1 ? 0 : 1 / (1 - p));
+  drawRandom('rng_bernoulli_f32', mask.ptr, mask.size, 1 - p, p === 1 ? 0 : 1 / (1 - p));
   const out = x.mul(mask);
   releaseIntermediates(out, [mask]);
   return out;

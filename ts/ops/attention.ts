@@ -11,7 +11,7 @@ import { runSplitOrWhole } from './parallel.js';
 import { full } from './creation.js';
 import { where } from './elementwise.js';
 import { softmax } from './softmax.js';
-import { nextKey } from './random.js';
+import { drawRandom } from './random.js';
 
 export interface SdpaOptions {
   /**
@@ -157,8 +157,7 @@ function composed(
  */
 function dropWeights(w: Tensor, p: number): Tensor {
   const mask = Tensor.empty(w.shape, 'float32');
-  const [hi, lo] = nextKey();
-  if (mask.size > 0) wasm().rng_bernoulli_f32(mask.ptr, mask.size, hi, lo, 1 - p, 1 / (1 - p));
+  drawRandom('rng_bernoulli_f32', mask.ptr, mask.size, 1 - p, 1 / (1 - p));
   const out = w.mul(mask);
   releaseIntermediates(out, [mask]);
   return out;

@@ -6,7 +6,7 @@ import { checkShape, numel } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
-import { nextKey } from './random.js';
+import { drawRandom } from './random.js';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -178,8 +178,7 @@ export function uniform(
   checkShape('rand', shape);
   const t = Tensor.empty(shape, resolveDType('rand', opts, 'float32'));
   if (t.dtype !== 'float32') throw new DTypeError(`rand: dtype must be float32, got ${t.dtype}`);
-  const [hi, lo] = nextKey();
-  wasm().rng_uniform_f32(t.ptr, t.size, hi, lo, low, high);
+  drawRandom('rng_uniform_f32', t.ptr, t.size, low, high);
   return finish(t, opts);
 }
 
@@ -197,8 +196,7 @@ export function normal(
   checkShape('randn', shape);
   const t = Tensor.empty(shape, resolveDType('randn', opts, 'float32'));
   if (t.dtype !== 'float32') throw new DTypeError(`randn: dtype must be float32, got ${t.dtype}`);
-  const [hi, lo] = nextKey();
-  wasm().rng_normal_f32(t.ptr, t.size, hi, lo, mean, std);
+  drawRandom('rng_normal_f32', t.ptr, t.size, mean, std);
   return finish(t, opts);
 }
 
@@ -221,8 +219,7 @@ export function randint(
   }
   const dtype = resolveDType('randint', opts, 'int32');
   const ints = Tensor.empty(shape, 'int32');
-  const [hi, lo] = nextKey();
-  wasm().rng_randint_i32(ints.ptr, ints.size, hi, lo, low, high);
+  drawRandom('rng_randint_i32', ints.ptr, ints.size, low, high);
   if (dtype === 'int32') return ints;
   const t = Tensor.empty(shape, 'float32');
   wasm().cast_i32_f32(ints.ptr, t.ptr, t.size);

@@ -71,8 +71,8 @@ fn next_down(x: f32) -> f32 {
 }
 
 /// Uniform f32 in `[low, high)`; `low == high` gives `low`.
-pub fn uniform_f32(out: &mut [f32], key: u64, low: f32, high: f32) {
-    uniform_from(out, Stream::new(key), 0, low, high)
+pub fn uniform_f32(out: &mut [f32], key: u64, first: usize, low: f32, high: f32) {
+    uniform_from(out, Stream::new(key), first, low, high)
 }
 
 fn uniform_from(out: &mut [f32], s: Stream, first: usize, low: f32, high: f32) {
@@ -88,8 +88,8 @@ fn uniform_from(out: &mut [f32], s: Stream, first: usize, low: f32, high: f32) {
 }
 
 /// Normal f32 with mean `mean` and standard deviation `std`.
-pub fn normal_f32(out: &mut [f32], key: u64, mean: f32, std: f32) {
-    normal_from(out, Stream::new(key), 0, mean, std)
+pub fn normal_f32(out: &mut [f32], key: u64, first: usize, mean: f32, std: f32) {
+    normal_from(out, Stream::new(key), first, mean, std)
 }
 
 /// Box–Muller on the draws of counters `2j` and `2j + 1`, giving elements `2j` (cosine) and
@@ -128,8 +128,8 @@ fn normal_from(out: &mut [f32], s: Stream, first: usize, mean: f32, std: f32) {
 }
 
 /// Uniform integers in `[low, high)`, `high > low`.
-pub fn randint_i32(out: &mut [i32], key: u64, low: i32, high: i32) {
-    randint_from(out, Stream::new(key), 0, low, high)
+pub fn randint_i32(out: &mut [i32], key: u64, first: usize, low: i32, high: i32) {
+    randint_from(out, Stream::new(key), first, low, high)
 }
 
 /// `floor(bits * span / 2^64)` for `span < 2^32` (Lemire's multiply-shift on all 64 bits,
@@ -150,8 +150,8 @@ fn randint_from(out: &mut [i32], s: Stream, first: usize, low: i32, high: i32) {
 }
 
 /// Dropout mask: `out[i] = scale` with probability `keep`, else 0.
-pub fn bernoulli_f32(out: &mut [f32], key: u64, keep: f32, scale: f32) {
-    bernoulli_from(out, Stream::new(key), 0, keep, scale)
+pub fn bernoulli_f32(out: &mut [f32], key: u64, first: usize, keep: f32, scale: f32) {
+    bernoulli_from(out, Stream::new(key), first, keep, scale)
 }
 
 fn bernoulli_from(out: &mut [f32], s: Stream, first: usize, keep: f32, scale: f32) {
@@ -181,22 +181,22 @@ mod tests {
 
     fn uniform(n: usize, k: u64, low: f32, high: f32) -> Vec<f32> {
         let mut v = vec![f32::NAN; n];
-        uniform_f32(&mut v, k, low, high);
+        uniform_f32(&mut v, k, 0, low, high);
         v
     }
     fn normal(n: usize, k: u64, mean: f32, std: f32) -> Vec<f32> {
         let mut v = vec![f32::NAN; n];
-        normal_f32(&mut v, k, mean, std);
+        normal_f32(&mut v, k, 0, mean, std);
         v
     }
     fn randint(n: usize, k: u64, low: i32, high: i32) -> Vec<i32> {
         let mut v = vec![i32::MIN; n];
-        randint_i32(&mut v, k, low, high);
+        randint_i32(&mut v, k, 0, low, high);
         v
     }
     fn bernoulli(n: usize, k: u64, keep: f32, scale: f32) -> Vec<f32> {
         let mut v = vec![f32::NAN; n];
-        bernoulli_f32(&mut v, k, keep, scale);
+        bernoulli_f32(&mut v, k, 0, keep, scale);
         v
     }
 

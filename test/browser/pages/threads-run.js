@@ -213,6 +213,12 @@ export function runThreaded(nb) {
     got.mul(nb.randn(is)).sum().backward();
     ops.push(arr(got), arr(src.grad), arr(nb.zeros(xs).scatterAdd(dim, index, nb.randn(is))));
   }
+  // Random draws split by elements from 2^14 (normals from 2^11: a pair each per thread),
+  // above and below that, odd lengths: each element is a function of the key and its index.
+  for (const n of [100_001, 5_001, 1_001]) {
+    ops.push(arr(nb.rand([n])), arr(nb.randn([n])), arr(nb.randint(-50, 50, [n]).float()));
+    ops.push(arr(nb.nn.functional.dropout(nb.ones([n]), { p: 0.3 })));
+  }
   // Gradient norms in chunks of a long gradient (200,003 floats: four chunks, a short last).
   for (const normType of [2, 1, 'inf']) {
     const ws = [
