@@ -134,6 +134,13 @@ fn cut_first_dim(full: &[i32], begin: usize, end: usize) -> [i32; MAX_DIMS as us
     sub
 }
 
+/// The words a work range over dim 0 of `sub` (rows `begin..`) reads of an operand at `ptr`
+/// with `strides` over the full shape: from `begin` rows in, `extent(sub, strides)` long.
+unsafe fn rows_of<'a, T>(ptr: usize, strides: &[i32], begin: usize, sub: &[i32]) -> &'a [T] {
+    let at = ptr + core::mem::size_of::<T>() * begin * strides[0] as usize;
+    from_raw_parts(at as *const T, extent(sub, strides))
+}
+
 fn numel(shape: &[i32]) -> usize {
     shape.iter().map(|&s| s as usize).product()
 }
@@ -320,8 +327,8 @@ pub unsafe extern "C" fn binary_f32(
     let row = numel(&full[1..]);
     elementwise::binary_f32(
         op,
-        src!(f32, a + 4 * begin * sa[0] as usize, extent(sub, sa)),
-        src!(f32, b + 4 * begin * sb[0] as usize, extent(sub, sb)),
+        rows_of(a, sa, begin, sub),
+        rows_of(b, sb, begin, sub),
         dst!(f32, out + 4 * begin * row, numel(sub)),
         sub,
         sa,
@@ -346,7 +353,8 @@ pub unsafe extern "C" fn binary_flat_f32(op: u32, a: usize, b: usize, out: usize
     )
 }
 
-/// `binary_f32` for int32 (ADD, SUB, MUL, MAXIMUM, MINIMUM; wrapping arithmetic).
+/// `binary_f32` for int32 (ADD, SUB, MUL, MAXIMUM, MINIMUM; wrapping arithmetic), rows
+/// `begin..end` of dim 0.
 #[no_mangle]
 pub unsafe extern "C" fn binary_i32(
     op: u32,
@@ -357,24 +365,30 @@ pub unsafe extern "C" fn binary_i32(
     shape: usize,
     a_strides: usize,
     b_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let (shape, sa, sb) = (
+    let (full, sa, sb) = (
         dims(shape, ndim),
         dims(a_strides, ndim),
         dims(b_strides, ndim),
     );
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
+    let row = numel(&full[1..]);
     elementwise::binary_i32(
         op,
-        src!(i32, a, extent(shape, sa)),
-        src!(i32, b, extent(shape, sb)),
-        dst!(i32, out, numel(shape)),
-        shape,
+        rows_of::<i32>(a, sa, begin, sub),
+        rows_of::<i32>(b, sb, begin, sub),
+        dst!(i32, out + 4 * begin * row, numel(sub)),
+        sub,
         sa,
         sb,
     )
 }
 
-/// Broadcast comparison of f32 operands (`CMP_*`); `out` is int32 0/1.
+/// Broadcast comparison of f32 operands (`CMP_*`); `out` is int32 0/1. Only indices
+/// `begin..end` of the first dim, as `binary_f32` (exact, so any split gives the same bits).
 #[no_mangle]
 pub unsafe extern "C" fn compare_f32(
     op: u32,
@@ -385,24 +399,29 @@ pub unsafe extern "C" fn compare_f32(
     shape: usize,
     a_strides: usize,
     b_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let (shape, sa, sb) = (
+    let (full, sa, sb) = (
         dims(shape, ndim),
         dims(a_strides, ndim),
         dims(b_strides, ndim),
     );
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
+    let row = numel(&full[1..]);
     elementwise::compare_f32(
         op,
-        src!(f32, a, extent(shape, sa)),
-        src!(f32, b, extent(shape, sb)),
-        dst!(i32, out, numel(shape)),
-        shape,
+        rows_of::<f32>(a, sa, begin, sub),
+        rows_of::<f32>(b, sb, begin, sub),
+        dst!(i32, out + 4 * begin * row, numel(sub)),
+        sub,
         sa,
         sb,
     )
 }
 
-/// Broadcast comparison of int32 operands; `out` is int32 0/1.
+/// Broadcast comparison of int32 operands; `out` is int32 0/1; rows `begin..end` of dim 0.
 #[no_mangle]
 pub unsafe extern "C" fn compare_i32(
     op: u32,
@@ -413,24 +432,30 @@ pub unsafe extern "C" fn compare_i32(
     shape: usize,
     a_strides: usize,
     b_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let (shape, sa, sb) = (
+    let (full, sa, sb) = (
         dims(shape, ndim),
         dims(a_strides, ndim),
         dims(b_strides, ndim),
     );
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
+    let row = numel(&full[1..]);
     elementwise::compare_i32(
         op,
-        src!(i32, a, extent(shape, sa)),
-        src!(i32, b, extent(shape, sb)),
-        dst!(i32, out, numel(shape)),
-        shape,
+        rows_of::<i32>(a, sa, begin, sub),
+        rows_of::<i32>(b, sb, begin, sub),
+        dst!(i32, out + 4 * begin * row, numel(sub)),
+        sub,
         sa,
         sb,
     )
 }
 
-/// `out = cond != 0 ? a : b` on 32-bit words, all three operands broadcast to `shape`.
+/// `out = cond != 0 ? a : b` on 32-bit words, all three operands broadcast to `shape`; rows
+/// `begin..end` of dim 0.
 #[no_mangle]
 pub unsafe extern "C" fn where_u32(
     cond: usize,
@@ -442,19 +467,24 @@ pub unsafe extern "C" fn where_u32(
     cond_strides: usize,
     a_strides: usize,
     b_strides: usize,
+    begin: usize,
+    end: usize,
 ) {
-    let shape = dims(shape, ndim);
+    let full = dims(shape, ndim);
     let (sc, sa, sb) = (
         dims(cond_strides, ndim),
         dims(a_strides, ndim),
         dims(b_strides, ndim),
     );
+    let sub = cut_first_dim(full, begin, end);
+    let sub = &sub[..full.len()];
+    let row = numel(&full[1..]);
     elementwise::where_u32(
-        src!(i32, cond, extent(shape, sc)),
-        src!(u32, a, extent(shape, sa)),
-        src!(u32, b, extent(shape, sb)),
-        dst!(u32, out, numel(shape)),
-        shape,
+        rows_of(cond, sc, begin, sub),
+        rows_of(a, sa, begin, sub),
+        rows_of(b, sb, begin, sub),
+        dst!(u32, out + 4 * begin * row, numel(sub)),
+        sub,
         sc,
         sa,
         sb,

@@ -2,7 +2,6 @@
 // Each differentiable op records its backward right where its forward runs.
 import { DTypeError, ShapeError, ValueError, fmt } from '../errors.js';
 import { BinaryOp, CmpOp, MAX_DIMS, UnaryOp } from '../wasm/abi.js';
-import { wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
 import { promote, type DType } from '../tensor/dtype.js';
 import {
@@ -37,12 +36,6 @@ function scalarTensor(v: number, dtype: DType): Tensor {
 /** Dtype for `tensor op scalar`: an integer tensor stays integer only with an integer scalar. */
 function scalarDType(t: Tensor, v: number): DType {
   return t.dtype === 'int32' && Number.isInteger(v) ? 'int32' : 'float32';
-}
-
-/** Writes broadcast descriptors for `shape` and returns the collapsed rank and pointers. */
-function broadcastArgs(op: string, shape: Shape, operands: readonly Shape[]): number[] {
-  const c = collapsed(op, shape, operands);
-  return [c.shape.length, ...writeDims(c.shape, ...c.strides)];
 }
 
 /** `shape` with its operands' broadcast strides, contiguous dims merged; at most MAX_DIMS. */
@@ -85,39 +78,35 @@ function broadcast2(
     ]);
     return out;
   }
-  if (kernel === 'binary_f32') {
-    splitRows(code, a, b, out, collapsed(op, shape, [a.shape, b.shape]));
-    return out;
-  }
-  const [nd, ps, pa, pb] = same
-    ? [1, ...writeDims([out.size], [1], [1])]
-    : broadcastArgs(op, shape, [a.shape, b.shape]);
-  wasm()[kernel](code, a.ptr, b.ptr, out.ptr, nd, ps, pa, pb);
+  const c = same
+    ? { shape: [out.size], strides: [[1], [1]] }
+    : collapsed(op, shape, [a.shape, b.shape]);
+  splitRows(kernel, [code, a.ptr, b.ptr], out, c);
   return out;
 }
 
 /**
- * `binary_f32` split over the pool by indices of the first collapsed dim. Cut points keep
- * every share's first element at a multiple of 4 from the start, so a flat (one-row) run
- * splits its SIMD body and scalar tail exactly as the whole call does.
+ * A broadcasting kernel (`(...head, out, ndim, shape, ...strides, begin, end)`) split over the
+ * pool by indices of the first collapsed dim. Cut points keep every share's first element at a
+ * multiple of 4 from the start, so a flat (one-row) run splits its SIMD body and scalar tail
+ * exactly as the whole call does.
  */
 function splitRows(
-  code: number,
-  a: Tensor,
-  b: Tensor,
+  fn: BroadcastKernel | 'where_u32',
+  head: readonly number[],
   out: Tensor,
-  c: ReturnType<typeof collapsed>,
+  c: { shape: readonly number[]; strides: readonly (readonly number[])[] },
 ): void {
-  const [ps, pa, pb] = writeDims(c.shape, ...c.strides);
+  const [ps, ...strides] = writeDims(c.shape, ...c.strides);
   const row = out.size / c.shape[0]!;
   runSplitOrWhole({
-    fn: 'binary_f32',
+    fn,
     length: c.shape[0]!,
     align: row % 4 === 0 ? 1 : row % 2 === 0 ? 2 : 4,
     work: out.size,
     minWork: SPLIT_MIN_ELEMENTS,
     redo: true, // out of place
-    args: (begin, end) => [code, a.ptr, b.ptr, out.ptr, c.shape.length, ps, pa, pb, begin, end],
+    args: (begin, end) => [...head, out.ptr, c.shape.length, ps, ...strides, begin, end],
   });
 }
 
@@ -520,8 +509,8 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const shape = broadcastShapes('where', cond.shape, ta.shape, tb.shape);
   const out = Tensor.empty(shape, dtype);
   if (out.size > 0) {
-    const [nd, ps, pc, pa, pb] = broadcastArgs('where', shape, [cond.shape, ta.shape, tb.shape]);
-    wasm().where_u32(cond.ptr, ta.ptr, tb.ptr, out.ptr, nd, ps, pc, pa, pb);
+    const c = collapsed('where', shape, [cond.shape, ta.shape, tb.shape]);
+    splitRows('where_u32', [cond.ptr, ta.ptr, tb.ptr], out, c);
   }
   if (ta !== a) ta.dispose();
   if (tb !== b) tb.dispose();

@@ -213,6 +213,16 @@ export function runThreaded(nb) {
     got.mul(nb.randn(is)).sum().backward();
     ops.push(arr(got), arr(src.grad), arr(nb.zeros(xs).scatterAdd(dim, index, nb.randn(is))));
   }
+  // Comparisons, int32 arithmetic and where split by rows like binary_f32 (exact, so any cut
+  // gives the same bits): equal shapes (one flat run), a broadcast row, a causal mask.
+  const left = nb.randn([600, 301]);
+  const right = nb.randn([301]);
+  const ints = nb.randint(-1000, 1000, [600, 301]);
+  ops.push(arr(left.gt(right).float()), arr(left.le(left.flip(0)).float()));
+  ops.push(arr(ints.add(ints.flip(1)).float()), arr(ints.eq(nb.randint(-3, 3, [301])).float()));
+  ops.push(arr(nb.where(left.gt(0), left, right)), arr(nb.where(ints.lt(0), 7, ints).float()));
+  const causal = nb.ones([128, 128]).triu(1).gt(0);
+  ops.push(arr(nb.randn([4, 4, 128, 128]).maskedFill(causal, -Infinity)));
   // Random draws split by elements from 2^14 (normals from 2^11: a pair each per thread),
   // above and below that, odd lengths: each element is a function of the key and its index.
   for (const n of [100_001, 5_001, 1_001]) {
