@@ -634,14 +634,49 @@ fn compare<T: Copy + PartialOrd>(
 /// One broadcast row of `where`: the contiguous case as a zipped loop LLVM vectorises.
 #[inline(always)]
 fn where_row(out: &mut [u32], c: &[i32], ic: usize, a: &[u32], ia: usize, b: &[u32], ib: usize) {
-    if (ic, ia, ib) == (1, 1, 1) {
-        for (((o, &c), &a), &b) in out.iter_mut().zip(c).zip(a).zip(b) {
-            *o = if c != 0 { a } else { b };
+    if out.is_empty() {
+        return;
+    }
+    // Unit and zero strides (a run, or one value repeated: a mask over rows, a scalar fill)
+    // get compile-time strides, which LLVM turns into SIMD selects; a general stride is a loop
+    // of bounds-checked loads, several times slower.
+    match (ic, ia, ib) {
+        (1, 1, 1) => where_fixed::<1, 1, 1>(out, c, a, b),
+        (1, 1, 0) => where_fixed::<1, 1, 0>(out, c, a, b),
+        (1, 0, 1) => where_fixed::<1, 0, 1>(out, c, a, b),
+        (1, 0, 0) => where_fixed::<1, 0, 0>(out, c, a, b),
+        (0, _, _) => {
+            // One condition for the whole row: a copy of one operand.
+            let (src, is) = if c[0] != 0 { (a, ia) } else { (b, ib) };
+            match is {
+                1 => out.copy_from_slice(&src[..out.len()]),
+                0 => out.fill(src[0]),
+                _ => out
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, o)| *o = src[i * is]),
+            }
         }
-    } else {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = if c[i * ic] != 0 { a[i * ia] } else { b[i * ib] };
+        _ => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = if c[i * ic] != 0 { a[i * ia] } else { b[i * ib] };
+            }
         }
+    }
+}
+
+/// `where_row` with strides known at compile time (each 0 or 1). The operands are cut to the
+/// row's extent first, so the loop needs no bounds checks.
+fn where_fixed<const IC: usize, const IA: usize, const IB: usize>(
+    out: &mut [u32],
+    c: &[i32],
+    a: &[u32],
+    b: &[u32],
+) {
+    let last = out.len() - 1;
+    let (c, a, b) = (&c[..=last * IC], &a[..=last * IA], &b[..=last * IB]);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = if c[i * IC] != 0 { a[i * IA] } else { b[i * IB] };
     }
 }
 
@@ -1560,6 +1595,32 @@ mod tests {
                         "{} cmp_i32 {op} {xi} {yi}",
                         l.name
                     );
+                }
+            }
+        }
+    }
+
+    /// Every row kernel of `where`, for each operand's stride 0, 1 or 2 and rows of 1 to 9.
+    #[test]
+    fn where_rows_match_the_definition_for_every_stride() {
+        let mut rng = Rng(81);
+        for len in 1..10usize {
+            for ic in 0..3 {
+                for ia in 0..3 {
+                    for ib in 0..3 {
+                        let span = |s: usize| (len - 1) * s + 1;
+                        let c: Vec<i32> = (0..span(ic))
+                            .map(|_| [0, 1, -5][(rng.unit() * 3.0) as usize])
+                            .collect();
+                        let a: Vec<u32> = (0..span(ia) as u32).map(|i| 100 + i).collect();
+                        let b: Vec<u32> = (0..span(ib) as u32).map(|i| 900 + i).collect();
+                        let mut out = vec![0u32; len];
+                        where_row(&mut out, &c, ic, &a, ia, &b, ib);
+                        for (i, &o) in out.iter().enumerate() {
+                            let want = if c[i * ic] != 0 { a[i * ia] } else { b[i * ib] };
+                            assert_eq!(o, want, "len {len} strides {ic} {ia} {ib} [{i}]");
+                        }
+                    }
                 }
             }
         }
