@@ -154,7 +154,7 @@ export function embedding(indices: Tensor, weight: Tensor, opts: EmbeddingOption
     (g) => {
       const gw = Tensor.empty(weight.shape, 'float32');
       const core = wasm();
-      core.fill_u32(gw.ptr, gw.size, 0);
+      fillWords(gw.ptr, gw.size, 0);
       indexAddInto(g, flat, gw, 1, num, dim);
       core.fill_u32(gw.ptr + 4 * pad * dim, dim, 0);
       return [gw];
@@ -216,6 +216,7 @@ export {
   type MaxPoolOptions,
   type AvgPoolOptions,
 } from '../ops/pool.js';
+import { fillWords } from '../ops/parallel.js';
 export { interpolate, type InterpolateMode, type InterpolateOptions } from '../ops/interpolate.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
 export { dropout2d } from './spatial.js';

@@ -13,7 +13,7 @@ import {
 import { Tensor } from '../tensor/tensor.js';
 import { pool, wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, addInto, fillWords, runSplitOrWhole } from './parallel.js';
 import { record } from '../autograd/node.js';
 
 /** Runs `copy_strided_u32` over `shape`, reading `src` at `srcStrides` and writing `dst` at `dstStrides`. */
@@ -90,7 +90,7 @@ export function addInPlace(dst: Tensor, src: Tensor): void {
       `addInPlace: ${fmt(dst.shape)} ${dst.dtype} += ${fmt(src.shape)} ${src.dtype}`,
     );
   }
-  wasm().add_inplace_f32(dst.ptr, src.ptr, dst.size);
+  addInto(dst.ptr, src.ptr, dst.size);
 }
 
 /** Converts to `dtype`; returns `x` itself when it already has it, as PyTorch does. */
@@ -113,7 +113,7 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   if (sameShape(g.shape, shape)) return g;
   if (g.dtype !== 'float32') throw new DTypeError(`sumTo: expected float32, got ${g.dtype}`);
   const out = Tensor.empty(shape, 'float32');
-  wasm().fill_u32(out.ptr, out.size, 0);
+  fillWords(out.ptr, out.size, 0);
   accumulateStrided(g, out, g.shape, contiguousStrides(g.shape), broadcastStrides(shape, g.shape));
   return out;
 }

@@ -7,6 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { wasm } from '../wasm/core.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
 import { drawRandom } from './random.js';
+import { fillWords } from './parallel.js';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -100,7 +101,7 @@ export function full(shape: readonly number[], value: number, opts: TensorOption
   checkShape('full', shape);
   const dtype = resolveDType('full', opts, 'float32');
   const t = Tensor.empty(shape, dtype);
-  wasm().fill_u32(t.ptr, t.size, bitsOf(value, dtype));
+  fillWords(t.ptr, t.size, bitsOf(value, dtype));
   return finish(t, opts);
 }
 

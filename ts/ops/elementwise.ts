@@ -15,7 +15,7 @@ import { Tensor, type TensorLike } from '../tensor/tensor.js';
 import { noGrad, record } from '../autograd/node.js';
 import { castTo, sumTo } from './copy.js';
 import { full } from './creation.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole, splitFlat } from './parallel.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -107,27 +107,6 @@ function splitRows(
     minWork: SPLIT_MIN_ELEMENTS,
     redo: true, // out of place
     args: (begin, end) => [...head, out.ptr, c.shape.length, ps, ...strides, begin, end],
-  });
-}
-
-/**
- * Runs a flat elementwise kernel over `size` floats, split over the pool from
- * SPLIT_MIN_ELEMENTS (cuts at multiples of 4, so the scalar tail is the same elements whatever
- * the thread count). `args(byteOffset, count)`.
- */
-function splitFlat(
-  fn: 'unary_f32' | 'unary_bwd_f32' | 'binary_flat_f32',
-  size: number,
-  args: (at: number, n: number) => number[],
-): void {
-  runSplitOrWhole({
-    fn,
-    length: size,
-    align: 4,
-    work: size,
-    minWork: SPLIT_MIN_ELEMENTS,
-    redo: true, // out of place
-    args: (b, e) => args(4 * b, e - b),
   });
 }
 

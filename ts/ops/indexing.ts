@@ -4,7 +4,7 @@
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { MAX_DIMS, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, fillWords, runSplitOrWhole } from './parallel.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
 import { broadcastShapes, contiguousStrides, normDim, numel, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -28,7 +28,7 @@ function checkIndex(op: string, index: Tensor, limit: number, what: string): voi
 
 function zeros(shape: readonly number[]): Tensor {
   const t = Tensor.empty(shape, 'float32');
-  wasm().fill_u32(t.ptr, t.size, 0);
+  fillWords(t.ptr, t.size, 0);
   return t;
 }
 

@@ -3,7 +3,7 @@
 // operands through strides, so no transpose is ever materialised.
 import { DTypeError, ShapeError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
-import { gemmScratch, runSplit } from './parallel.js';
+import { fillWords, gemmScratch, runSplit } from './parallel.js';
 import { matmulScratch } from '../wasm/heap.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -121,7 +121,7 @@ function batchOffsets(batchShape: Shape, ownBatch: Shape, matrixSize: number): n
 
 function zerosOf(shape: Shape): Tensor {
   const t = Tensor.empty(shape, 'float32');
-  wasm().fill_u32(t.ptr, t.size, 0);
+  fillWords(t.ptr, t.size, 0);
   return t;
 }
 

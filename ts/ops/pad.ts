@@ -10,6 +10,7 @@ import { copyStrided } from './copy.js';
 import { full } from './creation.js';
 import { indexSelect } from './indexing.js';
 import { reshape } from './shape.js';
+import { fillWords } from './parallel.js';
 
 export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
 
@@ -118,7 +119,7 @@ function padConstant(
   if (copyBlock) copyStrided(x, offset(srcAt, xs), out, offset(dstAt, os), region, xs, os);
   return record(out, 'pad', [x], (g) => {
     const gx = Tensor.empty(x.shape, 'float32');
-    wasm().fill_u32(gx.ptr, gx.size, 0);
+    fillWords(gx.ptr, gx.size, 0);
     if (copyBlock) copyStrided(g, offset(dstAt, os), gx, offset(srcAt, xs), region, os, xs);
     return [gx];
   });

@@ -85,12 +85,36 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
                   inner,
                 ],
         });
-      } else wasm().reduce_i32(code, src.ptr, out.ptr, outer, r, inner);
+      } else byOuterBlocks('reduce_i32', code, src, out, outer, r, inner);
     }
     if (cur !== x) cur.dispose();
     cur = out;
   }
   return cur === x ? x.clone() : cur;
+}
+
+/**
+ * `fn(code, x, out, outer, r, inner)` over `[outer, r, inner]`, split over the pool by blocks
+ * (each reduces alone, so any split gives the same result), addressed by offsets.
+ */
+function byOuterBlocks(
+  fn: 'reduce_i32' | 'argreduce_f32',
+  code: number,
+  x: Tensor,
+  out: Tensor,
+  outer: number,
+  r: number,
+  inner: number,
+): void {
+  runSplitOrWhole({
+    fn,
+    length: outer,
+    align: 1,
+    work: x.size,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: true,
+    args: (b, e) => [code, x.ptr + 4 * b * r * inner, out.ptr + 4 * b * inner, e - b, r, inner],
+  });
 }
 
 /** A whole-tensor reduction is cut into this many subtrees of its pairwise tree (one per thread, up to 8). */
@@ -328,13 +352,44 @@ export function prod(x: Tensor, dim?: number, keepdim = false): Tensor {
       : reducedShape(x.shape, x.ndim === 0 ? [] : [d], keepdim);
   const out = Tensor.empty(shape, x.dtype);
   if (outer * inner > 0) {
-    const kernel = x.dtype === 'float32' ? wasm().prod_f32 : wasm().prod_i32;
-    kernel(x.ptr, out.ptr, outer, r, inner, 0, outer);
+    const fn = x.dtype === 'float32' ? 'prod_f32' : 'prod_i32';
+    byBlocks(fn, outer, x.size, (b, e) => [x.ptr, out.ptr, outer, r, inner, b, e]);
   }
   return record(out, 'prod', [x], (g) => {
     const gx = Tensor.empty(x.shape, 'float32');
-    if (x.size > 0) wasm().prod_bwd_f32(x.ptr, g.ptr, gx.ptr, outer, r, inner, 0, outer);
+    if (x.size > 0)
+      byBlocks('prod_bwd_f32', outer, x.size, (b, e) => [
+        x.ptr,
+        g.ptr,
+        gx.ptr,
+        outer,
+        r,
+        inner,
+        b,
+        e,
+      ]);
     return [gx];
+  });
+}
+
+/**
+ * Runs a kernel over `[outer, r, inner]` blocks `b..e`, split over the pool by blocks (each
+ * block is computed alone, so any split gives the same bits) from 2^16 elements of work.
+ */
+function byBlocks(
+  fn: 'prod_f32' | 'prod_i32' | 'prod_bwd_f32' | 'cumsum_f32' | 'cumsum_i32',
+  outer: number,
+  work: number,
+  args: (b: number, e: number) => number[],
+): void {
+  runSplitOrWhole({
+    fn,
+    length: outer,
+    align: 1,
+    work,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: true,
+    args,
   });
 }
 
@@ -345,8 +400,8 @@ export function cumsum(x: Tensor, dim: number): Tensor {
   const scan = (src: Tensor, reverse: number): Tensor => {
     const out = Tensor.empty(src.shape, src.dtype);
     if (src.size > 0) {
-      const kernel = src.dtype === 'float32' ? wasm().cumsum_f32 : wasm().cumsum_i32;
-      kernel(src.ptr, out.ptr, outer, r, inner, reverse, 0, outer);
+      const fn = src.dtype === 'float32' ? 'cumsum_f32' : 'cumsum_i32';
+      byBlocks(fn, outer, src.size, (b, e) => [src.ptr, out.ptr, outer, r, inner, reverse, b, e]);
     }
     return out;
   };
@@ -491,7 +546,7 @@ function argExtremum(
       const outer = numel(x.shape.slice(0, d));
       const inner = numel(x.shape.slice(d + 1));
       out = Tensor.empty(reducedShape(x.shape, [d], keepdim), 'int32');
-      if (out.size > 0) wasm().argreduce_f32(code, xf.ptr, out.ptr, outer, x.shape[d], inner);
+      if (out.size > 0) byOuterBlocks('argreduce_f32', code, xf, out, outer, x.shape[d], inner);
     }
   }
   if (xf !== x) xf.dispose();

@@ -17,7 +17,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { record, recordMulti } from '../autograd/node.js';
 import { copyStrided } from './copy.js';
 import { gemm } from './matmul.js';
-import { gemmScratch, runSplitOrWhole } from './parallel.js';
+import { fillWords, gemmScratch, runSplitOrWhole } from './parallel.js';
 import type { PoolExport } from '../wasm/threads.js';
 import { sum } from './reduce.js';
 
@@ -136,7 +136,7 @@ function cellRows(
 
 function zerosF32(shape: number[]): Tensor {
   const t = Tensor.empty(shape, 'float32');
-  wasm().fill_u32(t.ptr, t.size, 0);
+  fillWords(t.ptr, t.size, 0);
   return t;
 }
 

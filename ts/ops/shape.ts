@@ -18,6 +18,7 @@ import { noGrad } from '../autograd/node.js';
 import { arange } from './creation.js';
 import { ge, le, sub, where } from './elementwise.js';
 import { indexSelect } from './indexing.js';
+import { fillWords } from './parallel.js';
 
 /** PyTorch refuses to slice or concatenate a 0-d tensor: it has no dim to index. */
 function notScalar(op: string, x: Tensor, what = 'a 0-d tensor'): void {
@@ -136,7 +137,7 @@ export function slice(
   const out = gatherStrided(x, shape, srcStrides, lo * strides[d]);
   return record(out, 'slice', [x], (g) => {
     const gx = Tensor.empty(x.shape, 'float32');
-    wasm().fill_u32(gx.ptr, gx.size, 0);
+    fillWords(gx.ptr, gx.size, 0);
     copyStrided(g, 0, gx, lo * strides[d], shape, contiguousStrides(shape), srcStrides);
     return [gx];
   });

@@ -223,6 +223,34 @@ export function runThreaded(nb) {
   ops.push(arr(nb.where(left.gt(0), left, right)), arr(nb.where(ints.lt(0), 7, ints).float()));
   const causal = nb.ones([128, 128]).triu(1).gt(0);
   ops.push(arr(nb.randn([4, 4, 128, 128]).maskedFill(causal, -Infinity)));
+  // Scans and products split by [r, inner] blocks: cumsum (float and int32) and its backward
+  // (a suffix sum), prod and its backward, along a middle dim.
+  const scanned = nb.randn([300, 400, 3], { requiresGrad: true });
+  const prefix = scanned.cumsum(1);
+  prefix
+    .mul(nb.randn([300, 400, 3]))
+    .sum()
+    .backward();
+  ops.push(arr(prefix), arr(scanned.grad), arr(nb.randint(-9, 9, [300, 400]).cumsum(1).float()));
+  const factors = nb.rand([200, 330], { requiresGrad: true });
+  const product = factors.add(0.5).prod(1);
+  product.sum().backward();
+  ops.push(arr(product), arr(factors.grad));
+  // argmax/argmin along a dim (ties and a NaN row) and int32 sums and maxima, by blocks.
+  const tied = nb.randint(0, 5, [20_000, 10]).float().toArray();
+  tied[150_003] = NaN;
+  const scores = nb.tensor(tied, { shape: [20_000, 10] });
+  ops.push(arr(scores.argmax(1).float()), arr(scores.argmin(1).float()));
+  ops.push(arr(nb.randn([40, 3000, 2]).argmax(1).float()));
+  const counts = nb.randint(-99, 99, [700, 200, 3]);
+  ops.push(arr(counts.sum(1).float()), arr(counts.max(1).float()));
+  // Fills (full, and the zeroed gradient of a slice) and gradient accumulation (a second
+  // backward adds into .grad), split by elements.
+  ops.push(arr(nb.full([700, 401], -2.5)), arr(nb.ones([300_001]).sum()));
+  const twice = nb.randn([600, 500], { requiresGrad: true });
+  twice.square().sum().backward();
+  twice.narrow(0, 7, 500).mul(3).sum().backward();
+  ops.push(arr(twice.grad));
   // Random draws split by elements from 2^14 (normals from 2^11: a pair each per thread),
   // above and below that, odd lengths: each element is a function of the key and its index.
   for (const n of [100_001, 5_001, 1_001]) {
