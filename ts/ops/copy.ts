@@ -13,7 +13,7 @@ import {
 import { Tensor } from '../tensor/tensor.js';
 import { pool, wasm } from '../wasm/core.js';
 import { writeDims } from '../wasm/heap.js';
-import { SPLIT_MIN_ELEMENTS, addInto, fillWords, runSplitOrWhole } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, addInto, fillWords, runSplitOrWhole, splitFlat } from './parallel.js';
 import { record } from '../autograd/node.js';
 
 /** Runs `copy_strided_u32` over `shape`, reading `src` at `srcStrides` and writing `dst` at `dstStrides`. */
@@ -97,11 +97,10 @@ export function addInPlace(dst: Tensor, src: Tensor): void {
 export function castTo(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;
   const out = Tensor.empty(x.shape, dtype);
-  if (dtype === 'int32') {
-    wasm().cast_f32_i32(x.ptr, out.ptr, x.size);
-    return out; // integer results carry no gradient
-  }
-  wasm().cast_i32_f32(x.ptr, out.ptr, x.size);
+  // Split by elements over the pool: each converts alone (cuts at multiples of 4 keep SIMD
+  // body and tail the same elements), and integer results carry no gradient.
+  const fn = dtype === 'int32' ? 'cast_f32_i32' : 'cast_i32_f32';
+  splitFlat(fn, x.size, (at, n) => [x.ptr + at, out.ptr + at, n]);
   return out;
 }
 

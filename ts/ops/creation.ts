@@ -8,6 +8,7 @@ import { wasm } from '../wasm/core.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
 import { drawRandom } from './random.js';
 import { fillWords } from './parallel.js';
+import { castTo } from './copy.js';
 
 export interface TensorOptions {
   dtype?: DType;
@@ -222,8 +223,7 @@ export function randint(
   const ints = Tensor.empty(shape, 'int32');
   drawRandom('rng_randint_i32', ints.ptr, ints.size, low, high);
   if (dtype === 'int32') return ints;
-  const t = Tensor.empty(shape, 'float32');
-  wasm().cast_i32_f32(ints.ptr, t.ptr, t.size);
+  const t = castTo(ints, 'float32');
   ints.dispose();
   return finish(t, opts);
 }

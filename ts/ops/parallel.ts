@@ -100,7 +100,14 @@ export function runSplitOrWhole(s: Split): void {
  * `minWork` words. `args(byteOffset, count)`; `redo` as in `Split`.
  */
 export function splitFlat(
-  fn: 'unary_f32' | 'unary_bwd_f32' | 'binary_flat_f32' | 'add_inplace_f32' | 'fill_u32',
+  fn:
+    | 'unary_f32'
+    | 'unary_bwd_f32'
+    | 'binary_flat_f32'
+    | 'add_inplace_f32'
+    | 'fill_u32'
+    | 'cast_f32_i32'
+    | 'cast_i32_f32',
   size: number,
   args: (at: number, n: number) => number[],
   { redo = true, minWork = SPLIT_MIN_ELEMENTS } = {},

@@ -121,6 +121,8 @@ export const POOL_EXPORTS = [
   'matmul_f32',
   'fill_u32',
   'add_inplace_f32',
+  'cast_f32_i32',
+  'cast_i32_f32',
   'adam_step_f32',
   'sgd_step_f32',
   'rmsprop_step_f32',

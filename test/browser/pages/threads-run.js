@@ -244,6 +244,13 @@ export function runThreaded(nb) {
   ops.push(arr(nb.randn([40, 3000, 2]).argmax(1).float()));
   const counts = nb.randint(-99, 99, [700, 200, 3]);
   ops.push(arr(counts.sum(1).float()), arr(counts.max(1).float()));
+  // Casts both ways by elements (NaN, infinities and halves in the float -> int32 direction).
+  const wide = nb.randn([300_001]).mul(1e9).toArray();
+  [wide[3], wide[300_000], wide[150_001]] = [NaN, Infinity, -2.5];
+  ops.push(
+    arr(nb.tensor(wide).int().float()),
+    arr(nb.randint(-(2 ** 30), 2 ** 30, [300_001]).float()),
+  );
   // Fills (full, and the zeroed gradient of a slice) and gradient accumulation (a second
   // backward adds into .grad), split by elements.
   ops.push(arr(nb.full([700, 401], -2.5)), arr(nb.ones([300_001]).sum()));
