@@ -842,6 +842,23 @@ fn row_offset(strides: &[i32], axis: u32, begin: usize, len: usize) -> usize {
     }
 }
 
+/// Rows `begin..end` of an index tensor's dim 0, clamped to it: the range's start, the shape
+/// cut to it (as `cut_first_dim`) and the flat offset of its first position; None when 0-d.
+fn index_rows(
+    full: &[i32],
+    begin: usize,
+    end: usize,
+) -> Option<(usize, [i32; MAX_DIMS as usize], usize)> {
+    let rows = *full.first()? as usize;
+    let end = end.min(rows);
+    let begin = begin.min(end);
+    Some((
+        begin,
+        cut_first_dim(full, begin, end),
+        begin * numel(&full[1..]),
+    ))
+}
+
 /// `torch.gather`: for every position `p` of the contiguous index tensor (shape `idx_shape`),
 /// `out[p] = x[Σ_{d≠axis} p_d * x_strides[d] + idx[p] * x_strides[axis]]` on 32-bit words; only
 /// the positions whose first coordinate is in `begin..end` (a range of rows that write apart).
@@ -859,14 +876,12 @@ pub unsafe extern "C" fn gather_u32(
     end: usize,
 ) {
     let (full, xs) = (dims(idx_shape, ndim), dims(x_strides, ndim));
-    if full.is_empty() {
-        return;
-    }
-    let end = end.min(full[0] as usize);
-    let begin = begin.min(end);
-    let sub = cut_first_dim(full, begin, end);
-    let sub = &sub[..full.len()];
-    let (at, n) = (begin * numel(&full[1..]), numel(sub));
+    let (begin, cut, at) = match index_rows(full, begin, end) {
+        Some(rows) => rows,
+        None => return,
+    };
+    let sub = &cut[..full.len()];
+    let n = numel(sub);
     let x0 = row_offset(xs, axis, begin, x_len);
     index::gather_u32(
         src!(u32, x + 4 * x0, x_len - x0),
@@ -902,14 +917,11 @@ pub unsafe extern "C" fn scatter_add_f32(
         dims(dst_strides, ndim),
         dims(src_strides, ndim),
     );
-    if full.is_empty() {
-        return;
-    }
-    let end = end.min(full[0] as usize);
-    let begin = begin.min(end);
-    let sub = cut_first_dim(full, begin, end);
-    let sub = &sub[..full.len()];
-    let at = begin * numel(&full[1..]);
+    let (begin, cut, at) = match index_rows(full, begin, end) {
+        Some(rows) => rows,
+        None => return,
+    };
+    let sub = &cut[..full.len()];
     let d0 = row_offset(ds, axis, begin, dst_len);
     // The source is read at its own strides, dim 0 included, whatever the axis.
     let s0 = (begin * ss[0] as usize).min(src_len);
