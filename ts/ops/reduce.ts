@@ -85,36 +85,22 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
                   inner,
                 ],
         });
-      } else byOuterBlocks('reduce_i32', code, src, out, outer, r, inner);
+      } else {
+        // Blocks addressed by offset: the kernel takes no range.
+        byBlocks('reduce_i32', outer, src.size, (b, e) => [
+          code,
+          src.ptr + 4 * b * r * inner,
+          out.ptr + 4 * b * inner,
+          e - b,
+          r,
+          inner,
+        ]);
+      }
     }
     if (cur !== x) cur.dispose();
     cur = out;
   }
   return cur === x ? x.clone() : cur;
-}
-
-/**
- * `fn(code, x, out, outer, r, inner)` over `[outer, r, inner]`, split over the pool by blocks
- * (each reduces alone, so any split gives the same result), addressed by offsets.
- */
-function byOuterBlocks(
-  fn: 'reduce_i32' | 'argreduce_f32',
-  code: number,
-  x: Tensor,
-  out: Tensor,
-  outer: number,
-  r: number,
-  inner: number,
-): void {
-  runSplitOrWhole({
-    fn,
-    length: outer,
-    align: 1,
-    work: x.size,
-    minWork: SPLIT_MIN_ELEMENTS,
-    redo: true,
-    args: (b, e) => [code, x.ptr + 4 * b * r * inner, out.ptr + 4 * b * inner, e - b, r, inner],
-  });
 }
 
 /** A whole-tensor reduction is cut into this many subtrees of its pairwise tree (one per thread, up to 8). */
@@ -377,7 +363,14 @@ export function prod(x: Tensor, dim?: number, keepdim = false): Tensor {
  * block is computed alone, so any split gives the same bits) from 2^16 elements of work.
  */
 function byBlocks(
-  fn: 'prod_f32' | 'prod_i32' | 'prod_bwd_f32' | 'cumsum_f32' | 'cumsum_i32',
+  fn:
+    | 'prod_f32'
+    | 'prod_i32'
+    | 'prod_bwd_f32'
+    | 'cumsum_f32'
+    | 'cumsum_i32'
+    | 'reduce_i32'
+    | 'argreduce_f32',
   outer: number,
   work: number,
   args: (b: number, e: number) => number[],
@@ -546,7 +539,16 @@ function argExtremum(
       const outer = numel(x.shape.slice(0, d));
       const inner = numel(x.shape.slice(d + 1));
       out = Tensor.empty(reducedShape(x.shape, [d], keepdim), 'int32');
-      if (out.size > 0) byOuterBlocks('argreduce_f32', code, xf, out, outer, x.shape[d], inner);
+      const r = x.shape[d];
+      if (out.size > 0)
+        byBlocks('argreduce_f32', outer, x.size, (b, e) => [
+          code,
+          xf.ptr + 4 * b * r * inner,
+          out.ptr + 4 * b * inner,
+          e - b,
+          r,
+          inner,
+        ]);
     }
   }
   if (xf !== x) xf.dispose();
