@@ -9,14 +9,13 @@
 // Every loss runs in `tidy`, which frees its intermediates except those the graph still needs.
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
-import type { PoolExport } from '../wasm/threads.js';
 import { f32View, i32View } from '../wasm/heap.js';
 import { broadcastShapes, sameShape, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { noGrad, record } from '../autograd/node.js';
 import * as E from '../ops/elementwise.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from '../ops/parallel.js';
+import { splitItems } from '../ops/parallel.js';
 import { mean, sum } from '../ops/reduce.js';
 import { flatten, permute, reshape, squeeze, unsqueeze } from '../ops/shape.js';
 import { gather, indexSelect } from '../ops/indexing.js';
@@ -408,29 +407,6 @@ function toRows(x: Tensor, classes: number): Tensor {
   return reshape(permute(x, [...last, 1]), [-1, classes]);
 }
 
-/**
- * Runs a cross-entropy kernel over `rows` rows of `classes` logits, split over the pool by rows:
- * each row's loss or gradient is its own (a vocabulary-wide softmax per row).
- */
-function byRows(
-  fn: PoolExport,
-  rows: number,
-  classes: number,
-  args: (b: number, e: number) => number[],
-): void {
-  if (rows === 0) return;
-  const work = rows * classes;
-  runSplitOrWhole({
-    fn,
-    length: rows,
-    align: 1,
-    work,
-    minWork: SPLIT_MIN_ELEMENTS,
-    redo: true,
-    args,
-  });
-}
-
 /** Per-row losses against class indices, and the 'mean' divisor Σ weight[t] (not ignored). */
 function ceIndexRows(
   x: Tensor,
@@ -444,7 +420,7 @@ function ceIndexRows(
   const lse = Tensor.empty([rows, 2], 'float32'); // (max, log Σ exp(x - max)) per row
   const wptr = (): number => (weight ? weight.ptr : 0);
   // The divisor is one pass over the targets in order, so its sum is the same for any split.
-  byRows('cross_entropy_f32', rows, classes, (b, e) => [
+  splitItems('cross_entropy_f32', rows, rows * classes, (b, e) => [
     x.ptr + 4 * b * classes,
     t.ptr + 4 * b,
     wptr(),
@@ -459,7 +435,7 @@ function ceIndexRows(
     rows > 0 ? wasm().class_weight_total_i32(t.ptr, wptr(), rows, classes, ignoreIndex) : 0;
   const backward = (g: Tensor): [Tensor] => {
     const dx = Tensor.empty(x.shape, 'float32');
-    byRows('cross_entropy_bwd_f32', rows, classes, (b, e) => [
+    splitItems('cross_entropy_bwd_f32', rows, rows * classes, (b, e) => [
       x.ptr + 4 * b * classes,
       t.ptr + 4 * b,
       wptr(),
@@ -483,7 +459,7 @@ function ceProbRows(x: Tensor, t: Tensor, weight: Tensor | null, eps: number): T
   const loss = Tensor.empty([rows], 'float32');
   const lse = Tensor.empty([rows, 2], 'float32');
   const wptr = (): number => (weight ? weight.ptr : 0);
-  byRows('cross_entropy_prob_f32', rows, classes, (b, e) => [
+  splitItems('cross_entropy_prob_f32', rows, rows * classes, (b, e) => [
     x.ptr + 4 * b * classes,
     t.ptr + 4 * b * classes,
     wptr(),
@@ -498,7 +474,7 @@ function ceProbRows(x: Tensor, t: Tensor, weight: Tensor | null, eps: number): T
     const dt = t.requiresGrad ? Tensor.empty(t.shape, 'float32') : null;
     // An absent gradient stays 0 (the kernel's "not needed") in every share.
     const at = (d: Tensor | null, b: number): number => (d ? d.ptr + 4 * b * classes : 0);
-    byRows('cross_entropy_prob_bwd_f32', rows, classes, (b, e) => [
+    splitItems('cross_entropy_prob_bwd_f32', rows, rows * classes, (b, e) => [
       x.ptr + 4 * b * classes,
       t.ptr + 4 * b * classes,
       wptr(),

@@ -4,7 +4,7 @@ import { DTypeError, DisposedError, ValueError } from '../errors.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../autograd/node.js';
 import { wasm } from '../wasm/core.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from '../ops/parallel.js';
+import { splitItems } from '../ops/parallel.js';
 
 /** The gradients of `parameters` (one tensor or an iterable), checked before any is touched. */
 function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
@@ -45,15 +45,9 @@ function powSum(g: Tensor, p: number): number {
   if (chunks <= 1) return wasm().pow_sum_f32(g.ptr, g.size, p);
   const sums = Tensor.empty([2 * chunks], 'float32'); // `chunks` float64s (16-byte aligned)
   try {
-    runSplitOrWhole({
-      fn: 'pow_sum_chunks_f32',
-      length: chunks,
-      align: 1,
-      work: g.size,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args: (b, e) => [g.ptr, g.size, NORM_CHUNK, p, sums.ptr, b, e],
-    });
+    splitItems('pow_sum_chunks_f32', chunks, g.size, (b, e) => [
+      ...[g.ptr, g.size, NORM_CHUNK, p, sums.ptr, b, e],
+    ]);
     const v = new Float64Array(wasm().memory.buffer, sums.ptr, chunks);
     return p === Infinity ? maxOf(v) : v.reduce((s, x) => s + x, 0);
   } finally {

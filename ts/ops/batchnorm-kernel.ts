@@ -2,7 +2,7 @@
 // statistics (or takes the running ones), normalises and applies the affine; the backward
 // writes dx, dweight and dbias in one call. `nn.functional.batchNorm` (ts/nn/batchnorm.ts)
 // checks shapes and updates the running statistics from the returned batch mean and variance.
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
+import { splitItems } from './parallel.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 
@@ -36,16 +36,7 @@ export function batchNormFused(
   const channels = (
     fn: 'batch_norm_f32' | 'batch_norm_bwd_f32',
     args: (b: number, e: number) => number[],
-  ) =>
-    runSplitOrWhole({
-      fn,
-      length: c,
-      align: 1,
-      work: x.size,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args,
-    });
+  ) => splitItems(fn, c, x.size, args);
   channels('batch_norm_f32', (b, e) => [
     ...[x.ptr, y.ptr, mean.ptr, variance.ptr, invstd.ptr, ptr(weight), ptr(bias)],
     ...[n, c, s, eps, batch ? 1 : 0, b, e],

@@ -4,7 +4,7 @@
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { MAX_DIMS, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
-import { SPLIT_MIN_ELEMENTS, fillWords, runSplitOrWhole } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, fillWords, runSplitOrWhole, splitItems } from './parallel.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
 import { broadcastShapes, contiguousStrides, normDim, numel, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -46,15 +46,9 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const out = Tensor.empty(shape, x.dtype);
   if (out.size > 0) {
     // Each selected row is one copy: the pool splits over the index's positions.
-    runSplitOrWhole({
-      fn: 'index_select_u32',
-      length: index.size,
-      align: 1,
-      work: out.size,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args: (b, e) => [x.ptr, index.ptr, out.ptr, outer, size, inner, index.size, b, e],
-    });
+    splitItems('index_select_u32', index.size, out.size, (b, e) => [
+      ...[x.ptr, index.ptr, out.ptr, outer, size, inner, index.size, b, e],
+    ]);
   }
   return record(
     out,
@@ -125,15 +119,9 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     );
     // Rows of the index's first dim write apart: the pool splits over them.
     const rows = x.ndim ? index.shape[0] : 1;
-    runSplitOrWhole({
-      fn: 'gather_u32',
-      length: rows,
-      align: 1,
-      work: out.size,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args: (b, e) => [x.ptr, x.size, index.ptr, out.ptr, nd, ps, px, d, b, e],
-    });
+    splitItems('gather_u32', rows, out.size, (b, e) => [
+      ...[x.ptr, x.size, index.ptr, out.ptr, nd, ps, px, d, b, e],
+    ]);
   }
   return record(out, 'gather', [x], (g) => [scatterInto(zeros(x.shape), d, index, g)], [index]);
 }

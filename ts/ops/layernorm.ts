@@ -6,7 +6,7 @@ import { wasm } from '../wasm/core.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, releaseIntermediates } from '../autograd/node.js';
 import { zeros } from './creation.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole, sumChunks } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, splitItems, sumChunks } from './parallel.js';
 
 /** Row chunks of a large backward (the most threads it can use). */
 const CHUNKS = 8;
@@ -30,17 +30,9 @@ export function layerNormOp(
   const ptr = (t: Tensor | null): number => (t ? t.ptr : 0);
   const affine = [ptr(weight), ptr(bias)];
   if (rows > 0) {
-    runSplitOrWhole({
-      fn: 'layer_norm_f32',
-      length: rows,
-      align: 1,
-      work: x.size,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true, // each row is overwritten
-      args: (b, e) => {
-        const [at, n] = [4 * b * d, e - b];
-        return [x.ptr + at, y.ptr + at, mean.ptr + 8 * b, rstd.ptr + 4 * b, ...affine, n, d, eps];
-      },
+    splitItems('layer_norm_f32', rows, x.size, (b, e) => {
+      const [at, n] = [4 * b * d, e - b];
+      return [x.ptr + at, y.ptr + at, mean.ptr + 8 * b, rstd.ptr + 4 * b, ...affine, n, d, eps];
     });
   }
   const params = [weight, bias].filter((p): p is Tensor => p !== null);
@@ -63,15 +55,15 @@ export function layerNormOp(
         } else {
           const [pw, pb] = [gw, gb].map((t) => (t ? Tensor.empty([chunks, d], 'float32') : null));
           const head = [g.ptr, x.ptr, mean.ptr, rstd.ptr, ptr(weight), ptr(gx), ptr(pw), ptr(pb)];
-          runSplitOrWhole({
-            fn: 'layer_norm_bwd_chunks_f32',
-            length: chunks,
-            align: 1,
-            work: x.size,
-            minWork: SPLIT_MIN_ELEMENTS,
-            redo: true, // its rows of dx and its chunks' partial sums are overwritten
-            args: (b, e) => [...head, rows, d, chunks, b, e],
-          });
+          // Each chunk overwrites its rows of dx and its partial sums.
+          splitItems('layer_norm_bwd_chunks_f32', chunks, x.size, (b, e) => [
+            ...head,
+            rows,
+            d,
+            chunks,
+            b,
+            e,
+          ]);
           sumChunks(pw, gw);
           sumChunks(pb, gb);
         }

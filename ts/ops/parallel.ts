@@ -95,6 +95,30 @@ export function runSplitOrWhole(s: Split): void {
 }
 
 /**
+ * Runs `fn` over `count` independent items (rows, planes, blocks, chunks), each of which
+ * overwrites only its own outputs, split over the pool from SPLIT_MIN_ELEMENTS elements of
+ * `work`: any split gives the same bits, and a share lost with a dead worker is run again.
+ * `args(begin, end)` builds the call for items `[begin, end)`; no call when `count` is 0.
+ */
+export function splitItems(
+  fn: PoolExport,
+  count: number,
+  work: number,
+  args: (begin: number, end: number) => number[],
+): void {
+  if (count === 0) return;
+  runSplitOrWhole({
+    fn,
+    length: count,
+    align: 1,
+    work,
+    minWork: SPLIT_MIN_ELEMENTS,
+    redo: true,
+    args,
+  });
+}
+
+/**
  * Runs a flat kernel over `size` words, split over the pool by elements (cuts at multiples of
  * 4, so a SIMD body and scalar tail cover the same elements for any thread count), from
  * `minWork` words. `args(byteOffset, count)`; `redo` as in `Split`.

@@ -2,8 +2,7 @@
 // one pass and its backward scatters by the indices; average pooling sums each clipped window
 // once each way. Callers (ts/ops/pool.ts) have checked and resolved the options into ATen's
 // window geometry.
-import type { PoolExport } from '../wasm/threads.js';
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
+import { splitItems } from './parallel.js';
 import { writeInts } from '../wasm/heap.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, releaseIntermediates } from '../autograd/node.js';
@@ -22,28 +21,6 @@ function geom(h: PoolDim, w: PoolDim): number[] {
   return [h.size, w.size, h.k, w.k, h.d, w.d, h.p, w.p, h.s, w.s, h.out, w.out];
 }
 
-/**
- * Runs a pooling kernel over planes [0, planes), split over the pool from SPLIT_MIN_ELEMENTS
- * input elements (`work`): each plane is pooled on its own, so any split gives the same bits.
- */
-function byPlanes(
-  fn: PoolExport,
-  planes: number,
-  work: number,
-  args: (begin: number, end: number) => number[],
-): void {
-  if (planes === 0) return;
-  runSplitOrWhole({
-    fn,
-    length: planes,
-    align: 1,
-    work,
-    minWork: SPLIT_MIN_ELEMENTS,
-    redo: true,
-    args,
-  });
-}
-
 /** Max pooling of x [N, C, H, W]: [values, int32 flat indices into each input plane]. */
 export function maxPool2dFused(x: Tensor, h: PoolDim, w: PoolDim): [Tensor, Tensor] {
   const [n, c] = x.shape;
@@ -52,7 +29,7 @@ export function maxPool2dFused(x: Tensor, h: PoolDim, w: PoolDim): [Tensor, Tens
   const y = Tensor.empty(shape, 'float32');
   const idx = Tensor.empty(shape, 'int32');
   const g = writeInts(geom(h, w));
-  byPlanes('max_pool2d_f32', planes, x.size, (b, e) => [x.ptr, y.ptr, idx.ptr, g, b, e]);
+  splitItems('max_pool2d_f32', planes, x.size, (b, e) => [x.ptr, y.ptr, idx.ptr, g, b, e]);
   const out = record(
     y,
     'maxPool2d',
@@ -60,7 +37,7 @@ export function maxPool2dFused(x: Tensor, h: PoolDim, w: PoolDim): [Tensor, Tens
     (dy) => {
       const dx = Tensor.empty(x.shape, 'float32');
       const [plane, o] = [h.size * w.size, h.out * w.out];
-      byPlanes('max_pool2d_bwd_f32', planes, x.size, (b, e) => [
+      splitItems('max_pool2d_bwd_f32', planes, x.size, (b, e) => [
         dy.ptr,
         idx.ptr,
         dx.ptr,
@@ -93,11 +70,11 @@ export function avgPool2dFused(
   const pad = includePad ? 1 : 0;
   const div = divisor ?? 0;
   const g = writeInts(geom(h, w));
-  byPlanes('avg_pool2d_f32', planes, x.size, (b, e) => [x.ptr, y.ptr, g, pad, div, b, e]);
+  splitItems('avg_pool2d_f32', planes, x.size, (b, e) => [x.ptr, y.ptr, g, pad, div, b, e]);
   return record(y, 'avgPool2d', [x], (dy) => {
     const dx = Tensor.empty(x.shape, 'float32');
     const g = writeInts(geom(h, w));
-    byPlanes('avg_pool2d_bwd_f32', planes, x.size, (b, e) => [dy.ptr, dx.ptr, g, pad, div, b, e]);
+    splitItems('avg_pool2d_bwd_f32', planes, x.size, (b, e) => [dy.ptr, dx.ptr, g, pad, div, b, e]);
     return [dx];
   });
 }

@@ -9,7 +9,7 @@ import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { broadcastTo, castTo } from './copy.js';
 import { full } from './creation.js';
 import * as E from './elementwise.js';
-import { SPLIT_MIN_ELEMENTS, runSplit, runSplitOrWhole } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, runSplit, runSplitOrWhole, splitItems } from './parallel.js';
 import { f32View } from '../wasm/heap.js';
 
 type Dims = number | readonly number[] | undefined;
@@ -74,33 +74,32 @@ function reduceKeep(op: string, x: Tensor, code: number, dims: number[]): Tensor
           args: (b, e) =>
             byColumns
               ? [code, src.ptr, out.ptr, outer, r, inner, b, e]
-              : [
-                  code,
-                  src.ptr + 4 * b * r * inner,
-                  out.ptr + 4 * b * inner,
-                  e - b,
-                  r,
-                  inner,
-                  0,
-                  inner,
-                ],
+              : [...blocks(code, src, out, r, inner, b, e), 0, inner],
         });
       } else {
-        // Blocks addressed by offset: the kernel takes no range.
-        byBlocks('reduce_i32', outer, src.size, (b, e) => [
-          code,
-          src.ptr + 4 * b * r * inner,
-          out.ptr + 4 * b * inner,
-          e - b,
-          r,
-          inner,
-        ]);
+        splitItems('reduce_i32', outer, src.size, (b, e) => blocks(code, src, out, r, inner, b, e));
       }
     }
     if (cur !== x) cur.dispose();
     cur = out;
   }
   return cur === x ? x.clone() : cur;
+}
+
+/**
+ * `(code, x, out, count, r, inner)` for the `[r, inner]` blocks `b..e` of `x` and their
+ * `[inner]` rows of `out`, addressed by offset: the arguments of the block reduction kernels.
+ */
+function blocks(
+  code: number,
+  x: Tensor,
+  out: Tensor,
+  r: number,
+  inner: number,
+  b: number,
+  e: number,
+): number[] {
+  return [code, x.ptr + 4 * b * r * inner, out.ptr + 4 * b * inner, e - b, r, inner];
 }
 
 /** A whole-tensor reduction is cut into this many subtrees of its pairwise tree (one per thread, up to 8). */
@@ -339,12 +338,12 @@ export function prod(x: Tensor, dim?: number, keepdim = false): Tensor {
   const out = Tensor.empty(shape, x.dtype);
   if (outer * inner > 0) {
     const fn = x.dtype === 'float32' ? 'prod_f32' : 'prod_i32';
-    byBlocks(fn, outer, x.size, (b, e) => [x.ptr, out.ptr, outer, r, inner, b, e]);
+    splitItems(fn, outer, x.size, (b, e) => [x.ptr, out.ptr, outer, r, inner, b, e]);
   }
   return record(out, 'prod', [x], (g) => {
     const gx = Tensor.empty(x.shape, 'float32');
     if (x.size > 0)
-      byBlocks('prod_bwd_f32', outer, x.size, (b, e) => [
+      splitItems('prod_bwd_f32', outer, x.size, (b, e) => [
         x.ptr,
         g.ptr,
         gx.ptr,
@@ -358,34 +357,6 @@ export function prod(x: Tensor, dim?: number, keepdim = false): Tensor {
   });
 }
 
-/**
- * Runs a kernel over `[outer, r, inner]` blocks `b..e`, split over the pool by blocks (each
- * block is computed alone, so any split gives the same bits) from 2^16 elements of work.
- */
-function byBlocks(
-  fn:
-    | 'prod_f32'
-    | 'prod_i32'
-    | 'prod_bwd_f32'
-    | 'cumsum_f32'
-    | 'cumsum_i32'
-    | 'reduce_i32'
-    | 'argreduce_f32',
-  outer: number,
-  work: number,
-  args: (b: number, e: number) => number[],
-): void {
-  runSplitOrWhole({
-    fn,
-    length: outer,
-    align: 1,
-    work,
-    minWork: SPLIT_MIN_ELEMENTS,
-    redo: true,
-    args,
-  });
-}
-
 /** Running sum along `dim` (same shape and dtype); f32 sums accumulate in f64 as PyTorch's. */
 export function cumsum(x: Tensor, dim: number): Tensor {
   const d = normDim('cumsum', dim, x.ndim, x.shape);
@@ -394,7 +365,7 @@ export function cumsum(x: Tensor, dim: number): Tensor {
     const out = Tensor.empty(src.shape, src.dtype);
     if (src.size > 0) {
       const fn = src.dtype === 'float32' ? 'cumsum_f32' : 'cumsum_i32';
-      byBlocks(fn, outer, src.size, (b, e) => [src.ptr, out.ptr, outer, r, inner, reverse, b, e]);
+      splitItems(fn, outer, src.size, (b, e) => [src.ptr, out.ptr, outer, r, inner, reverse, b, e]);
     }
     return out;
   };
@@ -538,17 +509,13 @@ function argExtremum(
     } else {
       const outer = numel(x.shape.slice(0, d));
       const inner = numel(x.shape.slice(d + 1));
-      out = Tensor.empty(reducedShape(x.shape, [d], keepdim), 'int32');
+      const picks = Tensor.empty(reducedShape(x.shape, [d], keepdim), 'int32');
       const r = x.shape[d];
-      if (out.size > 0)
-        byBlocks('argreduce_f32', outer, x.size, (b, e) => [
-          code,
-          xf.ptr + 4 * b * r * inner,
-          out.ptr + 4 * b * inner,
-          e - b,
-          r,
-          inner,
-        ]);
+      if (picks.size > 0)
+        splitItems('argreduce_f32', outer, x.size, (b, e) =>
+          blocks(code, xf, picks, r, inner, b, e),
+        );
+      out = picks;
     }
   }
   if (xf !== x) xf.dispose();

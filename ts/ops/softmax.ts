@@ -1,5 +1,5 @@
 // Softmax and log-softmax along one dim, forward and backward each one fused kernel.
-import { SPLIT_MIN_ELEMENTS, runSplitOrWhole } from './parallel.js';
+import { splitItems } from './parallel.js';
 import { normDim, numel } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
@@ -14,15 +14,7 @@ function softmaxOp(name: string, x: Tensor, dim: number, log: 0 | 1): Tensor {
   const out = Tensor.empty(x.shape, 'float32');
   // Split by outer rows: each is normalised on its own.
   const rows = (fn: 'softmax_f32' | 'softmax_bwd_f32', args: (at: number, n: number) => number[]) =>
-    runSplitOrWhole({
-      fn,
-      length: outer,
-      align: 1,
-      work: out.size,
-      minWork: SPLIT_MIN_ELEMENTS,
-      redo: true,
-      args: (b, e) => args(4 * b * r * inner, e - b),
-    });
+    splitItems(fn, outer, out.size, (b, e) => args(4 * b * r * inner, e - b));
   if (out.size > 0) {
     rows('softmax_f32', (at, n) => [xf.ptr + at, out.ptr + at, n, r, inner, log]);
   }
