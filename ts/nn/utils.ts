@@ -45,9 +45,8 @@ function powSum(g: Tensor, p: number): number {
   if (chunks <= 1) return wasm().pow_sum_f32(g.ptr, g.size, p);
   const sums = Tensor.empty([2 * chunks], 'float32'); // `chunks` float64s (16-byte aligned)
   try {
-    splitItems('pow_sum_chunks_f32', chunks, g.size, (b, e) => [
-      ...[g.ptr, g.size, NORM_CHUNK, p, sums.ptr, b, e],
-    ]);
+    const args = (b: number, e: number): number[] => [g.ptr, g.size, NORM_CHUNK, p, sums.ptr, b, e];
+    splitItems('pow_sum_chunks_f32', chunks, g.size, args);
     const v = new Float64Array(wasm().memory.buffer, sums.ptr, chunks);
     return p === Infinity ? maxOf(v) : v.reduce((s, x) => s + x, 0);
   } finally {

@@ -46,9 +46,18 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const out = Tensor.empty(shape, x.dtype);
   if (out.size > 0) {
     // Each selected row is one copy: the pool splits over the index's positions.
-    splitItems('index_select_u32', index.size, out.size, (b, e) => [
-      ...[x.ptr, index.ptr, out.ptr, outer, size, inner, index.size, b, e],
-    ]);
+    const args = (b: number, e: number): number[] => [
+      x.ptr,
+      index.ptr,
+      out.ptr,
+      outer,
+      size,
+      inner,
+      index.size,
+      b,
+      e,
+    ];
+    splitItems('index_select_u32', index.size, out.size, args);
   }
   return record(
     out,
@@ -119,9 +128,19 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
     );
     // Rows of the index's first dim write apart: the pool splits over them.
     const rows = x.ndim ? index.shape[0] : 1;
-    splitItems('gather_u32', rows, out.size, (b, e) => [
-      ...[x.ptr, x.size, index.ptr, out.ptr, nd, ps, px, d, b, e],
-    ]);
+    const args = (b: number, e: number): number[] => [
+      x.ptr,
+      x.size,
+      index.ptr,
+      out.ptr,
+      nd,
+      ps,
+      px,
+      d,
+      b,
+      e,
+    ];
+    splitItems('gather_u32', rows, out.size, args);
   }
   return record(out, 'gather', [x], (g) => [scatterInto(zeros(x.shape), d, index, g)], [index]);
 }
