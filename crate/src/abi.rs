@@ -141,6 +141,17 @@ unsafe fn rows_of<'a, T>(ptr: usize, strides: &[i32], begin: usize, sub: &[i32])
     from_raw_parts(at as *const T, extent(sub, strides))
 }
 
+/// `rows_of` for the operand a range writes.
+unsafe fn rows_of_mut<'a, T>(
+    ptr: usize,
+    strides: &[i32],
+    begin: usize,
+    sub: &[i32],
+) -> &'a mut [T] {
+    let at = ptr + core::mem::size_of::<T>() * begin * strides[0] as usize;
+    from_raw_parts_mut(at as *mut T, extent(sub, strides))
+}
+
 fn numel(shape: &[i32]) -> usize {
     shape.iter().map(|&s| s as usize).product()
 }
@@ -226,8 +237,8 @@ pub unsafe extern "C" fn copy_strided_u32(
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
     copy::copy_strided_u32(
-        src!(u32, src + 4 * begin * ss[0] as usize, extent(sub, ss)),
-        dst!(u32, dst + 4 * begin * ds[0] as usize, extent(sub, ds)),
+        rows_of(src, ss, begin, sub),
+        rows_of_mut(dst, ds, begin, sub),
         sub,
         ss,
         ds,
@@ -256,8 +267,8 @@ pub unsafe extern "C" fn accumulate_strided_f32(
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
     copy::accumulate_strided_f32(
-        src!(f32, src + 4 * begin * ss[0] as usize, extent(sub, ss)),
-        dst!(f32, dst + 4 * begin * ds[0] as usize, extent(sub, ds)),
+        rows_of(src, ss, begin, sub),
+        rows_of_mut(dst, ds, begin, sub),
         sub,
         ss,
         ds,
