@@ -693,6 +693,47 @@ pub unsafe extern "C" fn combine_parts_f32(
     dst!(f32, out, 1)[0] = reduce::combine_parts_f32(op, src!(f32, parts, count), shift);
 }
 
+/// A whole-tensor argmax (`ARG_MAX`) or argmin (`ARG_MIN`) in parts: part `i` for `i` in
+/// `begin..end` writes to `out[i]` (int32, `2^depth` of them, depth at most 16) the index of
+/// the first extreme of `reduce_parts_f32`'s subtree `i` of `n` floats (-1 when it is empty).
+#[no_mangle]
+pub unsafe extern "C" fn arg_parts_f32(
+    op: u32,
+    x: usize,
+    n: usize,
+    depth: u32,
+    out: usize,
+    begin: usize,
+    end: usize,
+) {
+    let depth = depth.min(16);
+    let parts = 1usize << depth;
+    reduce::arg_parts_f32(
+        op,
+        src!(f32, x, n),
+        depth,
+        dst!(i32, out, parts),
+        begin.min(parts),
+        end.min(parts),
+    )
+}
+
+/// `out[0]` (int32) = the whole argmax/argmin of `n` floats from `arg_parts_f32`'s `2^depth`
+/// parts: `argreduce_f32`'s index.
+#[no_mangle]
+pub unsafe extern "C" fn combine_arg_parts_f32(
+    op: u32,
+    x: usize,
+    n: usize,
+    parts: usize,
+    depth: u32,
+    out: usize,
+) {
+    let count = 1usize << depth.min(16);
+    let x = src!(f32, x, n);
+    dst!(i32, out, 1)[0] = reduce::combine_arg_parts_f32(op, x, src!(i32, parts, count));
+}
+
 /// `reduce_f32` for int32: SUM (wrapping), MAX, MIN.
 #[no_mangle]
 pub unsafe extern "C" fn reduce_i32(

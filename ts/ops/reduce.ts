@@ -120,6 +120,13 @@ const WHOLE_SPLIT_MIN: Record<number, number> = {
 };
 
 /**
+ * A whole-tensor argmax or argmin (a fold, then a scan for the first extreme) splits from this
+ * many elements: on 2 threads, best of 300, 2^15 broke even (17-41 against 17-21 µs) and 2^16
+ * gained (34-53 against 26-32 µs; 2^20: 530-750 against 360-400 µs).
+ */
+const WHOLE_ARG_SPLIT_MIN = 1 << 16;
+
+/**
  * `out[0]` = the whole reduction (sum, max, min or logsumexp) of `n` floats over the pool, or
  * false (nothing run) when it would not split. The kernel reduces pairwise: halves,
  * recursively, down to leaves of 256. Each thread reduces whole subtrees at depth 3
@@ -153,6 +160,34 @@ function splitWhole(op: number, x: Tensor, out: Tensor, n: number): boolean {
     if (!pass(op, shift)) return false;
     wasm().combine_parts_f32(op, parts.ptr, WHOLE_PARTS_DEPTH, shift, out.ptr);
     return true;
+  } finally {
+    parts.dispose();
+  }
+}
+
+/**
+ * `out[0]` = the whole-tensor argmax or argmin of `x` over the pool, or false (nothing run)
+ * when it would not split: each thread finds the first extreme of whole subtrees (the parts of
+ * `splitWhole`), and `combine_arg_parts_f32` takes them in order, keeping the first of ties
+ * and the first NaN, which is the index one thread's scan finds.
+ */
+function splitWholeArg(code: number, x: Tensor, out: Tensor): boolean {
+  const n = x.size;
+  if (pool() === null || n < WHOLE_ARG_SPLIT_MIN) return false;
+  const count = 1 << WHOLE_PARTS_DEPTH;
+  const parts = Tensor.empty([count], 'int32');
+  try {
+    const ran = runSplit({
+      fn: 'arg_parts_f32',
+      length: count,
+      align: 1,
+      work: n,
+      minWork: WHOLE_ARG_SPLIT_MIN,
+      redo: true,
+      args: (b, e) => [code, x.ptr, n, WHOLE_PARTS_DEPTH, parts.ptr, b, e],
+    });
+    if (ran) wasm().combine_arg_parts_f32(code, x.ptr, n, parts.ptr, WHOLE_PARTS_DEPTH, out.ptr);
+    return ran;
   } finally {
     parts.dispose();
   }
@@ -501,7 +536,7 @@ function argExtremum(
   let out: Tensor;
   if (dim === undefined) {
     out = Tensor.empty(keepdim ? x.shape.map(() => 1) : [], 'int32');
-    wasm().argreduce_f32(code, xf.ptr, out.ptr, 1, x.size, 1);
+    if (!splitWholeArg(code, xf, out)) wasm().argreduce_f32(code, xf.ptr, out.ptr, 1, x.size, 1);
   } else {
     const d = normDim(op, dim, x.ndim, x.shape);
     if (x.ndim === 0) {

@@ -58,6 +58,8 @@ export const EXPORTS = {
   combine_parts_f32: fn(['op', 'parts', 'depth', 'shift', 'out']),
   reduce_i32: fn(reduce3),
   argreduce_f32: fn(reduce3),
+  arg_parts_f32: fn(['op', 'x', 'n', 'depth', 'out', 'begin', 'end']),
+  combine_arg_parts_f32: fn(['op', 'x', 'n', 'parts', 'depth', 'out']),
   softmax_f32: fn(['x', 'out', 'outer', 'r', 'inner', 'log']),
   softmax_bwd_f32: fn(['y', 'g', 'out', 'outer', 'r', 'inner', 'log']),
   index_check_i32: fnReturning(['idx', 'n', 'limit']),

@@ -130,6 +130,7 @@ export const POOL_EXPORTS = [
   'reduce_f32',
   'reduce_i32',
   'argreduce_f32',
+  'arg_parts_f32',
   'prod_f32',
   'prod_i32',
   'prod_bwd_f32',

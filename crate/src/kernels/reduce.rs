@@ -466,6 +466,40 @@ pub fn combine_parts_f32(op: u32, parts: &[f32], shift: f32) -> f32 {
     }
 }
 
+/// Writes part `i` of a whole-tensor argmax (`ARG_MAX`) or argmin (`ARG_MIN`), for `i` in
+/// `begin..end`, to `out[i]`: the index in `x` of the first extreme of subtree `i` at `depth`
+/// (`reduce_parts_f32`'s parts), or -1 for an empty subtree. `combine_arg_parts_f32` picks
+/// the whole tensor's first extreme from them.
+pub fn arg_parts_f32(op: u32, x: &[f32], depth: u32, out: &mut [i32], begin: usize, end: usize) {
+    for (i, o) in out.iter_mut().enumerate().take(end).skip(begin) {
+        let (start, len) = subtree(x.len(), depth, i);
+        let part = &x[start..start + len];
+        *o = if part.is_empty() {
+            -1
+        } else if op == ARG_MIN {
+            start as i32 + arg_row(part, F32x4::min, min_nan)
+        } else {
+            start as i32 + arg_row(part, F32x4::max, max_nan)
+        };
+    }
+}
+
+/// The whole tensor's argmax/argmin from `arg_parts_f32`'s parts, taken in order: a later
+/// part wins only with a strictly better value or the first NaN, so the first of ties stays,
+/// as one thread's scan finds it.
+pub fn combine_arg_parts_f32(op: u32, x: &[f32], parts: &[i32]) -> i32 {
+    let beats = |v: f32, b: f32| if op == ARG_MIN { v < b } else { v > b };
+    let mut best: Option<(i32, f32)> = None;
+    for &i in parts.iter().filter(|&&i| i >= 0 && (i as usize) < x.len()) {
+        let v = x[i as usize];
+        best = match best {
+            Some((_, b)) if !(beats(v, b) || (v.is_nan() && !b.is_nan())) => best,
+            _ => Some((i, v)),
+        };
+    }
+    best.map_or(0, |(i, _)| i)
+}
+
 /// `Σ f(x[i])`, summed pairwise.
 pub(crate) fn sum_map<V, S>(x: &[f32], fv: V, fs: S) -> f32
 where
@@ -681,6 +715,53 @@ mod tests {
                 assert!(inf_min || got.is_nan() == v.is_nan(), "op={} at={}", op, at);
             }
         }
+    }
+
+    /// A whole argmax/argmin made in subtree parts, in two ranges, is the one-thread index:
+    /// ties across parts (the first wins), signed zeros, and NaN in the first, a middle or the
+    /// last part.
+    #[test]
+    fn whole_arg_in_parts_is_the_first_extreme() {
+        for &n in &[1025, 4111, 65_536, 100_003] {
+            let base = random(n, n as u32, -4.0, 4.0);
+            let mut cases = vec![base.clone()];
+            let mut ties = base.clone();
+            ties[n - 2] = 9.5;
+            ties[n / 3] = 9.5;
+            ties[n - 5] = -9.5;
+            ties[n / 5] = -9.5;
+            cases.push(ties);
+            let mut zeros = vec![0.0f32; n];
+            zeros[n / 2] = -0.0;
+            zeros[1] = -0.0;
+            cases.push(zeros);
+            for &at in &[2, n / 2 + 1, n - 1] {
+                let mut nan = base.clone();
+                nan[at] = f32::NAN;
+                nan[n - 1 - at / 2] = f32::NAN;
+                cases.push(nan);
+            }
+            for x in &cases {
+                for &op in &[ARG_MAX, ARG_MIN] {
+                    let mut whole = [0i32];
+                    argreduce_f32(op, x, &mut whole, 1, n, 1);
+                    for depth in 0..=4u32 {
+                        let mut parts = vec![-7i32; 1 << depth];
+                        let mid = parts.len() / 2;
+                        arg_parts_f32(op, x, depth, &mut parts, 0, mid);
+                        arg_parts_f32(op, x, depth, &mut parts, mid, 1 << depth);
+                        let got = combine_arg_parts_f32(op, x, &parts);
+                        assert_eq!(got, whole[0], "op={} n={} depth={}", op, n, depth);
+                    }
+                }
+            }
+        }
+        // Empty subtrees (a tensor shorter than the parts) are skipped.
+        let x = [3.0f32, 1.0, 3.0];
+        let mut parts = [0i32; 8];
+        arg_parts_f32(ARG_MAX, &x, 3, &mut parts, 0, 8);
+        assert!(parts.iter().filter(|&&i| i < 0).count() >= 5);
+        assert_eq!(combine_arg_parts_f32(ARG_MAX, &x, &parts), 0);
     }
 
     /// Columns split at any multiple of 4 give the whole call's bits, and a range writes only

@@ -242,6 +242,20 @@ export function runThreaded(nb) {
   const scores = nb.tensor(tied, { shape: [20_000, 10] });
   ops.push(arr(scores.argmax(1).float()), arr(scores.argmin(1).float()));
   ops.push(arr(nb.randn([40, 3000, 2]).argmax(1).float()));
+  // Whole-tensor argmax/argmin by subtree parts, around the split size: ties across parts (the
+  // first wins), an extreme repeated in two later parts, and a NaN in a late part.
+  for (const n of [65_535, 65_536, 300_001]) {
+    const flat = nb.randint(0, 5, [n]).float().toArray();
+    const spiked = nb.randn([n]).toArray();
+    [spiked[n - 9], spiked[Math.floor(n / 2) + 5]] = [50, 50];
+    [spiked[n - 2], spiked[Math.floor(n * 0.7)]] = [-50, -50];
+    const late = nb.randn([n]).toArray();
+    late[n - 100] = NaN;
+    for (const v of [flat, spiked, late]) {
+      const t = nb.tensor(v);
+      ops.push(arr(t.argmax().float()), arr(t.argmin().float()));
+    }
+  }
   const counts = nb.randint(-99, 99, [700, 200, 3]);
   ops.push(arr(counts.sum(1).float()), arr(counts.max(1).float()));
   // Casts both ways by elements (NaN, infinities and halves in the float -> int32 direction).
