@@ -131,6 +131,7 @@ export const POOL_EXPORTS = [
   'reduce_i32',
   'argreduce_f32',
   'arg_parts_f32',
+  'sort_rows_f32',
   'prod_f32',
   'prod_i32',
   'prod_bwd_f32',

@@ -256,6 +256,27 @@ export function runThreaded(nb) {
       ops.push(arr(t.argmax().float()), arr(t.argmin().float()));
     }
   }
+  // sort/argsort/topk by rows (each row's merges on one thread): below and above the split
+  // size, ties (stable order), NaN rows, a middle dim, int32 keys, and topk's gradient.
+  for (const [r, n] of [
+    [8, 64],
+    [40, 257],
+  ]) {
+    const keys = nb.randint(0, 9, [r, n]).float().toArray();
+    keys[5] = NaN;
+    keys[r * n - 7] = NaN;
+    const k = nb.tensor(keys, { shape: [r, n] });
+    const [sv, si] = k.sort(1, true);
+    ops.push(arr(sv), arr(si.float()), arr(k.argsort(0).float()));
+  }
+  const ranked = nb.randn([30, 500, 4], { requiresGrad: true });
+  const [top, at] = ranked.topk(17, 1);
+  top
+    .mul(nb.randn([30, 17, 4]))
+    .sum()
+    .backward();
+  ops.push(arr(top), arr(at.float()), arr(ranked.grad));
+  ops.push(arr(nb.randint(-50, 50, [64, 300]).sort(1)[0].float()));
   const counts = nb.randint(-99, 99, [700, 200, 3]);
   ops.push(arr(counts.sum(1).float()), arr(counts.max(1).float()));
   // Casts both ways by elements (NaN, infinities and halves in the float -> int32 direction).
