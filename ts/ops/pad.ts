@@ -10,7 +10,7 @@ import { copyStrided } from './copy.js';
 import { full } from './creation.js';
 import { indexSelect } from './indexing.js';
 import { reshape } from './shape.js';
-import { fillWords } from './parallel.js';
+import { fillWords, splitItems } from './parallel.js';
 
 export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
 
@@ -190,8 +190,8 @@ function runWindow(
   g: Geometry,
   planes: number,
 ): void {
-  if (planes === 0) return;
-  wasm()[fn](
+  // Planes are independent: each is unfolded (or folded, its sums in one order) on one thread.
+  splitItems(fn, planes, planes * g.k[0] * g.k[1] * g.oh * g.ow, (begin, end) => [
     src.ptr,
     dst.ptr,
     g.h,
@@ -206,9 +206,9 @@ function runWindow(
     g.s[1],
     g.oh,
     g.ow,
-    0,
-    planes,
-  );
+    begin,
+    end,
+  ]);
 }
 
 /**

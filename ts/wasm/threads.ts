@@ -132,6 +132,8 @@ export const POOL_EXPORTS = [
   'argreduce_f32',
   'arg_parts_f32',
   'sort_rows_f32',
+  'unfold_f32',
+  'fold_f32',
   'prod_f32',
   'prod_i32',
   'prod_bwd_f32',

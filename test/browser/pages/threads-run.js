@@ -277,6 +277,18 @@ export function runThreaded(nb) {
     .backward();
   ops.push(arr(top), arr(at.float()), arr(ranked.grad));
   ops.push(arr(nb.randint(-50, 50, [64, 300]).sort(1)[0].float()));
+  // unfold/fold (im2col and col2im) by planes, below and above the split size, with gradients.
+  for (const size of [10, 60]) {
+    const img = nb.randn([3, 8, size, size], { requiresGrad: true });
+    const cols = nb.nn.functional.unfold(img, [3, 3], { padding: 1, stride: 2, dilation: 2 });
+    const back = nb.nn.functional.fold(cols.mul(1.5), [size, size], [3, 3], {
+      padding: 1,
+      stride: 2,
+      dilation: 2,
+    });
+    back.mul(nb.randn(back.shape)).sum().backward();
+    ops.push(arr(cols), arr(back), arr(img.grad));
+  }
   const counts = nb.randint(-99, 99, [700, 200, 3]);
   ops.push(arr(counts.sum(1).float()), arr(counts.max(1).float()));
   // Casts both ways by elements (NaN, infinities and halves in the float -> int32 direction).
