@@ -238,7 +238,12 @@ export function oneHot(index: Tensor, numClasses = -1): Tensor {
   }
   checkIndex('oneHot', index, classes, `${classes} classes`);
   const out = Tensor.empty([...index.shape, classes], 'int32');
-  if (out.size > 0) wasm().one_hot_i32(index.ptr, out.ptr, index.size, classes);
+  splitItems('one_hot_i32', out.size > 0 ? index.size : 0, out.size, (b, e) => [
+    index.ptr + 4 * b,
+    out.ptr + 4 * b * classes,
+    e - b,
+    classes,
+  ]);
   return out;
 }
 

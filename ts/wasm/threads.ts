@@ -134,6 +134,7 @@ export const POOL_EXPORTS = [
   'sort_rows_f32',
   'unfold_f32',
   'fold_f32',
+  'one_hot_i32',
   'prod_f32',
   'prod_i32',
   'prod_bwd_f32',

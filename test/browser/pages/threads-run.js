@@ -277,6 +277,9 @@ export function runThreaded(nb) {
     .backward();
   ops.push(arr(top), arr(at.float()), arr(ranked.grad));
   ops.push(arr(nb.randint(-50, 50, [64, 300]).sort(1)[0].float()));
+  // oneHot by rows of the index, below and above the split size.
+  ops.push(arr(nb.oneHot(nb.randint(0, 10, [500]), 10).float()));
+  ops.push(arr(nb.oneHot(nb.randint(0, 300, [7, 100]), 301).float()));
   // unfold/fold (im2col and col2im) by planes, below and above the split size, with gradients.
   for (const size of [10, 60]) {
     const img = nb.randn([3, 8, size, size], { requiresGrad: true });
