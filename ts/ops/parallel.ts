@@ -98,13 +98,15 @@ export function runSplitOrWhole(s: Split): void {
  * Runs `fn` over `count` independent items (rows, planes, blocks, chunks), each of which
  * overwrites only its own outputs, split over the pool from SPLIT_MIN_ELEMENTS elements of
  * `work`: any split gives the same bits, and a share lost with a dead worker is run again.
- * `args(begin, end)` builds the call for items `[begin, end)`; no call when `count` is 0.
+ * `args(begin, end, scratch)` builds the call for items `[begin, end)`, given the address of
+ * that thread's own `scratch` floats when asked for; no call when `count` is 0.
  */
 export function splitItems(
   fn: PoolExport,
   count: number,
   work: number,
-  args: (begin: number, end: number) => number[],
+  args: (begin: number, end: number, scratch: number) => number[],
+  scratch?: number,
 ): void {
   if (count === 0) return;
   runSplitOrWhole({
@@ -114,7 +116,8 @@ export function splitItems(
     work,
     minWork: SPLIT_MIN_ELEMENTS,
     redo: true,
-    args,
+    scratch,
+    args: (b, e, _worker, at) => args(b, e, at),
   });
 }
 

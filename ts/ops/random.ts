@@ -7,7 +7,7 @@ import { noGrad } from '../autograd/node.js';
 import { castTo, copyStrided } from './copy.js';
 import { topk } from './sort.js';
 import { sub } from './elementwise.js';
-import { runSplitOrWhole } from './parallel.js';
+import { runSplitOrWhole, splitItems } from './parallel.js';
 
 let seedWord = (Math.random() * 2 ** 32) >>> 0;
 let counter = 0;
@@ -137,13 +137,18 @@ export function multinomial(
   noGrad(() => checkRows(p, rows, cats, replacement ? 1 : numSamples));
   const outShape = probs.ndim === 2 ? [rows, numSamples] : [numSamples];
   const out = Tensor.empty(outShape, 'int32');
-  const core = wasm();
   if (replacement) {
     const u = Tensor.empty([rows * numSamples], 'float32');
     drawRandom('rng_uniform_f32', u.ptr, u.size, 0, 1);
-    const cdf = Tensor.empty([2 * cats], 'float32'); // cats f64
-    if (rows > 0) core.multinomial_f32(p.ptr, u.ptr, out.ptr, cdf.ptr, cats, numSamples, 0, rows);
-    [u, cdf, p].forEach((t) => t.dispose());
+    // Rows are independent: each thread builds a row's cumulative sums in its own scratch.
+    splitItems(
+      'multinomial_f32',
+      rows,
+      rows * (cats + numSamples),
+      (b, e, scratch) => [p.ptr, u.ptr, out.ptr, scratch, cats, numSamples, b, e],
+      2 * cats, // cats f64
+    );
+    [u, p].forEach((t) => t.dispose());
     return out;
   }
   const picked = noGrad(() => {

@@ -135,6 +135,7 @@ export const POOL_EXPORTS = [
   'unfold_f32',
   'fold_f32',
   'one_hot_i32',
+  'multinomial_f32',
   'prod_f32',
   'prod_i32',
   'prod_bwd_f32',

@@ -277,6 +277,9 @@ export function runThreaded(nb) {
     .backward();
   ops.push(arr(top), arr(at.float()), arr(ranked.grad));
   ops.push(arr(nb.randint(-50, 50, [64, 300]).sort(1)[0].float()));
+  // multinomial with replacement by rows (each row's cumulative sums in that thread's scratch).
+  ops.push(arr(nb.multinomial(nb.rand([8, 50]), 20, { replacement: true }).float()));
+  ops.push(arr(nb.multinomial(nb.rand([300, 400]).pow(3), 64, { replacement: true }).float()));
   // oneHot by rows of the index, below and above the split size.
   ops.push(arr(nb.oneHot(nb.randint(0, 10, [500]), 10).float()));
   ops.push(arr(nb.oneHot(nb.randint(0, 300, [7, 100]), 301).float()));
