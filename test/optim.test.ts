@@ -97,6 +97,51 @@ describe('ABI flags', () => {
   });
 });
 
+describe('setFlushDenormal', () => {
+  // A weight whose gradient is tiny once and then zero: its state decays by a constant factor
+  // a step from about 1e-37 until it is subnormal (below 2^-126) within 25 steps.
+  const cases: [string, (w: nb.Tensor) => nb.optim.Optimizer<{ lr: number }>, string, number][] = [
+    ['Adam', (w) => new nb.optim.Adam([w], { lr: 1e-3 }), 'expAvg', 1e-36],
+    ['SGD', (w) => new nb.optim.SGD([w], { lr: 0.1, momentum: 0.5 }), 'momentumBuffer', 1e-37],
+    ['RMSprop', (w) => new nb.optim.RMSprop([w], { alpha: 0.5 }), 'squareAvg', 1e-18],
+  ];
+  function decayedState(flush: boolean, lanes: number, c: (typeof cases)[number]): Float32Array {
+    const [, make, buffer, first] = c;
+    expect(nb.setFlushDenormal(flush)).toBe(true);
+    try {
+      const w = nb.zeros([lanes], { requiresGrad: true });
+      const opt = make(w);
+      for (let step = 0; step < 25; step++) {
+        w.mul(nb.full([lanes], step === 0 ? first : 0))
+          .sum()
+          .backward();
+        opt.step();
+        opt.zeroGrad();
+      }
+      return (opt.stateDict().state[0][buffer] as nb.Tensor).toArray() as Float32Array;
+    } finally {
+      nb.setFlushDenormal(false);
+    }
+  }
+
+  it('keeps subnormal optimizer state by default, as PyTorch does, and zeroes it when set', () => {
+    // 7 lanes: a SIMD body and a tail; 70,001: split over the pool where there is one.
+    for (const c of cases) {
+      for (const lanes of [7, 70_001]) {
+        const kept = decayedState(false, lanes, c);
+        expect(kept[0], c[0]).toBeGreaterThan(0);
+        expect(kept[0], c[0]).toBeLessThan(2 ** -126);
+        expect(kept[lanes - 1]).toBe(kept[0]);
+        const flushed = decayedState(true, lanes, c);
+        expect(
+          flushed.every((v) => v === 0),
+          c[0],
+        ).toBe(true);
+      }
+    }
+  });
+});
+
 describe('optimizers against PyTorch 1.13', () => {
   for (const c of fixtures.optimizers) {
     it(c.name, () => {

@@ -27,6 +27,7 @@ export * as autograd from './autograd/api.js';
 export { setAutoRelease } from './tensor/steps.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './autograd/gradcheck.js';
 export { manualSeed, getRngState, setRngState } from './ops/random.js';
+export { setFlushDenormal } from './optim/denormal.js';
 export {
   tensor,
   zeros,

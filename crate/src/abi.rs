@@ -1279,6 +1279,12 @@ pub unsafe extern "C" fn adagrad_step_f32(
     )
 }
 
+/// Sets each subnormal among `n` floats at `x` to a zero of its sign (`nb.setFlushDenormal`).
+#[no_mangle]
+pub unsafe extern "C" fn flush_subnormal_f32(x: usize, n: usize) {
+    crate::kernels::optim::flush_subnormal_f32(dst!(f32, x, n))
+}
+
 /// `Σ |x[i]|^p` in f64 for finite `p > 0`, or `max |x[i]|` for `p = inf` (gradient clipping).
 #[no_mangle]
 pub unsafe extern "C" fn pow_sum_f32(x: usize, n: usize, p: f64) -> f64 {

@@ -134,7 +134,8 @@ export function splitFlat(
     | 'add_inplace_f32'
     | 'fill_u32'
     | 'cast_f32_i32'
-    | 'cast_i32_f32',
+    | 'cast_i32_f32'
+    | 'flush_subnormal_f32',
   size: number,
   args: (at: number, n: number) => number[],
   { redo = true, minWork = SPLIT_MIN_ELEMENTS } = {},

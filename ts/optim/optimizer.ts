@@ -9,6 +9,7 @@ import { sameShape } from '../tensor/shape.js';
 import { noGrad } from '../autograd/node.js';
 import { full } from '../ops/creation.js';
 import { clone } from '../ops/copy.js';
+import { flushState } from './denormal.js';
 
 /** Flags of the fused `*_step_f32` kernels (abi.rs `OPTIM_*`; test/optim.test.ts checks them). */
 export const OptimFlag = {
@@ -240,6 +241,7 @@ export abstract class Optimizer<O extends { lr: number }> {
       for (const [name, t] of added[k]) st.buffers.set(name, t);
       st.step += 1;
       this.update(p, g, group, st, new Set(added[k].keys()));
+      flushState(st.buffers.values());
       p.storage().version++;
     }
     // A training step ends here: release what the loop made and no longer reads.

@@ -166,6 +166,7 @@ export const EXPORTS = {
     'flags',
   ]),
   pow_sum_f32: fnReturning(['x', 'n', 'p']),
+  flush_subnormal_f32: fn(['x', 'n']),
   pow_sum_chunks_f32: fn(['x', 'n', 'chunk', 'p', 'out', 'begin', 'end']),
   class_target_check_i32: fnReturning(['target', 'n', 'classes', 'ignore_index']),
   class_weight_total_i32: fnReturning(['target', 'weight', 'n', 'classes', 'ignore_index']),

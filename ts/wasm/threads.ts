@@ -136,6 +136,7 @@ export const POOL_EXPORTS = [
   'fold_f32',
   'one_hot_i32',
   'multinomial_f32',
+  'flush_subnormal_f32',
   'prod_f32',
   'prod_i32',
   'prod_bwd_f32',

@@ -246,6 +246,28 @@ pub fn adagrad_step_f32(
     });
 }
 
+/// Sets each subnormal in `x` (nonzero, magnitude below 2^-126) to a zero of its sign, as x86's
+/// flush-to-zero mode stores them; NaN and every other value keep their bits. Optimizer state
+/// goes through it after each update under `nb.setFlushDenormal(true)`: a moment whose gradient
+/// stays zero decays geometrically into subnormals, and every later update of it then costs the
+/// CPU a microcode assist per operation (wasm has no flush-to-zero mode to set).
+pub fn flush_subnormal_f32(x: &mut [f32]) {
+    let flush = |v: F32x4| {
+        // |v| below the smallest normal; a NaN compares false and is kept.
+        let tiny = v.abs().lt(F32x4::splat(f32::MIN_POSITIVE));
+        F32x4::select(tiny, v.and(F32x4::splat_bits(0x8000_0000)), v)
+    };
+    let mut body = x.chunks_exact_mut(4);
+    for c in &mut body {
+        flush(F32x4::load(c)).store(c);
+    }
+    for v in body.into_remainder() {
+        if v.abs() < f32::MIN_POSITIVE {
+            *v = if v.is_sign_negative() { -0.0 } else { 0.0 };
+        }
+    }
+}
+
 /// `Σ |x|^p` in f64 for finite `p > 0`, or `max |x|` for `p = inf` (NaN if any element is NaN):
 /// the per-tensor part of a gradient norm, accumulated without float32 rounding.
 pub fn pow_sum_f32(x: &[f32], p: f64) -> f64 {
@@ -407,6 +429,38 @@ mod tests {
         let b = next();
         let c = next();
         (a, b, c)
+    }
+
+    /// Subnormals of either sign (in the SIMD body and the tail) become zeros of their sign;
+    /// zeros, the smallest normals, NaN and infinities keep their bits.
+    #[test]
+    fn flush_subnormal_zeroes_only_subnormals() {
+        let tiny = f32::MIN_POSITIVE;
+        let sub = f32::from_bits(1);
+        let x = [
+            tiny / 2.0,
+            -tiny / 3.0,
+            tiny,
+            -tiny,
+            sub,
+            -sub,
+            0.0,
+            -0.0,
+            f32::NAN,
+        ];
+        let want = [0.0, -0.0, tiny, -tiny, 0.0, -0.0, 0.0, -0.0, f32::NAN];
+        for len in [x.len(), 5, 3] {
+            for shift in 0..x.len() {
+                let mut got: Vec<f32> = x.iter().cycle().skip(shift).take(len).copied().collect();
+                let expect: Vec<f32> = want.iter().cycle().skip(shift).take(len).copied().collect();
+                flush_subnormal_f32(&mut got);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&expect), "len {len} shift {shift}");
+            }
+        }
+        let mut inf = [f32::INFINITY, f32::NEG_INFINITY, 1e-30, -3.5];
+        flush_subnormal_f32(&mut inf);
+        assert_eq!(inf, [f32::INFINITY, f32::NEG_INFINITY, 1e-30, -3.5]);
     }
 
     #[test]
