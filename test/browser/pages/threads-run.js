@@ -372,6 +372,22 @@ export function runThreaded(nb) {
     }
     ops.push(arr(w));
   }
+  // setFlushDenormal's pass over the optimizer state, split by elements: moments that decay
+  // into subnormals (the gradient tiny once, then zero on half the lanes) become zeros.
+  nb.setFlushDenormal(true);
+  const fading = nb.zeros([70_001], { requiresGrad: true });
+  const fadingOpt = new nb.optim.Adam([fading], { lr: 1e-3 });
+  const half = nb.arange(70_001).lt(35_000).float();
+  for (let i = 0; i < 25; i++) {
+    fading
+      .mul(i === 0 ? nb.full([70_001], 1e-36) : half)
+      .sum()
+      .backward();
+    fadingOpt.step();
+    fadingOpt.zeroGrad();
+  }
+  nb.setFlushDenormal(false);
+  ops.push(arr(fadingOpt.stateDict().state[0].expAvg), arr(fading));
   const model = new nb.nn.Sequential(
     new nb.nn.Linear(784, 256),
     new nb.nn.ReLU(),
