@@ -651,6 +651,12 @@ pub unsafe extern "C" fn reduce_f32(
     )
 }
 
+/// A whole-tensor reduction's parts depth, at most 16, and the `2^depth` parts it makes.
+fn parts_at(depth: u32) -> (u32, usize) {
+    let depth = depth.min(16);
+    (depth, 1usize << depth)
+}
+
 /// A whole-tensor reduction in parts: part `i` for `i` in `begin..end` reduces subtree `i` of
 /// the `2^depth` at depth `depth` (at most 16) of `reduce_f32`'s pairwise tree over `n`
 /// floats, into `out` (`2^depth` floats); `LOGSUMEXP` parts are sums of `exp(x - shift)`.
@@ -666,8 +672,7 @@ pub unsafe extern "C" fn reduce_parts_f32(
     begin: usize,
     end: usize,
 ) {
-    let depth = depth.min(16);
-    let parts = 1usize << depth;
+    let (depth, parts) = parts_at(depth);
     reduce::reduce_parts_f32(
         op,
         src!(f32, x, n),
@@ -689,7 +694,7 @@ pub unsafe extern "C" fn combine_parts_f32(
     shift: f32,
     out: usize,
 ) {
-    let count = 1usize << depth.min(16);
+    let (_, count) = parts_at(depth);
     dst!(f32, out, 1)[0] = reduce::combine_parts_f32(op, src!(f32, parts, count), shift);
 }
 
@@ -706,8 +711,7 @@ pub unsafe extern "C" fn arg_parts_f32(
     begin: usize,
     end: usize,
 ) {
-    let depth = depth.min(16);
-    let parts = 1usize << depth;
+    let (depth, parts) = parts_at(depth);
     reduce::arg_parts_f32(
         op,
         src!(f32, x, n),
@@ -729,7 +733,7 @@ pub unsafe extern "C" fn combine_arg_parts_f32(
     depth: u32,
     out: usize,
 ) {
-    let count = 1usize << depth.min(16);
+    let (_, count) = parts_at(depth);
     let x = src!(f32, x, n);
     dst!(i32, out, 1)[0] = reduce::combine_arg_parts_f32(op, x, src!(i32, parts, count));
 }

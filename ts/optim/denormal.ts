@@ -12,7 +12,7 @@ let flushing = false;
  * subnormal float (magnitude below 2^-126) set to zero. The moments of a weight whose gradient
  * stays zero (a dead unit) decay geometrically until they are subnormal, and from then on every
  * update of them costs the CPU a microcode assist per operation: an MLP's Adam step took twice
- * as long after 700 steps, on the CPU PyTorch's default as much as nabla's. PyTorch's switch sets
+ * as long after 700 steps (PyTorch on the CPU slows the same way by default). PyTorch's switch sets
  * the CPU's flush-to-zero mode for every op; nabla cannot from WebAssembly, so other ops keep
  * IEEE subnormals. Off by default, as in PyTorch. Returns true (supported).
  */
