@@ -141,6 +141,13 @@ unsafe fn rows_of<'a, T>(ptr: usize, strides: &[i32], begin: usize, sub: &[i32])
     from_raw_parts(at as *const T, extent(sub, strides))
 }
 
+/// The rows `begin..` of a contiguous output over the full shape `full` that a work range
+/// with the cut shape `sub` writes.
+unsafe fn out_rows<'a, T>(out: usize, full: &[i32], begin: usize, sub: &[i32]) -> &'a mut [T] {
+    let at = out + core::mem::size_of::<T>() * begin * numel(&full[1..]);
+    from_raw_parts_mut(at as *mut T, numel(sub))
+}
+
 /// `rows_of` for the operand a range writes.
 unsafe fn rows_of_mut<'a, T>(
     ptr: usize,
@@ -335,12 +342,11 @@ pub unsafe extern "C" fn binary_f32(
     );
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
-    let row = numel(&full[1..]);
     elementwise::binary_f32(
         op,
         rows_of(a, sa, begin, sub),
         rows_of(b, sb, begin, sub),
-        dst!(f32, out + 4 * begin * row, numel(sub)),
+        out_rows::<f32>(out, full, begin, sub),
         sub,
         sa,
         sb,
@@ -386,12 +392,11 @@ pub unsafe extern "C" fn binary_i32(
     );
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
-    let row = numel(&full[1..]);
     elementwise::binary_i32(
         op,
         rows_of::<i32>(a, sa, begin, sub),
         rows_of::<i32>(b, sb, begin, sub),
-        dst!(i32, out + 4 * begin * row, numel(sub)),
+        out_rows::<i32>(out, full, begin, sub),
         sub,
         sa,
         sb,
@@ -420,12 +425,11 @@ pub unsafe extern "C" fn compare_f32(
     );
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
-    let row = numel(&full[1..]);
     elementwise::compare_f32(
         op,
         rows_of::<f32>(a, sa, begin, sub),
         rows_of::<f32>(b, sb, begin, sub),
-        dst!(i32, out + 4 * begin * row, numel(sub)),
+        out_rows::<i32>(out, full, begin, sub),
         sub,
         sa,
         sb,
@@ -453,12 +457,11 @@ pub unsafe extern "C" fn compare_i32(
     );
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
-    let row = numel(&full[1..]);
     elementwise::compare_i32(
         op,
         rows_of::<i32>(a, sa, begin, sub),
         rows_of::<i32>(b, sb, begin, sub),
-        dst!(i32, out + 4 * begin * row, numel(sub)),
+        out_rows::<i32>(out, full, begin, sub),
         sub,
         sa,
         sb,
@@ -489,12 +492,11 @@ pub unsafe extern "C" fn where_u32(
     );
     let sub = cut_first_dim(full, begin, end);
     let sub = &sub[..full.len()];
-    let row = numel(&full[1..]);
     elementwise::where_u32(
         rows_of(cond, sc, begin, sub),
         rows_of(a, sa, begin, sub),
         rows_of(b, sb, begin, sub),
-        dst!(u32, out + 4 * begin * row, numel(sub)),
+        out_rows::<u32>(out, full, begin, sub),
         sub,
         sc,
         sa,
