@@ -9,6 +9,7 @@ import { linearOp } from '../ops/matmul.js';
 import { layerNormOp } from '../ops/layernorm.js';
 import { indexAddInto } from '../ops/indexing.js';
 import { wasm } from '../wasm/core.js';
+import { fillWords } from '../ops/parallel.js';
 
 export { relu, sigmoid, tanh, gelu, leakyRelu } from '../ops/elementwise.js';
 export { softmax, logSoftmax } from '../ops/softmax.js';
@@ -216,7 +217,6 @@ export {
   type MaxPoolOptions,
   type AvgPoolOptions,
 } from '../ops/pool.js';
-import { fillWords } from '../ops/parallel.js';
 export { interpolate, type InterpolateMode, type InterpolateOptions } from '../ops/interpolate.js';
 export { batchNorm, type BatchNormOptions } from './batchnorm.js';
 export { dropout2d } from './spatial.js';

@@ -96,17 +96,18 @@ export function runSplitOrWhole(s: Split): void {
 
 /**
  * Runs `fn` over `count` independent items (rows, planes, blocks, chunks), each of which
- * overwrites only its own outputs, split over the pool from SPLIT_MIN_ELEMENTS elements of
- * `work`: any split gives the same bits, and a share lost with a dead worker is run again.
- * `args(begin, end, scratch)` builds the call for items `[begin, end)`, given the address of
- * that thread's own `scratch` floats when asked for; no call when `count` is 0.
+ * overwrites only its own outputs, split over the pool from `minWork` (default
+ * SPLIT_MIN_ELEMENTS) of `work`: any split gives the same bits, and a share lost with a dead
+ * worker is run again. `args(begin, end, scratch)` builds the call for items `[begin, end)`,
+ * given the address of that thread's own `scratch` floats when asked for; no call when `count`
+ * is 0.
  */
 export function splitItems(
   fn: PoolExport,
   count: number,
   work: number,
   args: (begin: number, end: number, scratch: number) => number[],
-  scratch?: number,
+  { scratch, minWork = SPLIT_MIN_ELEMENTS }: { scratch?: number; minWork?: number } = {},
 ): void {
   if (count === 0) return;
   runSplitOrWhole({
@@ -114,7 +115,7 @@ export function splitItems(
     length: count,
     align: 1,
     work,
-    minWork: SPLIT_MIN_ELEMENTS,
+    minWork,
     redo: true,
     scratch,
     args: (b, e, _worker, at) => args(b, e, at),

@@ -146,7 +146,7 @@ export function multinomial(
       rows,
       rows * (cats + numSamples),
       (b, e, scratch) => [p.ptr, u.ptr, out.ptr, scratch, cats, numSamples, b, e],
-      2 * cats, // cats f64
+      { scratch: 2 * cats }, // cats f64
     );
     [u, p].forEach((t) => t.dispose());
     return out;

@@ -8,7 +8,7 @@ import { wasm } from '../wasm/core.js';
 import { ReduceOp } from '../wasm/abi.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { castTo } from './copy.js';
-import { runSplitOrWhole } from './parallel.js';
+import { splitItems } from './parallel.js';
 import { scatterAdd } from './indexing.js';
 import { reshape, transpose } from './shape.js';
 
@@ -63,26 +63,20 @@ function sortAlong(
     const i = Tensor.empty(v.shape, 'int32');
     if (rows > 0 && kk > 0) {
       // Rows are independent and each is sorted by the same merges on any thread.
-      runSplitOrWhole({
-        fn: 'sort_rows_f32',
-        length: rows,
-        align: 1,
-        work: rows * n * Math.max(1, Math.ceil(Math.log2(n))),
-        minWork: SORT_SPLIT_MIN,
-        redo: true,
-        scratch: 2 * n,
-        args: (b, e, _worker, scratch) => [
-          moved.ptr,
-          v.ptr,
-          i.ptr,
-          scratch,
-          n,
-          kk,
-          descending ? 1 : 0,
-          b,
-          e,
-        ],
-      });
+      const merges = rows * n * Math.max(1, Math.ceil(Math.log2(n)));
+      const dir = descending ? 1 : 0;
+      const args = (b: number, e: number, scratch: number): number[] => [
+        moved.ptr,
+        v.ptr,
+        i.ptr,
+        scratch,
+        n,
+        kk,
+        dir,
+        b,
+        e,
+      ];
+      splitItems('sort_rows_f32', rows, merges, args, { scratch: 2 * n, minWork: SORT_SPLIT_MIN });
     }
     if (moved !== keys) moved.dispose();
     if (keys !== x) keys.dispose();
