@@ -4,12 +4,13 @@
 import { DTypeError, IndexError, ShapeError, ValueError, fmt } from '../errors.js';
 import { MAX_DIMS, ReduceOp } from '../wasm/abi.js';
 import { wasm } from '../wasm/core.js';
-import { SPLIT_MIN_ELEMENTS, fillWords, runSplitOrWhole, splitItems } from './parallel.js';
+import { SPLIT_MIN_ELEMENTS, runSplitOrWhole, splitItems } from './parallel.js';
 import { f32View, i32View, writeDims } from '../wasm/heap.js';
 import { broadcastShapes, contiguousStrides, normDim, numel, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad, record, releaseIntermediates } from '../autograd/node.js';
 import { broadcastTo, copyStrided } from './copy.js';
+import { zeros } from './creation.js';
 import { ne } from './elementwise.js';
 import { expand, reshape } from './shape.js';
 
@@ -24,12 +25,6 @@ function checkIndex(op: string, index: Tensor, limit: number, what: string): voi
       `${op}: index ${value} at position ${bad} is out of range for ${what} (size ${limit})`,
     );
   }
-}
-
-function zeros(shape: readonly number[]): Tensor {
-  const t = Tensor.empty(shape, 'float32');
-  fillWords(t.ptr, t.size, 0);
-  return t;
 }
 
 /** `x` restricted to the entries `index` selects along `dim` (an embedding lookup on dim 0). */

@@ -3,12 +3,13 @@
 // operands through strides, so no transpose is ever materialised.
 import { DTypeError, ShapeError, fmt } from '../errors.js';
 import { wasm } from '../wasm/core.js';
-import { fillWords, gemmScratch, runSplit } from './parallel.js';
+import { gemmScratch, runSplit } from './parallel.js';
 import { matmulScratch } from '../wasm/heap.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/node.js';
 import { copyStrided, sumTo } from './copy.js';
+import { zeros } from './creation.js';
 
 /** Element strides of a 2-D operand: row stride and column stride. */
 export type Strides2 = readonly [number, number];
@@ -119,12 +120,6 @@ function batchOffsets(batchShape: Shape, ownBatch: Shape, matrixSize: number): n
   return offsets;
 }
 
-function zerosOf(shape: Shape): Tensor {
-  const t = Tensor.empty(shape, 'float32');
-  fillWords(t.ptr, t.size, 0);
-  return t;
-}
-
 export interface MatmulOptions {
   /** Use the transpose of `a`'s last two dims, read through strides (no copy). */
   transA?: boolean;
@@ -210,7 +205,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const sharedA = !foldRows && numel(aBatch) !== count;
     const sharedB = !foldRows && numel(bBatch) !== count;
     if (a.requiresGrad) {
-      ga = sharedA ? zerosOf(a.shape) : Tensor.empty(a.shape, 'float32');
+      ga = sharedA ? zeros(a.shape) : Tensor.empty(a.shape, 'float32');
       if (ga.size > 0) {
         for (let i = 0; i < aOffs.length; i++) {
           const gOff = i * n * m;
@@ -225,7 +220,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       }
     }
     if (b.requiresGrad) {
-      gb = sharedB ? zerosOf(b.shape) : Tensor.empty(b.shape, 'float32');
+      gb = sharedB ? zeros(b.shape) : Tensor.empty(b.shape, 'float32');
       if (gb.size > 0) {
         for (let i = 0; i < aOffs.length; i++) {
           const gOff = i * n * m;

@@ -16,8 +16,9 @@ import { unsigned } from '../wasm/heap.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record, recordMulti } from '../autograd/node.js';
 import { copyStrided } from './copy.js';
+import { zeros } from './creation.js';
 import { gemm } from './matmul.js';
-import { fillWords, gemmScratch, runSplitOrWhole } from './parallel.js';
+import { gemmScratch, runSplitOrWhole } from './parallel.js';
 import type { PoolExport } from '../wasm/threads.js';
 import { sum } from './reduce.js';
 
@@ -132,12 +133,6 @@ function cellRows(
     args: (b, e, w) => args(b, e, gemmScratch(w)),
     redo,
   });
-}
-
-function zerosF32(shape: number[]): Tensor {
-  const t = Tensor.empty(shape, 'float32');
-  fillWords(t.ptr, t.size, 0);
-  return t;
 }
 
 /**
@@ -411,7 +406,7 @@ function stepBias(bIh: Tensor | null, bHh: Tensor | null): [Tensor | null, boole
 /** A `[T, batch, G]` per-step gradient buffer: zeroed only when rows stop early (the kernels write every running row). */
 function stepGradBuffer(L: Layer, G: number): Tensor {
   const shape = [L.T, L.batch, G];
-  return L.rows(L.T - 1) < L.batch ? zerosF32(shape) : Tensor.empty(shape, 'float32');
+  return L.rows(L.T - 1) < L.batch ? zeros(shape) : Tensor.empty(shape, 'float32');
 }
 
 /**
@@ -479,7 +474,7 @@ function lastStates(L: Layer, states: Tensor, out: Tensor): void {
 /** `dH[t]`: the gradient reaching each step's output, `dy` plus `dhN` at each row's last step. */
 function outputGrads(L: Layer, dy: Tensor | null, dhN: Tensor | null): Tensor {
   const H = L.hidden;
-  const dH = dy ? clone2(dy) : zerosF32([L.T, L.batch, H]);
+  const dH = dy ? clone2(dy) : zeros([L.T, L.batch, H]);
   if (dhN && H > 0) {
     eachLastStep(L, (s, lo, hi) => {
       const at = dH.ptr + 4 * (L.time(s) * L.batch + lo) * H;
@@ -492,7 +487,7 @@ function outputGrads(L: Layer, dy: Tensor | null, dhN: Tensor | null): Tensor {
 /** A layer's `[T, batch, H]` per-step output, zero-filled when rows stop before the end. */
 function outputBuffer(L: Layer): Tensor {
   const shape = [L.T, L.batch, L.hidden];
-  return L.rows(L.T - 1) < L.batch ? zerosF32(shape) : Tensor.empty(shape, 'float32');
+  return L.rows(L.T - 1) < L.batch ? zeros(shape) : Tensor.empty(shape, 'float32');
 }
 
 /** Disposes the backward's buffers that are not among the returned gradients. */
@@ -563,8 +558,8 @@ export function lstmLayer(
       const dgates = stepGradBuffer(L, G);
       // Each step's backward adds dh_prev onto dH of the step before, in place.
       const dH = outputGrads(L, dy, dhN);
-      const dh0 = zerosF32([batch, hidden]);
-      const dcBufs = [zerosF32([batch, hidden]), zerosF32([batch, hidden])];
+      const dh0 = zeros([batch, hidden]);
+      const dcBufs = [zeros([batch, hidden]), zeros([batch, hidden])];
       let dcIn = ptr(dcN);
       if (BH > 0) {
         const packed = packWhh(wHh, 4, hidden, true);
@@ -674,7 +669,7 @@ export function gruLayer(
       const dgh = stepGradBuffer(L, G);
       const dH = outputGrads(L, dy, dhN);
       // The kernel writes dh_prev (not accumulates), so it lands here and is added on.
-      const dhPrev = zerosF32([batch, hidden]);
+      const dhPrev = zeros([batch, hidden]);
       if (BH > 0) {
         const packed = packWhh(wHh, 3, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
@@ -754,7 +749,7 @@ export function rnnLayer(
       const k = wasm();
       const dpre = stepGradBuffer(L, hidden);
       const dH = outputGrads(L, dy, dhN);
-      const dhPrev = zerosF32([batch, hidden]);
+      const dhPrev = zeros([batch, hidden]);
       if (BH > 0) {
         const packed = packWhh(wHh, 1, hidden, true);
         for (let s = T - 1; s >= 0; s--) {
