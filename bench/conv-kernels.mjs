@@ -11,6 +11,7 @@
 // in ms and samples/s, best of `reps` after one warm-up.
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 import * as nb from 'nabla';
 import { lenetModule } from './lib/cnn.mjs';
 
@@ -23,6 +24,11 @@ const { values: args } = parseArgs({
   },
 });
 const REPS = Number(args.reps);
+// Every wasm function compiled by the optimising tier up front: V8 first runs wasm from its
+// baseline compiler and swaps in optimised code per function once it has run for a while, so a
+// short timing of the first rows caught the baseline code (LeNet's 1→6 forward read 6.9
+// against 26 GFLOP/s). A training run's steps are long past that point.
+setFlagsFromString('--no-liftoff');
 await nb.init({ threads: Number(args.threads) });
 nb.manualSeed(0);
 const { nn, F } = { nn: nb.nn, F: nb.nn.functional };
