@@ -36,6 +36,9 @@ const NC: usize = 2048;
 // Packed blocks are whole micro-panels, so a full block fits its scratch region exactly.
 const _: () = assert!(round_up(MC, MR) == MC && round_up(NC, NR) == NC && round_up(NR, 4) == NR);
 
+/// Floats of B packed at a time when A is a single block: 16 KiB, half of L1.
+const L1_B_FLOATS: usize = 4096;
+
 /// Floats of scratch `matmul_f32` needs: one packed B block followed by one packed A block.
 pub const SCRATCH_LEN: usize = KC * NC + MC * KC;
 
@@ -209,6 +212,30 @@ fn blocked(
 ) {
     let (b_scratch, rest) = scratch.split_at_mut(KC * NC);
     let a_pack = &mut rest[..MC * KC];
+    if m <= MC && packed_b.is_empty() {
+        // One A block per depth slice: packed once, then B packed a few panels at a time, each
+        // multiplied while still in L1 (a 2 MiB B block went out to L2 and back, which at a
+        // few rows cost as much as the arithmetic).
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack_a(a, 0, m, pc, kc, a_pack);
+            let cols = (L1_B_FLOATS / kc / NR).max(1) * NR;
+            for jc in (0..n).step_by(cols) {
+                let nc = cols.min(n - jc);
+                pack_b(b, pc, kc, jc, nc, b_scratch);
+                let tile = Block {
+                    row: 0,
+                    col: jc,
+                    rows: m,
+                    cols: nc,
+                    depth: kc,
+                    add: acc || pc > 0,
+                };
+                macro_kernel(a_pack, b_scratch, c, ldc, &tile);
+            }
+        }
+        return;
+    }
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
