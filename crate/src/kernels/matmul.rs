@@ -5,6 +5,9 @@
 //!
 //! Loop nest (outer to inner): `NC` columns of B → `KC` deep slice (pack B) → `MC` rows of A
 //! (pack A) → `NR` columns of the packed B panel → `MR` rows of the packed A block → micro-kernel.
+//! When A is a single block (at most `MC` rows), the depth slice goes outside: A is packed once
+//! and B 16 KiB at a time, multiplied while it is still in L1. Either order gives every element
+//! the same operations.
 //!
 //! Vector-matrix and matrix-vector shapes (a handful of rows, or one column) skip packing, which
 //! would cost as much as the product, and stream the operands in place instead.
