@@ -217,8 +217,8 @@ fn blocked(
     let a_pack = &mut rest[..MC * KC];
     if m <= MC && packed_b.is_empty() {
         // One A block per depth slice: packed once, then B packed a few panels at a time, each
-        // multiplied while still in L1 (a 2 MiB B block went out to L2 and back, which at a
-        // few rows cost as much as the arithmetic).
+        // multiplied while still in L1 rather than a 2 MiB B block going out to L2 and back
+        // (16×150×6400: 27.7 against 26.1 GFLOP/s; 128 rows and more: the same).
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             pack_a(a, 0, m, pc, kc, a_pack);
